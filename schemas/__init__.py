@@ -1,0 +1,1 @@
+"""Contracts at slastream's edges: input events, outputs, dead-letter records, codec."""

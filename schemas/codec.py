@@ -1,0 +1,22 @@
+"""orjson codec: bytes <-> Python for every topic slastream reads or writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_SORT_KEYS
+
+
+def dumps(value: BaseModel | dict[str, Any]) -> bytes:
+    """Serialise a model or dict to compact JSON with sorted keys (stable bytes)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    return orjson.dumps(value, option=_OPTIONS)
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON bytes; raises orjson.JSONDecodeError on malformed input."""
+    return orjson.loads(data)

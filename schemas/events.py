@@ -1,0 +1,124 @@
+"""Input event models: incidents, ticket updates and probe results.
+
+These models are the contract with producers. Exported JSON Schema files live next to
+this module (schemas/json/) and a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Annotated, Literal, Union
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
+
+
+UtcDatetime = Annotated[
+    AwareDatetime,
+    AfterValidator(_to_utc),
+    Field(description="RFC 3339 instant with an explicit offset; stored as UTC."),
+]
+Identifier = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class Severity(str, Enum):
+    SEV1 = "SEV1"
+    SEV2 = "SEV2"
+    SEV3 = "SEV3"
+    SEV4 = "SEV4"
+
+
+class IncidentStatus(str, Enum):
+    triggered = "triggered"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+    reopened = "reopened"
+
+
+class Priority(str, Enum):
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    P4 = "P4"
+
+
+class TicketStatus(str, Enum):
+    new = "new"
+    open = "open"
+    pending = "pending"
+    on_hold = "on_hold"
+    solved = "solved"
+    closed = "closed"
+    reopened = "reopened"
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: Identifier = Field(description="Unique per producer event; repeats are ignored.")
+    occurred_at: UtcDatetime
+    source: Identifier = Field(description="The system that produced the event.")
+
+
+class IncidentEvent(_Event):
+    """A change of an incident's state (from PagerDuty, Opsgenie, ...)."""
+
+    kind: Literal["incident"] = "incident"
+    incident_id: Identifier
+    service: Identifier
+    customer: Identifier
+    severity: Severity
+    status: IncidentStatus
+
+    @property
+    def entity_id(self) -> str:
+        return self.incident_id
+
+
+class TicketEvent(_Event):
+    """A ticket creation or update (from a service desk)."""
+
+    kind: Literal["ticket"] = "ticket"
+    ticket_id: Identifier
+    customer: Identifier
+    service: Identifier
+    priority: Priority
+    status: TicketStatus
+    public_reply: bool = Field(
+        default=False, description="True when this update is an agent's public reply."
+    )
+
+    @property
+    def entity_id(self) -> str:
+        return self.ticket_id
+
+
+class ProbeEvent(_Event):
+    """One synthetic probe result."""
+
+    kind: Literal["probe"] = "probe"
+    probe_id: Identifier
+    service: Identifier
+    region: Identifier
+    ok: bool
+    latency_ms: float = Field(ge=0, allow_inf_nan=False)
+    status_code: int = Field(ge=0, le=999)
+
+    @property
+    def entity_id(self) -> str:
+        return self.service
+
+
+Event = Annotated[
+    Union[IncidentEvent, TicketEvent, ProbeEvent], Field(discriminator="kind")
+]
+EventKind = Literal["incident", "ticket", "probe"]
+EVENT_MODELS: dict[str, type[IncidentEvent] | type[TicketEvent] | type[ProbeEvent]] = {
+    "incident": IncidentEvent,
+    "ticket": TicketEvent,
+    "probe": ProbeEvent,
+}

@@ -1,0 +1,1 @@
+"""Outputs: ClickHouse writer and migrations."""

@@ -1,0 +1,1 @@
+"""slastream engine (pure) and its streaming adapters (Faust app, CLI)."""

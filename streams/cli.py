@@ -1,0 +1,140 @@
+"""The `slastream` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+def _settings():  # imported lazily so `--help` stays fast
+    from streams.settings import Settings
+
+    return Settings()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from faust.worker import Worker
+
+    from sinks.clickhouse import AsyncInserter, connect
+    from sinks.migrate import migrate
+    from streams.app import build_app
+
+    settings = _settings()
+    client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
+    for m in migrate(client):
+        console.print(f"applied migration {m.version:04d}_{m.name}")
+    app = build_app(settings, AsyncInserter(client))
+    worker = Worker(app, loglevel=args.loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_topics_create(args: argparse.Namespace) -> int:
+    from streams.topics import create_topics
+
+    for name, state in create_topics(_settings()).items():
+        console.print(f"{name}: {state}")
+    return 0
+
+
+def cmd_schema_export(args: argparse.Namespace) -> int:
+    from schemas.export import export
+
+    for path in export(Path(args.dir)):
+        console.print(f"wrote {path}")
+    return 0
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from sinks.clickhouse import connect
+    from sinks.migrate import migrate
+
+    settings = _settings()
+    client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
+    applied = migrate(client)
+    for m in applied:
+        console.print(f"applied {m.version:04d}_{m.name}")
+    if not applied:
+        console.print("schema is up to date")
+    client.close()
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from streams.produce import produce
+
+    report = produce(
+        _settings(), rate=args.rate, duration=args.duration, time_scale=args.time_scale,
+        seed=args.seed, bad=args.bad, paced=not args.unpaced, progress=not args.quiet,
+    )
+    console.print(
+        f"produced {report.events} events ({report.first_event_time:%Y-%m-%d %H:%M:%S} .. "
+        f"{report.last_event_time:%H:%M:%S} UTC) and {report.bad} bad records"
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(args.seconds, args.rate, args.time_scale)
+
+
+def _secret(value) -> str | None:
+    return value.get_secret_value() if value else None
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    p = argparse.ArgumentParser(prog="slastream", description="Streaming SLA event processor.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    w = sub.add_parser("worker", help="run the stream worker (Faust app)")
+    w.add_argument("--loglevel", default="warning")
+    w.set_defaults(func=cmd_worker)
+
+    t = sub.add_parser("topics", help="manage Kafka topics").add_subparsers(dest="action", required=True)
+    t.add_parser("create", help="create missing topics (idempotent)").set_defaults(func=cmd_topics_create)
+
+    s = sub.add_parser("schema", help="JSON Schema files").add_subparsers(dest="action", required=True)
+    e = s.add_parser("export", help="write one JSON Schema file per event kind")
+    e.add_argument("dir", help="output directory")
+    e.set_defaults(func=cmd_schema_export)
+
+    d = sub.add_parser("db", help="ClickHouse schema").add_subparsers(dest="action", required=True)
+    d.add_parser("migrate", help="apply pending DDL migrations").set_defaults(func=cmd_db_migrate)
+
+    pr = sub.add_parser("produce", help="publish synthetic events")
+    pr.add_argument("--rate", type=float, default=500.0, help="events per second")
+    pr.add_argument("--duration", type=float, default=10.0, help="seconds of producing")
+    pr.add_argument("--time-scale", type=float, default=1.0, help="event-time seconds per wall second")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--unpaced", action="store_true", help="send rate*duration events as fast as possible")
+    pr.add_argument("--bad", action="store_true", help="also send one record of each kind of bad input")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(func=cmd_produce)
+
+    dm = sub.add_parser("demo", help="end-to-end demo on the local broker and embedded ClickHouse")
+    dm.add_argument("--seconds", type=float, default=10.0)
+    dm.add_argument("--rate", type=float, default=1000.0)
+    dm.add_argument("--time-scale", type=float, default=30.0)
+    dm.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `slastream` console script."""
+    args = parser().parse_args(argv)
+    if args.command == "worker":
+        sys.argv = [sys.argv[0], "worker"]  # Faust's Worker reads sys.argv
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

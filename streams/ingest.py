@@ -1,0 +1,102 @@
+"""Batching valid events into ClickHouse `events_raw`, acknowledging only what was stored.
+
+Kept free of Faust: the app passes an `ack` callable per record, called once the row
+(or a row with the same key) is safely in ClickHouse. A crash before that leaves the
+offset uncommitted, so the record is redelivered; ReplacingMergeTree absorbs the copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Awaitable, Callable, Protocol, Sequence
+
+from schemas import codec
+from streams.validate import AnyEvent
+
+log = logging.getLogger(__name__)
+
+Ack = Callable[[], Awaitable[Any]]
+
+EVENTS_RAW_COLUMNS = (
+    "kind", "event_id", "entity_id", "occurred_at", "source",
+    "topic", "partition", "offset", "ingested_at", "payload",
+)
+
+
+class Inserter(Protocol):
+    async def insert(self, table: str, column_names: Sequence[str], columns: Sequence[Sequence[Any]]) -> None: ...
+
+
+@dataclass
+class _Batch:
+    columns: list[list[Any]] = field(default_factory=lambda: [[] for _ in EVENTS_RAW_COLUMNS])
+    keys: set[tuple[str, str]] = field(default_factory=set)
+    acks: list[Ack] = field(default_factory=list)
+
+
+class EventsRawWriter:
+    """Buffers rows for events_raw and flushes them in column-oriented batches."""
+
+    def __init__(self, inserter: Inserter, batch_rows: int, max_pending_batches: int = 4) -> None:
+        self._inserter = inserter
+        self._batch_rows = batch_rows
+        self._max_pending = batch_rows * max_pending_batches
+        self._batch = _Batch()
+        self._lock = asyncio.Lock()
+        self.rows_written = 0
+
+    @property
+    def pending(self) -> int:
+        """Records buffered and not yet acknowledged."""
+        return len(self._batch.acks)
+
+    async def add(self, event: AnyEvent, topic: str, partition: int, offset: int, ingested_at: datetime, ack: Ack) -> None:
+        """Buffer one valid event; flushes (and so waits) when a batch is full."""
+        batch = self._batch
+        key = (event.kind, event.event_id)
+        if key not in batch.keys:  # a copy inside one batch is dropped here, later ones by the table
+            batch.keys.add(key)
+            row = (
+                event.kind, event.event_id, event.entity_id, event.occurred_at, event.source,
+                topic, partition, offset, ingested_at, codec.dumps(event).decode(),
+            )
+            for column, value in zip(batch.columns, row):
+                column.append(value)
+        batch.acks.append(ack)
+        if len(batch.keys) >= self._batch_rows:
+            await self.flush()
+        while self.pending >= self._max_pending:  # ClickHouse is failing: stop taking input
+            await asyncio.sleep(1.0)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Insert the buffered rows as one block, then acknowledge their records.
+
+        On failure the rows stay buffered (and unacknowledged) for the next flush.
+        """
+        async with self._lock:
+            batch = self._batch
+            if not batch.acks:
+                return
+            self._batch = _Batch()
+            try:
+                if batch.keys:
+                    await self._inserter.insert("events_raw", EVENTS_RAW_COLUMNS, batch.columns)
+            except Exception:
+                log.exception("insert of %d rows into events_raw failed; will retry", len(batch.keys))
+                self._merge_back(batch)
+                return
+            self.rows_written += len(batch.keys)
+            for ack in batch.acks:
+                await ack()
+
+    def _merge_back(self, failed: _Batch) -> None:
+        newer = self._batch
+        for old, new in zip(failed.columns, newer.columns):
+            old.extend(new)
+        failed.keys |= newer.keys
+        failed.acks.extend(newer.acks)
+        self._batch = failed

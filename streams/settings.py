@@ -1,0 +1,110 @@
+"""All runtime configuration in one object: environment variables, then an optional file.
+
+Environment variables win over the file named by SLASTREAM_CONFIG (YAML). Secrets
+(SASL password, ClickHouse password) come only from these two places.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """slastream settings; each field maps to the upper-case environment variable."""
+
+    model_config = SettingsConfigDict(extra="forbid", case_sensitive=False)
+
+    # Kafka
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+
+    # Topics
+    topic_incidents: str = "sla.incidents"
+    topic_tickets: str = "sla.tickets"
+    topic_probes: str = "sla.probes"
+    topic_breaches: str = "sla.breaches"
+    topic_deadletter: str = "sla.deadletter"
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
+    input_retention_ms: int = 7 * 24 * 3600 * 1000
+    output_retention_ms: int = 30 * 24 * 3600 * 1000
+
+    # Worker
+    app_id: str = "slastream"
+    data_dir: Path = Path("var/worker")
+    store: str = "rocksdb://"
+    web_enabled: bool = True
+    web_port: int = 6066
+    max_event_bytes: int = 64 * 1024
+    max_future_s: float = 3600
+    max_past_days: float = 400
+
+    # ClickHouse
+    clickhouse_dsn: str = Field(default_factory=lambda: f"chdb://{Path('var/chdb').resolve()}")
+    clickhouse_password: SecretStr | None = None
+    batch_rows: int = Field(default=10_000, ge=1)
+    flush_interval_s: float = Field(default=1.0, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("SLASTREAM_CONFIG")
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def input_topics(self) -> dict[str, str]:
+        """Event kind -> topic name."""
+        return {"incident": self.topic_incidents, "ticket": self.topic_tickets, "probe": self.topic_probes}
+
+    def kafka_client_config(self) -> dict[str, Any]:
+        """librdkafka (confluent-kafka) connection properties."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.kafka_bootstrap_servers,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_security_protocol.startswith("SASL"):
+            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
+            conf["sasl.username"] = self.kafka_sasl_username or ""
+            conf["sasl.password"] = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
+        if self.kafka_ssl_cafile:
+            conf["ssl.ca.location"] = str(self.kafka_ssl_cafile)
+        if self.kafka_ssl_certfile:
+            conf["ssl.certificate.location"] = str(self.kafka_ssl_certfile)
+        if self.kafka_ssl_keyfile:
+            conf["ssl.key.location"] = str(self.kafka_ssl_keyfile)
+        return conf
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """SSL context for the Faust (aiokafka) driver, when TLS is on."""
+        if "SSL" not in self.kafka_security_protocol:
+            return None
+        ctx = ssl.create_default_context(cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None)
+        if self.kafka_ssl_certfile:
+            ctx.load_cert_chain(str(self.kafka_ssl_certfile), str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None)
+        return ctx

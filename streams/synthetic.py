@@ -1,0 +1,142 @@
+"""Realistic synthetic input: incident and ticket lifecycles and probe results (pure).
+
+Deterministic for a seed; event times are given by the caller, so the same call
+sequence always yields the same records.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Iterator
+
+import orjson
+
+from schemas.events import IncidentEvent, ProbeEvent, TicketEvent
+
+SERVICES = ("checkout", "search", "payments", "login", "catalog")
+CUSTOMERS = ("acme", "globex", "initech", "umbrella")
+REGIONS = ("eu-west", "us-east", "ap-south")
+
+# Each ticket walks one of these paths; a reply marks the first public reply.
+_TICKET_PATHS = (
+    ("new", "open+reply", "solved", "closed"),
+    ("new", "open+reply", "pending", "open", "solved", "closed"),
+    ("new", "open", "on_hold", "open+reply", "solved", "reopened", "solved", "closed"),
+)
+_INCIDENT_PATHS = (
+    ("triggered", "acknowledged", "resolved"),
+    ("triggered", "acknowledged", "resolved", "reopened", "resolved"),
+)
+Record = tuple[str, str, dict[str, Any]]  # kind, key, value
+
+
+@dataclass
+class _Entity:
+    id: str
+    customer: str
+    service: str
+    level: str
+    path: tuple[str, ...]
+    step: int = 0
+
+
+@dataclass
+class SyntheticSource:
+    """Emits a mix of ~75% probes, ~18% ticket updates, ~7% incident updates."""
+
+    seed: int = 0
+    rng: random.Random = field(init=False)
+    _tickets: list[_Entity] = field(default_factory=list, init=False)
+    _incidents: list[_Entity] = field(default_factory=list, init=False)
+    _counter: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def _next_id(self, prefix: str) -> str:
+        self._counter += 1
+        return f"{prefix}-{self.seed}-{self._counter}"
+
+    def record(self, at: datetime) -> Record:
+        """The next record, with occurred_at = `at`."""
+        roll = self.rng.random()
+        if roll < 0.75:
+            return self._probe(at)
+        if roll < 0.93:
+            return self._ticket(at)
+        return self._incident(at)
+
+    def _probe(self, at: datetime) -> Record:
+        service = self.rng.choice(SERVICES)
+        ok = self.rng.random() > 0.01
+        latency = self.rng.lognormvariate(4.5, 0.5) if ok else self.rng.uniform(1000, 5000)
+        event = ProbeEvent(
+            event_id=self._next_id("p"), occurred_at=at, source="synthetic",
+            probe_id=f"{service}-{self.rng.choice(REGIONS)}", service=service,
+            region=self.rng.choice(REGIONS), ok=ok, latency_ms=round(latency, 2),
+            status_code=200 if ok else self.rng.choice((500, 502, 503, 504)),
+        )
+        return "probe", service, event.model_dump(mode="json")
+
+    def _advance(self, pool: list[_Entity], new: _Entity) -> tuple[_Entity, str]:
+        if not pool or self.rng.random() < 0.3:
+            pool.append(new)
+            entity = new
+        else:
+            entity = self.rng.choice(pool)
+            entity.step += 1
+        status = entity.path[entity.step]
+        if entity.step == len(entity.path) - 1:
+            pool.remove(entity)
+        return entity, status
+
+    def _ticket(self, at: datetime) -> Record:
+        new = _Entity(
+            self._next_id("T"), self.rng.choice(CUSTOMERS), self.rng.choice(SERVICES),
+            self.rng.choice(("P1", "P2", "P3", "P4")), self.rng.choice(_TICKET_PATHS),
+        )
+        entity, status = self._advance(self._tickets, new)
+        if self.rng.random() < 0.05:
+            entity.level = self.rng.choice(("P1", "P2", "P3", "P4"))
+        name, _, reply = status.partition("+")
+        event = TicketEvent(
+            event_id=self._next_id("t"), occurred_at=at, source="synthetic", ticket_id=entity.id,
+            customer=entity.customer, service=entity.service, priority=entity.level,
+            status=name, public_reply=bool(reply),
+        )
+        return "ticket", entity.id, event.model_dump(mode="json")
+
+    def _incident(self, at: datetime) -> Record:
+        new = _Entity(
+            self._next_id("I"), self.rng.choice(CUSTOMERS), self.rng.choice(SERVICES),
+            self.rng.choice(("SEV1", "SEV2", "SEV3", "SEV4")), self.rng.choice(_INCIDENT_PATHS),
+        )
+        entity, status = self._advance(self._incidents, new)
+        event = IncidentEvent(
+            event_id=self._next_id("i"), occurred_at=at, source="synthetic", incident_id=entity.id,
+            service=entity.service, customer=entity.customer, severity=entity.level, status=status,
+        )
+        return "incident", entity.id, event.model_dump(mode="json")
+
+
+def bad_records(at: datetime, max_bytes: int) -> Iterator[tuple[str, str, bytes, str]]:
+    """One record of each kind of bad input: (kind, key, raw value, expected reason)."""
+    good = TicketEvent(
+        event_id="bad-0", occurred_at=at, source="synthetic", ticket_id="T-bad",
+        customer="acme", service="checkout", priority="P1", status="new",
+    ).model_dump(mode="json")
+
+    def variant(n: int, **change: Any) -> bytes:
+        value = {**good, "event_id": f"bad-{n}", **change}
+        return orjson.dumps({k: v for k, v in value.items() if v is not None})
+
+    yield "ticket", "T-bad", b'{"event_id": "bad-1", "occurred_at": ', "malformed_json"
+    yield "ticket", "T-bad", variant(2, priority=1), "invalid"  # wrong type
+    yield "ticket", "T-bad", variant(3, ticket_id=None), "invalid"  # missing field
+    yield "ticket", "T-bad", variant(4, status="escalated"), "invalid"  # unknown enum
+    yield "ticket", "T-bad", variant(5, occurred_at=at.replace(tzinfo=None).isoformat()), "invalid"  # no offset
+    yield "ticket", "T-bad", variant(6, occurred_at=(at + timedelta(days=3650)).isoformat()), "bad_timestamp"
+    yield "ticket", "T-bad", variant(7, source="x" * 200, customer="y" * max_bytes), "too_large"
+    yield "probe", "checkout", b"[1, 2, 3]", "invalid"

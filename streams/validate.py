@@ -1,0 +1,69 @@
+"""Turn raw record bytes into a validated event, or a reason to reject them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.deadletter import Reason
+from schemas.events import EVENT_MODELS, IncidentEvent, ProbeEvent, TicketEvent
+
+AnyEvent = IncidentEvent | TicketEvent | ProbeEvent
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a record was refused; goes to the dead-letter topic."""
+
+    reason: Reason
+    detail: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what a record may look like."""
+
+    max_bytes: int = 64 * 1024
+    max_future: timedelta = timedelta(hours=1)
+    max_past: timedelta = timedelta(days=400)
+
+
+def describe(error: ValidationError) -> str:
+    """One line per field problem: `path: message (got value)`."""
+    parts = []
+    for item in error.errors(include_url=False):
+        path = ".".join(str(p) for p in item["loc"]) or "<record>"
+        got = "" if item["type"] == "missing" else f" (got {item['input']!r:.60})"
+        parts.append(f"{path}: {item['msg']}{got}")
+    return "; ".join(parts)
+
+
+def validate(kind: str, data: bytes | None, now: datetime, limits: Limits = Limits()) -> AnyEvent | Rejection:
+    """Parse and check one record of the given kind's topic against its model.
+
+    `now` is injected so the "too far from now" rule is deterministic in tests.
+    """
+    if data is None:
+        return Rejection(Reason.invalid, "record has no value")
+    if len(data) > limits.max_bytes:
+        return Rejection(Reason.too_large, f"record is {len(data)} bytes; the limit is {limits.max_bytes}")
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return Rejection(Reason.malformed_json, f"not valid JSON: {exc}")
+    if not isinstance(obj, dict):
+        return Rejection(Reason.invalid, f"expected a JSON object, got {type(obj).__name__}")
+    if obj.get("kind", kind) != kind:
+        return Rejection(Reason.invalid, f"kind {obj.get('kind')!r} does not belong on the {kind} topic")
+    try:
+        event = EVENT_MODELS[kind].model_validate(obj)
+    except ValidationError as exc:
+        return Rejection(Reason.invalid, describe(exc))
+    if event.occurred_at > now + limits.max_future:
+        return Rejection(Reason.bad_timestamp, f"occurred_at {event.occurred_at.isoformat()} is more than {limits.max_future} in the future")
+    if event.occurred_at < now - limits.max_past:
+        return Rejection(Reason.bad_timestamp, f"occurred_at {event.occurred_at.isoformat()} is more than {limits.max_past} in the past")
+    return event
