@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterable
 
 import orjson
 from confluent_kafka import Producer
@@ -42,14 +43,21 @@ def produce(
     start = datetime.now(timezone.utc) - step * total
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 20, "acks": "all", "enable.idempotence": True})
     topics = settings.input_topics
+    _wait_for_topics(producer, topics.values())
     source = SyntheticSource(seed)
+    failures: list[str] = []
+
+    def on_delivery(err: object, _msg: object) -> None:
+        if err is not None:
+            failures.append(str(err))
+
     began = time.monotonic()
     columns = (TextColumn("producing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not progress) as bar:
         task = bar.add_task("events", total=total)
         for i in range(total):
             kind, key, value = source.record(start + step * i)
-            _send(producer, topics[kind], key, orjson.dumps(value))
+            _send(producer, topics[kind], key, orjson.dumps(value), on_delivery)
             if i % 100 == 0:
                 ahead = i / rate - (time.monotonic() - began)
                 if paced and ahead > 0:
@@ -59,17 +67,32 @@ def produce(
     n_bad = 0
     if bad:
         for kind, key, raw, _reason in bad_records(start, settings.max_event_bytes):
-            _send(producer, topics[kind], key, raw)
+            _send(producer, topics[kind], key, raw, on_delivery)
             n_bad += 1
     if producer.flush(60):
         raise RuntimeError("could not deliver every record to Kafka within 60 s")
+    if failures:
+        raise RuntimeError(f"{len(failures)} records were not delivered, first error: {failures[0]}")
     return ProduceReport(total, n_bad, start, start + step * max(total - 1, 0))
 
 
-def _send(producer: Producer, topic: str, key: str, value: bytes) -> None:
+def _wait_for_topics(producer: Producer, names: Iterable[str], timeout: float = 30.0) -> None:
+    """Block until every topic has a leader for each partition (new topics take a moment)."""
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while True:
+            meta = producer.list_topics(name, timeout=timeout).topics.get(name)
+            if meta and not meta.error and meta.partitions and all(p.leader >= 0 for p in meta.partitions.values()):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic {name} is not available; run `slastream topics create`")
+            time.sleep(0.2)
+
+
+def _send(producer: Producer, topic: str, key: str, value: bytes, on_delivery: Callable[[object, object], None]) -> None:
     while True:
         try:
-            producer.produce(topic, key=key.encode(), value=value)
+            producer.produce(topic, key=key.encode(), value=value, on_delivery=on_delivery)
             producer.poll(0)
             return
         except BufferError:  # local queue full: let deliveries drain

@@ -1,0 +1,81 @@
+"""`slastream demo`: the whole pipeline once, on the local broker and embedded ClickHouse."""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import time
+from pathlib import Path
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from sinks.clickhouse import connect
+from streams.kafka_util import read_all
+from streams.produce import produce
+from streams.settings import Settings
+from streams.topics import create_topics
+from streams.workerproc import WorkerProcess
+
+DEMO_DIR = Path("var/demo")
+
+
+def run_demo(seconds: float, rate: float, time_scale: float) -> int:
+    """Create topics, run a worker, produce synthetic traffic with bad records, report."""
+    console = Console()
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    run = f"demo{int(time.time())}"
+    env = {
+        "APP_ID": run,
+        "DATA_DIR": str((DEMO_DIR / "worker").resolve()),
+        "CLICKHOUSE_DSN": f"chdb://{(DEMO_DIR / 'chdb').resolve()}",
+        "WEB_ENABLED": "false",
+        **{f"TOPIC_{name}": f"{run}.sla.{name.lower()}" for name in ("INCIDENTS", "TICKETS", "PROBES", "BREACHES", "DEADLETTER")},
+    }
+    os.environ.update(env)
+    settings = Settings()
+    console.rule("topics")
+    for name, state in create_topics(settings).items():
+        console.print(f"{name}: {state}")
+    console.rule("worker")
+    worker = WorkerProcess(env, DEMO_DIR / "worker.log").start()
+    try:
+        console.print(f"worker pid {worker.pid}, log {worker.log_path}")
+        console.rule(f"producing {seconds:g} s at {rate:g}/s, event time x{time_scale:g}")
+        report = produce(settings, rate=rate, duration=seconds, time_scale=time_scale, bad=True)
+        console.print(f"{report.events} events spanning {report.last_event_time - report.first_event_time}, {report.bad} bad records")
+        started = time.monotonic()
+        worker.wait_drained(settings)
+        console.print(f"worker drained the topics {time.monotonic() - started:.1f} s after the last send")
+    finally:
+        worker.stop()
+    _report(console, settings)
+    return 0
+
+
+def _report(console: Console, settings: Settings) -> None:
+    client = connect(settings.clickhouse_dsn)
+    try:
+        table = Table(title="ClickHouse")
+        for column in ("table", "rows", "detail"):
+            table.add_column(column)
+        tables = [r[0] for r in client.query("SELECT name FROM system.tables WHERE database = currentDatabase() AND engine NOT LIKE '%View' ORDER BY name").result_rows]
+        for name in tables:
+            rows = client.command(f"SELECT count() FROM {name} FINAL" if name == "events_raw" else f"SELECT count() FROM {name}")
+            detail = ""
+            if name == "events_raw":
+                kinds = client.query("SELECT kind, count() FROM events GROUP BY kind ORDER BY kind").result_rows
+                detail = ", ".join(f"{k}: {n}" for k, n in kinds)
+            table.add_row(name, str(rows), detail)
+        console.print(table)
+    finally:
+        client.close()
+    reasons = collections.Counter(orjson.loads(m.value())["reason"] for m in read_all(settings, settings.topic_deadletter))
+    dead = Table(title=f"dead-letter topic {settings.topic_deadletter}")
+    dead.add_column("reason")
+    dead.add_column("records")
+    for reason, n in sorted(reasons.items()):
+        dead.add_row(reason, str(n))
+    console.print(dead)

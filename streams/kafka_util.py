@@ -1,0 +1,61 @@
+"""Read-side Kafka helpers for the demo, tests and benchmarks: lag and topic contents."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Iterable
+
+from confluent_kafka import Consumer, Message, TopicPartition
+
+from streams.settings import Settings
+
+
+def _partitions(consumer: Consumer, topics: Iterable[str]) -> list[TopicPartition]:
+    meta = consumer.list_topics(timeout=10).topics
+    return [TopicPartition(t, p) for t in topics for p in meta[t].partitions]
+
+
+def lag(settings: Settings, group: str, topics: Iterable[str]) -> int:
+    """Records in `topics` not yet committed by consumer group `group`."""
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": group, "enable.auto.commit": False})
+    try:
+        total = 0
+        for tp in consumer.committed(_partitions(consumer, topics), timeout=10):
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            committed = tp.offset if tp.offset >= 0 else low
+            total += max(high - committed, 0)
+        return total
+    finally:
+        consumer.close()
+
+
+def read_all(settings: Settings, topic: str, timeout: float = 10.0) -> list[Message]:
+    """Every record currently in `topic`, read without committing."""
+    consumer = Consumer({
+        **settings.kafka_client_config(),
+        "group.id": f"slastream-reader-{uuid.uuid4()}",
+        "enable.auto.commit": False,
+    })
+    try:
+        parts = _partitions(consumer, [topic])
+        ends = {}
+        for tp in parts:
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
+            if high > low:
+                ends[tp.partition] = high
+                tp.offset = low
+        consumer.assign([tp for tp in parts if tp.partition in ends])
+        out: list[Message] = []
+        remaining = dict(ends)
+        while remaining:
+            msg = consumer.poll(timeout)
+            if msg is None:
+                raise TimeoutError(f"{topic}: no record within {timeout} s; {remaining} left")
+            if msg.error():
+                raise RuntimeError(str(msg.error()))
+            out.append(msg)
+            if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
+                remaining.pop(msg.partition(), None)
+        return out
+    finally:
+        consumer.close()
