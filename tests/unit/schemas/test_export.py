@@ -1,0 +1,21 @@
+from pathlib import Path
+
+from schemas.export import EXPORT_DIR, documents, export, render
+
+
+def test_committed_schema_files_match_the_models() -> None:
+    """Fails when a model changed without `slastream schema export schemas/json`."""
+    docs = documents()
+    committed = {p.name for p in EXPORT_DIR.glob("*.json")}
+    assert committed == set(docs)
+    for name, document in docs.items():
+        assert (EXPORT_DIR / name).read_text() == render(document), f"{name} drifted from its model"
+
+
+def test_export_writes_one_file_per_kind(tmp_path: Path) -> None:
+    written = export(tmp_path)
+    assert sorted(p.name for p in written) == [
+        "deadletter.schema.json", "incident.schema.json", "probe.schema.json", "ticket.schema.json",
+    ]
+    ticket = (tmp_path / "ticket.schema.json").read_text()
+    assert '"ticket_id"' in ticket and '"on_hold"' in ticket
