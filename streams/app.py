@@ -54,6 +54,8 @@ def build_app(settings: Settings, inserter: AsyncInserter, clock: Clock = utcnow
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         producer_acks=-1,
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=settings.kafka_session_timeout_s / 4,
     )
     limits = Limits(
         max_bytes=settings.max_event_bytes,

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     app_id: str = "slastream"
     data_dir: Path = Path("var/worker")
     store: str = "rocksdb://"
+    # A crashed worker's partitions move to the others after this long without heartbeats.
+    kafka_session_timeout_s: float = Field(default=10.0, ge=6.0)
     web_enabled: bool = True
     web_port: int = 6066
     max_event_bytes: int = 64 * 1024
