@@ -1,0 +1,45 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+KAFKA := deploy/kafka/kafka-local
+
+.PHONY: install demo test unit integration lint kafka-start kafka-stop bench clean
+
+$(BIN)/slastream: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/slastream
+
+demo: install
+	$(KAFKA) start
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} $(BIN)/slastream demo
+
+# Starts its own broker unless KAFKA_BOOTSTRAP_SERVERS points at one.
+test: install
+	$(BIN)/pytest -q
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+integration: install
+	$(BIN)/pytest -q tests/integration
+
+lint: install
+	$(BIN)/mypy
+
+kafka-start:
+	$(KAFKA) start
+
+kafka-stop:
+	$(KAFKA) stop
+
+bench: install
+	$(KAFKA) start
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} $(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf var .kafka-local

@@ -1,0 +1,34 @@
+"""docker-compose.yml cannot run here (no Docker engine); check it agrees with the code."""
+
+from pathlib import Path
+
+import yaml
+
+from streams.settings import Settings
+
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+
+
+def test_services_and_variables_match_the_settings() -> None:
+    compose = yaml.safe_load(COMPOSE.read_text())
+    services = compose["services"]
+    assert {"kafka", "clickhouse", "worker", "topics"} <= set(services)
+    assert services["kafka"]["image"].startswith("apache/kafka:4.")
+    assert services["worker"]["command"][:2] == ["slastream", "worker"]
+
+    env = services["worker"]["environment"]
+    known = {name.upper() for name in Settings.model_fields}
+    assert set(env) <= known, f"unknown variables: {set(env) - known}"
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert env["CLICKHOUSE_DSN"].startswith("http://") and "@clickhouse:8123" in env["CLICKHOUSE_DSN"]
+
+    # The worker's settings load from exactly these variables.
+    settings = Settings(**{k.lower(): v for k, v in env.items()})
+    assert settings.clickhouse_password is not None
+
+
+def test_kafka_service_is_single_node_kraft() -> None:
+    kafka = yaml.safe_load(COMPOSE.read_text())["services"]["kafka"]["environment"]
+    assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert kafka["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
+    assert kafka["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
