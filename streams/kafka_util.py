@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Iterable
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from streams.settings import Settings
+
+
+_TRANSIENT = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT,
+}
 
 
 def _partitions(consumer: Consumer, topics: Iterable[str]) -> list[TopicPartition]:
@@ -15,8 +25,25 @@ def _partitions(consumer: Consumer, topics: Iterable[str]) -> list[TopicPartitio
     return [TopicPartition(t, p) for t in topics for p in meta[t].partitions]
 
 
-def lag(settings: Settings, group: str, topics: Iterable[str]) -> int:
-    """Records in `topics` not yet committed by consumer group `group`."""
+def lag(settings: Settings, group: str, topics: Iterable[str], retry_for: float = 30.0) -> int:
+    """Records in `topics` not yet committed by consumer group `group`.
+
+    Retries retriable errors (e.g. NOT_COORDINATOR while a new broker loads its
+    offsets topic) for up to `retry_for` seconds.
+    """
+    deadline = time.monotonic() + retry_for
+    while True:
+        try:
+            return _lag(settings, group, list(topics))
+        except KafkaException as exc:
+            error = exc.args[0]
+            transient = error.retriable() or error.code() in _TRANSIENT
+            if not transient or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _lag(settings: Settings, group: str, topics: list[str]) -> int:
     consumer = Consumer({**settings.kafka_client_config(), "group.id": group, "enable.auto.commit": False})
     try:
         total = 0

@@ -1,0 +1,118 @@
+"""Ingest benchmark: Kafka -> worker -> ClickHouse events_raw, beside raw consume baselines.
+
+Prints events/s for the full pipeline (one worker process), the raw confluent-kafka
+consume rate of the same messages in the same run, the in-process validation rate, and
+the worker's peak RSS. Needs a broker: KAFKA_BOOTSTRAP_SERVERS (make bench starts one).
+
+    python bench/ingest.py [--events 150000] [--partitions 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from confluent_kafka import Consumer
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from streams.kafka_util import lag  # noqa: E402
+from streams.produce import produce  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+from streams.topics import create_topics  # noqa: E402
+from streams.validate import validate  # noqa: E402
+from streams.workerproc import WorkerProcess  # noqa: E402
+
+
+def raw_consume(settings: Settings, total: int) -> tuple[float, list[tuple[str, bytes]]]:
+    """Seconds to consume `total` records with a bare confluent-kafka consumer."""
+    kinds = {topic: kind for kind, topic in settings.input_topics.items()}
+    consumer = Consumer({
+        **settings.kafka_client_config(), "group.id": f"bench-raw-{uuid.uuid4()}",
+        "auto.offset.reset": "earliest", "enable.auto.commit": False,
+    })
+    consumer.subscribe(list(kinds))
+    seen: list[tuple[str, bytes]] = []
+    started = None
+    while len(seen) < total:
+        for msg in consumer.consume(1000, timeout=1.0):
+            if msg.error():
+                continue
+            started = started or time.perf_counter()
+            seen.append((kinds[msg.topic()], msg.value()))
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    consumer.close()
+    return elapsed, seen
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=150_000)
+    parser.add_argument("--partitions", type=int, default=3)
+    args = parser.parse_args()
+    console = Console()
+    tmp = Path(tempfile.mkdtemp(prefix="slastream-bench-"))
+    name = f"bench{uuid.uuid4().hex[:8]}"
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
+        "APP_ID": name, "DATA_DIR": str(tmp / "worker"), "STORE": "memory://",
+        "CLICKHOUSE_DSN": f"chdb://{tmp / 'chdb'}", "WEB_ENABLED": "false",
+        "TOPIC_PARTITIONS": str(args.partitions),
+        **{f"TOPIC_{t}": f"{name}.{t.lower()}" for t in ("INCIDENTS", "TICKETS", "PROBES", "BREACHES", "DEADLETTER")},
+    }
+    settings = Settings(**{k.lower(): v for k, v in env.items()})
+    create_topics(settings)
+
+    t0 = time.perf_counter()
+    produce(settings, rate=args.events / 10, duration=10, time_scale=30, paced=False, progress=False)
+    produce_s = time.perf_counter() - t0
+    total = args.events
+
+    raw_s, records = raw_consume(settings, total)
+    now = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    for kind, value in records:
+        validate(kind, value, now)
+    validate_s = time.perf_counter() - t0
+
+    topics = list(settings.input_topics.values())
+    worker = WorkerProcess(env, tmp / "worker.log").start()
+    t0 = time.perf_counter()
+    worker.wait_until(lambda: lag(settings, name, topics) < total, 120, "first commit")
+    t_first = time.perf_counter()
+    lag_first = lag(settings, name, topics)
+    worker.wait_drained(settings, timeout=900)
+    t_done = time.perf_counter()
+    rss = peak_rss_mib(worker.pid)
+    worker.stop()
+
+    table = Table(title=f"ingest, {total} events, {args.partitions} partitions per topic, one worker")
+    table.add_column("what")
+    table.add_column("events/s", justify="right")
+    table.add_column("note")
+    table.add_row("produce (confluent-kafka, acks=all)", f"{total / produce_s:,.0f}", "synthetic mix")
+    table.add_row("baseline: raw consume (confluent-kafka)", f"{total / raw_s:,.0f}", "same messages, same run")
+    table.add_row("baseline: validate() in-process", f"{total / validate_s:,.0f}", "orjson + pydantic, no I/O")
+    table.add_row("worker: Kafka -> validate -> ClickHouse", f"{total / (t_done - t0):,.0f}", "incl. start-up and group join")
+    table.add_row("worker: steady state", f"{lag_first / (t_done - t_first):,.0f}", "from first commit to drained")
+    console.print(table)
+    console.print(f"worker peak RSS: {rss:,.0f} MiB   start-up to first commit: {t_first - t0:.1f} s   data: {tmp}")
+
+
+if __name__ == "__main__":
+    main()
