@@ -1,0 +1,349 @@
+"""SLA policy files: calendars, contracts, targets, probe objectives and credit tiers.
+
+`load_policy` validates a YAML file and reports every problem with its line. The result
+is immutable and carries compiled calendars, so the hot path never re-parses anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from schemas.durations import Duration
+from schemas.events import Priority, Severity, TicketStatus
+
+ALWAYS = "24x7"
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_RANGE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _day_set(spec: str) -> list[int]:
+    days: list[int] = []
+    for part in spec.lower().split(","):
+        part = part.strip()
+        first, _, last = part.partition("-")
+        if first not in _DAYS or (last and last not in _DAYS):
+            raise ValueError(f"unknown day {part!r}: use mon..sun, ranges like mon-fri, or lists like sat,sun")
+        a, b = _DAYS.index(first), _DAYS.index(last or first)
+        if b < a:
+            raise ValueError(f"day range {part!r} runs backwards")
+        days.extend(range(a, b + 1))
+    return days
+
+
+def _ranges(value: str | list[str]) -> list[tuple[int, int]]:
+    items = value.split(",") if isinstance(value, str) else value
+    out = []
+    for item in items:
+        m = _RANGE.match(item.strip())
+        if not m:
+            raise ValueError(f"bad opening hours {item!r}: use HH:MM-HH:MM")
+        h1, m1, h2, m2 = map(int, m.groups())
+        start, end = h1 * 3600 + m1 * 60, h2 * 3600 + m2 * 60
+        if h1 > 23 or m1 > 59 or m2 > 59 or end > 86400:
+            raise ValueError(f"bad time in {item!r}")
+        if end <= start:
+            raise ValueError(f"opening hours {item!r} end before they start")
+        out.append((start, end))
+    return out
+
+
+class HolidaySpec(_Model):
+    country: str | None = Field(default=None, description="ISO country code for the `holidays` package")
+    subdiv: str | None = None
+    extra: tuple[date, ...] = ()
+
+
+class CalendarSpec(_Model):
+    timezone: str
+    hours: dict[str, str | list[str]]
+    holidays: HolidaySpec = HolidaySpec()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)") from None
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _valid_hours(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        weekly(value)  # raises on bad days, inverted or overlapping ranges
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _known_country(cls, value: HolidaySpec) -> HolidaySpec:
+        if value.country:
+            import holidays as holidays_lib
+
+            try:
+                holidays_lib.country_holidays(value.country, subdiv=value.subdiv)
+            except NotImplementedError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    def weekly(self) -> tuple[tuple[tuple[int, int], ...], ...]:
+        """Opening ranges (seconds after local midnight) for Monday..Sunday."""
+        return weekly(self.hours)
+
+
+def weekly(hours: dict[str, str | list[str]]) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Normalise a day-spec -> ranges mapping; refuses overlaps and inverted ranges."""
+    per_day: list[list[tuple[int, int]]] = [[] for _ in _DAYS]
+    for spec, value in hours.items():
+        for day in _day_set(spec):
+            per_day[day].extend(_ranges(value))
+    for day, ranges in enumerate(per_day):
+        ranges.sort()
+        for (s1, e1), (s2, _e2) in zip(ranges, ranges[1:]):
+            if s2 < e1:
+                raise ValueError(f"opening hours overlap on {_DAYS[day]}")
+    if not any(per_day):
+        raise ValueError("a calendar needs opening hours on at least one day")
+    return tuple(tuple(r) for r in per_day)
+
+
+def _thresholds(value: tuple[float, ...]) -> tuple[float, ...]:
+    for t in value:
+        if not 0 < t < 1:
+            raise ValueError(f"warning threshold {t} must be between 0 and 1 (a fraction of the target)")
+    if list(value) != sorted(set(value)):
+        raise ValueError("warning thresholds must be increasing and distinct")
+    return value
+
+
+class TicketTarget(_Model):
+    response: Duration | None = None
+    resolution: Duration | None = None
+
+
+class IncidentTarget(_Model):
+    acknowledge: Duration | None = None
+    resolve: Duration | None = None
+
+
+class TicketPolicy(_Model):
+    calendar: str = ALWAYS
+    pause_statuses: tuple[TicketStatus, ...] = (TicketStatus.pending, TicketStatus.on_hold)
+    warn_at: tuple[float, ...] = ()
+    targets: dict[Priority, TicketTarget]
+
+    _check_warn = field_validator("warn_at")(_thresholds)
+
+
+class IncidentPolicy(_Model):
+    calendar: str = ALWAYS
+    warn_at: tuple[float, ...] = ()
+    targets: dict[Severity, IncidentTarget]
+
+    _check_warn = field_validator("warn_at")(_thresholds)
+
+
+def _objective(value: float) -> float:
+    if not 0 < value < 1:
+        raise ValueError(f"objective {value} must be strictly between 0 and 1, e.g. 0.999")
+    return value
+
+
+class AvailabilityObjective(_Model):
+    objective: float
+    window: Duration = timedelta(days=30)
+
+    _check = field_validator("objective")(_objective)
+
+
+class LatencyObjective(_Model):
+    threshold_ms: float = Field(gt=0)
+    objective: float
+    window: Duration = timedelta(days=30)
+
+    _check = field_validator("objective")(_objective)
+
+
+class ProbePolicy(_Model):
+    availability: AvailabilityObjective | None = None
+    latency: LatencyObjective | None = None
+    burn_rate_alerts: Literal["google-sre-default", "none"] = "google-sre-default"
+
+
+class CreditTier(_Model):
+    below: float = Field(gt=0, le=1, description="monthly availability below this earns the credit")
+    credit: float = Field(gt=0, le=100, description="percent of the monthly fee")
+
+
+class Contract(_Model):
+    id: str = Field(min_length=1)
+    customer: str = Field(min_length=1)
+    services: tuple[str, ...] = Field(min_length=1, description='service names, or "*" for all')
+    tickets: TicketPolicy | None = None
+    incidents: IncidentPolicy | None = None
+    probes: ProbePolicy | None = None
+    credits: tuple[CreditTier, ...] = ()
+
+
+class PolicyDocument(_Model):
+    calendars: dict[str, CalendarSpec] = {}
+    contracts: tuple[Contract, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a policy file."""
+
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line else "file"
+        return f"{where}: {self.path or '<top>'}: {self.message}"
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; lists every problem found."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+
+def _cross_checks(doc: PolicyDocument) -> list[tuple[tuple[Any, ...], str]]:
+    found: list[tuple[tuple[Any, ...], str]] = []
+    if not doc.contracts:
+        found.append((("contracts",), "a policy needs at least one contract"))
+    if ALWAYS in doc.calendars:
+        found.append((("calendars", ALWAYS), f"{ALWAYS!r} is built in and cannot be redefined"))
+    seen: dict[str, int] = {}
+    for i, contract in enumerate(doc.contracts):
+        if contract.id in seen:
+            found.append((("contracts", i, "id"), f"duplicate contract id {contract.id!r} (first at contracts[{seen[contract.id]}])"))
+        seen.setdefault(contract.id, i)
+        for section in ("tickets", "incidents"):
+            part = getattr(contract, section)
+            if part is None:
+                continue
+            if part.calendar != ALWAYS and part.calendar not in doc.calendars:
+                found.append(((("contracts", i, section, "calendar")), f"unknown calendar {part.calendar!r}"))
+            for level, target in part.targets.items():
+                if not any(target.model_dump().values()):
+                    found.append((("contracts", i, section, "targets", level.value), f"{level.value} has no target"))
+        for j, (a, b) in enumerate(zip(contract.credits, contract.credits[1:]), start=1):
+            if not (b.below < a.below and b.credit > a.credit):
+                found.append((("contracts", i, "credits", j), "credit tiers must go from the highest `below` down, with rising credit"))
+    return found
+
+
+def _line_index(text: str) -> dict[tuple[Any, ...], int]:
+    """YAML path -> 1-based line, for every mapping key and sequence item."""
+    index: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+        index[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                index[path + (key.value,)] = key.start_mark.line + 1
+                walk(value, path + (key.value,))
+                index[path + (key.value,)] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for n, item in enumerate(node.value):
+                walk(item, path + (n,))
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is not None:
+        walk(root, ())
+    return index
+
+
+def _locate(index: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    path = tuple(str(p) if not isinstance(p, int) else p for p in loc if p != "[key]")
+    while path:
+        if path in index:
+            return index[path]
+        path = path[:-1]
+    return index.get(())
+
+
+def parse_policy(text: str, source: str = "<policy>") -> "Policy":
+    """Validate policy YAML text; raises PolicyError listing every problem with its line."""
+    try:
+        data = yaml.safe_load(text)
+        index = _line_index(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise PolicyError(source, [Problem(mark.line + 1 if mark else None, "", f"not valid YAML: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise PolicyError(source, [Problem(1, "", "a policy file is a mapping with `calendars` and `contracts`")])
+    try:
+        doc = PolicyDocument.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in ("str", "list"))) or p == "[key]")
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(Problem(_locate(index, loc), _dotted(loc), message))
+        raise PolicyError(source, problems) from None
+    cross = _cross_checks(doc)
+    if cross:
+        raise PolicyError(source, [Problem(_locate(index, loc), _dotted(loc), msg) for loc, msg in cross])
+    return Policy(doc)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if part == "[key]":
+            continue
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_policy(path: str | Path) -> "Policy":
+    """Read and validate a policy file."""
+    p = Path(path)
+    return parse_policy(p.read_text(), str(p))
+
+
+class Policy:
+    """A validated policy with contract lookup by (customer, service)."""
+
+    def __init__(self, doc: PolicyDocument) -> None:
+        self.doc = doc
+        self._by_customer: dict[str, list[Contract]] = {}
+        for contract in doc.contracts:
+            self._by_customer.setdefault(contract.customer, []).append(contract)
+
+    @property
+    def contracts(self) -> tuple[Contract, ...]:
+        return self.doc.contracts
+
+    def contracts_for(self, customer: str, service: str) -> list[Contract]:
+        """Contracts covering this customer's service, in file order."""
+        return [
+            c for c in self._by_customer.get(customer, ())
+            if service in c.services or "*" in c.services
+        ]
+
+    def summary(self) -> str:
+        """A short human description."""
+        doc = self.doc
+        parts = [f"{len(doc.calendars)} calendar(s), {len(doc.contracts)} contract(s)"]
+        for c in doc.contracts:
+            kinds = [k for k in ("tickets", "incidents", "probes") if getattr(c, k)]
+            parts.append(f"  {c.id}: customer {c.customer}, services {', '.join(c.services)}; {', '.join(kinds) or 'no targets'}")
+        return "\n".join(parts)
