@@ -1,0 +1,302 @@
+"""The SLA clock engine (pure): ticket and incident events in, lifecycle events out.
+
+Per entity (a ticket or an incident) the state keeps the applied events in event-time
+order and, per SLA instance, a ledger of the facts already published. Every call
+re-derives each instance's facts from the ordered history up to `now`, then reconciles
+them with the ledger:
+
+- a fact not yet published is published (warning, breached, met, missed);
+- a published fact that no longer holds (a late event changed history) gets a
+  `correction` that names it, followed by the fact that holds now.
+
+This makes duplicates no-ops, makes the outcome independent of arrival order, and keeps
+the state small (a ticket has tens of events). `now` is the clock: the watermark in
+replay, wall time in live mode; nothing fires after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Iterable, Literal, Mapping
+
+from schemas.events import IncidentEvent, TicketEvent
+from schemas.outputs import InstanceStatus, LifecycleType, SlaEvent, event_id
+from schemas.policy import Contract, IncidentPolicy, Policy, TicketPolicy
+from streams.calendar import ZERO, Calendar, build_calendars
+
+Kind = Literal["ticket", "incident"]
+Metric = Literal["response", "resolution", "acknowledge", "resolve"]
+METRICS: dict[str, tuple[Metric, Metric]] = {"ticket": ("response", "resolution"), "incident": ("acknowledge", "resolve")}
+_TERMINAL = {"ticket": frozenset({"solved", "closed"}), "incident": frozenset({"resolved"})}
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The part of an input event the engine needs."""
+
+    at: datetime
+    event_id: str
+    status: str
+    level: str
+    reply: bool
+    customer: str
+    service: str
+
+    @classmethod
+    def of(cls, event: TicketEvent | IncidentEvent) -> "Applied":
+        if isinstance(event, TicketEvent):
+            return cls(event.occurred_at, event.event_id, event.status.value, event.priority.value,
+                       event.public_reply, event.customer, event.service)
+        return cls(event.occurred_at, event.event_id, event.status.value, event.severity.value,
+                   False, event.customer, event.service)
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A fact already on the breach topic: its summary (to detect change) and event id."""
+
+    summary: str
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    version: int = 0
+    facts: Mapping[str, Published] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EntityState:
+    """Everything the engine keeps for one ticket or incident."""
+
+    kind: Kind
+    entity_id: str
+    events: tuple[Applied, ...] = ()
+    ledgers: Mapping[str, Ledger] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fact:
+    key: str
+    type: LifecycleType
+    at: datetime
+    level: str
+    target: timedelta | None
+    elapsed: timedelta
+    threshold: float | None = None
+
+    @property
+    def summary(self) -> str:
+        return f"{self.type.value}|{self.at.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    facts: dict[str, _Fact]
+    state: Literal["running", "paused", "stopped"]
+    level: str
+    target: timedelta | None
+    elapsed: timedelta
+    started_at: datetime
+    stopped_at: datetime | None
+    deadline: datetime | None
+    next_due: datetime | None
+
+
+class ClockEngine:
+    """Applies ticket and incident events to SLA instances under a policy."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.calendars: dict[str, Calendar] = build_calendars(policy.doc.calendars)
+
+    # -- public API ---------------------------------------------------------------
+
+    def apply(
+        self, state: EntityState | None, event: TicketEvent | IncidentEvent, now: datetime
+    ) -> tuple[EntityState, list[SlaEvent]]:
+        """Add one event (in any order; repeats are ignored) and publish what changed."""
+        kind: Kind = event.kind  # type: ignore[assignment]
+        entity = event.ticket_id if isinstance(event, TicketEvent) else event.incident_id
+        state = state or EntityState(kind, entity)
+        if any(e.event_id == event.event_id for e in state.events):
+            return state, []
+        applied = Applied.of(event)
+        events = tuple(sorted((*state.events, applied), key=lambda e: (e.at, e.event_id)))
+        return self._reconcile(replace(state, events=events), now)
+
+    def advance(self, state: EntityState, now: datetime) -> tuple[EntityState, list[SlaEvent]]:
+        """Publish what became due by `now` (warnings, breaches) without a new event."""
+        return self._reconcile(state, now)
+
+    def next_due(self, state: EntityState, now: datetime) -> datetime | None:
+        """The earliest instant after `now` at which `advance` would publish something."""
+        dues = [d.next_due for _, _, d in self._derive_all(state, now) if d.next_due]
+        return min(dues) if dues else None
+
+    def status(self, state: EntityState, now: datetime) -> list[InstanceStatus]:
+        """Current status of every SLA instance of the entity."""
+        out = []
+        last = state.events[-1]
+        for (contract, metric), instance, d in self._derive_all(state, now):
+            ledger = state.ledgers.get(instance, Ledger())
+            outcome = next(
+                (f.type.value for f in sorted(d.facts.values(), key=lambda f: f.at, reverse=True)
+                 if f.type in (LifecycleType.met, LifecycleType.missed)),
+                None,
+            )
+            out.append(InstanceStatus(
+                instance_id=instance, version=ledger.version, kind=state.kind, entity_id=state.entity_id,
+                contract_id=contract.id, customer=last.customer, service=last.service, metric=metric,
+                level=d.level, state=d.state, started_at=d.started_at, stopped_at=d.stopped_at,
+                target_s=_secs(d.target), elapsed_s=d.elapsed.total_seconds(), deadline=d.deadline,
+                breached="breached" in d.facts, outcome=outcome if d.state == "stopped" else None,
+                as_of=now,
+            ))
+        return out
+
+    # -- derivation -----------------------------------------------------------------
+
+    def _section(self, kind: Kind, contract: Contract) -> TicketPolicy | IncidentPolicy | None:
+        return contract.tickets if kind == "ticket" else contract.incidents
+
+    def _derive_all(self, state: EntityState, now: datetime) -> Iterable[tuple[tuple[Contract, Metric], str, _Derived]]:
+        if not state.events:
+            return
+        last = state.events[-1]
+        for contract in self.policy.contracts_for(last.customer, last.service):
+            section = self._section(state.kind, contract)
+            if section is None:
+                continue
+            for metric in METRICS[state.kind]:
+                targets = [getattr(section.targets.get(e.level), metric, None) for e in state.events]
+                if not any(targets):
+                    continue
+                instance = f"{state.kind}:{state.entity_id}:{contract.id}:{metric}"
+                yield (contract, metric), instance, self._derive(state.kind, state.events, section, metric, now)
+
+    def _derive(
+        self, kind: Kind, events: tuple[Applied, ...], section: TicketPolicy | IncidentPolicy,
+        metric: Metric, now: datetime,
+    ) -> _Derived:
+        calendar = self.calendars[section.calendar]
+        pause = {s.value for s in section.pause_statuses} if isinstance(section, TicketPolicy) else set()
+        thresholds = (*section.warn_at, 1.0)
+        facts: dict[str, _Fact] = {}
+
+        def target_of(level: str) -> timedelta | None:
+            return getattr(section.targets.get(level), metric, None)  # type: ignore[call-overload]
+
+        def fire(thr: float, at: datetime, level: str, target: timedelta, elapsed: timedelta) -> None:
+            if thr == 1.0:
+                facts["breached"] = _Fact("breached", LifecycleType.breached, at, level, target, elapsed)
+            else:
+                facts[f"warning:{thr}"] = _Fact(f"warning:{thr}", LifecycleType.warning, at, level, target, elapsed, thr)
+
+        def pending(thr: float) -> bool:
+            return ("breached" if thr == 1.0 else f"warning:{thr}") not in facts
+
+        def run_segment(t0: datetime, t1: datetime, e0: timedelta, level: str, target: timedelta | None, inclusive: bool) -> None:
+            if target is None:
+                return
+            for thr in thresholds:
+                if not pending(thr):
+                    continue
+                needed = target * thr
+                at = t0 if e0 >= needed else calendar.add(t0, needed - e0)
+                if at < t1 or (inclusive and at == t1):
+                    fire(thr, at, level, target, max(needed, e0))
+
+        first = events[0]
+        started, prev, elapsed = first.at, first.at, ZERO
+        level, target = first.level, target_of(first.level)
+        running = stopped = False
+        stopped_at: datetime | None = None
+        cycle = 0
+        for n, ev in enumerate(events):
+            stops = self._stops(kind, metric, ev)
+            if n:
+                if running:
+                    run_segment(prev, ev.at, elapsed, level, target, inclusive=not stops)
+                    elapsed += calendar.elapsed(prev, ev.at)
+                prev = ev.at
+            level, target = ev.level, target_of(ev.level)
+            if not stopped and stops:
+                stopped, stopped_at = True, ev.at
+                if target is not None and elapsed > target and pending(1.0):
+                    fire(1.0, ev.at, level, target, elapsed)  # re-targeted below elapsed at the stop itself
+                missed = "breached" in facts
+                key = f"outcome:{cycle}"
+                facts[key] = _Fact(key, LifecycleType.missed if missed else LifecycleType.met, ev.at, level, target, elapsed)
+            elif stopped and metric in ("resolution", "resolve") and ev.status not in _TERMINAL[kind]:
+                stopped, stopped_at, cycle = False, None, cycle + 1
+            running = not stopped and ev.status not in pause
+            if running and target is not None:  # a re-target can put elapsed past thresholds at once
+                for thr in thresholds:
+                    if pending(thr) and elapsed >= target * thr:
+                        fire(thr, ev.at, level, target, elapsed)
+
+        deadline = next_due = None
+        if running:
+            if now > prev:
+                run_segment(prev, now, elapsed, level, target, inclusive=True)
+            if target is not None:
+                dues = [calendar.add(prev, target * thr - elapsed) for thr in thresholds if pending(thr)]
+                next_due = min(dues) if dues else None
+                deadline = calendar.add(prev, target - elapsed) if elapsed < target else None
+            elapsed += calendar.elapsed(prev, now)
+        state: Literal["running", "paused", "stopped"] = "stopped" if stopped else ("running" if running else "paused")
+        return _Derived(facts, state, level, target, elapsed, started, stopped_at, deadline, next_due)
+
+    @staticmethod
+    def _stops(kind: Kind, metric: Metric, ev: Applied) -> bool:
+        if metric == "response":
+            return ev.reply or ev.status in _TERMINAL["ticket"]
+        if metric == "acknowledge":
+            return ev.status in ("acknowledged", "resolved")
+        return ev.status in _TERMINAL[kind]
+
+    # -- reconciliation ---------------------------------------------------------------
+
+    def _reconcile(self, state: EntityState, now: datetime) -> tuple[EntityState, list[SlaEvent]]:
+        ledgers = dict(state.ledgers)
+        outputs: list[SlaEvent] = []
+        last = state.events[-1]
+        for (contract, metric), instance, derived in self._derive_all(state, now):
+            ledger = ledgers.get(instance, Ledger())
+            version = ledger.version
+            facts = dict(ledger.facts)
+
+            def emit(type_: LifecycleType, fact: _Fact, key: str, corrects: str | None = None) -> str:
+                nonlocal version
+                version += 1
+                eid = event_id(instance, key, version)
+                outputs.append(SlaEvent(
+                    event_id=eid, instance_id=instance, version=version, type=type_, at=fact.at,
+                    kind=state.kind, entity_id=state.entity_id, contract_id=contract.id,
+                    customer=last.customer, service=last.service, metric=metric, level=fact.level,
+                    target_s=_secs(fact.target), elapsed_s=fact.elapsed.total_seconds(),
+                    threshold=fact.threshold, corrects=corrects,
+                ))
+                return eid
+
+            for key in sorted(facts):
+                current = derived.facts.get(key)
+                if current is None or current.summary != facts[key].summary:
+                    # Retract the published fact; the fact that holds now (if any) follows.
+                    notice = _Fact(key, LifecycleType.correction, now, derived.level, derived.target, derived.elapsed)
+                    emit(LifecycleType.correction, notice, key, facts.pop(key).event_id)
+            for fact in sorted(derived.facts.values(), key=lambda f: (f.at, _ORDER[f.type], f.key)):
+                if fact.key not in facts:
+                    facts[fact.key] = Published(fact.summary, emit(fact.type, fact, fact.key))
+            if version != ledger.version:
+                ledgers[instance] = Ledger(version, facts)
+        return replace(state, ledgers=ledgers), outputs
+
+
+_ORDER = {LifecycleType.warning: 0, LifecycleType.breached: 1, LifecycleType.met: 2, LifecycleType.missed: 2, LifecycleType.correction: 3}
+
+
+def _secs(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
