@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Protocol, Sequence
@@ -38,14 +39,22 @@ class _Batch:
 
 
 class EventsRawWriter:
-    """Buffers rows for events_raw and flushes them in column-oriented batches."""
+    """Buffers rows for events_raw and flushes them in column-oriented batches.
 
-    def __init__(self, inserter: Inserter, batch_rows: int, max_pending_batches: int = 4) -> None:
+    A full batch is flushed in the background while the next one fills (double
+    buffering); input is only held back when a whole `max_pending_batches` of rows is
+    waiting, e.g. while ClickHouse is unreachable.
+    """
+
+    def __init__(self, inserter: Inserter, batch_rows: int, max_pending_batches: int = 4, retry_s: float = 1.0) -> None:
         self._inserter = inserter
         self._batch_rows = batch_rows
         self._max_pending = batch_rows * max_pending_batches
+        self._retry_s = retry_s
         self._batch = _Batch()
         self._lock = asyncio.Lock()
+        self._background: asyncio.Future[None] | None = None
+        self._retry_at = 0.0
         self.rows_written = 0
 
     @property
@@ -54,7 +63,7 @@ class EventsRawWriter:
         return len(self._batch.acks)
 
     async def add(self, event: AnyEvent, topic: str, partition: int, offset: int, ingested_at: datetime, ack: Ack) -> None:
-        """Buffer one valid event; flushes (and so waits) when a batch is full."""
+        """Buffer one valid event; starts a flush when a batch is full."""
         batch = self._batch
         key = (event.kind, event.event_id)
         if key not in batch.keys:  # a copy inside one batch is dropped here, later ones by the table
@@ -66,20 +75,21 @@ class EventsRawWriter:
             for column, value in zip(batch.columns, row):
                 column.append(value)
         batch.acks.append(ack)
-        if len(batch.keys) >= self._batch_rows:
-            await self.flush()
-        while self.pending >= self._max_pending:  # ClickHouse is failing: stop taking input
-            await asyncio.sleep(1.0)
+        if len(batch.keys) >= self._batch_rows and not self._lock.locked():
+            self._background = asyncio.ensure_future(self.flush())
+        while self.pending >= self._max_pending:
+            await asyncio.sleep(0.05)
             await self.flush()
 
     async def flush(self) -> None:
         """Insert the buffered rows as one block, then acknowledge their records.
 
-        On failure the rows stay buffered (and unacknowledged) for the next flush.
+        On failure the rows stay buffered (and unacknowledged); the next attempt waits
+        `retry_s`.
         """
         async with self._lock:
             batch = self._batch
-            if not batch.acks:
+            if not batch.acks or time.monotonic() < self._retry_at:
                 return
             self._batch = _Batch()
             try:
@@ -87,6 +97,7 @@ class EventsRawWriter:
                     await self._inserter.insert("events_raw", EVENTS_RAW_COLUMNS, batch.columns)
             except Exception:
                 log.exception("insert of %d rows into events_raw failed; will retry", len(batch.keys))
+                self._retry_at = time.monotonic() + self._retry_s
                 self._merge_back(batch)
                 return
             self.rows_written += len(batch.keys)

@@ -43,6 +43,7 @@ def test_acks_follow_a_successful_insert_and_batches_are_column_oriented() -> No
             async def ack(i: int = i) -> None:
                 acked.append(i)
             await writer.add(probe(i), "sla.probes", 0, i, AT, ack)
+            await asyncio.sleep(0)  # let a background flush run
         assert acked == [0, 1, 2]  # the full batch of 3 flushed, the 4th waits
         await writer.flush()
         return inserter, acked
@@ -73,7 +74,7 @@ def test_copies_within_a_batch_are_stored_once_but_all_acked() -> None:
 def test_failed_insert_keeps_rows_unacknowledged_until_it_succeeds() -> None:
     async def scenario() -> tuple[RecordingInserter, list[int], list[int]]:
         inserter, acked = RecordingInserter(), []
-        writer = EventsRawWriter(inserter, batch_rows=100)
+        writer = EventsRawWriter(inserter, batch_rows=100, retry_s=0)
         inserter.fail = True
         for i in range(2):
             async def ack(i: int = i) -> None:
