@@ -33,7 +33,7 @@ def without_versions(engine, state, now) -> list[dict]:
 
 def effective(state) -> dict[str, dict[str, str]]:
     """Facts that currently hold per instance (ids and versions left out)."""
-    return {i: {k: p.summary for k, p in ledger.facts.items()} for i, ledger in state.ledgers.items()}
+    return {i: {k: p.summary for k, p in ledger.facts.items()} for i, ledger in state.ledgers.items() if ledger.facts}
 
 
 def summary(events: list[SlaEvent], instance: str | None = None) -> list[tuple]:
