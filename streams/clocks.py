@@ -237,15 +237,19 @@ class ClockEngine:
                     if pending(thr) and elapsed >= target * thr:
                         fire(thr, ev.at, level, target, elapsed)
 
-        deadline = next_due = None
+        deadline = None
+        dues = []
         if running:
             if now > prev:
                 run_segment(prev, now, elapsed, level, target, inclusive=True)
             if target is not None:
                 dues = [calendar.add(prev, target * thr - elapsed) for thr in thresholds if pending(thr)]
-                next_due = min(dues) if dues else None
                 deadline = calendar.add(prev, target - elapsed) if elapsed < target else None
             elapsed += calendar.elapsed(prev, now)
+        # Events may lie ahead of the clock (skew, replay held back): their facts wait for it.
+        dues += [f.at for f in facts.values() if f.at > now]
+        facts = {k: f for k, f in facts.items() if f.at <= now}
+        next_due = min((d for d in dues if d > now), default=None)
         state: Literal["running", "paused", "stopped"] = "stopped" if stopped else ("running" if running else "paused")
         return _Derived(facts, state, level, target, elapsed, started, stopped_at, deadline, next_due)
 
