@@ -1,4 +1,4 @@
-"""JSON Schema export of the event models (the files committed under schemas/json/)."""
+"""JSON Schema export of every published model (the files committed under schemas/json/)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from schemas.deadletter import DeadLetter
 from schemas.events import EVENT_MODELS
+from schemas.outputs import InstanceStatus, SlaEvent
 
 EXPORT_DIR = Path(__file__).with_name("json")
 
@@ -17,6 +18,8 @@ def documents() -> dict[str, dict]:
     """File name -> JSON Schema document for every published model."""
     models: dict[str, type[BaseModel]] = {f"{kind}.schema.json": m for kind, m in EVENT_MODELS.items()}
     models["deadletter.schema.json"] = DeadLetter
+    models["sla_event.schema.json"] = SlaEvent
+    models["sla_instance.schema.json"] = InstanceStatus
     return {name: {"$schema": "https://json-schema.org/draft/2020-12/schema", **m.model_json_schema()} for name, m in models.items()}
 
 

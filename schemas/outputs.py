@@ -43,8 +43,9 @@ class SlaEvent(BaseModel):
     target_s: float | None
     elapsed_s: float = Field(description="SLA time elapsed at `at`")
     threshold: float | None = Field(default=None, description="for warnings: fraction of the target")
-    corrects: str | None = Field(default=None, description="for corrections: the event_id superseded")
-    retracted: bool = Field(default=False, description="for corrections: the superseded fact no longer holds")
+    corrects: str | None = Field(
+        default=None, description="for corrections: the event_id that no longer holds; what holds follows"
+    )
 
 
 class InstanceStatus(BaseModel):
@@ -66,7 +67,9 @@ class InstanceStatus(BaseModel):
     stopped_at: datetime | None
     target_s: float | None
     elapsed_s: float
-    deadline: datetime | None = Field(description="when the target is reached if the clock keeps running")
+    deadline: datetime | None = Field(
+        description="while running: when the target is (or was, if breached) reached; null when paused or stopped"
+    )
     breached: bool
     outcome: Literal["met", "missed"] | None
     as_of: datetime

@@ -80,6 +80,37 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy_validate(args: argparse.Namespace) -> int:
+    from schemas.policy import PolicyError, load_policy
+
+    try:
+        policy = load_policy(args.file)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            print(f"{args.file}: {problem}")
+        return 1
+    print(f"{args.file}: OK — {policy.summary()}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from schemas.policy import PolicyError, load_policy
+    from streams.clocks import ClockEngine
+    from streams.replay import run
+
+    try:
+        policy = load_policy(args.policy)
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    source = sys.stdin.buffer if args.events == "-" else open(args.events, "rb")
+    out = open(args.out, "wb") if args.out else sys.stdout.buffer
+    with source, out:
+        applied, bad = run(ClockEngine(policy), source, out, sys.stderr, args.final)
+    print(f"replayed {applied} events, skipped {bad} bad lines", file=sys.stderr)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
@@ -119,6 +150,18 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--bad", action="store_true", help="also send one record of each kind of bad input")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_produce)
+
+    po = sub.add_parser("policy", help="SLA policy files").add_subparsers(dest="action", required=True)
+    pv = po.add_parser("validate", help="check a policy file; every problem with its line")
+    pv.add_argument("file")
+    pv.set_defaults(func=cmd_policy_validate)
+
+    rp = sub.add_parser("replay", help="run the SLA engine over a JSONL file of ticket and incident events")
+    rp.add_argument("--policy", required=True)
+    rp.add_argument("events", help="JSONL file, or - for stdin")
+    rp.add_argument("--out", help="write outputs here instead of stdout")
+    rp.add_argument("--final", action="store_true", help="end with the final status of every SLA instance")
+    rp.set_defaults(func=cmd_replay)
 
     dm = sub.add_parser("demo", help="end-to-end demo on the local broker and embedded ClickHouse")
     dm.add_argument("--seconds", type=float, default=10.0)

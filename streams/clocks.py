@@ -249,6 +249,8 @@ class ClockEngine:
         # Events may lie ahead of the clock (skew, replay held back): their facts wait for it.
         dues += [f.at for f in facts.values() if f.at > now]
         facts = {k: f for k, f in facts.items() if f.at <= now}
+        if running and "breached" in facts:
+            deadline = facts["breached"].at
         next_due = min((d for d in dues if d > now), default=None)
         state: Literal["running", "paused", "stopped"] = "stopped" if stopped else ("running" if running else "paused")
         return _Derived(facts, state, level, target, elapsed, started, stopped_at, deadline, next_due)
