@@ -1,0 +1,110 @@
+"""Policy files: every kind of mistake is reported with its line and a plain message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from schemas.durations import parse_duration
+from schemas.policy import PolicyError, parse_policy
+
+EXAMPLE = (Path(__file__).resolve().parents[3] / "examples" / "policy.yaml").read_text()
+
+# Line numbers in examples/policy.yaml, for reading the cases below:
+#  3 timezone   4 hours   5 holidays   7 id   8 customer   11 tickets.calendar   12 pause_statuses
+# 13 warn_at   15 P1 targets   16 P2 targets   21 availability   25, 26 credit tiers   (26 lines)
+
+
+def problems(text: str) -> list[tuple[int | None, str, str]]:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "p.yaml")
+    return [(p.line, p.path, p.message) for p in info.value.problems]
+
+
+def one(text: str) -> tuple[int | None, str, str]:
+    found = problems(text)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_the_example_is_valid() -> None:
+    policy = parse_policy(EXAMPLE)
+    (contract,) = policy.contracts_for("acme", "search")
+    assert contract.tickets.targets["P1"].response == timedelta(minutes=15)
+    assert policy.contracts_for("acme", "billing") == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "path", "message"),
+    [
+        ("calendar: emea-business", "calendar: apac", 11, "contracts[0].tickets.calendar", "unknown calendar 'apac'"),
+        ("response: 15m", "response: 15 minutes", 15, "contracts[0].tickets.targets.P1.response", "bad duration '15 minutes'"),
+        ("hours: {mon-fri: \"08:00-18:00\"}", "hours: {mon-fri: \"18:00-08:00\"}", 4, "calendars.emea-business.hours", "end before they start"),
+        ("hours: {mon-fri: \"08:00-18:00\"}", "hours: {mon-fri: \"08:00-12:00,11:00-18:00\"}", 4, "calendars.emea-business.hours", "overlap on mon"),
+        ("hours: {mon-fri: \"08:00-18:00\"}", "hours: {mon-fry: \"08:00-18:00\"}", 4, "calendars.emea-business.hours", "unknown day"),
+        ("Europe/Berlin", "Europe/Berlim", 3, "calendars.emea-business.timezone", "unknown timezone 'Europe/Berlim'"),
+        ("{objective: 0.999, window: 30d}", "{objective: 1.0, window: 30d}", 21, "contracts[0].probes.availability.objective", "strictly between 0 and 1"),
+        ("{country: DE,", "{country: XX,", 5, "calendars.emea-business.holidays", "Country XX not available"),
+        ("P2: {response: 1h,  resolution: 1d}", "P2: {}", 16, "contracts[0].tickets.targets.P2", "P2 has no target"),
+        ("P2: {response: 1h,  resolution: 1d}", "P9: {response: 1h}", 16, "contracts[0].tickets.targets.P9", "Input should be 'P1'"),
+        ("warn_at: [0.75, 0.9]", "warn_at: [0.9, 0.75]", 13, "contracts[0].tickets.warn_at", "increasing"),
+        ("{below: 0.99,  credit: 25}", "{below: 0.9999,  credit: 25}", 26, "contracts[0].credits[1]", "credit tiers must go"),
+        ("pause_statuses: [pending, on_hold]", "pause_statuses: [pending, waiting]", 12, "contracts[0].tickets.pause_statuses[1]", "Input should be"),
+        ("    customer: acme\n", "    customer: acme\n    colour: red\n", 9, "contracts[0].colour", "Extra inputs are not permitted"),
+    ],
+)
+def test_each_mistake_is_reported_with_its_line(old: str, new: str, line: int, path: str, message: str) -> None:
+    assert old in EXAMPLE
+    got_line, got_path, got_message = one(EXAMPLE.replace(old, new, 1))
+    assert (got_line, got_path) == (line, path)
+    assert message in got_message
+
+
+def test_duplicate_contract_ids() -> None:
+    text = EXAMPLE + "  - id: acme-gold\n    customer: other\n    services: [x]\n"
+    assert one(text)[:2] == (27, "contracts[1].id")
+    assert "duplicate contract id 'acme-gold'" in one(text)[2]
+
+
+def test_several_problems_are_all_reported() -> None:
+    text = EXAMPLE.replace("Europe/Berlin", "Mars/Base").replace("response: 15m", "response: soon")
+    assert [(line, path) for line, path, _ in problems(text)] == [
+        (3, "calendars.emea-business.timezone"), (15, "contracts[0].tickets.targets.P1.response"),
+    ]
+
+
+def test_broken_yaml_and_wrong_top_level() -> None:
+    line, _, message = one("contracts:\n  - id: [unclosed\n")
+    assert line == 3 and "not valid YAML" in message
+    assert "a policy file is a mapping" in one("- just a list\n")[2]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("90s", timedelta(seconds=90)), ("15m", timedelta(minutes=15)), ("4h", timedelta(hours=4)),
+     ("2d", timedelta(days=2)), ("1h30m", timedelta(minutes=90)), ("PT4H", timedelta(hours=4)),
+     ("P1DT2H", timedelta(hours=26)), ("PT0.5S", timedelta(milliseconds=500))],
+)
+def test_duration_forms(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "0m", "15", "1y", "PT", "-5m", "P"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_cli_exit_codes(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(EXAMPLE)
+    bad.write_text(EXAMPLE.replace("calendar: emea-business", "calendar: apac"))
+    ok = subprocess.run([sys.executable, "-m", "streams.cli", "policy", "validate", str(good)], capture_output=True, text=True)
+    assert ok.returncode == 0 and "1 contract(s)" in ok.stdout
+    ko = subprocess.run([sys.executable, "-m", "streams.cli", "policy", "validate", str(bad)], capture_output=True, text=True)
+    assert ko.returncode == 1
+    assert f"{bad}: line 11: contracts[0].tickets.calendar: unknown calendar 'apac'" in ko.stdout
