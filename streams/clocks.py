@@ -74,6 +74,7 @@ class EntityState:
     entity_id: str
     events: tuple[Applied, ...] = ()
     ledgers: Mapping[str, Ledger] = field(default_factory=dict)
+    next_due: datetime | None = None  # when `advance` will next publish something
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,18 @@ class _Fact:
     @property
     def summary(self) -> str:
         return f"{self.type.value}|{self.at.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One (contract, metric) compiled for the hot path."""
+
+    contract: Contract
+    metric: Metric
+    calendar: Calendar
+    targets: Mapping[str, timedelta]  # level -> target
+    pause: frozenset[str]
+    thresholds: tuple[tuple[float, str], ...]  # (fraction, fact key), rising, ending with (1.0, "breached")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +123,18 @@ class ClockEngine:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.calendars: dict[str, Calendar] = build_calendars(policy.doc.calendars)
+        self._plans: dict[tuple[str, Kind], list[_Plan]] = {}
+        for contract in policy.contracts:
+            for kind in ("ticket", "incident"):
+                section = contract.tickets if kind == "ticket" else contract.incidents
+                if section is not None:
+                    self._plans[(contract.id, kind)] = [self._plan(contract, section, m) for m in METRICS[kind]]
+
+    def _plan(self, contract: Contract, section: TicketPolicy | IncidentPolicy, metric: Metric) -> _Plan:
+        targets = {level.value: t for level, tgt in section.targets.items() if (t := getattr(tgt, metric)) is not None}
+        pause = frozenset(s.value for s in section.pause_statuses) if isinstance(section, TicketPolicy) else frozenset()
+        thresholds = (*((t, f"warning:{t}") for t in section.warn_at), (1.0, "breached"))
+        return _Plan(contract, metric, self.calendars[section.calendar], targets, pause, thresholds)
 
     # -- public API ---------------------------------------------------------------
 
@@ -129,11 +154,6 @@ class ClockEngine:
     def advance(self, state: EntityState, now: datetime) -> tuple[EntityState, list[SlaEvent]]:
         """Publish what became due by `now` (warnings, breaches) without a new event."""
         return self._reconcile(state, now)
-
-    def next_due(self, state: EntityState, now: datetime) -> datetime | None:
-        """The earliest instant after `now` at which `advance` would publish something."""
-        dues = [d.next_due for _, _, d in self._derive_all(state, now) if d.next_due]
-        return min(dues) if dues else None
 
     def status(self, state: EntityState, now: datetime) -> list[InstanceStatus]:
         """Current status of every SLA instance of the entity."""
@@ -158,55 +178,39 @@ class ClockEngine:
 
     # -- derivation -----------------------------------------------------------------
 
-    def _section(self, kind: Kind, contract: Contract) -> TicketPolicy | IncidentPolicy | None:
-        return contract.tickets if kind == "ticket" else contract.incidents
-
     def _derive_all(self, state: EntityState, now: datetime) -> Iterable[tuple[tuple[Contract, Metric], str, _Derived]]:
         if not state.events:
             return
         last = state.events[-1]
         for contract in self.policy.contracts_for(last.customer, last.service):
-            section = self._section(state.kind, contract)
-            if section is None:
-                continue
-            for metric in METRICS[state.kind]:
-                targets = [getattr(section.targets.get(e.level), metric, None) for e in state.events]
-                if not any(targets):
+            for plan in self._plans.get((contract.id, state.kind), ()):
+                if not any(e.level in plan.targets for e in state.events):
                     continue
-                instance = f"{state.kind}:{state.entity_id}:{contract.id}:{metric}"
-                yield (contract, metric), instance, self._derive(state.kind, state.events, section, metric, now)
+                instance = f"{state.kind}:{state.entity_id}:{contract.id}:{plan.metric}"
+                yield (contract, plan.metric), instance, self._derive(state.kind, state.events, plan, now)
 
-    def _derive(
-        self, kind: Kind, events: tuple[Applied, ...], section: TicketPolicy | IncidentPolicy,
-        metric: Metric, now: datetime,
-    ) -> _Derived:
-        calendar = self.calendars[section.calendar]
-        pause = {s.value for s in section.pause_statuses} if isinstance(section, TicketPolicy) else set()
-        thresholds = (*section.warn_at, 1.0)
+    def _derive(self, kind: Kind, events: tuple[Applied, ...], plan: _Plan, now: datetime) -> _Derived:
+        calendar, pause, thresholds, metric = plan.calendar, plan.pause, plan.thresholds, plan.metric
+        target_of = plan.targets.get
         facts: dict[str, _Fact] = {}
 
-        def target_of(level: str) -> timedelta | None:
-            return getattr(section.targets.get(level), metric, None)  # type: ignore[call-overload]
+        def fire(thr: float, key: str, at: datetime, level: str, target: timedelta, elapsed: timedelta) -> None:
+            type_ = LifecycleType.breached if thr == 1.0 else LifecycleType.warning
+            facts[key] = _Fact(key, type_, at, level, target, elapsed, None if thr == 1.0 else thr)
 
-        def fire(thr: float, at: datetime, level: str, target: timedelta, elapsed: timedelta) -> None:
-            if thr == 1.0:
-                facts["breached"] = _Fact("breached", LifecycleType.breached, at, level, target, elapsed)
-            else:
-                facts[f"warning:{thr}"] = _Fact(f"warning:{thr}", LifecycleType.warning, at, level, target, elapsed, thr)
-
-        def pending(thr: float) -> bool:
-            return ("breached" if thr == 1.0 else f"warning:{thr}") not in facts
-
-        def run_segment(t0: datetime, t1: datetime, e0: timedelta, level: str, target: timedelta | None, inclusive: bool) -> None:
+        def run_segment(
+            t0: datetime, t1: datetime, e0: timedelta, used: timedelta, level: str, target: timedelta | None, inclusive: bool
+        ) -> None:
+            """Fire thresholds reached in [t0, t1], where `used` SLA time passes."""
             if target is None:
                 return
-            for thr in thresholds:
-                if not pending(thr):
-                    continue
+            for thr, key in thresholds:
                 needed = target * thr
+                if key in facts or needed > e0 + used:
+                    continue  # already fired, or not reached in this segment (no need to locate it)
                 at = t0 if e0 >= needed else calendar.add(t0, needed - e0)
                 if at < t1 or (inclusive and at == t1):
-                    fire(thr, at, level, target, max(needed, e0))
+                    fire(thr, key, at, level, target, max(needed, e0))
 
         first = events[0]
         started, prev, elapsed = first.at, first.at, ZERO
@@ -218,14 +222,15 @@ class ClockEngine:
             stops = self._stops(kind, metric, ev)
             if n:
                 if running:
-                    run_segment(prev, ev.at, elapsed, level, target, inclusive=not stops)
-                    elapsed += calendar.elapsed(prev, ev.at)
+                    used = calendar.elapsed(prev, ev.at)
+                    run_segment(prev, ev.at, elapsed, used, level, target, inclusive=not stops)
+                    elapsed += used
                 prev = ev.at
             level, target = ev.level, target_of(ev.level)
             if not stopped and stops:
                 stopped, stopped_at = True, ev.at
-                if target is not None and elapsed > target and pending(1.0):
-                    fire(1.0, ev.at, level, target, elapsed)  # re-targeted below elapsed at the stop itself
+                if target is not None and elapsed > target and "breached" not in facts:
+                    fire(1.0, "breached", ev.at, level, target, elapsed)  # re-targeted below elapsed at the stop itself
                 missed = "breached" in facts
                 key = f"outcome:{cycle}"
                 facts[key] = _Fact(key, LifecycleType.missed if missed else LifecycleType.met, ev.at, level, target, elapsed)
@@ -233,19 +238,23 @@ class ClockEngine:
                 stopped, stopped_at, cycle = False, None, cycle + 1
             running = not stopped and ev.status not in pause
             if running and target is not None:  # a re-target can put elapsed past thresholds at once
-                for thr in thresholds:
-                    if pending(thr) and elapsed >= target * thr:
-                        fire(thr, ev.at, level, target, elapsed)
+                for thr, key in thresholds:
+                    if key not in facts and elapsed >= target * thr:
+                        fire(thr, key, ev.at, level, target, elapsed)
 
         deadline = None
         dues = []
         if running:
+            used = calendar.elapsed(prev, now)
             if now > prev:
-                run_segment(prev, now, elapsed, level, target, inclusive=True)
+                run_segment(prev, now, elapsed, used, level, target, inclusive=True)
             if target is not None:
-                dues = [calendar.add(prev, target * thr - elapsed) for thr in thresholds if pending(thr)]
+                # Thresholds rise, so the lowest pending one is due first.
+                lowest = next((thr for thr, key in thresholds if key not in facts), None)
+                if lowest is not None:
+                    dues.append(calendar.add(prev, target * lowest - elapsed))
                 deadline = calendar.add(prev, target - elapsed) if elapsed < target else None
-            elapsed += calendar.elapsed(prev, now)
+            elapsed += used
         # Events may lie ahead of the clock (skew, replay held back): their facts wait for it.
         dues += [f.at for f in facts.values() if f.at > now]
         facts = {k: f for k, f in facts.items() if f.at <= now}
@@ -268,8 +277,11 @@ class ClockEngine:
     def _reconcile(self, state: EntityState, now: datetime) -> tuple[EntityState, list[SlaEvent]]:
         ledgers = dict(state.ledgers)
         outputs: list[SlaEvent] = []
+        dues: list[datetime] = []
         last = state.events[-1]
         for (contract, metric), instance, derived in self._derive_all(state, now):
+            if derived.next_due:
+                dues.append(derived.next_due)
             ledger = ledgers.get(instance, Ledger())
             version = ledger.version
             facts = dict(ledger.facts)
@@ -298,7 +310,7 @@ class ClockEngine:
                     facts[fact.key] = Published(fact.summary, emit(fact.type, fact, fact.key))
             if version != ledger.version:
                 ledgers[instance] = Ledger(version, facts)
-        return replace(state, ledgers=ledgers), outputs
+        return replace(state, ledgers=ledgers, next_due=min(dues, default=None)), outputs
 
 
 _ORDER = {LifecycleType.warning: 0, LifecycleType.breached: 1, LifecycleType.met: 2, LifecycleType.missed: 2, LifecycleType.correction: 3}

@@ -61,8 +61,7 @@ class Replay:
 
     def _store(self, key: Key, state: EntityState) -> None:
         self.states[key] = state
-        assert self.watermark is not None
-        due = self.engine.next_due(state, self.watermark)
+        due = state.next_due
         if due is not None and self._scheduled.get(key) != due:
             self._scheduled[key] = due
             heapq.heappush(self._due, (due, key))

@@ -58,9 +58,11 @@ def test_breach_fires_at_the_deadline_without_new_events_and_only_once(engine) -
 
 def test_next_due_is_the_next_threshold(engine) -> None:
     state, _ = feed(engine, [ticket("e1", "2026-11-27 10:00", "new")])
-    assert engine.next_due(state, utc("2026-11-27 10:00")) == utc("2026-11-27 10:07:30")
+    assert state.next_due == utc("2026-11-27 10:07:30")
     state, _ = engine.advance(state, utc("2026-11-27 10:12"))
-    assert engine.next_due(state, utc("2026-11-27 10:12")) == utc("2026-11-27 10:15")
+    assert state.next_due == utc("2026-11-27 10:15")
+    state, _ = engine.apply(state, ticket("b", "2026-11-27 10:13", "solved", reply=True), utc("2026-11-27 10:13"))
+    assert state.next_due is None
 
 
 def test_pause_stops_the_clock_and_reply_meets_response(engine) -> None:
