@@ -18,8 +18,9 @@ demo: install
 	$(KAFKA) start
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} $(BIN)/slastream demo
 
-# Starts its own broker unless KAFKA_BOOTSTRAP_SERVERS points at one.
+# Type-checks, then runs every test; starts its own broker unless KAFKA_BOOTSTRAP_SERVERS points at one.
 test: install
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 unit: install
@@ -40,6 +41,7 @@ kafka-stop:
 bench: install
 	$(KAFKA) start
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} $(BIN)/python bench/ingest.py
+	$(BIN)/python bench/clocks.py
 
 clean:
 	rm -rf var .kafka-local

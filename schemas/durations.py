@@ -23,9 +23,9 @@ def parse_duration(value: Any) -> timedelta:
             d, h, m, s = (int(g or 0) for g in short.groups())
             result = timedelta(days=d, hours=h, minutes=m, seconds=s)
         elif (iso := _ISO.match(text)) and any(iso.groups()):
-            w, d, h, m, s = iso.groups()
+            iw, id_, ih, im, is_ = iso.groups()
             result = timedelta(
-                weeks=int(w or 0), days=int(d or 0), hours=int(h or 0), minutes=int(m or 0), seconds=float(s or 0)
+                weeks=int(iw or 0), days=int(id_ or 0), hours=int(ih or 0), minutes=int(im or 0), seconds=float(is_ or 0)
             )
         else:
             result = None
@@ -39,7 +39,7 @@ def parse_duration(value: Any) -> timedelta:
 def format_duration(value: timedelta) -> str:
     """Shortest `1d2h3m4s` form."""
     total = int(value.total_seconds())
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if total >= size or (unit == "s" and not parts):
             parts.append(f"{total // size}{unit}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, cast
 
 import faust
 from faust.types import StreamT
@@ -66,7 +66,7 @@ def build_app(settings: Settings, inserter: AsyncInserter, clock: Clock = utcnow
     deadletter = app.topic(settings.topic_deadletter, internal=False)
 
     async def ingest(kind: str, stream: StreamT) -> None:
-        manual = stream.noack()
+        manual = cast(faust.Stream, stream).noack()
         async for event in manual.events():
             msg = event.message
             result = validate(kind, msg.value, clock(), limits)
@@ -82,10 +82,7 @@ def build_app(settings: Settings, inserter: AsyncInserter, clock: Clock = utcnow
                 )
                 await manual.ack(event)
                 continue
-            await writer.add(
-                result, msg.topic, msg.partition, msg.offset, clock(),
-                ack=lambda ev=event: manual.ack(ev),
-            )
+            await writer.add(result, msg.topic, msg.partition, msg.offset, clock(), ack=_acker(manual, event))
 
     for kind, topic_name in settings.input_topics.items():
         topic = app.topic(topic_name, internal=False)
@@ -98,6 +95,13 @@ def build_app(settings: Settings, inserter: AsyncInserter, clock: Clock = utcnow
 
     app.slastream_writer = writer  # type: ignore[attr-defined]
     return app
+
+
+def _acker(stream: StreamT, event: Any) -> Callable[[], Awaitable[bool]]:
+    async def ack() -> bool:
+        return await stream.ack(event)
+
+    return ack
 
 
 def _bind(ingest: Callable[[str, StreamT], Any], kind: str) -> Callable[[StreamT], Any]:

@@ -72,7 +72,7 @@ def _report(console: Console, settings: Settings) -> None:
         console.print(table)
     finally:
         client.close()
-    reasons = collections.Counter(orjson.loads(m.value())["reason"] for m in read_all(settings, settings.topic_deadletter))
+    reasons = collections.Counter(orjson.loads(m.value() or b"{}")["reason"] for m in read_all(settings, settings.topic_deadletter))
     dead = Table(title=f"dead-letter topic {settings.topic_deadletter}")
     dead.add_column("reason")
     dead.add_column("records")

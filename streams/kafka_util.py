@@ -81,8 +81,9 @@ def read_all(settings: Settings, topic: str, timeout: float = 10.0) -> list[Mess
             if msg.error():
                 raise RuntimeError(str(msg.error()))
             out.append(msg)
-            if msg.offset() + 1 >= remaining.get(msg.partition(), 0):
-                remaining.pop(msg.partition(), None)
+            partition, offset = msg.partition() or 0, msg.offset() or 0
+            if offset + 1 >= remaining.get(partition, 0):
+                remaining.pop(partition, None)
         return out
     finally:
         consumer.close()

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import orjson
 
-from schemas.events import IncidentEvent, ProbeEvent, TicketEvent
+from schemas.events import IncidentEvent, IncidentStatus, Priority, ProbeEvent, Severity, TicketEvent, TicketStatus
 
 SERVICES = ("checkout", "search", "payments", "login", "catalog")
 CUSTOMERS = ("acme", "globex", "initech", "umbrella")
@@ -103,8 +103,8 @@ class SyntheticSource:
         name, _, reply = status.partition("+")
         event = TicketEvent(
             event_id=self._next_id("t"), occurred_at=at, source="synthetic", ticket_id=entity.id,
-            customer=entity.customer, service=entity.service, priority=entity.level,
-            status=name, public_reply=bool(reply),
+            customer=entity.customer, service=entity.service, priority=Priority(entity.level),
+            status=TicketStatus(name), public_reply=bool(reply),
         )
         return "ticket", entity.id, event.model_dump(mode="json")
 
@@ -116,7 +116,8 @@ class SyntheticSource:
         entity, status = self._advance(self._incidents, new)
         event = IncidentEvent(
             event_id=self._next_id("i"), occurred_at=at, source="synthetic", incident_id=entity.id,
-            service=entity.service, customer=entity.customer, severity=entity.level, status=status,
+            service=entity.service, customer=entity.customer, severity=Severity(entity.level),
+            status=IncidentStatus(status),
         )
         return "incident", entity.id, event.model_dump(mode="json")
 
@@ -125,7 +126,7 @@ def bad_records(at: datetime, max_bytes: int) -> Iterator[tuple[str, str, bytes,
     """One record of each kind of bad input: (kind, key, raw value, expected reason)."""
     good = TicketEvent(
         event_id="bad-0", occurred_at=at, source="synthetic", ticket_id="T-bad",
-        customer="acme", service="checkout", priority="P1", status="new",
+        customer="acme", service="checkout", priority=Priority.P1, status=TicketStatus.new,
     ).model_dump(mode="json")
 
     def variant(n: int, **change: Any) -> bytes:
