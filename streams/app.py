@@ -12,7 +12,7 @@ from faust.types import StreamT
 from schemas import codec
 from schemas.deadletter import DeadLetter, b64
 from sinks.clickhouse import AsyncInserter
-from streams.ingest import EventsRawWriter
+from streams.ingest import EVENTS_RAW_COLUMNS, BatchWriter, events_raw_row
 from streams.settings import Settings
 from streams.validate import Limits, Rejection, validate
 
@@ -62,7 +62,7 @@ def build_app(settings: Settings, inserter: AsyncInserter, clock: Clock = utcnow
         max_future=timedelta(seconds=settings.max_future_s),
         max_past=timedelta(days=settings.max_past_days),
     )
-    writer = EventsRawWriter(inserter, settings.batch_rows)
+    writer = BatchWriter(inserter, "events_raw", EVENTS_RAW_COLUMNS, settings.batch_rows)
     deadletter = app.topic(settings.topic_deadletter, internal=False)
 
     async def ingest(kind: str, stream: StreamT) -> None:
@@ -82,7 +82,8 @@ def build_app(settings: Settings, inserter: AsyncInserter, clock: Clock = utcnow
                 )
                 await manual.ack(event)
                 continue
-            await writer.add(result, msg.topic, msg.partition, msg.offset, clock(), ack=_acker(manual, event))
+            row = events_raw_row(result, msg.topic, msg.partition, msg.offset, clock())
+            await writer.add((result.kind, result.event_id), row, _acker(manual, event))
 
     for kind, topic_name in settings.input_topics.items():
         topic = app.topic(topic_name, internal=False)

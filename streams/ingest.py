@@ -1,4 +1,4 @@
-"""Batching valid events into ClickHouse `events_raw`, acknowledging only what was stored.
+"""Batching rows into ClickHouse tables, acknowledging only records whose rows are stored.
 
 Kept free of Faust: the app passes an `ack` callable per record, called once the row
 (or a row with the same key) is safely in ClickHouse. A crash before that leaves the
@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Protocol, Sequence
+from typing import Any, Awaitable, Callable, Hashable, Protocol, Sequence
 
 from schemas import codec
 from streams.validate import AnyEvent
@@ -31,27 +31,44 @@ class Inserter(Protocol):
     async def insert(self, table: str, column_names: Sequence[str], columns: Sequence[Sequence[Any]]) -> None: ...
 
 
+def events_raw_row(event: AnyEvent, topic: str, partition: int, offset: int, ingested_at: datetime) -> tuple[Any, ...]:
+    """The events_raw row of a valid event (columns as EVENTS_RAW_COLUMNS)."""
+    return (
+        event.kind, event.event_id, event.entity_id, event.occurred_at, event.source,
+        topic, partition, offset, ingested_at, codec.dumps(event).decode(),
+    )
+
+
 @dataclass
 class _Batch:
-    columns: list[list[Any]] = field(default_factory=lambda: [[] for _ in EVENTS_RAW_COLUMNS])
-    keys: set[tuple[str, str]] = field(default_factory=set)
+    width: int
+    columns: list[list[Any]] = field(init=False)
+    keys: set[Hashable] = field(default_factory=set)
     acks: list[Ack] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.columns = [[] for _ in range(self.width)]
 
-class EventsRawWriter:
-    """Buffers rows for events_raw and flushes them in column-oriented batches.
+
+class BatchWriter:
+    """Buffers rows for one table and flushes them in column-oriented batches.
 
     A full batch is flushed in the background while the next one fills (double
     buffering); input is only held back when a whole `max_pending_batches` of rows is
     waiting, e.g. while ClickHouse is unreachable.
     """
 
-    def __init__(self, inserter: Inserter, batch_rows: int, max_pending_batches: int = 4, retry_s: float = 1.0) -> None:
+    def __init__(
+        self, inserter: Inserter, table: str, columns: Sequence[str], batch_rows: int,
+        max_pending_batches: int = 4, retry_s: float = 1.0,
+    ) -> None:
         self._inserter = inserter
+        self.table = table
+        self.columns = tuple(columns)
         self._batch_rows = batch_rows
         self._max_pending = batch_rows * max_pending_batches
         self._retry_s = retry_s
-        self._batch = _Batch()
+        self._batch = _Batch(len(self.columns))
         self._lock = asyncio.Lock()
         self._background: asyncio.Future[None] | None = None
         self._retry_at = 0.0
@@ -62,19 +79,17 @@ class EventsRawWriter:
         """Records buffered and not yet acknowledged."""
         return len(self._batch.acks)
 
-    async def add(self, event: AnyEvent, topic: str, partition: int, offset: int, ingested_at: datetime, ack: Ack) -> None:
-        """Buffer one valid event; starts a flush when a batch is full."""
+    async def add(self, key: Hashable, row: Sequence[Any], ack: Ack | None) -> None:
+        """Buffer one row with its table key; starts a flush when a batch is full.
+
+        `ack` (if any) is called once the row is stored.
+        """
         batch = self._batch
-        key = (event.kind, event.event_id)
         if key not in batch.keys:  # a copy inside one batch is dropped here, later ones by the table
             batch.keys.add(key)
-            row = (
-                event.kind, event.event_id, event.entity_id, event.occurred_at, event.source,
-                topic, partition, offset, ingested_at, codec.dumps(event).decode(),
-            )
             for column, value in zip(batch.columns, row):
                 column.append(value)
-        batch.acks.append(ack)
+        batch.acks.append(ack or _noop)
         if len(batch.keys) >= self._batch_rows and not self._lock.locked():
             self._background = asyncio.ensure_future(self.flush())
         while self.pending >= self._max_pending:
@@ -91,12 +106,12 @@ class EventsRawWriter:
             batch = self._batch
             if not batch.acks or time.monotonic() < self._retry_at:
                 return
-            self._batch = _Batch()
+            self._batch = _Batch(len(self.columns))
             try:
                 if batch.keys:
-                    await self._inserter.insert("events_raw", EVENTS_RAW_COLUMNS, batch.columns)
+                    await self._inserter.insert(self.table, self.columns, batch.columns)
             except Exception:
-                log.exception("insert of %d rows into events_raw failed; will retry", len(batch.keys))
+                log.exception("insert of %d rows into %s failed; will retry", len(batch.keys), self.table)
                 self._retry_at = time.monotonic() + self._retry_s
                 self._merge_back(batch)
                 return
@@ -111,3 +126,7 @@ class EventsRawWriter:
         failed.keys |= newer.keys
         failed.acks.extend(newer.acks)
         self._batch = failed
+
+
+async def _noop() -> None:
+    return None

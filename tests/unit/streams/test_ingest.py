@@ -1,11 +1,11 @@
-"""The events_raw writer: rows are acknowledged only once inserted."""
+"""The batch writer: rows are acknowledged only once inserted."""
 
 import asyncio
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from schemas.events import ProbeEvent
-from streams.ingest import EVENTS_RAW_COLUMNS, EventsRawWriter
+from streams.ingest import EVENTS_RAW_COLUMNS, BatchWriter, events_raw_row
 
 AT = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
@@ -38,11 +38,11 @@ def run(coro: Any) -> Any:
 def test_acks_follow_a_successful_insert_and_batches_are_column_oriented() -> None:
     async def scenario() -> tuple[RecordingInserter, list[int]]:
         inserter, acked = RecordingInserter(), []
-        writer = EventsRawWriter(inserter, batch_rows=3)
+        writer = BatchWriter(inserter, "events_raw", EVENTS_RAW_COLUMNS, batch_rows=3)
         for i in range(4):
             async def ack(i: int = i) -> None:
                 acked.append(i)
-            await writer.add(probe(i), "sla.probes", 0, i, AT, ack)
+            await writer.add(("probe", probe(i).event_id), events_raw_row(probe(i), "sla.probes", 0, i, AT), ack)
             await asyncio.sleep(0)  # let a background flush run
         assert acked == [0, 1, 2]  # the full batch of 3 flushed, the 4th waits
         await writer.flush()
@@ -58,11 +58,11 @@ def test_acks_follow_a_successful_insert_and_batches_are_column_oriented() -> No
 def test_copies_within_a_batch_are_stored_once_but_all_acked() -> None:
     async def scenario() -> tuple[RecordingInserter, int]:
         inserter, acked = RecordingInserter(), []
-        writer = EventsRawWriter(inserter, batch_rows=100)
+        writer = BatchWriter(inserter, "events_raw", EVENTS_RAW_COLUMNS, batch_rows=100)
         for offset in range(3):
             async def ack() -> None:
                 acked.append(1)
-            await writer.add(probe(7), "sla.probes", 0, offset, AT, ack)
+            await writer.add(("probe", probe(7).event_id), events_raw_row(probe(7), "sla.probes", 0, offset, AT), ack)
         await writer.flush()
         return inserter, len(acked)
 
@@ -74,12 +74,12 @@ def test_copies_within_a_batch_are_stored_once_but_all_acked() -> None:
 def test_failed_insert_keeps_rows_unacknowledged_until_it_succeeds() -> None:
     async def scenario() -> tuple[RecordingInserter, list[int], list[int]]:
         inserter, acked = RecordingInserter(), []
-        writer = EventsRawWriter(inserter, batch_rows=100, retry_s=0)
+        writer = BatchWriter(inserter, "events_raw", EVENTS_RAW_COLUMNS, batch_rows=100, retry_s=0)
         inserter.fail = True
         for i in range(2):
             async def ack(i: int = i) -> None:
                 acked.append(i)
-            await writer.add(probe(i), "sla.probes", 0, i, AT, ack)
+            await writer.add(("probe", probe(i).event_id), events_raw_row(probe(i), "sla.probes", 0, i, AT), ack)
         await writer.flush()
         after_failure = list(acked)
         inserter.fail = False
