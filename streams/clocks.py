@@ -155,6 +155,17 @@ class ClockEngine:
         """Publish what became due by `now` (warnings, breaches) without a new event."""
         return self._reconcile(state, now)
 
+    def snapshot(self, state: EntityState, now: datetime) -> list[InstanceStatus]:
+        """Status rows as of the entity's latest event or fact up to `now`.
+
+        Taking the snapshot at an event-time instant (not the wall clock) makes the rows
+        the same however late they are computed, so a replay writes identical rows.
+        """
+        latest = state.events[-1].at
+        for _, _, derived in self._derive_all(state, now):
+            latest = max([latest, *(f.at for f in derived.facts.values())])
+        return self.status(state, min(latest, now))
+
     def status(self, state: EntityState, now: datetime) -> list[InstanceStatus]:
         """Current status of every SLA instance of the entity."""
         out = []

@@ -1,0 +1,47 @@
+"""Which entities have a deadline due, per partition (in memory, rebuilt after a rebalance)."""
+
+from __future__ import annotations
+
+import heapq
+from datetime import datetime
+
+Key = tuple[str, bytes]  # (kind, entity key)
+
+
+class DueIndex:
+    """A heap of next-due instants per partition, with lazy deletion of stale entries."""
+
+    def __init__(self) -> None:
+        self._heaps: dict[int, list[tuple[datetime, Key]]] = {}
+        self._due: dict[Key, tuple[int, datetime]] = {}
+        self.indexed: set[int] = set()
+
+    def set(self, partition: int, key: Key, due: datetime | None) -> None:
+        """Record when `key` (on `partition`) is next due; None removes it."""
+        if due is None:
+            self._due.pop(key, None)
+            return
+        if self._due.get(key) == (partition, due):
+            return
+        self._due[key] = (partition, due)
+        heapq.heappush(self._heaps.setdefault(partition, []), (due, key))
+
+    def pop_due(self, partition: int, now: datetime) -> list[Key]:
+        """Keys of `partition` due at or before `now`, removed from the index."""
+        heap = self._heaps.get(partition, [])
+        out = []
+        while heap and heap[0][0] <= now:
+            due, key = heapq.heappop(heap)
+            if self._due.get(key) == (partition, due):
+                del self._due[key]
+                out.append(key)
+        return out
+
+    def clear(self) -> None:
+        """Forget everything (partitions may have moved)."""
+        self._heaps.clear()
+        self._due.clear()
+        self.indexed.clear()
+
+    def __len__(self) -> int:
+        return len(self._due)
