@@ -15,6 +15,7 @@ class Reason(str, Enum):
     invalid = "invalid"
     bad_timestamp = "bad_timestamp"
     late = "late"
+    processing_error = "processing_error"
 
 
 class DeadLetter(BaseModel):

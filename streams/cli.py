@@ -25,11 +25,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from sinks.migrate import migrate
     from streams.app import build_app
 
+    from schemas.policy import PolicyError, load_policy
+
     settings = _settings()
+    policy = None
+    if settings.sla_policy_file:
+        try:
+            policy = load_policy(settings.sla_policy_file)
+        except PolicyError as exc:
+            console.print(f"SLA_POLICY_FILE is not usable:\n{exc}", markup=False, highlight=False)
+            return 2
     client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
     for m in migrate(client):
         console.print(f"applied migration {m.version:04d}_{m.name}")
-    app = build_app(settings, AsyncInserter(client))
+    app = build_app(settings, AsyncInserter(client), policy)
     worker = Worker(app, loglevel=args.loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     topic_probes: str = "sla.probes"
     topic_breaches: str = "sla.breaches"
     topic_deadletter: str = "sla.deadletter"
+    topic_instances: str = "sla.instances"
     topic_partitions: int = Field(default=6, ge=1)
     topic_replication: int = Field(default=1, ge=1)
     input_retention_ms: int = 7 * 24 * 3600 * 1000
@@ -48,6 +49,8 @@ class Settings(BaseSettings):
 
     # Worker
     app_id: str = "slastream"
+    sla_policy_file: Path | None = None
+    tick_interval_s: float = Field(default=0.5, gt=0)
     data_dir: Path = Path("var/worker")
     store: str = "rocksdb://"
     # A crashed worker's partitions move to the others after this long without heartbeats.

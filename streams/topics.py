@@ -19,10 +19,10 @@ class TopicSpec:
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """Every topic slastream reads or writes, with its configuration.
 
-    All use time retention (cleanup.policy=delete): inputs are replayable for
-    `input_retention_ms`; breach and dead-letter records are an event history that
-    consumers read in full, so compaction (keeping only a key's last record) would
-    lose warnings and rejected records.
+    Inputs are replayable for `input_retention_ms`; breach and dead-letter records are
+    an event history that consumers read in full, so compaction (keeping only a key's
+    last record) would lose warnings and rejected records. The instances topic holds
+    the current status per SLA instance, which is what compaction keeps.
     """
     inputs = {"cleanup.policy": "delete", "retention.ms": str(settings.input_retention_ms)}
     outputs = {"cleanup.policy": "delete", "retention.ms": str(settings.output_retention_ms)}
@@ -30,6 +30,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         *(TopicSpec(name, settings.topic_partitions, inputs) for name in settings.input_topics.values()),
         TopicSpec(settings.topic_breaches, settings.topic_partitions, outputs),
         TopicSpec(settings.topic_deadletter, settings.topic_partitions, outputs),
+        # Latest status per SLA instance: compaction keeps exactly that.
+        TopicSpec(settings.topic_instances, settings.topic_partitions, {"cleanup.policy": "compact"}),
     ]
 
 
