@@ -161,7 +161,7 @@ def _sla_tracking(
             await tracker.on_tick(event.message.partition, clock())
 
     @app.on_partitions_revoked.connect
-    async def forget_dues(sender: Any, *args: Any, **kwargs: Any) -> None:
+    def forget_dues(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         tracker.due.clear()  # partitions may move; each is re-indexed on its next tick
 
     for topic, model, table, columns, key in (
