@@ -160,9 +160,10 @@ def _sla_tracking(
         async for event in stream.events():
             await tracker.on_tick(event.message.partition, clock())
 
-    @app.on_partitions_revoked.connect
-    def forget_dues(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    def forget_dues(sender: Any, *args: Any, **kwargs: Any) -> None:
         tracker.due.clear()  # partitions may move; each is re-indexed on its next tick
+
+    app.on_partitions_revoked.connect(forget_dues)  # type: ignore[arg-type]  # mode's stub is too narrow
 
     for topic, model, table, columns, key in (
         (breaches, SlaEvent, "breaches", BREACH_COLUMNS, "event_id"),
