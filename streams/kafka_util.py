@@ -6,7 +6,8 @@ import time
 import uuid
 from typing import Iterable
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from streams.settings import Settings
 
@@ -87,3 +88,15 @@ def read_all(settings: Settings, topic: str, timeout: float = 10.0) -> list[Mess
         return out
     finally:
         consumer.close()
+
+
+def group_assignments(settings: Settings, group: str) -> list[set[tuple[str, int]]]:
+    """Per member of a stable consumer group, the partitions it owns; [] while rebalancing."""
+    admin = AdminClient(settings.kafka_client_config())
+    description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    if description.state != ConsumerGroupState.STABLE:
+        return []
+    return [
+        {(tp.topic, tp.partition) for tp in member.assignment.topic_partitions}
+        for member in description.members
+    ]

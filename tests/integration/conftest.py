@@ -47,7 +47,8 @@ def run(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Run]:
         "TOPIC_PARTITIONS": "3",
         "BATCH_ROWS": "2000",
         "FLUSH_INTERVAL_S": "0.5",
-        **{f"TOPIC_{t}": f"{name}.{t.lower()}" for t in ("INCIDENTS", "TICKETS", "PROBES", "BREACHES", "DEADLETTER")},
+        "TICK_INTERVAL_S": "0.5",
+        **{f"TOPIC_{t}": f"{name}.{t.lower()}" for t in ("INCIDENTS", "TICKETS", "PROBES", "BREACHES", "DEADLETTER", "INSTANCES")},
     }
     settings = Settings(**{k.lower(): v for k, v in env.items()})
     create_topics(settings)
