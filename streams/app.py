@@ -19,6 +19,7 @@ from schemas.policy import Policy
 from sinks.clickhouse import AsyncInserter
 from streams.clocks import ClockEngine
 from streams.ingest import EVENTS_RAW_COLUMNS, BatchWriter, events_raw_row
+from streams.partition_clock import PartitionClock
 from streams.settings import Settings
 from streams.tracking import SlaTracker
 from streams.validate import Limits, Rejection, validate
@@ -85,7 +86,8 @@ def build_app(
     writers = [BatchWriter(inserter, "events_raw", EVENTS_RAW_COLUMNS, settings.batch_rows)]
     raw_writer = writers[0]
     deadletter = app.topic(settings.topic_deadletter, internal=False)
-    tracker = _sla_tracking(app, settings, policy, inserter, writers, clock) if policy else None
+    sla_clock = PartitionClock(clock)
+    tracker = _sla_tracking(app, settings, policy, inserter, writers, sla_clock) if policy else None
 
     async def reject(msg: Any, reason: Reason, detail: str) -> None:
         record = DeadLetter(
@@ -104,8 +106,9 @@ def build_app(
                 await manual.ack(event)
                 continue
             if tracker is not None and kind in ("ticket", "incident"):
+                sla_clock.observe(msg.topic, msg.partition, msg.offset, app.consumer.highwater(msg.tp), result.occurred_at)
                 try:
-                    await tracker.on_event(result, msg.partition, clock())  # type: ignore[arg-type]
+                    await tracker.on_event(result, msg.partition, sla_clock.now(msg.partition))  # type: ignore[arg-type]
                 except Exception as exc:  # the worker must survive any input; keep the record
                     log.exception("SLA processing failed for %s %s", kind, result.event_id)
                     await reject(msg, Reason.processing_error, f"{type(exc).__name__}: {exc}")
@@ -126,7 +129,7 @@ def build_app(
 
 def _sla_tracking(
     app: faust.App, settings: Settings, policy: Policy, inserter: AsyncInserter,
-    writers: list[BatchWriter], clock: Clock,
+    writers: list[BatchWriter], clock: PartitionClock,
 ) -> SlaTracker:
     """Tables, tick topic and agents for live SLA tracking; returns the tracker."""
     breaches = app.topic(settings.topic_breaches, internal=False)
@@ -158,10 +161,11 @@ def _sla_tracking(
     @app.agent(ticks, name="sla-ticks", concurrency=1)
     async def on_ticks(stream: StreamT) -> None:
         async for event in stream.events():
-            await tracker.on_tick(event.message.partition, clock())
+            await tracker.on_tick(event.message.partition, clock.now(event.message.partition))
 
     def forget_dues(sender: Any, *args: Any, **kwargs: Any) -> None:
         tracker.due.clear()  # partitions may move; each is re-indexed on its next tick
+        clock.forget()
 
     app.on_partitions_revoked.connect(forget_dues)  # type: ignore[arg-type]  # mode's stub is too narrow
 

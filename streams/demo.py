@@ -13,13 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from sinks.clickhouse import connect
-from streams.kafka_util import read_all
+from streams.kafka_util import lag, read_all
 from streams.produce import produce
 from streams.settings import Settings
 from streams.topics import create_topics
 from streams.workerproc import WorkerProcess
 
 DEMO_DIR = Path("var/demo")
+DEMO_POLICY = Path(__file__).resolve().parents[1] / "examples" / "demo-policy.yaml"
 
 
 def run_demo(seconds: float, rate: float, time_scale: float) -> int:
@@ -32,7 +33,9 @@ def run_demo(seconds: float, rate: float, time_scale: float) -> int:
         "DATA_DIR": str((DEMO_DIR / "worker").resolve()),
         "CLICKHOUSE_DSN": f"chdb://{(DEMO_DIR / 'chdb').resolve()}",
         "WEB_ENABLED": "false",
-        **{f"TOPIC_{name}": f"{run}.sla.{name.lower()}" for name in ("INCIDENTS", "TICKETS", "PROBES", "BREACHES", "DEADLETTER")},
+        "SLA_POLICY_FILE": str(DEMO_POLICY),
+        **{f"TOPIC_{name}": f"{run}.sla.{name.lower()}"
+           for name in ("INCIDENTS", "TICKETS", "PROBES", "BREACHES", "DEADLETTER", "INSTANCES")},
     }
     os.environ.update(env)
     settings = Settings()
@@ -49,6 +52,8 @@ def run_demo(seconds: float, rate: float, time_scale: float) -> int:
         started = time.monotonic()
         worker.wait_drained(settings)
         console.print(f"worker drained the topics {time.monotonic() - started:.1f} s after the last send")
+        outputs = [settings.topic_breaches, settings.topic_instances]
+        worker.wait_until(lambda: lag(settings, settings.app_id, outputs) == 0, 60, "SLA outputs stored")
     finally:
         worker.stop()
     _report(console, settings)
@@ -68,10 +73,20 @@ def _report(console: Console, settings: Settings) -> None:
             if name == "events_raw":
                 kinds = client.query("SELECT kind, count() FROM events GROUP BY kind ORDER BY kind").result_rows
                 detail = ", ".join(f"{k}: {n}" for k, n in kinds)
+            elif name == "breaches":
+                types = client.query("SELECT type, count() FROM sla_events GROUP BY type ORDER BY type").result_rows
+                detail = ", ".join(f"{k}: {n}" for k, n in types)
+            elif name == "sla_instances":
+                states = client.query(
+                    "SELECT state, countIf(breached), count() FROM sla_instances_current GROUP BY state ORDER BY state"
+                ).result_rows
+                detail = ", ".join(f"{s}: {n} ({b} breached)" for s, b, n in states)
             table.add_row(name, str(rows), detail)
         console.print(table)
     finally:
         client.close()
+    breaches = collections.Counter(orjson.loads(m.value() or b"{}")["type"] for m in read_all(settings, settings.topic_breaches))
+    console.print(f"breach topic {settings.topic_breaches}: " + ", ".join(f"{t}: {n}" for t, n in sorted(breaches.items())))
     reasons = collections.Counter(orjson.loads(m.value() or b"{}")["reason"] for m in read_all(settings, settings.topic_deadletter))
     dead = Table(title=f"dead-letter topic {settings.topic_deadletter}")
     dead.add_column("reason")
