@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timedelta, timezone
 from enum import Enum
@@ -21,7 +20,7 @@ from streams.clocks import ClockEngine
 from streams.ingest import EVENTS_RAW_COLUMNS, BatchWriter, events_raw_row
 from streams.partition_clock import PartitionClock
 from streams.settings import Settings
-from streams.tracking import SlaTracker
+from streams.tracking import Record, SlaTracker
 from streams.validate import Limits, Rejection, validate
 
 log = logging.getLogger(__name__)
@@ -140,12 +139,16 @@ def _sla_tracking(
         for kind in ("ticket", "incident")
     }
 
-    async def publish(events: Sequence[SlaEvent], statuses: Sequence[InstanceStatus]) -> None:
-        futures = [await breaches.send(key=e.instance_id.encode(), value=codec.dumps(e)) for e in events]
-        futures += [await instances.send(key=s.instance_id.encode(), value=codec.dumps(s)) for s in statuses]
-        await asyncio.gather(*futures)  # delivered before the state that records them is written
+    async def publish(events: Sequence[Record], statuses: Sequence[Record]) -> None:
+        for key, value in events:
+            await breaches.send(key=key, value=value)
+        for key, value in statuses:
+            await instances.send(key=key, value=value)
 
-    tracker = SlaTracker(ClockEngine(policy), tables, publish)  # type: ignore[arg-type]
+    tracker = SlaTracker(
+        ClockEngine(policy), tables, publish, clock.wall,  # type: ignore[arg-type]
+        window=timedelta(seconds=settings.reannounce_window_s),
+    )
 
     # Tables can only be written inside stream iteration, so a timer cannot fire deadlines
     # itself: the leader sends a tick to every partition of a topic co-partitioned with the
@@ -164,7 +167,7 @@ def _sla_tracking(
             await tracker.on_tick(event.message.partition, clock.now(event.message.partition))
 
     def forget_dues(sender: Any, *args: Any, **kwargs: Any) -> None:
-        tracker.due.clear()  # partitions may move; each is re-indexed on its next tick
+        tracker.forget()  # partitions may move; each is re-indexed (and recovered) on its next tick
         clock.forget()
 
     app.on_partitions_revoked.connect(forget_dues)  # type: ignore[arg-type]  # mode's stub is too narrow

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     app_id: str = "slastream"
     sla_policy_file: Path | None = None
     tick_interval_s: float = Field(default=0.5, gt=0)
+    # Outputs sent this long before a crash are published again on recovery (> commit interval).
+    reannounce_window_s: float = Field(default=30.0, gt=0)
     data_dir: Path = Path("var/worker")
     store: str = "rocksdb://"
     # A crashed worker's partitions move to the others after this long without heartbeats.

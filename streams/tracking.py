@@ -1,86 +1,154 @@
 """Live SLA tracking: the thin layer between Faust (tables, ticks) and the pure engine.
 
-Order of effects for one event or tick, so that a crash never loses a published fact:
-outputs are sent and *delivered* first, then the entity's state is written to its table.
-A crash in between replays the event, re-derives the same outputs (same event ids), and
+Outputs are sent without waiting for the broker, then the entity's state is written to
+its table. A crash can lose outputs sent after the last offset commit (Faust flushes the
+producer before every commit) while their state survives in the changelog. So each table
+entry also keeps an outbox: the outputs it published in the last `window`. When a
+partition is taken over (start, restart, rebalance), outputs published within `window`
+of the partition's latest write are published again, with their original event ids;
 consumers drop the copies.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Awaitable, Callable, MutableMapping, Sequence
 
+import orjson
+
+from schemas import codec
 from schemas.events import IncidentEvent, TicketEvent
-from schemas.outputs import InstanceStatus, SlaEvent
+from schemas.outputs import SlaEvent
 from streams.clocks import ClockEngine, EntityState
 from streams.due_index import DueIndex
 from streams.state_codec import dump_state, load_state
 
-Publish = Callable[[Sequence[SlaEvent], Sequence[InstanceStatus]], Awaitable[None]]
+Record = tuple[bytes, bytes]  # Kafka key, value
+Publish = Callable[[Sequence[Record], Sequence[Record]], Awaitable[None]]  # breaches, statuses
 Table = MutableMapping[bytes, bytes]
 
 
-def dump_entry(partition: int, state: EntityState) -> bytes:
-    """Table value: the partition the entity lives on (for re-indexing), then its state."""
-    return partition.to_bytes(2, "big") + dump_state(state)
+@dataclass(frozen=True)
+class Entry:
+    """A table value: the entity's partition (for re-indexing), state and recent outputs."""
+
+    partition: int
+    state: EntityState
+    outbox: tuple[tuple[int, bytes, bytes], ...] = ()  # (published at, µs since epoch; key; value)
+
+    def dump(self) -> bytes:
+        return orjson.dumps([
+            self.partition, orjson.Fragment(dump_state(self.state)),
+            [[t, k.decode(), v.decode()] for t, k, v in self.outbox],
+        ])
+
+    @classmethod
+    def load(cls, data: bytes) -> "Entry":
+        partition, state, outbox = orjson.loads(data)
+        return cls(partition, load_state(orjson.dumps(state)), tuple((t, k.encode(), v.encode()) for t, k, v in outbox))
 
 
-def load_entry(value: bytes) -> tuple[int, EntityState]:
-    """Inverse of dump_entry."""
-    return int.from_bytes(value[:2], "big"), load_state(value[2:])
+def _us(value: datetime) -> int:
+    return int(value.timestamp() * 1_000_000)
 
 
 class SlaTracker:
     """Keeps SLA instance state in tables (one per kind) and fires due deadlines on ticks."""
 
-    def __init__(self, engine: ClockEngine, tables: dict[str, Table], publish: Publish) -> None:
+    def __init__(
+        self, engine: ClockEngine, tables: dict[str, Table], publish: Publish,
+        wall: Callable[[], datetime], window: timedelta = timedelta(seconds=30),
+    ) -> None:
         self.engine = engine
         self.tables = tables
         self.publish = publish
+        self.wall = wall
+        self.window_us = int(window.total_seconds() * 1_000_000)
         self.due = DueIndex()
+        self._reannounce: dict[int, list[tuple[str, bytes]]] = {}
 
     async def on_event(self, event: TicketEvent | IncidentEvent, partition: int, now: datetime) -> int:
         """Apply an event; returns how many lifecycle events were published."""
-        table = self.tables[event.kind]
         key = event.entity_id.encode()
-        raw = table.get(key)
-        state = load_entry(raw)[1] if raw else None
-        new, outputs = self.engine.apply(state, event, now)
-        if new == state:
+        old = self._get(event.kind, key)
+        new, outputs = self.engine.apply(old.state if old else None, event, now)
+        if old is not None and new == old.state:
             return 0  # a duplicate: nothing changed, nothing to say
-        await self._commit(event.kind, key, partition, new, outputs, now)
+        await self._commit(event.kind, key, partition, old, new, outputs, now)
         return len(outputs)
 
     async def on_tick(self, partition: int, now: datetime) -> int:
         """Advance every entity of `partition` whose next deadline has passed."""
         if partition not in self.due.indexed:
-            self._index(partition)
-        published = 0
+            self._index()
+            self.due.indexed.add(partition)
+        published = await self._republish(partition, now)
         for kind, key in self.due.pop_due(partition, now):
-            raw = self.tables[kind].get(key)
-            if raw is None:
+            old = self._get(kind, key)
+            if old is None:
                 continue
-            new, outputs = self.engine.advance(load_entry(raw)[1], now)
+            new, outputs = self.engine.advance(old.state, now)
             if outputs:
-                await self._commit(kind, key, partition, new, outputs, now)
+                await self._commit(kind, key, partition, old, new, outputs, now)
                 published += len(outputs)
             else:
                 self.due.set(partition, (kind, key), new.next_due)
         return published
 
+    def forget(self) -> None:
+        """Partitions were revoked: rebuild the index and recovery work on the next tick."""
+        self.due.clear()
+        self._reannounce.clear()
+
+    def _get(self, kind: str, key: bytes) -> Entry | None:
+        raw = self.tables[kind].get(key)
+        return Entry.load(raw) if raw else None
+
     async def _commit(
-        self, kind: str, key: bytes, partition: int, state: EntityState, outputs: list[SlaEvent], now: datetime
+        self, kind: str, key: bytes, partition: int, old: Entry | None,
+        state: EntityState, outputs: Sequence[SlaEvent], now: datetime,
     ) -> None:
-        await self.publish(outputs, self.engine.snapshot(state, now))
-        self.tables[kind][key] = dump_entry(partition, state)
+        records = [(o.instance_id.encode(), codec.dumps(o)) for o in outputs]
+        await self.publish(records, self._statuses(state, now))
+        wall = _us(self.wall())
+        recent = tuple(e for e in (old.outbox if old else ()) if e[0] >= wall - self.window_us)
+        entry = Entry(partition, state, recent + tuple((wall, k, v) for k, v in records))
+        self.tables[kind][key] = entry.dump()
         self.due.set(partition, (kind, key), state.next_due)
 
-    def _index(self, partition: int) -> None:
-        """Rebuild the due index from the tables (after start or a rebalance), in one scan."""
+    def _statuses(self, state: EntityState, now: datetime) -> list[Record]:
+        return [(s.instance_id.encode(), codec.dumps(s)) for s in self.engine.snapshot(state, now)]
+
+    def _index(self) -> None:
+        """Rebuild the due index and the recovery list from the tables, in one scan."""
+        latest: dict[int, int] = {}
+        outboxes: dict[int, list[tuple[int, str, bytes]]] = {}
         for kind, table in self.tables.items():
             for key, raw in table.items():
-                owner, state = load_entry(raw)
-                self.due.set(owner, (kind, key), state.next_due)
-                self.due.indexed.add(owner)
-        self.due.indexed.add(partition)
+                entry = Entry.load(raw)
+                self.due.set(entry.partition, (kind, key), entry.state.next_due)
+                self.due.indexed.add(entry.partition)
+                if entry.outbox:
+                    newest = max(t for t, _, _ in entry.outbox)
+                    latest[entry.partition] = max(latest.get(entry.partition, 0), newest)
+                    outboxes.setdefault(entry.partition, []).append((newest, kind, key))
+        for partition, items in outboxes.items():
+            cutoff = latest[partition] - self.window_us
+            self._reannounce[partition] = [(kind, key) for newest, kind, key in items if newest >= cutoff]
+
+    async def _republish(self, partition: int, now: datetime) -> int:
+        """Publish again what may have been lost before this worker took the partition over."""
+        todo = self._reannounce.pop(partition, [])
+        records: list[Record] = []
+        statuses: list[Record] = []
+        for kind, key in todo:
+            entry = self._get(kind, key)
+            if entry is None:
+                continue
+            cutoff = max(t for t, _, _ in entry.outbox) - self.window_us
+            records += [(k, v) for t, k, v in entry.outbox if t >= cutoff]
+            statuses += self._statuses(entry.state, now)
+        if records:
+            await self.publish(records, statuses)
+        return len(records)

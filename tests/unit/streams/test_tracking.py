@@ -1,58 +1,63 @@
-"""SlaTracker with plain dicts as tables: ordering of effects, ticks, duplicates, re-indexing."""
+"""SlaTracker with plain dicts as tables: ticks, duplicates, outbox and recovery."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from datetime import timedelta
 
+import orjson
 import pytest
 
 from streams.clocks import ClockEngine
-from streams.tracking import SlaTracker, load_entry
+from streams.tracking import Entry, SlaTracker
 from tests.unit.streams.conftest import ticket, utc
 
 
 class Recorder:
-    def __init__(self, tables: dict) -> None:
-        self.events: list[Any] = []
-        self.statuses: list[Any] = []
-        self.tables = tables
-        self.table_at_publish: list[bytes | None] = []
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+        self.statuses: list[dict] = []
 
     async def __call__(self, events, statuses) -> None:
-        self.table_at_publish.append(self.tables["ticket"].get(b"T1"))
-        self.events += events
-        self.statuses += statuses
+        self.events += [orjson.loads(v) for _, v in events]
+        self.statuses += [orjson.loads(v) for _, v in statuses]
+
+
+class Wall:
+    def __init__(self) -> None:
+        self.now = utc("2026-11-27 10:00")
+
+    def __call__(self):
+        return self.now
 
 
 @pytest.fixture
 def setup(policy):
     tables: dict[str, dict[bytes, bytes]] = {"ticket": {}, "incident": {}}
-    recorder = Recorder(tables)
-    return SlaTracker(ClockEngine(policy), tables, recorder), tables, recorder
+    rec, wall = Recorder(), Wall()
+    return SlaTracker(ClockEngine(policy), tables, rec, wall, timedelta(seconds=30)), tables, rec, wall
 
 
 def run(coro):
     return asyncio.run(coro)
 
 
-def test_breach_on_tick_once_and_state_written_after_publishing(setup) -> None:
-    tracker, tables, rec = setup
+def test_breach_on_tick_once(setup) -> None:
+    tracker, tables, rec, _ = setup
     run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 3, utc("2026-11-27 10:00")))
-    partition, state = load_entry(tables["ticket"][b"T1"])
-    assert partition == 3 and state.next_due == utc("2026-11-27 10:07:30")
-    assert rec.table_at_publish == [None]  # published before the state was stored
-    assert {s.instance_id for s in rec.statuses} == {"ticket:T1:gold:response", "ticket:T1:gold:resolution"}
+    entry = Entry.load(tables["ticket"][b"T1"])
+    assert entry.partition == 3 and entry.state.next_due == utc("2026-11-27 10:07:30")
+    assert {s["instance_id"] for s in rec.statuses} == {"ticket:T1:gold:response", "ticket:T1:gold:resolution"}
 
     assert run(tracker.on_tick(3, utc("2026-11-27 10:07"))) == 0
-    assert run(tracker.on_tick(2, utc("2026-11-27 10:20"))) == 0  # other partition
+    assert run(tracker.on_tick(2, utc("2026-11-27 10:20"))) == 0  # another partition
     assert run(tracker.on_tick(3, utc("2026-11-27 10:15:00"))) == 3  # two warnings + breach
-    assert [e.type.value for e in rec.events] == ["warning", "warning", "breached"]
+    assert [e["type"] for e in rec.events] == ["warning", "warning", "breached"]
     assert run(tracker.on_tick(3, utc("2026-11-27 10:16"))) == 0
 
 
 def test_duplicates_publish_nothing(setup) -> None:
-    tracker, tables, rec = setup
+    tracker, tables, rec, _ = setup
     first = ticket("a", "2026-11-27 10:00", "new")
     run(tracker.on_event(first, 0, utc("2026-11-27 10:00")))
     before = (len(rec.statuses), dict(tables["ticket"]))
@@ -60,10 +65,37 @@ def test_duplicates_publish_nothing(setup) -> None:
     assert (len(rec.statuses), dict(tables["ticket"])) == before
 
 
-def test_due_index_is_rebuilt_from_the_tables(setup, policy) -> None:
-    tracker, tables, rec = setup
+def test_outbox_keeps_only_the_recent_window(setup) -> None:
+    tracker, tables, rec, wall = setup
+    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, utc("2026-11-27 10:00")))
+    wall.now = utc("2026-11-27 10:15")
+    run(tracker.on_tick(0, utc("2026-11-27 10:15")))  # 3 events published at wall 10:15
+    wall.now = utc("2026-11-27 10:15:20")
+    run(tracker.on_event(ticket("b", "2026-11-27 10:15:20", "open", reply=True), 0, utc("2026-11-27 10:15:20")))
+    # The reply stops the breached response clock: `missed`; the three of 10:15 are 20 s old.
+    outbox = Entry.load(tables["ticket"][b"T1"]).outbox
+    assert [orjson.loads(v)["type"] for _, _, v in outbox] == ["warning", "warning", "breached", "missed"]
+    wall.now = utc("2026-11-27 10:17")
+    run(tracker.on_event(ticket("c", "2026-11-27 10:17", "solved"), 0, utc("2026-11-27 10:17")))
+    # Resolution met at 10:17 (17 min of 1 h); everything older than 30 s has aged out.
+    outbox = Entry.load(tables["ticket"][b"T1"]).outbox
+    assert [orjson.loads(v)["type"] for _, _, v in outbox] == ["met"]
+
+
+def test_a_new_owner_republishes_what_may_have_been_lost_and_fires_due_deadlines(setup, policy) -> None:
+    tracker, tables, rec, wall = setup
     run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 1, utc("2026-11-27 10:00")))
-    # A new worker takes over the partition: same tables, empty index.
-    successor = SlaTracker(ClockEngine(policy), tables, rec)
-    assert run(successor.on_tick(1, utc("2026-11-27 10:15"))) == 3
-    assert rec.events[-1].type.value == "breached"
+    wall.now = utc("2026-11-27 10:08")
+    run(tracker.on_tick(1, utc("2026-11-27 10:08")))  # the 50% warning, then "crash"
+    lost = [e["event_id"] for e in rec.events]
+    assert len(lost) == 1
+
+    successor_rec = Recorder()
+    successor = SlaTracker(ClockEngine(policy), tables, successor_rec, wall, timedelta(seconds=30))
+    wall.now = utc("2026-11-27 10:15")
+    run(successor.on_tick(1, utc("2026-11-27 10:15")))
+    ids = [e["event_id"] for e in successor_rec.events]
+    assert ids[0] == lost[0]  # the same event again, same id
+    assert [e["type"] for e in successor_rec.events[1:]] == ["warning", "breached"]
+    run(successor.on_tick(1, utc("2026-11-27 10:16")))
+    assert len(successor_rec.events) == 3  # recovery happens once

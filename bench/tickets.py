@@ -1,0 +1,159 @@
+"""Live SLA benchmark: Kafka -> worker (engine, tables, ticks) -> breach topic.
+
+Phase 1 (throughput): a burst of ticket updates sent unpaced; prints end-to-end events/s
+until the worker has consumed them, beside the raw confluent-kafka consume rate of the
+same messages in the same run.
+Phase 2 (latency): ticket lifecycles at a steady rate in real time; for every `breached`
+record prints the delay from its deadline (`at`) to the record's broker timestamp
+(p50, p99), beside the tick interval, the floor of that delay. Peak RSS of the worker.
+
+    python bench/tickets.py [--burst 30000] [--rate 300] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+from confluent_kafka import Consumer, Producer
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from streams.kafka_util import group_assignments, read_all  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+from streams.topics import create_topics  # noqa: E402
+from streams.workerproc import WorkerProcess  # noqa: E402
+
+POLICY = """
+contracts:
+  - id: bench
+    customer: acme
+    services: ["*"]
+    tickets:
+      warn_at: [0.5]
+      targets:
+        P1: {response: 3s, resolution: 10s}
+        P2: {response: 6s, resolution: 20s}
+"""
+
+
+def ticket(tid: str, n: int, status: str, reply: bool, prio: str) -> bytes:
+    return orjson.dumps({
+        "event_id": f"{tid}-{n}", "occurred_at": datetime.now(timezone.utc).isoformat(), "source": "bench",
+        "ticket_id": tid, "customer": "acme", "service": "checkout", "priority": prio,
+        "status": status, "public_reply": reply,
+    })
+
+
+def burst(producer: Producer, topic: str, n: int) -> None:
+    for i in range(n):
+        tid = f"B{i // 5}"
+        producer.produce(topic, key=tid.encode(), value=ticket(tid, i % 5, ["new", "open", "pending", "open", "solved"][i % 5], i % 5 == 1, "P2"))
+        if i % 1000 == 0:
+            producer.poll(0)
+    producer.flush(60)
+
+
+def paced(producer: Producer, topic: str, rate: float, seconds: float, rng: random.Random) -> int:
+    """New tickets at `rate`/s; 60% get a reply 1-5 s later (the rest breach), none is solved."""
+    pending: list[tuple[float, str, str]] = []
+    start, sent, created = time.monotonic(), 0, 0
+    while time.monotonic() - start < seconds or pending:
+        now = time.monotonic() - start
+        while created < rate * min(now, seconds):
+            tid = f"L{created}"
+            producer.produce(topic, key=tid.encode(), value=ticket(tid, 0, "new", False, rng.choice(["P1", "P2"])))
+            if rng.random() < 0.6:
+                heapq.heappush(pending, (now + rng.uniform(1, 5), tid, "open"))
+            created += 1
+            sent += 1
+        while pending and pending[0][0] <= now:
+            _, tid, status = heapq.heappop(pending)
+            producer.produce(topic, key=tid.encode(), value=ticket(tid, 1, status, True, "P1"))
+            sent += 1
+        producer.poll(0)
+        time.sleep(0.005)
+    producer.flush(60)
+    return sent
+
+
+def raw_consume_rate(settings: Settings, topic: str, n: int) -> float:
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": f"raw-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    seen, started = 0, None
+    while seen < n:
+        batch = consumer.consume(1000, timeout=1.0)
+        started = started or (time.perf_counter() if batch else None)
+        seen += sum(1 for m in batch if not m.error())
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    consumer.close()
+    return n / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--burst", type=int, default=30_000)
+    parser.add_argument("--rate", type=float, default=300.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="slastream-tickets-"))
+    (tmp / "policy.yaml").write_text(POLICY)
+    name = f"tb{uuid.uuid4().hex[:8]}"
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
+        "APP_ID": name, "DATA_DIR": str(tmp / "worker"), "CLICKHOUSE_DSN": f"chdb://{tmp / 'chdb'}",
+        "WEB_ENABLED": "false", "TOPIC_PARTITIONS": "3", "SLA_POLICY_FILE": str(tmp / "policy.yaml"),
+        **{f"TOPIC_{t}": f"{name}.{t.lower()}" for t in ("INCIDENTS", "TICKETS", "PROBES", "BREACHES", "DEADLETTER", "INSTANCES")},
+    }
+    settings = Settings(**{k.lower(): v for k, v in env.items()})
+    create_topics(settings)
+    producer = Producer({**settings.kafka_client_config(), "linger.ms": 5})
+
+    worker = WorkerProcess(env, tmp / "worker.log").start()
+    worker.wait_until(lambda: len(group_assignments(settings, name)) == 1, 60, "worker joined")
+
+    t0 = time.perf_counter()
+    burst(producer, settings.topic_tickets, args.burst)
+    worker.wait_drained(settings, timeout=600)
+    burst_rate = args.burst / (time.perf_counter() - t0)
+    raw_rate = raw_consume_rate(settings, settings.topic_tickets, args.burst)
+
+    already = len(read_all(settings, settings.topic_breaches))
+    sent = paced(producer, settings.topic_tickets, args.rate, args.seconds, random.Random(3))
+    time.sleep(25)  # the last resolution deadlines (20 s) pass and fire
+    delays = []
+    for m in read_all(settings, settings.topic_breaches)[already:]:
+        record = orjson.loads(m.value())
+        if record["type"] == "breached":
+            delays.append(m.timestamp()[1] / 1000 - datetime.fromisoformat(record["at"]).timestamp())
+    rss = int(next(l.split()[1] for l in Path(f"/proc/{worker.pid}/status").read_text().splitlines() if l.startswith("VmHWM"))) / 1024
+    worker.stop()
+
+    q = statistics.quantiles(delays, n=100) if len(delays) >= 2 else [float("nan")] * 99
+    table = Table(title="live SLA tracking, one worker, 3 partitions")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("baseline: raw consume (confluent-kafka), events/s", f"{raw_rate:,.0f}")
+    table.add_row(f"burst of {args.burst:,} ticket updates end to end, events/s", f"{burst_rate:,.0f}")
+    table.add_row(f"paced load: {sent:,} events at ~{args.rate * 1.6:,.0f}/s; breaches", f"{len(delays):,}")
+    table.add_row("deadline -> breach record delay p50 / p99 (s)", f"{q[49]:.2f} / {q[98]:.2f}")
+    table.add_row("reference: tick interval (s)", f"{settings.tick_interval_s}")
+    table.add_row("worker peak RSS (MiB)", f"{rss:,.0f}")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
