@@ -42,6 +42,7 @@ bench: install
 	$(KAFKA) start
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} $(BIN)/python bench/ingest.py
 	$(BIN)/python bench/clocks.py
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} $(BIN)/python bench/tickets.py
 
 clean:
 	rm -rf var .kafka-local

@@ -21,6 +21,8 @@ def test_services_and_variables_match_the_settings() -> None:
     assert set(env) <= known, f"unknown variables: {set(env) - known}"
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert env["CLICKHOUSE_DSN"].startswith("http://") and "@clickhouse:8123" in env["CLICKHOUSE_DSN"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in services["worker"]["volumes"]}
+    assert mounts[env["SLA_POLICY_FILE"]] == "./examples/policy.yaml"  # the policy the worker reads is mounted
 
     # The worker's settings load from exactly these variables.
     settings = Settings(**{k.lower(): v for k, v in env.items()})
