@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streams.kafka_util import lag  # noqa: E402
 from streams.produce import produce  # noqa: E402
-from streams.settings import Settings  # noqa: E402
+from streams.settings import Settings, topic_env  # noqa: E402
 from streams.topics import create_topics  # noqa: E402
 from streams.validate import validate  # noqa: E402
 from streams.workerproc import WorkerProcess  # noqa: E402
@@ -73,7 +73,7 @@ def main() -> None:
         "APP_ID": name, "DATA_DIR": str(tmp / "worker"), "STORE": "memory://",
         "CLICKHOUSE_DSN": f"chdb://{tmp / 'chdb'}", "WEB_ENABLED": "false",
         "TOPIC_PARTITIONS": str(args.partitions),
-        **{f"TOPIC_{t}": f"{name}.{t.lower()}" for t in ("INCIDENTS", "TICKETS", "PROBES", "BREACHES", "DEADLETTER")},
+        **topic_env(name),
     }
     settings = Settings(**{k.lower(): v for k, v in env.items()})
     create_topics(settings)

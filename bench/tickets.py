@@ -32,7 +32,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streams.kafka_util import group_assignments, read_all  # noqa: E402
-from streams.settings import Settings  # noqa: E402
+from streams.settings import Settings, topic_env  # noqa: E402
 from streams.topics import create_topics  # noqa: E402
 from streams.workerproc import WorkerProcess  # noqa: E402
 
@@ -116,7 +116,7 @@ def main() -> None:
         "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
         "APP_ID": name, "DATA_DIR": str(tmp / "worker"), "CLICKHOUSE_DSN": f"chdb://{tmp / 'chdb'}",
         "WEB_ENABLED": "false", "TOPIC_PARTITIONS": "3", "SLA_POLICY_FILE": str(tmp / "policy.yaml"),
-        **{f"TOPIC_{t}": f"{name}.{t.lower()}" for t in ("INCIDENTS", "TICKETS", "PROBES", "BREACHES", "DEADLETTER", "INSTANCES")},
+        **topic_env(name),
     }
     settings = Settings(**{k.lower(): v for k, v in env.items()})
     create_topics(settings)

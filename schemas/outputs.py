@@ -18,27 +18,32 @@ class LifecycleType(str, Enum):
     correction = "correction"
 
 
-class SlaEvent(BaseModel):
-    """One step in an SLA instance's life, as published on the breach topic.
-
-    `event_id` is derived from the instance, the fact and the version, so replaying the
-    same input yields the same ids and alerting systems can drop what they have seen.
-    """
+class _InstanceRef(BaseModel):
+    """What every SLA output says about the instance it belongs to."""
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = 1
-    event_id: str
     instance_id: str = Field(description="kind:entity:contract:metric; the Kafka key")
-    version: int = Field(ge=1, description="increases with every event of the instance")
-    type: LifecycleType
-    at: datetime = Field(description="event time of the fact (deadline, threshold crossing or stop)")
     kind: Literal["ticket", "incident"]
     entity_id: str
     contract_id: str
     customer: str
     service: str
     metric: Literal["response", "resolution", "acknowledge", "resolve"]
+
+
+class SlaEvent(_InstanceRef):
+    """One step in an SLA instance's life, as published on the breach topic.
+
+    `event_id` is derived from the instance, the fact and the version, so replaying the
+    same input yields the same ids and alerting systems can drop what they have seen.
+    """
+
+    schema_version: Literal[1] = 1
+    event_id: str
+    version: int = Field(ge=1, description="increases with every event of the instance")
+    type: LifecycleType
+    at: datetime = Field(description="event time of the fact (deadline, threshold crossing or stop)")
     level: str = Field(description="priority or severity in force at `at`")
     target_s: float | None
     elapsed_s: float = Field(description="SLA time elapsed at `at`")
@@ -48,19 +53,10 @@ class SlaEvent(BaseModel):
     )
 
 
-class InstanceStatus(BaseModel):
+class InstanceStatus(_InstanceRef):
     """Current state of one SLA instance (a row of sla_instances)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    instance_id: str
     version: int
-    kind: Literal["ticket", "incident"]
-    entity_id: str
-    contract_id: str
-    customer: str
-    service: str
-    metric: Literal["response", "resolution", "acknowledge", "resolve"]
     level: str
     state: Literal["running", "paused", "stopped"]
     started_at: datetime

@@ -122,7 +122,6 @@ def build_app(
         for writer in writers:
             await writer.flush()
 
-    app.slastream_writers = writers  # type: ignore[attr-defined]
     return app
 
 

@@ -15,7 +15,7 @@ from rich.table import Table
 from sinks.clickhouse import connect
 from streams.kafka_util import lag, read_all
 from streams.produce import produce
-from streams.settings import Settings
+from streams.settings import Settings, topic_env
 from streams.topics import create_topics
 from streams.workerproc import WorkerProcess
 
@@ -34,8 +34,7 @@ def run_demo(seconds: float, rate: float, time_scale: float) -> int:
         "CLICKHOUSE_DSN": f"chdb://{(DEMO_DIR / 'chdb').resolve()}",
         "WEB_ENABLED": "false",
         "SLA_POLICY_FILE": str(DEMO_POLICY),
-        **{f"TOPIC_{name}": f"{run}.sla.{name.lower()}"
-           for name in ("INCIDENTS", "TICKETS", "PROBES", "BREACHES", "DEADLETTER", "INSTANCES")},
+        **topic_env(f"{run}.sla"),
     }
     os.environ.update(env)
     settings = Settings()

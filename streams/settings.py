@@ -20,6 +20,12 @@ from pydantic_settings import (
 )
 
 
+def topic_env(prefix: str) -> dict[str, str]:
+    """Environment variables naming every topic `<prefix>.<role>` (isolated runs: demo, tests, benchmarks)."""
+    roles = ("incidents", "tickets", "probes", "breaches", "deadletter", "instances")
+    return {f"TOPIC_{role.upper()}": f"{prefix}.{role}" for role in roles}
+
+
 class Settings(BaseSettings):
     """slastream settings; each field maps to the upper-case environment variable."""
 

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from streams.settings import Settings
+from streams.settings import Settings, topic_env
 from streams.topics import create_topics
 from streams.workerproc import WorkerProcess
 
@@ -48,7 +48,7 @@ def run(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Run]:
         "BATCH_ROWS": "2000",
         "FLUSH_INTERVAL_S": "0.5",
         "TICK_INTERVAL_S": "0.5",
-        **{f"TOPIC_{t}": f"{name}.{t.lower()}" for t in ("INCIDENTS", "TICKETS", "PROBES", "BREACHES", "DEADLETTER", "INSTANCES")},
+        **topic_env(name),
     }
     settings = Settings(**{k.lower(): v for k, v in env.items()})
     create_topics(settings)
