@@ -92,14 +92,16 @@ def main() -> None:
 
     topics = list(settings.input_topics.values())
     worker = WorkerProcess(env, tmp / "worker.log").start()
-    t0 = time.perf_counter()
-    worker.wait_until(lambda: lag(settings, name, topics) < total, 120, "first commit")
-    t_first = time.perf_counter()
-    lag_first = lag(settings, name, topics)
-    worker.wait_drained(settings, timeout=900)
-    t_done = time.perf_counter()
-    rss = peak_rss_mib(worker.pid)
-    worker.stop()
+    try:
+        t0 = time.perf_counter()
+        worker.wait_until(lambda: lag(settings, name, topics) < total, 120, "first commit")
+        t_first = time.perf_counter()
+        lag_first = lag(settings, name, topics)
+        worker.wait_drained(settings, timeout=900)
+        t_done = time.perf_counter()
+        rss = peak_rss_mib(worker.pid)
+    finally:
+        worker.stop()
 
     table = Table(title=f"ingest, {total} events, {args.partitions} partitions per topic, one worker")
     table.add_column("what")

@@ -123,24 +123,26 @@ def main() -> None:
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 5})
 
     worker = WorkerProcess(env, tmp / "worker.log").start()
-    worker.wait_until(lambda: len(group_assignments(settings, name)) == 1, 60, "worker joined")
+    try:
+        worker.wait_until(lambda: len(group_assignments(settings, name)) == 1, 60, "worker joined")
 
-    t0 = time.perf_counter()
-    burst(producer, settings.topic_tickets, args.burst)
-    worker.wait_drained(settings, timeout=600)
-    burst_rate = args.burst / (time.perf_counter() - t0)
-    raw_rate = raw_consume_rate(settings, settings.topic_tickets, args.burst)
+        t0 = time.perf_counter()
+        burst(producer, settings.topic_tickets, args.burst)
+        worker.wait_drained(settings, timeout=600)
+        burst_rate = args.burst / (time.perf_counter() - t0)
+        raw_rate = raw_consume_rate(settings, settings.topic_tickets, args.burst)
 
-    already = len(read_all(settings, settings.topic_breaches))
-    sent = paced(producer, settings.topic_tickets, args.rate, args.seconds, random.Random(3))
-    time.sleep(25)  # the last resolution deadlines (20 s) pass and fire
-    delays = []
-    for m in read_all(settings, settings.topic_breaches)[already:]:
-        record = orjson.loads(m.value())
-        if record["type"] == "breached":
-            delays.append(m.timestamp()[1] / 1000 - datetime.fromisoformat(record["at"]).timestamp())
-    rss = int(next(l.split()[1] for l in Path(f"/proc/{worker.pid}/status").read_text().splitlines() if l.startswith("VmHWM"))) / 1024
-    worker.stop()
+        already = len(read_all(settings, settings.topic_breaches))
+        sent = paced(producer, settings.topic_tickets, args.rate, args.seconds, random.Random(3))
+        time.sleep(25)  # the last resolution deadlines (20 s) pass and fire
+        delays = []
+        for m in read_all(settings, settings.topic_breaches)[already:]:
+            record = orjson.loads(m.value())
+            if record["type"] == "breached":
+                delays.append(m.timestamp()[1] / 1000 - datetime.fromisoformat(record["at"]).timestamp())
+        rss = int(next(l.split()[1] for l in Path(f"/proc/{worker.pid}/status").read_text().splitlines() if l.startswith("VmHWM"))) / 1024
+    finally:
+        worker.stop()
 
     q = statistics.quantiles(delays, n=100) if len(delays) >= 2 else [float("nan")] * 99
     table = Table(title="live SLA tracking, one worker, 3 partitions")
