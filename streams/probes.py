@@ -1,0 +1,96 @@
+"""Per (service, minute) probe buckets, closed by an event-time watermark (pure).
+
+A bucket closes once the watermark (largest event time seen minus the allowed lateness)
+passes its end; a record for a closed bucket is late. A partition that goes quiet does
+not hold its buckets open forever: after `idle` of wall time without records, the
+watermark follows the wall clock (minus the lateness).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from schemas.events import ProbeEvent
+
+MINUTE = timedelta(minutes=1)
+
+
+def minute_of(at: datetime) -> datetime:
+    """Start of the UTC minute holding `at`."""
+    return at.replace(second=0, microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One closed minute of probe results for a service."""
+
+    service: str
+    minute: datetime
+    total: int
+    good: int
+    latency_sum_ms: float
+    latency_max_ms: float
+    fast: tuple[tuple[float, int], ...]  # (latency threshold in ms, results at or under it)
+
+
+@dataclass(slots=True)
+class _Open:
+    total: int = 0
+    good: int = 0
+    latency_sum_ms: float = 0.0
+    latency_max_ms: float = 0.0
+    fast: dict[float, int] = field(default_factory=dict)
+
+
+class MinuteBuckets:
+    """Open buckets of one partition and its watermark."""
+
+    def __init__(self, thresholds: dict[str, tuple[float, ...]], lateness: timedelta, idle: timedelta) -> None:
+        self.thresholds = thresholds  # service -> latency thresholds of the contracts covering it
+        self.lateness = lateness
+        self.idle = idle
+        self._open: dict[tuple[str, datetime], _Open] = {}
+        self._max_event: datetime | None = None
+        self._closed_until: datetime | None = None  # every minute ending at or before this is closed
+        self._last_record_wall: datetime | None = None
+
+    @property
+    def watermark(self) -> datetime | None:
+        return None if self._max_event is None else self._max_event - self.lateness
+
+    def add(self, event: ProbeEvent, wall: datetime) -> bool:
+        """Count a probe result; False when its bucket is already closed (late)."""
+        minute = minute_of(event.occurred_at)
+        if self._closed_until is not None and minute + MINUTE <= self._closed_until:
+            return False
+        self._last_record_wall = wall
+        if self._max_event is None or event.occurred_at > self._max_event:
+            self._max_event = event.occurred_at
+        acc = self._open.setdefault((event.service, minute), _Open())
+        acc.total += 1
+        acc.good += event.ok
+        acc.latency_sum_ms += event.latency_ms
+        acc.latency_max_ms = max(acc.latency_max_ms, event.latency_ms)
+        for threshold in self.thresholds.get(event.service, ()):
+            if event.latency_ms <= threshold:
+                acc.fast[threshold] = acc.fast.get(threshold, 0) + 1
+        return True
+
+    def close(self, wall: datetime) -> list[Bucket]:
+        """Buckets whose end the watermark has passed, oldest first; they leave the state."""
+        watermark = self.watermark
+        if self._last_record_wall is not None and wall - self._last_record_wall >= self.idle:
+            idle_mark = wall - self.lateness
+            watermark = idle_mark if watermark is None else max(watermark, idle_mark)
+        if watermark is None:
+            return []
+        if self._closed_until is None or watermark > self._closed_until:
+            self._closed_until = watermark
+        done = sorted(k for k in self._open if k[1] + MINUTE <= self._closed_until)
+        out = []
+        for service, minute in done:
+            acc = self._open.pop((service, minute))
+            fast = tuple((t, acc.fast.get(t, 0)) for t in self.thresholds.get(service, ()))
+            out.append(Bucket(service, minute, acc.total, acc.good, acc.latency_sum_ms, acc.latency_max_ms, fast))
+        return sorted(out, key=lambda b: (b.minute, b.service))

@@ -1,0 +1,55 @@
+"""Minute buckets: counts, closing by watermark with lateness, late records, idle partitions."""
+
+from datetime import timedelta
+
+from schemas.events import ProbeEvent
+from streams.probes import MinuteBuckets
+from tests.unit.streams.conftest import utc
+
+
+def probe(at: str, ok: bool = True, latency: float = 100.0, service: str = "search") -> ProbeEvent:
+    return ProbeEvent(event_id=f"{service}-{at}-{latency}", occurred_at=utc(at), source="t", probe_id="p",
+                      service=service, region="eu", ok=ok, latency_ms=latency, status_code=200 if ok else 503)
+
+
+def buckets() -> MinuteBuckets:
+    return MinuteBuckets({"search": (300.0, 500.0)}, lateness=timedelta(seconds=60), idle=timedelta(minutes=5))
+
+
+WALL = utc("2026-11-27 10:00")
+
+
+def test_counts_and_closing_after_the_allowed_lateness() -> None:
+    b = buckets()
+    for at, ok, lat in [("2026-11-27 10:00:05", True, 120), ("2026-11-27 10:00:30", False, 800),
+                        ("2026-11-27 10:00:59", True, 400)]:
+        assert b.add(probe(at, ok, lat), WALL)
+    assert b.add(probe("2026-11-27 10:01:59", True, 50), WALL)
+    # Watermark = 10:01:59 - 60 s = 10:00:59: the 10:00 bucket (ends 10:01) is still open.
+    assert b.close(WALL) == []
+    assert b.add(probe("2026-11-27 10:02:00", True, 50), WALL)  # watermark 10:01:00 -> 10:00 closes
+    (closed,) = b.close(WALL)
+    assert (closed.minute, closed.total, closed.good) == (utc("2026-11-27 10:00"), 3, 2)
+    assert (closed.latency_sum_ms, closed.latency_max_ms) == (1320.0, 800.0)
+    assert closed.fast == ((300.0, 1), (500.0, 2))  # 120 <= 300; 120 and 400 <= 500
+
+
+def test_records_for_a_closed_bucket_are_late_but_open_ones_still_count() -> None:
+    b = buckets()
+    b.add(probe("2026-11-27 10:00:10"), WALL)
+    b.add(probe("2026-11-27 10:02:30"), WALL)
+    assert [x.minute for x in b.close(WALL)] == [utc("2026-11-27 10:00")]  # watermark 10:01:30
+    assert not b.add(probe("2026-11-27 10:00:50"), WALL)  # its bucket is closed: late
+    assert b.add(probe("2026-11-27 10:01:10"), WALL)  # 10:01 ends 10:02 > 10:01:30: still open
+    b.add(probe("2026-11-27 10:03:05"), WALL)  # watermark 10:02:05
+    (closed,) = b.close(WALL)
+    assert (closed.minute, closed.total) == (utc("2026-11-27 10:01"), 1)
+
+
+def test_an_idle_partition_closes_by_wall_clock() -> None:
+    b = buckets()
+    b.add(probe("2026-11-27 10:00:10"), WALL)
+    assert b.close(WALL + timedelta(minutes=4, seconds=59)) == []  # not idle long enough
+    (closed,) = b.close(WALL + timedelta(minutes=5))  # idle: watermark = wall - 60 s = 10:04
+    assert closed.minute == utc("2026-11-27 10:00")
+    assert not b.add(probe("2026-11-27 10:02:00"), WALL + timedelta(minutes=5))  # now late
