@@ -10,11 +10,11 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from schemas.durations import Duration
 from schemas.events import Priority, Severity, TicketStatus
@@ -175,10 +175,71 @@ class LatencyObjective(_Model):
     _check = field_validator("objective")(_objective)
 
 
+class BurnRateAlert(_Model):
+    """One multi-window rule: alert when the burn rate is >= factor over both windows."""
+
+    name: str = Field(min_length=1)
+    severity: Literal["page", "ticket"]
+    factor: float = Field(gt=0)
+    long: Duration
+    short: Duration
+
+    @model_validator(mode="after")
+    def _short_inside_long(self) -> "BurnRateAlert":
+        if self.short >= self.long:
+            raise ValueError("the short window must be shorter than the long one")
+        return self
+
+
+# The Google SRE workbook's multi-window, multi-burn-rate alerts for a 30-day window.
+GOOGLE_SRE_DEFAULT = (
+    {"name": "page-1h", "severity": "page", "factor": 14.4, "long": "1h", "short": "5m"},
+    {"name": "page-6h", "severity": "page", "factor": 6.0, "long": "6h", "short": "30m"},
+    {"name": "ticket-3d", "severity": "ticket", "factor": 1.0, "long": "3d", "short": "6h"},
+)
+_NAMED_RULES: dict[str, tuple[dict[str, Any], ...]] = {"google-sre-default": GOOGLE_SRE_DEFAULT, "none": ()}
+
+
+def _named_rules(value: Any) -> Any:
+    if isinstance(value, str):
+        if value not in _NAMED_RULES:
+            raise ValueError(f"unknown alert set {value!r}: use {' or '.join(map(repr, _NAMED_RULES))} or a list of rules")
+        return _NAMED_RULES[value]
+    return value
+
+
+class MaintenanceWindow(_Model):
+    """Planned work excluded from error budgets and credits: one-off or weekly."""
+
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    weekly: str | None = Field(default=None, description='e.g. "sun 02:00-04:00" in `timezone`')
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "MaintenanceWindow":
+        if self.weekly is not None:
+            if self.start or self.end:
+                raise ValueError("a window is either weekly or has start and end, not both")
+            day, _, hours = self.weekly.strip().partition(" ")
+            _day_set(day)
+            _ranges(hours)
+            CalendarSpec._known_zone(self.timezone)
+        elif self.start is None or self.end is None:
+            raise ValueError("a one-off window needs start and end (or use weekly)")
+        elif self.end <= self.start:
+            raise ValueError("a maintenance window must end after it starts")
+        return self
+
+
 class ProbePolicy(_Model):
     availability: AvailabilityObjective | None = None
     latency: LatencyObjective | None = None
-    burn_rate_alerts: Literal["google-sre-default", "none"] = "google-sre-default"
+    burn_rate_alerts: Annotated[tuple[BurnRateAlert, ...], BeforeValidator(_named_rules)] = Field(
+        default_factory=lambda: _named_rules("google-sre-default"), validate_default=True
+    )
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+    no_data_after: Duration = timedelta(minutes=5)
 
 
 class CreditTier(_Model):

@@ -9,28 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Sequence
+
+from schemas.policy import BurnRateAlert, CreditTier
 
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
 
-
-@dataclass(frozen=True, slots=True)
-class BurnRule:
-    """Alert when the burn rate is at least `factor` over both the long and the short window."""
-
-    name: str
-    severity: Literal["page", "ticket"]
-    factor: float
-    long: timedelta
-    short: timedelta
-
-
-GOOGLE_SRE_DEFAULT = (
-    BurnRule("page-1h", "page", 14.4, timedelta(hours=1), timedelta(minutes=5)),
-    BurnRule("page-6h", "page", 6.0, timedelta(hours=6), timedelta(minutes=30)),
-    BurnRule("ticket-3d", "ticket", 1.0, timedelta(days=3), timedelta(hours=6)),
-)
 
 
 @dataclass(slots=True)
@@ -80,7 +65,7 @@ class ErrorSeries:
 
 @dataclass(frozen=True, slots=True)
 class AlertChange:
-    rule: BurnRule
+    rule: BurnRateAlert
     state: Literal["firing", "resolved"]
     at: datetime
     long_burn: float
@@ -88,7 +73,7 @@ class AlertChange:
 
 
 def evaluate(
-    series: ErrorSeries, objective: float, rules: tuple[BurnRule, ...], end: datetime, firing: frozenset[str]
+    series: ErrorSeries, objective: float, rules: tuple[BurnRateAlert, ...], end: datetime, firing: frozenset[str]
 ) -> tuple[frozenset[str], list[AlertChange]]:
     """Which rules fire at `end` (the end of the last closed minute), and what changed."""
     now_firing = set(firing)
@@ -112,3 +97,34 @@ def budget_remaining(series: ErrorSeries, objective: float, end: datetime, windo
     if total == 0:
         return 1.0
     return 1 - (bad / total) / (1 - objective)
+
+
+def credit_for(attainment: float, tiers: Sequence[CreditTier]) -> float:
+    """Service credit (% of the monthly fee) for a month's attainment: the largest tier it falls below."""
+    return max((t.credit for t in tiers if attainment < t.below), default=0.0)
+
+
+@dataclass(slots=True)
+class NoDataGuard:
+    """Raises `no_data` for a service whose probe results stop arriving, clears it when they return."""
+
+    after: timedelta
+    last_seen: dict[str, datetime] = field(default_factory=dict)
+    alerting: set[str] = field(default_factory=set)
+
+    def seen(self, service: str, wall: datetime) -> list[tuple[str, str, datetime]]:
+        """A result for `service` arrived at `wall`; returns a `resolved` change if it was alerting."""
+        self.last_seen[service] = wall
+        if service in self.alerting:
+            self.alerting.discard(service)
+            return [(service, "resolved", wall)]
+        return []
+
+    def check(self, wall: datetime) -> list[tuple[str, str, datetime]]:
+        """`firing` changes for services silent for `after` (at the instant they went over)."""
+        out = []
+        for service, last in sorted(self.last_seen.items()):
+            if service not in self.alerting and wall - last >= self.after:
+                self.alerting.add(service)
+                out.append((service, "firing", last + self.after))
+        return out

@@ -108,3 +108,45 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     ko = subprocess.run([sys.executable, "-m", "streams.cli", "policy", "validate", str(bad)], capture_output=True, text=True)
     assert ko.returncode == 1
     assert f"{bad}: line 11: contracts[0].tickets.calendar: unknown calendar 'apac'" in ko.stdout
+
+
+PROBES = EXAMPLE.replace("      burn_rate_alerts: google-sre-default\n", """      burn_rate_alerts:
+        - {name: fast, severity: page, factor: 10, long: 1h, short: 5m}
+      maintenance:
+        - {start: "2026-12-05T22:00:00Z", end: "2026-12-06T02:00:00Z"}
+        - {weekly: "sun 02:00-04:00", timezone: Europe/Berlin}
+""")
+# In PROBES: 24 the burn rule, 26 the one-off window, 27 the weekly window.
+
+
+def test_probe_sections_parse() -> None:
+    probes = parse_policy(PROBES).contracts[0].probes
+    assert [r.name for r in probes.burn_rate_alerts] == ["fast"]
+    assert len(probes.maintenance) == 2 and probes.no_data_after == timedelta(minutes=5)
+    default = parse_policy(EXAMPLE).contracts[0].probes.burn_rate_alerts
+    assert [(r.factor, r.long, r.short) for r in default] == [
+        (14.4, timedelta(hours=1), timedelta(minutes=5)), (6.0, timedelta(hours=6), timedelta(minutes=30)),
+        (1.0, timedelta(days=3), timedelta(hours=6)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "message"),
+    [
+        ("short: 5m}", "short: 2h}", 24, "short window must be shorter"),
+        ('weekly: "sun 02:00', 'weekly: "sunday 02:00', 27, "unknown day 'sunday'"),
+        ('end: "2026-12-06T02:00:00Z"', 'end: "2026-12-05T21:00:00Z"', 26, "must end after it starts"),
+        ('{start: "2026-12-05T22:00:00Z", ', "{", 26, "needs start and end"),
+        ("timezone: Europe/Berlin}", "timezone: Mars/Base}", 27, "unknown timezone"),
+    ],
+)
+def test_probe_section_mistakes(old: str, new: str, line: int, message: str) -> None:
+    assert old in PROBES
+    got_line, _, got_message = one(PROBES.replace(old, new, 1))
+    assert got_line == line and message in got_message
+
+
+def test_unknown_alert_set() -> None:
+    line, path, message = one(EXAMPLE.replace("burn_rate_alerts: google-sre-default", "burn_rate_alerts: google"))
+    assert (line, path) == (23, "contracts[0].probes.burn_rate_alerts")
+    assert "unknown alert set 'google'" in message

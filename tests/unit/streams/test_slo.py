@@ -8,7 +8,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from streams.slo import GOOGLE_SRE_DEFAULT, ErrorSeries, budget_remaining, evaluate
+from schemas.policy import GOOGLE_SRE_DEFAULT, BurnRateAlert
+from streams.slo import ErrorSeries, budget_remaining, evaluate
+
+RULES = tuple(BurnRateAlert.model_validate(r) for r in GOOGLE_SRE_DEFAULT)
 from tests.unit.streams.conftest import utc
 
 OBJ = 0.999
@@ -31,7 +34,7 @@ def run_minutes(series: ErrorSeries, start: datetime, bad_per_minute: list[int],
     for bad in bad_per_minute:
         series.add(minute, 60, bad)
         minute += timedelta(minutes=1)
-        firing, changes = evaluate(series, OBJ, GOOGLE_SRE_DEFAULT, minute, firing)
+        firing, changes = evaluate(series, OBJ, RULES, minute, firing)
         seen += [(c.rule.name, c.state, int((c.at - start).total_seconds() // 60)) for c in changes]
     return seen, firing
 
@@ -76,3 +79,27 @@ def test_state_stays_bounded_for_thirty_days() -> None:
     assert len(series.minutes) == 6 * 60
     assert len(series.hours) <= 30 * 24 + 1  # swept once an hour
     assert series.counts(minute, timedelta(days=30)) == (30 * 24 * 60, 0)
+
+
+def test_credit_tiers() -> None:
+    from schemas.policy import CreditTier
+    from streams.slo import credit_for
+
+    tiers = (CreditTier(below=0.999, credit=10), CreditTier(below=0.99, credit=25))
+    assert credit_for(0.9995, tiers) == 0.0
+    assert credit_for(0.999, tiers) == 0.0  # exactly at the objective: no credit
+    assert credit_for(0.995, tiers) == 10.0
+    assert credit_for(0.98, tiers) == 25.0
+
+
+def test_no_data_fires_once_when_silent_and_resolves_on_return() -> None:
+    from streams.slo import NoDataGuard
+
+    guard = NoDataGuard(after=timedelta(minutes=5))
+    guard.seen("search", utc("2026-11-27 10:00"))
+    guard.seen("login", utc("2026-11-27 10:03"))
+    assert guard.check(utc("2026-11-27 10:04:59")) == []
+    assert guard.check(utc("2026-11-27 10:06")) == [("search", "firing", utc("2026-11-27 10:05"))]
+    assert guard.check(utc("2026-11-27 10:07")) == []  # once
+    assert guard.seen("search", utc("2026-11-27 10:09")) == [("search", "resolved", utc("2026-11-27 10:09"))]
+    assert guard.check(utc("2026-11-27 10:09")) == [("login", "firing", utc("2026-11-27 10:08"))]
