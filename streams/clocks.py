@@ -162,8 +162,9 @@ class ClockEngine:
         the same however late they are computed, so a replay writes identical rows.
         """
         latest = state.events[-1].at
-        for _, _, derived in self._derive_all(state, now):
-            latest = max([latest, *(f.at for f in derived.facts.values())])
+        for ledger in state.ledgers.values():  # the facts that hold, as last reconciled
+            for fact in ledger.facts.values():
+                latest = max(latest, datetime.fromisoformat(fact.summary.partition("|")[2]))
         return self.status(state, min(latest, now))
 
     def status(self, state: EntityState, now: datetime) -> list[InstanceStatus]:
