@@ -7,11 +7,11 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import orjson
-from confluent_kafka import Producer
 
 from streams.kafka_util import lag, read_all
 from streams.synthetic import bad_records
 from tests.conftest import clickhouse
+from tests.integration.helpers import send
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 CEST = timezone(timedelta(hours=2))
@@ -38,16 +38,6 @@ def valid_events(n: int) -> list[tuple[str, str, dict]]:
             "ok": i % 7 != 0, "latency_ms": 100.0 + i, "status_code": 200,
         }))
     return out
-
-
-def send(settings, records: list[tuple[str, str, bytes]]) -> None:
-    producer = Producer({**settings.kafka_client_config(), "linger.ms": 20})
-    errors: list = []
-    for kind, key, value in records:
-        producer.produce(settings.input_topics[kind], key=key.encode(), value=value,
-                         on_delivery=lambda err, _m: errors.append(err) if err else None)
-        producer.poll(0)
-    assert producer.flush(30) == 0 and errors == []
 
 
 def stored_keys(run) -> tuple[int, Counter]:

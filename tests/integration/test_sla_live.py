@@ -12,7 +12,7 @@ import orjson
 from streams.kafka_util import group_assignments, lag, read_all
 from tests.conftest import clickhouse
 from tests.integration import scenario
-from tests.integration.test_ingest import send
+from tests.integration.helpers import send
 
 
 def start_time() -> datetime:

@@ -1,0 +1,18 @@
+"""Helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+from confluent_kafka import Producer
+
+from streams.settings import Settings
+
+
+def send(settings: Settings, records: list[tuple[str, str, bytes]]) -> None:
+    """Produce (kind, key, value) records to the input topics and wait until all are delivered."""
+    producer = Producer({**settings.kafka_client_config(), "linger.ms": 20})
+    errors: list = []
+    for kind, key, value in records:
+        producer.produce(settings.input_topics[kind], key=key.encode(), value=value,
+                         on_delivery=lambda err, _m: errors.append(err) if err else None)
+        producer.poll(0)
+    assert producer.flush(30) == 0 and errors == []
