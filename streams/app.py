@@ -132,9 +132,15 @@ def _sla_tracking(
     """Tables, tick topic and agents for live SLA tracking; returns the tracker."""
     breaches = app.topic(settings.topic_breaches, internal=False)
     instances = app.topic(settings.topic_instances, internal=False)
+    rocksdb = {
+        "block_cache_size": settings.rocksdb_block_cache_mb * 2**20,
+        "block_cache_compressed_size": settings.rocksdb_block_cache_mb * 2**20 // 4,
+        "write_buffer_size": settings.rocksdb_write_buffer_mb * 2**20,
+    }
     tables = {
         kind: app.Table(f"sla-{kind}", default=None, partitions=settings.topic_partitions,
-                        key_type=bytes, value_type=bytes)
+                        key_type=bytes, value_type=bytes,
+                        options=rocksdb if settings.store.startswith("rocksdb") else None)
         for kind in ("ticket", "incident")
     }
 

@@ -93,9 +93,14 @@ def read_all(settings: Settings, topic: str, timeout: float = 10.0) -> list[Mess
 
 
 def group_assignments(settings: Settings, group: str) -> list[set[tuple[str, int]]]:
-    """Per member of a stable consumer group, the partitions it owns; [] while rebalancing."""
+    """Per member of a stable consumer group, the partitions it owns; [] while rebalancing
+    or while the broker cannot answer yet (a fresh broker is still loading its coordinator).
+    """
     admin = AdminClient(settings.kafka_client_config())
-    description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    try:
+        description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    except (KafkaException, TimeoutError):
+        return []
     if description.state != ConsumerGroupState.STABLE:
         return []
     return [

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     reannounce_window_s: float = Field(default=30.0, gt=0)
     data_dir: Path = Path("var/worker")
     store: str = "rocksdb://"
+    # RocksDB opens one database per table partition; Faust's defaults (2 GiB block cache,
+    # 3 x 64 MiB write buffers each) would reserve far more memory than SLA state needs.
+    rocksdb_block_cache_mb: int = Field(default=64, ge=1)
+    rocksdb_write_buffer_mb: int = Field(default=8, ge=1)
     # A crashed worker's partitions move to the others after this long without heartbeats.
     kafka_session_timeout_s: float = Field(default=10.0, ge=6.0)
     web_enabled: bool = True
