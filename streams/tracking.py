@@ -122,6 +122,7 @@ class SlaTracker:
 
     def _index(self) -> None:
         """Rebuild the due index and the recovery list from the tables, in one scan."""
+        already = set(self.due.indexed)  # taken over earlier: recovered then, not again
         latest: dict[int, int] = {}
         outboxes: dict[int, list[tuple[int, str, bytes]]] = {}
         for kind, table in self.tables.items():
@@ -129,7 +130,7 @@ class SlaTracker:
                 entry = Entry.load(raw)
                 self.due.set(entry.partition, (kind, key), entry.state.next_due)
                 self.due.indexed.add(entry.partition)
-                if entry.outbox:
+                if entry.outbox and entry.partition not in already:
                     newest = max(t for t, _, _ in entry.outbox)
                     latest[entry.partition] = max(latest.get(entry.partition, 0), newest)
                     outboxes.setdefault(entry.partition, []).append((newest, kind, key))

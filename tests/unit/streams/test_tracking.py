@@ -98,4 +98,6 @@ def test_a_new_owner_republishes_what_may_have_been_lost_and_fires_due_deadlines
     assert ids[0] == lost[0]  # the same event again, same id
     assert [e["type"] for e in successor_rec.events[1:]] == ["warning", "breached"]
     run(successor.on_tick(1, utc("2026-11-27 10:16")))
+    run(successor.on_tick(2, utc("2026-11-27 10:16")))  # an empty partition's first tick scans again
+    run(successor.on_tick(1, utc("2026-11-27 10:17")))
     assert len(successor_rec.events) == 3  # recovery happens once
