@@ -216,14 +216,18 @@ class MaintenanceWindow(_Model):
     weekly: str | None = Field(default=None, description='e.g. "sun 02:00-04:00" in `timezone`')
     timezone: str = "UTC"
 
+    def schedule(self) -> tuple[set[int], list[tuple[int, int]]]:
+        """For a weekly window: weekdays (0 = Monday) and ranges in seconds after local midnight."""
+        assert self.weekly is not None
+        day, _, hours = self.weekly.strip().partition(" ")
+        return set(_day_set(day)), _ranges(hours)
+
     @model_validator(mode="after")
     def _one_kind(self) -> "MaintenanceWindow":
         if self.weekly is not None:
             if self.start or self.end:
                 raise ValueError("a window is either weekly or has start and end, not both")
-            day, _, hours = self.weekly.strip().partition(" ")
-            _day_set(day)
-            _ranges(hours)
+            self.schedule()  # raises on a bad day or range
             CalendarSpec._known_zone(self.timezone)
         elif self.start is None or self.end is None:
             raise ValueError("a one-off window needs start and end (or use weekly)")

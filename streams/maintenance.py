@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Sequence
 from zoneinfo import ZoneInfo
 
-from schemas.policy import MaintenanceWindow, _day_set, _ranges
+from schemas.policy import MaintenanceWindow
 
 
 class Maintenance:
@@ -14,11 +14,7 @@ class Maintenance:
 
     def __init__(self, windows: Sequence[MaintenanceWindow]) -> None:
         self.one_off = [(w.start, w.end) for w in windows if w.weekly is None]
-        self.weekly = []
-        for w in windows:
-            if w.weekly is not None:
-                day, _, hours = w.weekly.strip().partition(" ")
-                self.weekly.append((ZoneInfo(w.timezone), set(_day_set(day)), _ranges(hours)))
+        self.weekly = [(ZoneInfo(w.timezone), *w.schedule()) for w in windows if w.weekly is not None]
 
     def covers(self, minute: datetime) -> bool:
         """True when the minute starting at `minute` lies in a window (by its start)."""

@@ -22,7 +22,7 @@ from schemas.events import IncidentEvent, TicketEvent
 from schemas.outputs import SlaEvent
 from streams.clocks import ClockEngine, EntityState
 from streams.due_index import DueIndex
-from streams.state_codec import dump_state, load_state
+from streams.state_codec import micros, state_from_json, state_to_json
 
 Record = tuple[bytes, bytes]  # Kafka key, value
 Publish = Callable[[Sequence[Record], Sequence[Record]], Awaitable[None]]  # breaches, statuses
@@ -39,18 +39,14 @@ class Entry:
 
     def dump(self) -> bytes:
         return orjson.dumps([
-            self.partition, orjson.Fragment(dump_state(self.state)),
+            self.partition, state_to_json(self.state),
             [[t, k.decode(), v.decode()] for t, k, v in self.outbox],
         ])
 
     @classmethod
     def load(cls, data: bytes) -> "Entry":
         partition, state, outbox = orjson.loads(data)
-        return cls(partition, load_state(orjson.dumps(state)), tuple((t, k.encode(), v.encode()) for t, k, v in outbox))
-
-
-def _us(value: datetime) -> int:
-    return int(value.timestamp() * 1_000_000)
+        return cls(partition, state_from_json(state), tuple((t, k.encode(), v.encode()) for t, k, v in outbox))
 
 
 class SlaTracker:
@@ -111,7 +107,7 @@ class SlaTracker:
     ) -> None:
         records = [(o.instance_id.encode(), codec.dumps(o)) for o in outputs]
         await self.publish(records, self._statuses(state, now))
-        wall = _us(self.wall())
+        wall = micros(self.wall())
         recent = tuple(e for e in (old.outbox if old else ()) if e[0] >= wall - self.window_us)
         entry = Entry(partition, state, recent + tuple((wall, k, v) for k, v in records))
         self.tables[kind][key] = entry.dump()
