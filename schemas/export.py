@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from schemas.deadletter import DeadLetter
 from schemas.events import EVENT_MODELS
-from schemas.outputs import InstanceStatus, SlaEvent
+from schemas.outputs import InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
 
 EXPORT_DIR = Path(__file__).with_name("json")
 
@@ -20,6 +20,9 @@ def documents() -> dict[str, dict]:
     models["deadletter.schema.json"] = DeadLetter
     models["sla_event.schema.json"] = SlaEvent
     models["sla_instance.schema.json"] = InstanceStatus
+    models["slo_alert.schema.json"] = SloAlert
+    models["slo_status.schema.json"] = SloStatus
+    models["probe_minute.schema.json"] = ProbeMinute
     return {name: {"$schema": "https://json-schema.org/draft/2020-12/schema", **m.model_json_schema()} for name, m in models.items()}
 
 

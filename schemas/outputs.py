@@ -74,3 +74,88 @@ class InstanceStatus(_InstanceRef):
 def event_id(instance_id: str, fact: str, version: int) -> str:
     """Deterministic id of a lifecycle event."""
     return hashlib.sha256(f"{instance_id}|{fact}|{version}".encode()).hexdigest()[:32]
+
+
+Sli = Literal["availability", "latency"]
+
+
+class ContractMinute(BaseModel):
+    """How one closed minute counts for a contract covering the service."""
+
+    model_config = ConfigDict(frozen=True)
+
+    contract_id: str
+    customer: str
+    fast: int | None = Field(description="results within the contract's latency threshold; null without a latency SLO")
+    excluded: bool = Field(description="the minute lies in a maintenance window of the contract")
+
+
+class ProbeMinute(BaseModel):
+    """A closed (service, minute) bucket of probe results; keyed by service on the minutes topic."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    service: str
+    minute: datetime
+    total: int
+    good: int
+    latency_sum_ms: float
+    latency_max_ms: float
+    fast_le_ms: list[float] = Field(description="latency thresholds of the covering contracts")
+    fast: list[int] = Field(description="results at or under each threshold in fast_le_ms")
+    contracts: list[ContractMinute]
+
+
+class SloAlert(BaseModel):
+    """A burn-rate or no-data alert changing state, as published on the breach topic."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    event_id: str = Field(description="derived from contract, service, SLI, alert, state and time")
+    kind: Literal["slo"] = "slo"
+    type: Literal["firing", "resolved"]
+    alert: str = Field(description='the burn-rate rule name, or "no_data"')
+    severity: Literal["page", "ticket"]
+    at: datetime = Field(description="event time: the end of the minute evaluated, or when the silence began/ended")
+    contract_id: str
+    customer: str
+    service: str
+    sli: Sli | None = Field(description="null for no_data")
+    objective: float | None
+    factor: float | None = None
+    long_window_s: float | None = None
+    short_window_s: float | None = None
+    long_burn: float | None = None
+    short_burn: float | None = None
+    budget_remaining: float | None = Field(default=None, description="share of the SLO window's error budget left")
+
+
+class SloStatus(BaseModel):
+    """Rolling SLIs of one (contract, service, SLI) at the end of a closed minute (a row of slo_status)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    contract_id: str
+    customer: str
+    service: str
+    sli: Sli
+    objective: float
+    window: str = Field(description='the SLO window, e.g. "30d" or "month"')
+    as_of: datetime
+    error_rate_5m: float | None
+    error_rate_30m: float | None
+    error_rate_1h: float | None
+    error_rate_6h: float | None
+    error_rate_1d: float | None
+    error_rate_3d: float | None
+    error_rate_window: float | None
+    burn_rate_1h: float
+    budget_remaining: float
+    firing: list[str]
+
+
+def alert_id(*parts: object) -> str:
+    """Deterministic id of an SLO alert change."""
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]

@@ -10,13 +10,16 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, field_validator,
+    model_validator,
+)
 
-from schemas.durations import Duration
+from schemas.durations import Duration, format_duration, parse_duration
 from schemas.events import Priority, Severity, TicketStatus
 
 ALWAYS = "24x7"
@@ -160,9 +163,24 @@ def _objective(value: float) -> float:
     return value
 
 
+def _window(value: Any) -> Any:
+    try:
+        return value if value == "month" else parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f'{exc}, or "month" for the calendar month') from None
+
+
+# A rolling window such as 30d, or "month": the calendar month (UTC).
+SloWindow = Annotated[
+    Union[Literal["month"], timedelta],
+    BeforeValidator(_window),
+    PlainSerializer(lambda v: v if v == "month" else format_duration(v), return_type=str),
+]
+
+
 class AvailabilityObjective(_Model):
     objective: float
-    window: Duration = timedelta(days=30)
+    window: SloWindow = timedelta(days=30)
 
     _check = field_validator("objective")(_objective)
 
@@ -170,7 +188,7 @@ class AvailabilityObjective(_Model):
 class LatencyObjective(_Model):
     threshold_ms: float = Field(gt=0)
     objective: float
-    window: Duration = timedelta(days=30)
+    window: SloWindow = timedelta(days=30)
 
     _check = field_validator("objective")(_objective)
 

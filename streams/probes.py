@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Callable, Literal
 
 from schemas.events import ProbeEvent
 
@@ -41,12 +42,15 @@ class _Open:
     latency_sum_ms: float = 0.0
     latency_max_ms: float = 0.0
     fast: dict[float, int] = field(default_factory=dict)
+    ids: set[str] = field(default_factory=set)  # a repeated event id is not counted twice
 
 
 class MinuteBuckets:
     """Open buckets of one partition and its watermark."""
 
-    def __init__(self, thresholds: dict[str, tuple[float, ...]], lateness: timedelta, idle: timedelta) -> None:
+    def __init__(
+        self, thresholds: Callable[[str], tuple[float, ...]], lateness: timedelta, idle: timedelta
+    ) -> None:
         self.thresholds = thresholds  # service -> latency thresholds of the contracts covering it
         self.lateness = lateness
         self.idle = idle
@@ -59,23 +63,41 @@ class MinuteBuckets:
     def watermark(self) -> datetime | None:
         return None if self._max_event is None else self._max_event - self.lateness
 
-    def add(self, event: ProbeEvent, wall: datetime) -> bool:
-        """Count a probe result; False when its bucket is already closed (late)."""
+    @property
+    def closed_until(self) -> datetime | None:
+        """Every minute ending at or before this instant is closed."""
+        return self._closed_until
+
+    def resume(self, closed_until: datetime | None, wall: datetime) -> None:
+        """Continue after a takeover: minutes before `closed_until` stay closed, idle time counts from `wall`."""
+        if closed_until is not None and (self._closed_until is None or closed_until > self._closed_until):
+            self._closed_until = closed_until
+        self._last_record_wall = self._last_record_wall or wall
+
+    def is_closed(self, at: datetime) -> bool:
+        """True when the bucket holding `at` is closed."""
+        return self._closed_until is not None and minute_of(at) + MINUTE <= self._closed_until
+
+    def add(self, event: ProbeEvent, wall: datetime) -> Literal["counted", "duplicate", "late"]:
+        """Count a probe result, unless its bucket is closed (late) or already holds its event id."""
+        if self.is_closed(event.occurred_at):
+            return "late"
         minute = minute_of(event.occurred_at)
-        if self._closed_until is not None and minute + MINUTE <= self._closed_until:
-            return False
         self._last_record_wall = wall
         if self._max_event is None or event.occurred_at > self._max_event:
             self._max_event = event.occurred_at
         acc = self._open.setdefault((event.service, minute), _Open())
+        if event.event_id in acc.ids:
+            return "duplicate"
+        acc.ids.add(event.event_id)
         acc.total += 1
         acc.good += event.ok
         acc.latency_sum_ms += event.latency_ms
         acc.latency_max_ms = max(acc.latency_max_ms, event.latency_ms)
-        for threshold in self.thresholds.get(event.service, ()):
+        for threshold in self.thresholds(event.service):
             if event.latency_ms <= threshold:
                 acc.fast[threshold] = acc.fast.get(threshold, 0) + 1
-        return True
+        return "counted"
 
     def close(self, wall: datetime) -> list[Bucket]:
         """Buckets whose end the watermark has passed, oldest first; they leave the state."""
@@ -85,12 +107,13 @@ class MinuteBuckets:
             watermark = idle_mark if watermark is None else max(watermark, idle_mark)
         if watermark is None:
             return []
+        watermark = minute_of(watermark)  # only whole minutes close
         if self._closed_until is None or watermark > self._closed_until:
             self._closed_until = watermark
         done = sorted(k for k in self._open if k[1] + MINUTE <= self._closed_until)
         out = []
         for service, minute in done:
             acc = self._open.pop((service, minute))
-            fast = tuple((t, acc.fast.get(t, 0)) for t in self.thresholds.get(service, ()))
+            fast = tuple((t, acc.fast.get(t, 0)) for t in self.thresholds(service))
             out.append(Bucket(service, minute, acc.total, acc.good, acc.latency_sum_ms, acc.latency_max_ms, fast))
         return sorted(out, key=lambda b: (b.minute, b.service))

@@ -1,21 +1,27 @@
 """Error budgets and multi-window, multi-burn-rate alerts (Google SRE workbook), pure.
 
 Counts arrive per closed minute. Recent minutes are kept as they are, older ones only
-as hourly sums, so the state for a 30-day window stays bounded (6 h of minutes plus 30 d
-of hours). Windows longer than the minute horizon are therefore measured in whole hours.
+as hourly sums, so the state for a 30-day window stays bounded (6 h of minutes plus the
+horizon in hours). Windows longer than the minute horizon are measured in whole hours.
+Cells are keyed by whole minutes (or hours) since the epoch: compact and cheap to sum.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Literal, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal, Sequence
 
 from schemas.policy import BurnRateAlert, CreditTier
 
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+
+def epoch_minute(at: datetime) -> int:
+    """Whole minutes since the epoch (floored)."""
+    return int((at - _EPOCH) // MINUTE)
 
 
 @dataclass(slots=True)
@@ -24,43 +30,65 @@ class ErrorSeries:
 
     fine: timedelta = timedelta(hours=6)
     horizon: timedelta = timedelta(days=30)
-    minutes: dict[datetime, tuple[int, int]] = field(default_factory=dict)
-    hours: dict[datetime, tuple[int, int]] = field(default_factory=dict)
+    minutes: dict[int, tuple[int, int]] = field(default_factory=dict)
+    hours: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def add(self, minute: datetime, total: int, bad: int) -> None:
         """Count one closed minute (added once per minute)."""
-        t, b = self.minutes.get(minute, (0, 0))
-        self.minutes[minute] = (t + total, b + bad)
-        hour = minute.replace(minute=0)
-        if hour not in self.hours:
-            self._prune(minute + MINUTE)  # a full sweep once an hour keeps adds cheap
-        t, b = self.hours.get(hour, (0, 0))
-        self.hours[hour] = (t + total, b + bad)
-        self.minutes.pop(minute - self.fine, None)
+        m = epoch_minute(minute)
+        t, b = self.minutes.get(m, (0, 0))
+        self.minutes[m] = (t + total, b + bad)
+        h = m // 60
+        if h not in self.hours:
+            self._prune(m + 1)  # a full sweep once an hour keeps adds cheap
+        t, b = self.hours.get(h, (0, 0))
+        self.hours[h] = (t + total, b + bad)
+        self.minutes.pop(m - self.fine // MINUTE, None)
 
-    def _prune(self, end: datetime) -> None:
-        for m in [m for m in self.minutes if m < end - self.fine]:
+    def _prune(self, end: int) -> None:
+        fine, horizon = self.fine // MINUTE, self.horizon // MINUTE
+        for m in [m for m in self.minutes if m < end - fine]:
             del self.minutes[m]
-        for h in [h for h in self.hours if h + HOUR <= end - self.horizon]:
+        for h in [h for h in self.hours if (h + 1) * 60 <= end - horizon]:
             del self.hours[h]
 
     def counts(self, end: datetime, window: timedelta) -> tuple[int, int]:
         """(total, bad) over [end - window, end); whole hours when the window exceeds `fine`."""
-        start = end - window
+        stop = epoch_minute(end)
+        start = epoch_minute(end - window)
         if window <= self.fine:
-            cells = (v for m, v in self.minutes.items() if start <= m < end)
+            cells, first, last = self.minutes, start, stop
         else:
-            cells = (v for h, v in self.hours.items() if start <= h < end)
+            cells, first, last = self.hours, -(-start // 60), -(-stop // 60)  # hours starting in [start, stop)
         total = bad = 0
-        for t, b in cells:
+        if last - first > len(cells):
+            found = (v for k, v in cells.items() if first <= k < last)
+        else:
+            found = (cells[k] for k in range(first, last) if k in cells)
+        for t, b in found:
             total += t
             bad += b
         return total, bad
 
+    def error_rate(self, end: datetime, window: timedelta) -> float | None:
+        """Share of bad results over the window; None without results."""
+        total, bad = self.counts(end, window)
+        return None if total == 0 else bad / total
+
     def burn_rate(self, end: datetime, window: timedelta, objective: float) -> float:
         """Error rate over the window divided by the error budget (1 - objective); 0 without data."""
-        total, bad = self.counts(end, window)
-        return 0.0 if total == 0 else (bad / total) / (1 - objective)
+        rate = self.error_rate(end, window)
+        return 0.0 if rate is None else rate / (1 - objective)
+
+    def to_json(self) -> list[Any]:
+        """Compact JSON-ready form: [[minute, total, bad], ...], [[hour, total, bad], ...]."""
+        return [[[k, t, b] for k, (t, b) in self.minutes.items()], [[k, t, b] for k, (t, b) in self.hours.items()]]
+
+    @classmethod
+    def from_json(cls, obj: list[Any], fine: timedelta, horizon: timedelta) -> "ErrorSeries":
+        """Inverse of to_json."""
+        minutes, hours = obj
+        return cls(fine, horizon, {k: (t, b) for k, t, b in minutes}, {k: (t, b) for k, t, b in hours})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,38 +121,10 @@ def evaluate(
 
 def budget_remaining(series: ErrorSeries, objective: float, end: datetime, window: timedelta) -> float:
     """Share of the window's error budget left (1 = untouched, negative = overspent)."""
-    total, bad = series.counts(end, window)
-    if total == 0:
-        return 1.0
-    return 1 - (bad / total) / (1 - objective)
+    rate = series.error_rate(end, window)
+    return 1.0 if rate is None else 1 - rate / (1 - objective)
 
 
 def credit_for(attainment: float, tiers: Sequence[CreditTier]) -> float:
     """Service credit (% of the monthly fee) for a month's attainment: the largest tier it falls below."""
     return max((t.credit for t in tiers if attainment < t.below), default=0.0)
-
-
-@dataclass(slots=True)
-class NoDataGuard:
-    """Raises `no_data` for a service whose probe results stop arriving, clears it when they return."""
-
-    after: timedelta
-    last_seen: dict[str, datetime] = field(default_factory=dict)
-    alerting: set[str] = field(default_factory=set)
-
-    def seen(self, service: str, wall: datetime) -> list[tuple[str, str, datetime]]:
-        """A result for `service` arrived at `wall`; returns a `resolved` change if it was alerting."""
-        self.last_seen[service] = wall
-        if service in self.alerting:
-            self.alerting.discard(service)
-            return [(service, "resolved", wall)]
-        return []
-
-    def check(self, wall: datetime) -> list[tuple[str, str, datetime]]:
-        """`firing` changes for services silent for `after` (at the instant they went over)."""
-        out = []
-        for service, last in sorted(self.last_seen.items()):
-            if service not in self.alerting and wall - last >= self.after:
-                self.alerting.add(service)
-                out.append((service, "firing", last + self.after))
-        return out

@@ -13,7 +13,7 @@ def probe(at: str, ok: bool = True, latency: float = 100.0, service: str = "sear
 
 
 def buckets() -> MinuteBuckets:
-    return MinuteBuckets({"search": (300.0, 500.0)}, lateness=timedelta(seconds=60), idle=timedelta(minutes=5))
+    return MinuteBuckets({"search": (300.0, 500.0)}.get, lateness=timedelta(seconds=60), idle=timedelta(minutes=5))
 
 
 WALL = utc("2026-11-27 10:00")
@@ -23,11 +23,11 @@ def test_counts_and_closing_after_the_allowed_lateness() -> None:
     b = buckets()
     for at, ok, lat in [("2026-11-27 10:00:05", True, 120), ("2026-11-27 10:00:30", False, 800),
                         ("2026-11-27 10:00:59", True, 400)]:
-        assert b.add(probe(at, ok, lat), WALL)
-    assert b.add(probe("2026-11-27 10:01:59", True, 50), WALL)
+        assert "counted" == b.add(probe(at, ok, lat), WALL)
+    assert "counted" == b.add(probe("2026-11-27 10:01:59", True, 50), WALL)
     # Watermark = 10:01:59 - 60 s = 10:00:59: the 10:00 bucket (ends 10:01) is still open.
     assert b.close(WALL) == []
-    assert b.add(probe("2026-11-27 10:02:00", True, 50), WALL)  # watermark 10:01:00 -> 10:00 closes
+    assert "counted" == b.add(probe("2026-11-27 10:02:00", True, 50), WALL)  # watermark 10:01:00 -> 10:00 closes
     (closed,) = b.close(WALL)
     assert (closed.minute, closed.total, closed.good) == (utc("2026-11-27 10:00"), 3, 2)
     assert (closed.latency_sum_ms, closed.latency_max_ms) == (1320.0, 800.0)
@@ -39,8 +39,8 @@ def test_records_for_a_closed_bucket_are_late_but_open_ones_still_count() -> Non
     b.add(probe("2026-11-27 10:00:10"), WALL)
     b.add(probe("2026-11-27 10:02:30"), WALL)
     assert [x.minute for x in b.close(WALL)] == [utc("2026-11-27 10:00")]  # watermark 10:01:30
-    assert not b.add(probe("2026-11-27 10:00:50"), WALL)  # its bucket is closed: late
-    assert b.add(probe("2026-11-27 10:01:10"), WALL)  # 10:01 ends 10:02 > 10:01:30: still open
+    assert "late" == b.add(probe("2026-11-27 10:00:50"), WALL)  # its bucket is closed: late
+    assert "counted" == b.add(probe("2026-11-27 10:01:10"), WALL)  # 10:01 ends 10:02 > 10:01:30: still open
     b.add(probe("2026-11-27 10:03:05"), WALL)  # watermark 10:02:05
     (closed,) = b.close(WALL)
     assert (closed.minute, closed.total) == (utc("2026-11-27 10:01"), 1)
@@ -52,4 +52,4 @@ def test_an_idle_partition_closes_by_wall_clock() -> None:
     assert b.close(WALL + timedelta(minutes=4, seconds=59)) == []  # not idle long enough
     (closed,) = b.close(WALL + timedelta(minutes=5))  # idle: watermark = wall - 60 s = 10:04
     assert closed.minute == utc("2026-11-27 10:00")
-    assert not b.add(probe("2026-11-27 10:02:00"), WALL + timedelta(minutes=5))  # now late
+    assert "late" == b.add(probe("2026-11-27 10:02:00"), WALL + timedelta(minutes=5))  # now late

@@ -90,16 +90,3 @@ def test_credit_tiers() -> None:
     assert credit_for(0.999, tiers) == 0.0  # exactly at the objective: no credit
     assert credit_for(0.995, tiers) == 10.0
     assert credit_for(0.98, tiers) == 25.0
-
-
-def test_no_data_fires_once_when_silent_and_resolves_on_return() -> None:
-    from streams.slo import NoDataGuard
-
-    guard = NoDataGuard(after=timedelta(minutes=5))
-    guard.seen("search", utc("2026-11-27 10:00"))
-    guard.seen("login", utc("2026-11-27 10:03"))
-    assert guard.check(utc("2026-11-27 10:04:59")) == []
-    assert guard.check(utc("2026-11-27 10:06")) == [("search", "firing", utc("2026-11-27 10:05"))]
-    assert guard.check(utc("2026-11-27 10:07")) == []  # once
-    assert guard.seen("search", utc("2026-11-27 10:09")) == [("search", "resolved", utc("2026-11-27 10:09"))]
-    assert guard.check(utc("2026-11-27 10:09")) == [("login", "firing", utc("2026-11-27 10:08"))]
