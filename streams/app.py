@@ -8,18 +8,22 @@ from enum import Enum
 from typing import Any, Awaitable, Callable, Sequence, cast
 
 import faust
+import orjson
 from faust.types import StreamT
 from pydantic import BaseModel
 
 from schemas import codec
 from schemas.deadletter import DeadLetter, Reason, b64
-from schemas.outputs import InstanceStatus, SlaEvent
+from schemas.events import ProbeEvent
+from schemas.outputs import InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
 from schemas.policy import Policy
 from sinks.clickhouse import AsyncInserter
 from streams.clocks import ClockEngine
 from streams.ingest import EVENTS_RAW_COLUMNS, BatchWriter, events_raw_row
 from streams.partition_clock import PartitionClock
+from streams.probe_tracking import ProbeTracker
 from streams.settings import Settings
+from streams.slo_plan import SloPlan
 from streams.tracking import Record, SlaTracker
 from streams.validate import Limits, Rejection, validate
 
@@ -31,6 +35,11 @@ BREACH_COLUMNS = (
     "customer", "service", "metric", "level", "target_s", "elapsed_s", "threshold", "corrects",
 )
 INSTANCE_COLUMNS = tuple(InstanceStatus.model_fields)
+ALERT_COLUMNS = tuple(f for f in SloAlert.model_fields if f not in ("schema_version", "kind"))
+STATUS_COLUMNS = tuple(SloStatus.model_fields)
+PROBE_MINUTE_COLUMNS = ("service", "minute", "total", "good", "latency_sum_ms", "latency_max_ms", "fast_le_ms", "fast")
+SLO_MINUTE_COLUMNS = ("contract_id", "customer", "service", "minute", "total", "good", "fast", "excluded")
+Row = tuple["BatchWriter", Any, tuple[Any, ...]]  # (writer, table key, row)
 
 
 def utcnow() -> datetime:
@@ -57,8 +66,9 @@ def build_app(
     """Create the worker app.
 
     One ingest agent per input topic (validation, events_raw, dead-letter); with a policy,
-    ticket and incident events also drive the SLA engine, a tick agent fires deadlines,
-    and sink agents copy the breach and instance topics into ClickHouse.
+    ticket and incident events also drive the SLA engine and probe results the SLO
+    tracker, a tick agent fires deadlines and closes minutes, and sink agents copy the
+    output topics into ClickHouse.
     """
     app = faust.App(
         settings.app_id,
@@ -86,7 +96,7 @@ def build_app(
     raw_writer = writers[0]
     deadletter = app.topic(settings.topic_deadletter, internal=False)
     sla_clock = PartitionClock(clock)
-    tracker = _sla_tracking(app, settings, policy, inserter, writers, sla_clock) if policy else None
+    tracker, probes = _tracking(app, settings, policy, inserter, writers, sla_clock) if policy else (None, None)
 
     async def reject(msg: Any, reason: Reason, detail: str) -> None:
         record = DeadLetter(
@@ -111,8 +121,18 @@ def build_app(
                 except Exception as exc:  # the worker must survive any input; keep the record
                     log.exception("SLA processing failed for %s %s", kind, result.event_id)
                     await reject(msg, Reason.processing_error, f"{type(exc).__name__}: {exc}")
+            ack = _acker(manual, event)
+            if probes is not None and isinstance(result, ProbeEvent):
+                # Acknowledged once stored in events_raw and its minute is closed and written.
+                ack = _Join(2, ack)
+                outcome = probes.on_event(result, msg.partition, msg.offset, ack)
+                if outcome == "late":
+                    await reject(msg, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
+                                                   f"{result.service} was already closed")
+                if outcome != "counted":
+                    await ack()
             row = events_raw_row(result, msg.topic, msg.partition, msg.offset, clock())
-            await raw_writer.add((result.kind, result.event_id), row, _acker(manual, event))
+            await raw_writer.add((result.kind, result.event_id), row, ack)
 
     for kind, topic_name in settings.input_topics.items():
         app.agent(app.topic(topic_name, internal=False), name=f"ingest-{kind}", concurrency=1)(_bind(ingest, kind))
@@ -125,13 +145,15 @@ def build_app(
     return app
 
 
-def _sla_tracking(
+def _tracking(
     app: faust.App, settings: Settings, policy: Policy, inserter: AsyncInserter,
     writers: list[BatchWriter], clock: PartitionClock,
-) -> SlaTracker:
-    """Tables, tick topic and agents for live SLA tracking; returns the tracker."""
+) -> tuple[SlaTracker, ProbeTracker]:
+    """Tables, tick topic and agents for live SLA and SLO tracking; returns both trackers."""
     breaches = app.topic(settings.topic_breaches, internal=False)
     instances = app.topic(settings.topic_instances, internal=False)
+    minutes = app.topic(settings.topic_minutes, internal=False)
+    slo_status = app.topic(settings.topic_slo_status, internal=False)
     rocksdb = {
         "block_cache_size": settings.rocksdb_block_cache_mb * 2**20,
         "block_cache_compressed_size": settings.rocksdb_block_cache_mb * 2**20 // 4,
@@ -141,23 +163,36 @@ def _sla_tracking(
         kind: app.Table(f"sla-{kind}", default=None, partitions=settings.topic_partitions,
                         key_type=bytes, value_type=bytes,
                         options=rocksdb if settings.store.startswith("rocksdb") else None)
-        for kind in ("ticket", "incident")
+        for kind in ("ticket", "incident", "probe")
     }
 
-    async def publish(events: Sequence[Record], statuses: Sequence[Record]) -> None:
-        for key, value in events:
-            await breaches.send(key=key, value=value)
-        for key, value in statuses:
-            await instances.send(key=key, value=value)
+    async def send_all(topic: Any, records: Sequence[Record]) -> None:
+        for key, value in records:
+            await topic.send(key=key, value=value)
 
+    async def publish(events: Sequence[Record], statuses: Sequence[Record]) -> None:
+        await send_all(breaches, events)
+        await send_all(instances, statuses)
+
+    async def publish_slo(closed: Sequence[Record], alerts: Sequence[Record], statuses: Sequence[Record]) -> None:
+        await send_all(minutes, closed)
+        await send_all(breaches, alerts)
+        await send_all(slo_status, statuses)
+
+    window = timedelta(seconds=settings.reannounce_window_s)
     tracker = SlaTracker(
-        ClockEngine(policy), tables, publish, clock.wall,  # type: ignore[arg-type]
-        window=timedelta(seconds=settings.reannounce_window_s),
+        ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall,  # type: ignore[misc]
+        window=window,
+    )
+    probes = ProbeTracker(
+        SloPlan(policy), tables["probe"], publish_slo, clock.wall,  # type: ignore[arg-type]
+        lateness=timedelta(seconds=settings.probe_lateness_s), idle=timedelta(seconds=settings.probe_idle_s),
+        window=window,
     )
 
     # Tables can only be written inside stream iteration, so a timer cannot fire deadlines
-    # itself: the leader sends a tick to every partition of a topic co-partitioned with the
-    # inputs, and the owner of each partition advances its entities.
+    # or close minutes itself: the leader sends a tick to every partition of a topic
+    # co-partitioned with the inputs, and the owner of each partition advances its state.
     ticks = app.topic(f"{settings.app_id}-ticks", internal=True, partitions=settings.topic_partitions,
                       retention=timedelta(hours=1))
 
@@ -169,44 +204,90 @@ def _sla_tracking(
     @app.agent(ticks, name="sla-ticks", concurrency=1)
     async def on_ticks(stream: StreamT) -> None:
         async for event in stream.events():
-            await tracker.on_tick(event.message.partition, clock.now(event.message.partition))
+            partition = event.message.partition
+            await tracker.on_tick(partition, clock.now(partition))
+            await probes.on_tick(partition)
 
-    def forget_dues(sender: Any, *args: Any, **kwargs: Any) -> None:
+    def forget(sender: Any, *args: Any, **kwargs: Any) -> None:
         tracker.forget()  # partitions may move; each is re-indexed (and recovered) on its next tick
+        probes.forget()
         clock.forget()
 
-    app.on_partitions_revoked.connect(forget_dues)  # type: ignore[arg-type]  # mode's stub is too narrow
+    app.on_partitions_revoked.connect(forget)  # type: ignore[arg-type]  # mode's stub is too narrow
 
-    for topic, model, table, columns, key in (
-        (breaches, SlaEvent, "breaches", BREACH_COLUMNS, "event_id"),
-        (instances, InstanceStatus, "sla_instances", INSTANCE_COLUMNS, None),
+    def writer(table: str, columns: Sequence[str]) -> BatchWriter:
+        w = BatchWriter(inserter, table, columns, settings.batch_rows)
+        writers.append(w)
+        return w
+
+    sla_events, slo_alerts = writer("breaches", BREACH_COLUMNS), writer("slo_alerts", ALERT_COLUMNS)
+    sla_instances, slo_rows = writer("sla_instances", INSTANCE_COLUMNS), writer("slo_status", STATUS_COLUMNS)
+    probe_minutes, slo_minutes = writer("probe_minutes", PROBE_MINUTE_COLUMNS), writer("slo_minutes", SLO_MINUTE_COLUMNS)
+
+    def breach_rows(value: bytes, where: tuple[int, int]) -> list[Row]:
+        if orjson.loads(value).get("kind") == "slo":  # burn-rate and no-data alerts share the topic
+            alert = SloAlert.model_validate_json(value)
+            return [(slo_alerts, alert.event_id, _row(alert, ALERT_COLUMNS))]
+        event = SlaEvent.model_validate_json(value)
+        return [(sla_events, event.event_id, _row(event, BREACH_COLUMNS))]
+
+    def instance_rows(value: bytes, where: tuple[int, int]) -> list[Row]:
+        # No natural key: every record is a row of its own (ReplacingMergeTree decides).
+        return [(sla_instances, where, _row(InstanceStatus.model_validate_json(value), INSTANCE_COLUMNS))]
+
+    def status_rows(value: bytes, where: tuple[int, int]) -> list[Row]:
+        return [(slo_rows, where, _row(SloStatus.model_validate_json(value), STATUS_COLUMNS))]
+
+    def minute_rows(value: bytes, where: tuple[int, int]) -> list[Row]:
+        m = ProbeMinute.model_validate_json(value)
+        rows: list[Row] = [(probe_minutes, (m.service, m.minute), _row(m, PROBE_MINUTE_COLUMNS))]
+        for c in m.contracts:
+            row = (c.contract_id, c.customer, m.service, m.minute, m.total, m.good, c.fast, c.excluded)
+            rows.append((slo_minutes, (c.contract_id, m.service, m.minute), row))
+        return rows
+
+    for topic, name, rows in (
+        (breaches, "breaches", breach_rows), (instances, "sla_instances", instance_rows),
+        (slo_status, "slo_status", status_rows), (minutes, "probe_minutes", minute_rows),
     ):
-        writer = BatchWriter(inserter, table, columns, settings.batch_rows)
-        writers.append(writer)
-        app.agent(topic, name=f"sink-{table}", concurrency=1)(_sink(writer, model, columns, key))
-    return tracker
+        app.agent(topic, name=f"sink-{name}", concurrency=1)(_sink(name, rows))
+    return tracker, probes
 
 
-def _sink(
-    writer: BatchWriter, model: type[BaseModel], columns: Sequence[str], key_field: str | None
-) -> Callable[[StreamT], Any]:
-    """An agent copying a topic of `model` JSON records into a ClickHouse table."""
+def _sink(name: str, rows: Callable[[bytes, tuple[int, int]], list[Row]]) -> Callable[[StreamT], Any]:
+    """An agent copying a topic's JSON records into ClickHouse tables (acked once all are stored)."""
 
     async def sink(stream: StreamT) -> None:
         manual = cast(faust.Stream, stream).noack()
         async for event in manual.events():
-            record = model.model_validate_json(event.message.value)
-            row = tuple(_cell(getattr(record, c)) for c in columns)
-            # Without a natural key every record is a row of its own (ReplacingMergeTree decides).
-            key = getattr(record, key_field) if key_field else (event.message.partition, event.message.offset)
-            await writer.add(key, row, _acker(manual, event))
+            msg = event.message
+            found = rows(msg.value, (msg.partition, msg.offset))
+            ack = _Join(len(found), _acker(manual, event))
+            for writer, key, row in found:
+                await writer.add(key, row, ack)
 
-    sink.__name__ = sink.__qualname__ = f"sink_{writer.table}"
+    sink.__name__ = sink.__qualname__ = f"sink_{name}"
     return sink
+
+
+def _row(record: BaseModel, columns: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(_cell(getattr(record, c)) for c in columns)
 
 
 def _cell(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
+
+
+class _Join:
+    """An acknowledgement that takes effect on its n-th call: after every party is done."""
+
+    def __init__(self, parties: int, ack: Callable[[], Awaitable[bool]]) -> None:
+        self.waiting = parties
+        self.ack = ack
+
+    async def __call__(self) -> bool:
+        self.waiting -= 1
+        return await self.ack() if self.waiting == 0 else False
 
 
 def _acker(stream: StreamT, event: Any) -> Callable[[], Awaitable[bool]]:

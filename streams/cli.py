@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
@@ -22,6 +23,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
     from sinks.clickhouse import AsyncInserter, connect
+    from sinks.contracts import write_contracts
     from sinks.migrate import migrate
     from streams.app import build_app
 
@@ -38,6 +40,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
     for m in migrate(client):
         console.print(f"applied migration {m.version:04d}_{m.name}")
+    if policy is not None:
+        write_contracts(client, policy, datetime.now(timezone.utc))
     app = build_app(settings, AsyncInserter(client), policy)
     worker = Worker(app, loglevel=args.loglevel, quiet=True)
     worker.execute_from_commandline()

@@ -22,7 +22,7 @@ from pydantic_settings import (
 
 def topic_env(prefix: str) -> dict[str, str]:
     """Environment variables naming every topic `<prefix>.<role>` (isolated runs: demo, tests, benchmarks)."""
-    roles = ("incidents", "tickets", "probes", "breaches", "deadletter", "instances")
+    roles = ("incidents", "tickets", "probes", "breaches", "deadletter", "instances", "minutes", "slo_status")
     return {f"TOPIC_{role.upper()}": f"{prefix}.{role}" for role in roles}
 
 
@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     topic_breaches: str = "sla.breaches"
     topic_deadletter: str = "sla.deadletter"
     topic_instances: str = "sla.instances"
+    topic_minutes: str = "slo.minutes"
+    topic_slo_status: str = "slo.status"
     topic_partitions: int = Field(default=6, ge=1)
     topic_replication: int = Field(default=1, ge=1)
     input_retention_ms: int = 7 * 24 * 3600 * 1000
@@ -67,6 +69,10 @@ class Settings(BaseSettings):
     rocksdb_write_buffer_mb: int = Field(default=8, ge=1)
     # A crashed worker's partitions move to the others after this long without heartbeats.
     kafka_session_timeout_s: float = Field(default=10.0, ge=6.0)
+    # Probe minutes close once the largest event time seen is this far past their end ...
+    probe_lateness_s: float = Field(default=60.0, ge=0)
+    # ... or, on a partition without new results for this long, once the wall clock is.
+    probe_idle_s: float = Field(default=120.0, gt=0)
     web_enabled: bool = True
     web_port: int = 6066
     max_event_bytes: int = 64 * 1024

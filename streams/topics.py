@@ -22,16 +22,19 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     Inputs are replayable for `input_retention_ms`; breach and dead-letter records are
     an event history that consumers read in full, so compaction (keeping only a key's
     last record) would lose warnings and rejected records. The instances topic holds
-    the current status per SLA instance, which is what compaction keeps.
+    the current status per SLA instance (and the status topic per SLO), which is what
+    compaction keeps.
     """
     inputs = {"cleanup.policy": "delete", "retention.ms": str(settings.input_retention_ms)}
     outputs = {"cleanup.policy": "delete", "retention.ms": str(settings.output_retention_ms)}
     return [
         *(TopicSpec(name, settings.topic_partitions, inputs) for name in settings.input_topics.values()),
         TopicSpec(settings.topic_breaches, settings.topic_partitions, outputs),
+        TopicSpec(settings.topic_minutes, settings.topic_partitions, outputs),
         TopicSpec(settings.topic_deadletter, settings.topic_partitions, outputs),
         # Latest status per SLA instance: compaction keeps exactly that.
         TopicSpec(settings.topic_instances, settings.topic_partitions, {"cleanup.policy": "compact"}),
+        TopicSpec(settings.topic_slo_status, settings.topic_partitions, {"cleanup.policy": "compact"}),
     ]
 
 

@@ -15,8 +15,9 @@ def test_committed_schema_files_match_the_models() -> None:
 def test_export_writes_one_file_per_kind(tmp_path: Path) -> None:
     written = export(tmp_path)
     assert sorted(p.name for p in written) == [
-        "deadletter.schema.json", "incident.schema.json", "probe.schema.json",
-        "sla_event.schema.json", "sla_instance.schema.json", "ticket.schema.json",
+        "deadletter.schema.json", "incident.schema.json", "probe.schema.json", "probe_minute.schema.json",
+        "sla_event.schema.json", "sla_instance.schema.json", "slo_alert.schema.json", "slo_status.schema.json",
+        "ticket.schema.json",
     ]
     ticket = (tmp_path / "ticket.schema.json").read_text()
     assert '"ticket_id"' in ticket and '"on_hold"' in ticket

@@ -1,0 +1,40 @@
+"""The policy's probe objectives and credit tiers as rows of `slo_contracts` (for the monthly views)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from schemas.policy import Policy
+
+COLUMNS = (
+    "contract_id", "customer", "availability_objective", "latency_objective", "latency_threshold_ms",
+    "credit_below", "credit_percent", "updated_at",
+)
+
+
+def contract_rows(policy: Policy, now: datetime) -> list[tuple[Any, ...]]:
+    """One row per contract with probe objectives; the newest `updated_at` wins in the table."""
+    rows = []
+    for c in policy.contracts:
+        if c.probes is None:
+            continue
+        availability, latency = c.probes.availability, c.probes.latency
+        rows.append((
+            c.id, c.customer,
+            availability.objective if availability else None,
+            latency.objective if latency else None,
+            latency.threshold_ms if latency else None,
+            [t.below for t in c.credits], [t.credit for t in c.credits], now,
+        ))
+    return rows
+
+
+def write_contracts(client: Client, policy: Policy, now: datetime) -> int:
+    """Record the running policy's probe contracts; returns how many."""
+    rows = contract_rows(policy, now)
+    if rows:
+        client.insert("slo_contracts", rows, column_names=COLUMNS)
+    return len(rows)
