@@ -178,16 +178,15 @@ def _tracking(
         await send_all(minutes, closed)
         await send_all(breaches, alerts)
         await send_all(slo_status, statuses)
+        await app.producer.flush()  # once per tick: stored before the state that depends on them
 
-    window = timedelta(seconds=settings.reannounce_window_s)
     tracker = SlaTracker(
-        ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall,  # type: ignore[misc]
-        window=window,
+        ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall,  # type: ignore[arg-type]
+        window=timedelta(seconds=settings.reannounce_window_s),
     )
     probes = ProbeTracker(
         SloPlan(policy), tables["probe"], publish_slo, clock.wall,  # type: ignore[arg-type]
         lateness=timedelta(seconds=settings.probe_lateness_s), idle=timedelta(seconds=settings.probe_idle_s),
-        window=window,
     )
 
     # Tables can only be written inside stream iteration, so a timer cannot fire deadlines

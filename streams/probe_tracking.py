@@ -8,9 +8,11 @@ per service, together with the partition's closed-until minute and the highest i
 offset counted by then; a result delivered again for a minute already closed is
 recognised by its offset and skipped, neither counted twice nor called late.
 
-Outputs (closed minutes, alerts) are sent without waiting for the broker, and each entry
-keeps those of the last `window` as an outbox that a worker taking over the partition
-publishes again, as in tracking.py; consumers keep one copy per key or event id.
+Closing happens once per tick for all of a partition's services, so it can afford to wait:
+outputs (closed minutes, alerts, statuses) are published and stored by the broker before
+the entries are written. A crash in between leaves the old entries, and the results are
+delivered and counted again, giving the same outputs; consumers keep one copy per key or
+event id.
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ from schemas.outputs import ContractMinute, ProbeMinute, SloAlert, SloStatus, al
 from streams.probes import Bucket, MinuteBuckets
 from streams.slo import ErrorSeries, budget_remaining, epoch_minute, evaluate
 from streams.slo_plan import ContractProbes, Objective, SloPlan
-from streams.state_codec import micros
 
 Ack = Callable[[], Awaitable[Any]]
 Record = tuple[bytes, bytes]  # Kafka key, value
-Publish = Callable[[Sequence[Record], Sequence[Record], Sequence[Record]], Awaitable[None]]  # minutes, alerts, statuses
+# (minutes, alerts, statuses); returns once the broker has stored them all.
+Publish = Callable[[Sequence[Record], Sequence[Record], Sequence[Record]], Awaitable[None]]
 Table = MutableMapping[bytes, bytes]
 Outcome = Literal["counted", "duplicate", "late"]
 
@@ -55,22 +57,19 @@ class ServiceEntry:
     series: dict[str, ErrorSeries] = field(default_factory=dict)  # per objective key
     firing: dict[str, tuple[str, ...]] = field(default_factory=dict)  # objective key -> rules firing
     silent: tuple[str, ...] = ()  # contracts whose no_data alert fires
-    outbox: tuple[tuple[int, str, bytes, bytes], ...] = ()  # (published at µs, "m"|"a", key, value)
 
     def dump(self) -> bytes:
         return orjson.dumps([
             self.partition, self.closed_until, self.offset, self.last_data,
             {k: s.to_json() for k, s in self.series.items()}, self.firing, self.silent,
-            [[t, r, k.decode(), v.decode()] for t, r, k, v in self.outbox],
         ])
 
     @classmethod
     def load(cls, data: bytes, fine: timedelta, horizon: timedelta) -> "ServiceEntry":
-        p, until, offset, last, series, firing, silent, outbox = orjson.loads(data)
+        p, until, offset, last, series, firing, silent = orjson.loads(data)
         return cls(
             p, until, offset, last, {k: ErrorSeries.from_json(v, fine, horizon) for k, v in series.items()},
             {k: tuple(v) for k, v in firing.items()}, tuple(silent),
-            tuple((t, r, k.encode(), v.encode()) for t, r, k, v in outbox),
         )
 
     def alerting(self) -> bool:
@@ -88,7 +87,6 @@ class _Partition:
     done: dict[str, tuple[int, int]] = field(default_factory=dict)  # service -> (closed_until, offset) written
     alerting: set[str] = field(default_factory=set)  # services with firing burn-rate alerts
     silence_due: dict[str, int] = field(default_factory=dict)  # service -> minute its first no_data would fire
-    recover: list[bytes] = field(default_factory=list)  # services whose outbox is published again
 
 
 class ProbeTracker:
@@ -97,7 +95,6 @@ class ProbeTracker:
     def __init__(
         self, plan: SloPlan, table: Table, publish: Publish, wall: Callable[[], datetime],
         lateness: timedelta = timedelta(seconds=60), idle: timedelta = timedelta(minutes=2),
-        window: timedelta = timedelta(seconds=30),
     ) -> None:
         self.plan = plan
         self.table = table
@@ -105,7 +102,6 @@ class ProbeTracker:
         self.wall = wall
         self.lateness = lateness
         self.idle = idle
-        self.window_us = int(window.total_seconds() * 1_000_000)
         self.fine = timedelta(hours=6)
         self._parts: dict[int, _Partition] = {}
 
@@ -129,16 +125,15 @@ class ProbeTracker:
     async def on_tick(self, partition: int) -> int:
         """Close the minutes the watermark has passed; returns how many outputs were published."""
         part = self._partition(partition)
-        published = await self._republish(part)
         closed = part.buckets.close(self.wall())
         until = part.buckets.closed_until
         if until is None:
-            return published
+            return 0
         new = epoch_minute(until)
         old = new if part.closed_until is None else part.closed_until
         if new <= old and not closed:
             part.closed_until = new
-            return published
+            return 0
         by_service: dict[str, list[Bucket]] = {}
         for bucket in closed:
             by_service.setdefault(bucket.service, []).append(bucket)
@@ -146,18 +141,23 @@ class ProbeTracker:
         minutes: list[Record] = []
         alerts: list[Record] = []
         statuses: list[Record] = []
+        entries = []
         for service in sorted(todo):
-            m, a, s = self._close(part, partition, service, by_service.get(service, []), old, new)
+            entry, m, a, s = self._close(part, partition, service, by_service.get(service, []), old, new)
+            entries.append((service, entry))
             minutes += m
             alerts += a
             statuses += s
         if minutes or alerts or statuses:
             await self.publish(minutes, alerts, statuses)
+        for service, entry in entries:  # only once the outputs are stored
+            self.table[service.encode()] = entry.dump()
+            self._remember(part, service, entry)
         part.closed_until = new
         for minute in sorted(m for m in part.acks if m < until):
             for ack in part.acks.pop(minute):
                 await ack()
-        return published + len(minutes) + len(alerts)
+        return len(minutes) + len(alerts)
 
     def forget(self) -> None:
         """Partitions were revoked: drop open buckets (their results are delivered again)."""
@@ -176,20 +176,11 @@ class ProbeTracker:
     def _take_over(self, partition: int) -> _Partition:
         """Rebuild a partition's in-memory state from the table."""
         part = _Partition(MinuteBuckets(self.plan.thresholds, self.lateness, self.idle))
-        latest = 0
-        newest: list[tuple[int, bytes]] = []
         for key, raw in self.table.items():
             entry = self._load(raw)
-            if entry.partition != partition:
-                continue
-            service = key.decode()
-            self._remember(part, service, entry)
-            part.closed_until = max(part.closed_until or entry.closed_until, entry.closed_until)
-            if entry.outbox:
-                t = max(o[0] for o in entry.outbox)
-                latest = max(latest, t)
-                newest.append((t, key))
-        part.recover = [key for t, key in newest if t >= latest - self.window_us]
+            if entry.partition == partition:
+                self._remember(part, key.decode(), entry)
+                part.closed_until = max(part.closed_until or entry.closed_until, entry.closed_until)
         part.buckets.resume(None if part.closed_until is None else _at(part.closed_until), self.wall())
         return part
 
@@ -208,31 +199,11 @@ class ProbeTracker:
         else:
             part.silence_due.pop(service, None)
 
-    async def _republish(self, part: _Partition) -> int:
-        """Publish again what may have been lost before this worker took the partition over."""
-        if not part.recover:
-            return 0
-        minutes: list[Record] = []
-        alerts: list[Record] = []
-        for key in part.recover:
-            raw = self.table.get(key)
-            if raw is None:
-                continue
-            outbox = self._load(raw).outbox
-            cutoff = max(o[0] for o in outbox) - self.window_us
-            for t, role, k, v in outbox:
-                if t >= cutoff:
-                    (minutes if role == "m" else alerts).append((k, v))
-        part.recover = []
-        await self.publish(minutes, alerts, ())
-        return len(minutes) + len(alerts)
-
     def _close(
         self, part: _Partition, partition: int, service: str, buckets: list[Bucket], old: int, new: int
-    ) -> tuple[list[Record], list[Record], list[Record]]:
-        """Apply a service's closed minutes in (old, new] in order; write its entry; return outputs."""
-        key = service.encode()
-        raw = self.table.get(key)
+    ) -> tuple[ServiceEntry, list[Record], list[Record], list[Record]]:
+        """Apply a service's closed minutes before `new` in order; returns its new entry and outputs."""
+        raw = self.table.get(service.encode())
         entry = self._load(raw) if raw else ServiceEntry(partition, new, part.max_offset)
         objectives = self.plan.objectives(service)
         contracts = self.plan.contracts(service)
@@ -258,14 +229,9 @@ class ProbeTracker:
         alerts += self._silence(entry, service, contracts, until=new, returned=False)
         statuses = [self._status(entry, service, o, _at(new)) for o in objectives] if buckets else []
 
-        wall = micros(self.wall())
-        records = [(f"slo:{a.contract_id}:{a.service}".encode(), codec.dumps(a)) for a in alerts]
-        recent = tuple(o for o in entry.outbox if o[0] >= wall - self.window_us)
-        entry.outbox = recent + tuple((wall, "m", k, v) for k, v in minutes) + tuple((wall, "a", k, v) for k, v in records)
         entry.partition, entry.closed_until, entry.offset = partition, new, part.max_offset
-        self.table[key] = entry.dump()
-        self._remember(part, service, entry)
-        return minutes, records, statuses
+        records = [(f"slo:{a.contract_id}:{a.service}".encode(), codec.dumps(a)) for a in alerts]
+        return entry, minutes, records, statuses
 
     def _silence(
         self, entry: ServiceEntry, service: str, contracts: Sequence[ContractProbes], until: int, returned: bool

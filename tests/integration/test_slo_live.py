@@ -1,0 +1,98 @@
+"""Probe SLOs through the real broker into embedded ClickHouse: a month compressed in time.
+
+Expectations come from probe_month.py, computed from the generated events alone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import orjson
+
+from streams.kafka_util import lag, read_all
+from tests.conftest import clickhouse
+from tests.integration import probe_month as month
+from tests.integration.helpers import send
+
+
+def _outputs(run) -> list[str]:
+    s = run.settings
+    return [s.topic_minutes, s.topic_breaches, s.topic_slo_status]
+
+
+def _wait(run, worker, group: str) -> None:
+    """Until every October minute and alert is on its topic and the group has sunk every output."""
+    minutes, alerts = len(month.minute_rows()), len(month.expected_alerts())
+
+    def done() -> bool:
+        closed = {(r["service"], r["minute"]) for r in map(orjson.loads, _values(run, run.settings.topic_minutes))}
+        fired = {r["event_id"] for r in map(orjson.loads, _values(run, run.settings.topic_breaches))}
+        return len(closed) >= minutes and len(fired) >= alerts and lag(run.settings, group, _outputs(run)) == 0
+
+    worker.wait_until(done, 240, "a month of minutes and alerts published and sunk")
+
+
+def _values(run, topic: str) -> list[bytes]:
+    return [m.value() for m in read_all(run.settings, topic)]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc)
+
+
+def _tables(client) -> dict[str, object]:
+    """Everything the replay must leave unchanged."""
+    return {
+        name: sorted(client.query(sql).result_rows)
+        for name, sql in {
+            "minutes": "SELECT service, minute, total, good, latency_sum_ms, latency_max_ms, fast FROM probe_minutes FINAL",
+            "hours": "SELECT * FROM probe_hours",
+            "days": "SELECT * FROM probe_days",
+            "slo_minutes": "SELECT * FROM slo_minutes FINAL",
+            "alerts": "SELECT event_id, service, ifNull(sli, ''), alert, type, at FROM slo_alerts FINAL",
+            "attainment": "SELECT * FROM slo_attainment_monthly",
+            "credits": "SELECT * FROM service_credits_monthly",
+        }.items()
+    }
+
+
+def test_a_month_of_probes_and_its_replay(run, tmp_path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(month.POLICY)
+    env = {"SLA_POLICY_FILE": str(policy), "PROBE_IDLE_S": "600"}  # the month's end closes by event time
+    send(run.settings, month.records())
+    first = run.worker(**env)
+    _wait(run, first, run.settings.app_id)
+    first.stop()
+
+    records = [orjson.loads(v) for v in _values(run, run.settings.topic_breaches)]
+    alerts = {(r["service"], r["sli"] or "", r["alert"], r["type"], datetime.fromisoformat(r["at"])) for r in records}
+    assert alerts == month.expected_alerts()
+    assert len({r["event_id"] for r in records}) == len(alerts)  # one id per alert change
+
+    with clickhouse(run.chdb_path) as client:
+        before = _tables(client)
+        raw = client.command("SELECT count() FROM events FINAL")
+    assert {(s, _utc(m), t, g, ls, lm, f[0]) for s, m, t, g, ls, lm, f in before["minutes"]} == month.minute_rows()
+    assert {(s, sli, a, t, at.replace(tzinfo=timezone.utc)) for _, s, sli, a, t, at in before["alerts"]} == alerts
+    expected = month.monthly()
+    attainment = {row[2]: row for row in before["attainment"]}
+    for service, (total, good, fast, excluded, availability, latency, credit) in expected.items():
+        row = attainment[service]
+        assert row[:8] == ("gold", "acme", service, row[3], total, good, fast, excluded)
+        assert str(row[3]) == "2026-10-01"
+        assert row[8] == availability and row[9] == latency
+    assert {(r[2], str(r[3]), r[5]) for r in before["credits"]} == {
+        (s, "2026-10-01", e[6]) for s, e in expected.items()
+    }
+    assert {(s, _utc(h), *rest) for s, h, *rest in before["hours"]} == month.rollup(
+        lambda at: at.replace(minute=0))
+    assert set(before["days"]) == month.rollup(lambda at: at.date())
+    assert raw == len(month.records())
+
+    # Replay the same input with a new consumer group (new state) into the same ClickHouse.
+    replay = run.worker(**env, APP_ID=run.settings.app_id + "-replay", DATA_DIR=str(tmp_path / "replay"))
+    _wait(run, replay, run.settings.app_id + "-replay")
+    replay.stop()
+    with clickhouse(run.chdb_path) as client:
+        assert _tables(client) == before
