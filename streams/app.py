@@ -84,6 +84,9 @@ def build_app(
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         producer_acks=-1,
+        # Probe results stay unacknowledged until their minute closes, and every record is
+        # safe to process again; so rebalances and shutdowns must not wait for acks.
+        stream_wait_empty=False,
         broker_session_timeout=settings.kafka_session_timeout_s,
         broker_heartbeat_interval=settings.kafka_session_timeout_s / 4,
     )

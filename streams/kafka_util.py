@@ -59,6 +59,16 @@ def _lag(settings: Settings, group: str, topics: list[str]) -> int:
         consumer.close()
 
 
+def topic_size(settings: Settings, topic: str) -> int:
+    """Records currently held by `topic` (high minus low watermark, summed over partitions)."""
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": "slastream-size", "enable.auto.commit": False})
+    try:
+        return sum(high - low for low, high in (consumer.get_watermark_offsets(tp, timeout=10)
+                                                 for tp in _partitions(consumer, [topic])))
+    finally:
+        consumer.close()
+
+
 def read_all(settings: Settings, topic: str, timeout: float = 10.0) -> list[Message]:
     """Every record currently in `topic`, read without committing."""
     consumer = Consumer({

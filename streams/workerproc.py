@@ -56,15 +56,15 @@ class WorkerProcess:
             self.proc.kill()
             self.proc.wait()
 
-    def wait_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
-        """Poll `condition` every 0.25 s; fail if the worker dies or time runs out."""
+    def wait_until(self, condition: Callable[[], bool], timeout: float, what: str, every: float = 0.25) -> None:
+        """Poll `condition` every `every` seconds; fail if the worker dies or time runs out."""
         deadline = time.monotonic() + timeout
         while not condition():
             if not self.alive():
                 raise RuntimeError(f"worker exited while waiting for {what}; log: {self.log_path}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{what} did not happen within {timeout} s; log: {self.log_path}")
-            time.sleep(0.25)
+            time.sleep(every)
 
     def wait_drained(self, settings: Settings, timeout: float = 120.0) -> None:
         """Wait until the worker's group has committed every input record."""

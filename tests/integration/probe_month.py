@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -74,6 +75,7 @@ def in_maintenance(minute: datetime) -> bool:
     return MAINTENANCE[0] <= minute < MAINTENANCE[1] or weekly
 
 
+@cache
 def probes() -> list[Probe]:
     out = []
     at = START
@@ -101,6 +103,7 @@ def _mins(at: datetime) -> int:
     return int((at - START) // timedelta(minutes=1))
 
 
+@cache
 def expected_alerts() -> set[tuple[str, str, str, str, datetime]]:
     """(service, sli or "", alert, firing|resolved, at) for the whole closed range."""
     rules = [(r["name"], r["factor"], _duration(r["long"]), _duration(r["short"])) for r in GOOGLE_SRE_DEFAULT]
@@ -108,10 +111,10 @@ def expected_alerts() -> set[tuple[str, str, str, str, datetime]]:
     out: set[tuple[str, str, str, str, datetime]] = set()
     for service in SERVICES:
         data = {_mins(p.at): p for p in probes() if p.service == service}
-        counted: dict[str, dict[int, tuple[int, int]]] = {sli: {} for sli in OBJECTIVES}
         firing: dict[str, set[str]] = {sli: set() for sli in OBJECTIVES}
         last_data: int | None = None
         silent = False
+        prefix = {sli: _Prefix(closed_until) for sli in OBJECTIVES}
         for m in range(min(data), closed_until):
             p = data.get(m)
             if p is not None:
@@ -123,14 +126,14 @@ def expected_alerts() -> set[tuple[str, str, str, str, datetime]]:
                     silent = False
                 last_data = m + 1
                 if not in_maintenance(p.at):
-                    counted["availability"][m] = (1, int(not p.ok))
-                    counted["latency"][m] = (1, int(p.latency_ms > THRESHOLD_MS))
+                    prefix["availability"].add(m, int(not p.ok))
+                    prefix["latency"].add(m, int(p.latency_ms > THRESHOLD_MS))
             if p is None and not any(firing.values()):
                 continue
             end = m + 1
-            for sli, cells in counted.items():
+            for sli, sums in prefix.items():
                 for name, factor, long, short in rules:
-                    on = all(_burn(cells, end, w, OBJECTIVES[sli]) >= factor for w in (long, short))
+                    on = all(sums.burn(end, w, OBJECTIVES[sli]) >= factor for w in (long, short))
                     if on != (name in firing[sli]):
                         out.add((service, sli, name, "firing" if on else "resolved", _at(end)))
                         (firing[sli].add if on else firing[sli].discard)(name)
@@ -139,13 +142,36 @@ def expected_alerts() -> set[tuple[str, str, str, str, datetime]]:
     return out
 
 
-def _burn(cells: dict[int, tuple[int, int]], end: int, window: int, objective: float) -> float:
-    start = end - window
-    if window > 6 * 60:  # longer windows are kept, and measured, in whole hours (START is on the hour)
-        start, end = -(-start // 60) * 60, -(-end // 60) * 60
-    total = sum(t for m, (t, _) in cells.items() if start <= m < end)
-    bad = sum(b for m, (_, b) in cells.items() if start <= m < end)
-    return 0.0 if total == 0 else (bad / total) / (1 - objective)
+class _Prefix:
+    """Counted results and bad ones per minute since START, with running sums for windows.
+
+    Minutes are added in order, so the sums up to the minute being evaluated are final.
+    """
+
+    def __init__(self, minutes: int) -> None:
+        self.total = [0] * (minutes + 1)  # total[m] = results in minutes before m
+        self.bad = [0] * (minutes + 1)
+        self.last = 0
+
+    def add(self, m: int, bad: int) -> None:
+        self._extend(m)
+        self.total[m + 1] = self.total[m] + 1
+        self.bad[m + 1] = self.bad[m] + bad
+        self.last = m + 1
+
+    def _extend(self, m: int) -> None:
+        for i in range(self.last + 1, m + 1):
+            self.total[i], self.bad[i] = self.total[self.last], self.bad[self.last]
+
+    def burn(self, end: int, window: int, objective: float) -> float:
+        start = end - window
+        if window > 6 * 60:  # longer windows are kept, and measured, in whole hours (START is on the hour)
+            start, end = -(-start // 60) * 60, -(-end // 60) * 60
+        start, end = max(start, 0), min(end, len(self.total) - 1)
+        self._extend(end)
+        total = self.total[end] - self.total[start]
+        bad = self.bad[end] - self.bad[start]
+        return 0.0 if total == 0 else (bad / total) / (1 - objective)
 
 
 def _at(m: int) -> datetime:
