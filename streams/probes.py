@@ -75,8 +75,16 @@ class MinuteBuckets:
         self._last_record_wall = self._last_record_wall or wall
 
     def is_closed(self, at: datetime) -> bool:
-        """True when the bucket holding `at` is closed."""
-        return self._closed_until is not None and minute_of(at) + MINUTE <= self._closed_until
+        """True when the bucket holding `at` is closed, or the watermark has passed its end.
+
+        Judged against the watermark, not only the last close, the outcome depends on the
+        order of records alone, not on when the closing runs.
+        """
+        limit = self._closed_until
+        watermark = self.watermark
+        if watermark is not None and (limit is None or watermark > limit):
+            limit = minute_of(watermark)
+        return limit is not None and minute_of(at) + MINUTE <= limit
 
     def add(self, event: ProbeEvent, wall: datetime) -> Literal["counted", "duplicate", "late"]:
         """Count a probe result, unless its bucket is closed (late) or already holds its event id."""

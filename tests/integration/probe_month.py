@@ -90,8 +90,12 @@ def probes() -> list[Probe]:
     return out
 
 
+# Sent after the month: its minute closed long before, so it is dead-lettered as late.
+LATE = Probe("checkout", datetime(2026, 10, 2, 12, 0, 30, tzinfo=UTC), False, 10.0)
+
+
 def records() -> list[tuple[str, str, bytes]]:
-    return [p.record() for p in probes()] + [Probe(s, SENTINEL, True, 10.0).record() for s in SERVICES]
+    return [p.record() for p in probes()] + [Probe(s, SENTINEL, True, 10.0).record() for s in SERVICES] + [LATE.record()]
 
 
 def minute_rows() -> set[tuple]:

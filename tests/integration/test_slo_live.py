@@ -88,7 +88,9 @@ def test_a_month_of_probes_and_its_replay(run, tmp_path) -> None:
     assert {(s, _utc(h), *rest) for s, h, *rest in before["hours"]} == month.rollup(
         lambda at: at.replace(minute=0))
     assert set(before["days"]) == month.rollup(lambda at: at.date())
-    assert raw == len(month.records())
+    assert raw == len(month.records())  # every valid result is in the raw log, the late one too
+    (late,) = [orjson.loads(v) for v in _values(run, run.settings.topic_deadletter)]
+    assert late["reason"] == "late" and "2026-10-02T12:00:30" in late["detail"]
 
     # Replay the same input with a new consumer group (new state) into the same ClickHouse.
     replay = run.worker(**env, APP_ID=run.settings.app_id + "-replay", DATA_DIR=str(tmp_path / "replay"))

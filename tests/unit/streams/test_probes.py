@@ -53,3 +53,20 @@ def test_an_idle_partition_closes_by_wall_clock() -> None:
     (closed,) = b.close(WALL + timedelta(minutes=5))  # idle: watermark = wall - 60 s = 10:04
     assert closed.minute == utc("2026-11-27 10:00")
     assert "late" == b.add(probe("2026-11-27 10:02:00"), WALL + timedelta(minutes=5))  # now late
+
+
+def test_lateness_follows_the_records_not_when_closing_runs() -> None:
+    b = buckets()
+    b.add(probe("2026-11-27 10:00:10"), WALL)
+    b.add(probe("2026-11-27 10:03:00"), WALL)  # watermark 10:02:00, no close has run yet
+    assert b.add(probe("2026-11-27 10:00:50", latency=1.0), WALL) == "late"
+    assert b.add(probe("2026-11-27 10:02:10", latency=1.0), WALL) == "counted"
+
+
+def test_a_repeated_event_id_counts_once() -> None:
+    b = buckets()
+    first = probe("2026-11-27 10:00:10")
+    assert (b.add(first, WALL), b.add(first, WALL)) == ("counted", "duplicate")
+    b.add(probe("2026-11-27 10:02:00"), WALL)
+    (closed,) = b.close(WALL)
+    assert closed.total == 1
