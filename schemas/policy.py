@@ -178,19 +178,25 @@ SloWindow = Annotated[
 ]
 
 
-class AvailabilityObjective(_Model):
+class _SloObjective(_Model):
     objective: float
     window: SloWindow = timedelta(days=30)
+    timeslice_target: float | None = Field(
+        default=None, gt=0, le=1,
+        description="budget by minutes (OpenSLO Timeslices): a minute is good when this share of its results is",
+    )
 
     _check = field_validator("objective")(_objective)
 
 
-class LatencyObjective(_Model):
+class AvailabilityObjective(_SloObjective):
+    """Share of probe results that are ok."""
+
+
+class LatencyObjective(_SloObjective):
+    """Share of probe results at or under `threshold_ms`."""
+
     threshold_ms: float = Field(gt=0)
-    objective: float
-    window: SloWindow = timedelta(days=30)
-
-    _check = field_validator("objective")(_objective)
 
 
 class BurnRateAlert(_Model):
@@ -334,6 +340,11 @@ def _cross_checks(doc: PolicyDocument) -> list[tuple[tuple[Any, ...], str]]:
 
 def _line_index(text: str) -> dict[tuple[Any, ...], int]:
     """YAML path -> 1-based line, for every mapping key and sequence item."""
+    return node_lines(yaml.compose(text, Loader=yaml.SafeLoader))
+
+
+def node_lines(root: yaml.Node | None) -> dict[tuple[Any, ...], int]:
+    """Path -> 1-based line for every mapping key and sequence item under a composed YAML node."""
     index: dict[tuple[Any, ...], int] = {}
 
     def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
@@ -347,7 +358,6 @@ def _line_index(text: str) -> dict[tuple[Any, ...], int]:
             for n, item in enumerate(node.value):
                 walk(item, path + (n,))
 
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
     if root is not None:
         walk(root, ())
     return index
@@ -375,16 +385,27 @@ def parse_policy(text: str, source: str = "<policy>") -> "Policy":
     try:
         doc = PolicyDocument.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in ("str", "list"))) or p == "[key]")
-            message = err["msg"].removeprefix("Value error, ")
-            problems.append(Problem(_locate(index, loc), _dotted(loc), message))
-        raise PolicyError(source, problems) from None
+        raise PolicyError(source, validation_problems(exc, index)) from None
     cross = _cross_checks(doc)
     if cross:
         raise PolicyError(source, [Problem(_locate(index, loc), _dotted(loc), msg) for loc, msg in cross])
     return Policy(doc)
+
+
+def validation_problems(
+    exc: ValidationError, index: dict[tuple[Any, ...], int], prefix: tuple[Any, ...] = ()
+) -> list[Problem]:
+    """pydantic errors as Problems located in the YAML source (`prefix` = where the model sits)."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = prefix + tuple(
+            p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in ("str", "list"))) or p == "[key]"
+        )
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown or unsupported field"
+        problems.append(Problem(_locate(index, loc), _dotted(loc), message))
+    return problems
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -396,10 +417,25 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def load_policy(path: str | Path) -> "Policy":
-    """Read and validate a policy file."""
+def load_policy(path: str | Path, openslo: str | Path | None = None) -> "Policy":
+    """Read and validate a policy file: slastream YAML, or OpenSLO v1 SLO documents.
+
+    `openslo` names a file of OpenSLO documents whose contracts join those of `path`.
+    """
+    from schemas.openslo import is_openslo, parse_openslo  # it builds on this module
+
     p = Path(path)
-    return parse_policy(p.read_text(), str(p))
+    text = p.read_text()
+    doc = PolicyDocument(contracts=parse_openslo(text, str(p))) if is_openslo(text) else parse_policy(text, str(p)).doc
+    if openslo is not None:
+        q = Path(openslo)
+        extra = parse_openslo(q.read_text(), str(q))
+        known = {c.id for c in doc.contracts}
+        clashes = [Problem(None, f"contract {c.id}", f"already defined in {p}") for c in extra if c.id in known]
+        if clashes:
+            raise PolicyError(str(q), clashes)
+        doc = doc.model_copy(update={"contracts": doc.contracts + extra})
+    return Policy(doc)
 
 
 class Policy:

@@ -11,7 +11,7 @@ from schemas.policy import Policy
 
 COLUMNS = (
     "contract_id", "customer", "availability_objective", "latency_objective", "latency_threshold_ms",
-    "credit_below", "credit_percent", "updated_at",
+    "availability_timeslice", "latency_timeslice", "credit_below", "credit_percent", "updated_at",
 )
 
 
@@ -27,6 +27,8 @@ def contract_rows(policy: Policy, now: datetime) -> list[tuple[Any, ...]]:
             availability.objective if availability else None,
             latency.objective if latency else None,
             latency.threshold_ms if latency else None,
+            availability.timeslice_target if availability else None,
+            latency.timeslice_target if latency else None,
             [t.below for t in c.credits], [t.credit for t in c.credits], now,
         ))
     return rows

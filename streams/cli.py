@@ -31,11 +31,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings()
     policy = None
-    if settings.sla_policy_file:
+    files = [f for f in (settings.sla_policy_file, settings.openslo_file) if f]
+    if files:
         try:
-            policy = load_policy(settings.sla_policy_file)
+            policy = load_policy(*files)
         except PolicyError as exc:
-            console.print(f"SLA_POLICY_FILE is not usable:\n{exc}", markup=False, highlight=False)
+            console.print(f"SLA_POLICY_FILE / OPENSLO_FILE is not usable:\n{exc}", markup=False, highlight=False)
             return 2
     client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
     for m in migrate(client):
@@ -97,10 +98,10 @@ def cmd_policy_validate(args: argparse.Namespace) -> int:
     from schemas.policy import PolicyError, load_policy
 
     try:
-        policy = load_policy(args.file)
+        policy = load_policy(args.file, args.openslo)
     except PolicyError as exc:
         for problem in exc.problems:
-            print(f"{args.file}: {problem}")
+            print(f"{exc.source}: {problem}")
         return 1
     print(f"{args.file}: OK — {policy.summary()}")
     return 0
@@ -165,8 +166,9 @@ def parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_produce)
 
     po = sub.add_parser("policy", help="SLA policy files").add_subparsers(dest="action", required=True)
-    pv = po.add_parser("validate", help="check a policy file; every problem with its line")
+    pv = po.add_parser("validate", help="check a policy file (or OpenSLO documents); every problem with its line")
     pv.add_argument("file")
+    pv.add_argument("--openslo", help="OpenSLO v1 documents whose contracts join the policy's")
     pv.set_defaults(func=cmd_policy_validate)
 
     rp = sub.add_parser("replay", help="run the SLA engine over a JSONL file of ticket and incident events")

@@ -221,7 +221,7 @@ class ProbeTracker:
                 for o in objectives:
                     if not o.maintenance.covers(bucket.minute):
                         series = entry.series.setdefault(o.key, ErrorSeries(self.fine, self.plan.horizon))
-                        series.add(bucket.minute, bucket.total, o.bad(bucket.total, bucket.good, fast))
+                        series.add(bucket.minute, *o.counts(bucket.total, bucket.good, fast))
                 entry.last_data = m + 1
                 minutes.append(self._minute_record(bucket, contracts))
             if bucket is not None or entry.alerting():

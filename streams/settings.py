@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # Worker
     app_id: str = "slastream"
     sla_policy_file: Path | None = None
+    # OpenSLO v1 SLO documents; their contracts join the policy's (or stand alone).
+    openslo_file: Path | None = None
     tick_interval_s: float = Field(default=0.5, gt=0)
     # Outputs sent this long before a crash are published again on recovery (> commit interval).
     reannounce_window_s: float = Field(default=30.0, gt=0)

@@ -26,6 +26,7 @@ class Objective:
     rules: tuple[BurnRateAlert, ...]
     maintenance: Maintenance
     no_data_after: timedelta
+    timeslice_target: float | None = None  # budget by minutes instead of by results
 
     @property
     def key(self) -> str:
@@ -41,9 +42,12 @@ class Objective:
             return end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         return end - self.window
 
-    def bad(self, total: int, good: int, fast: dict[float, int]) -> int:
-        """Bad results of a bucket for this SLI."""
-        return total - (good if self.threshold_ms is None else fast.get(self.threshold_ms, 0))
+    def counts(self, total: int, good: int, fast: dict[float, int]) -> tuple[int, int]:
+        """(events, bad events) of a minute bucket for this SLI: results, or the minute itself as one timeslice."""
+        ok = good if self.threshold_ms is None else fast.get(self.threshold_ms, 0)
+        if self.timeslice_target is None:
+            return total, total - ok
+        return 1, int(ok / total < self.timeslice_target)
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ def _objectives(contract: Contract) -> list[Objective]:
             out.append(Objective(
                 contract.id, contract.customer, sli, spec.objective, spec.window,  # type: ignore[arg-type]
                 getattr(spec, "threshold_ms", None), probes.burn_rate_alerts, maintenance, probes.no_data_after,
+                spec.timeslice_target,
             ))
     return out
 

@@ -83,6 +83,8 @@ CREATE TABLE IF NOT EXISTS slo_contracts
     availability_objective Nullable(Float64),
     latency_objective      Nullable(Float64),
     latency_threshold_ms   Nullable(Float64),
+    availability_timeslice Nullable(Float64),
+    latency_timeslice      Nullable(Float64),
     credit_below           Array(Float64),
     credit_percent         Array(Float64),
     updated_at             DateTime64(3, 'UTC')
@@ -138,26 +140,34 @@ CREATE TABLE IF NOT EXISTS slo_status
 ENGINE = ReplacingMergeTree(as_of)
 ORDER BY (contract_id, service, sli);
 
--- Monthly (UTC) attainment per contract and service; maintenance minutes left out.
+-- Monthly (UTC) attainment per contract and service; maintenance minutes left out. With a
+-- timeslice target (OpenSLO Timeslices) it is the share of good minutes, else of good results.
 CREATE VIEW IF NOT EXISTS slo_attainment_monthly AS
 SELECT
-    m.contract_id AS contract_id, m.customer AS customer, m.service AS service, m.month AS month,
-    m.total AS total, m.good AS good, m.fast AS fast, m.excluded_minutes AS excluded_minutes,
-    if(m.total = 0, NULL, m.good / m.total) AS availability,
-    if(m.total = 0 OR c.latency_objective IS NULL, NULL, m.fast / m.total) AS latency_attainment,
-    c.availability_objective AS availability_objective,
-    c.latency_objective AS latency_objective,
-    (1 - availability) / (1 - c.availability_objective) AS availability_budget_used,
-    (1 - latency_attainment) / (1 - c.latency_objective) AS latency_budget_used
+    contract_id, customer, service, month, total, good, fast, excluded_minutes,
+    if(availability_objective IS NULL OR total = 0, NULL,
+       if(availability_timeslice IS NULL, good / total, good_slices / slices)) AS availability,
+    if(latency_objective IS NULL OR total = 0, NULL,
+       if(latency_timeslice IS NULL, fast / total, fast_slices / slices)) AS latency_attainment,
+    availability_objective, latency_objective,
+    (1 - availability) / (1 - availability_objective) AS availability_budget_used,
+    (1 - latency_attainment) / (1 - latency_objective) AS latency_budget_used
 FROM
 (
-    SELECT contract_id, any(customer) AS customer, service, toStartOfMonth(minute) AS month,
-           sumIf(total, NOT excluded) AS total, sumIf(good, NOT excluded) AS good,
-           sumIf(ifNull(fast, 0), NOT excluded) AS fast, countIf(excluded) AS excluded_minutes
-    FROM slo_minutes FINAL
-    GROUP BY contract_id, service, month
-) AS m
-LEFT JOIN (SELECT * FROM slo_contracts FINAL) AS c ON c.contract_id = m.contract_id;
+    SELECT
+        m.contract_id AS contract_id, any(m.customer) AS customer, m.service AS service,
+        toStartOfMonth(m.minute) AS month,
+        sumIf(m.total, NOT m.excluded) AS total, sumIf(m.good, NOT m.excluded) AS good,
+        sumIf(ifNull(m.fast, 0), NOT m.excluded) AS fast, countIf(m.excluded) AS excluded_minutes,
+        countIf(NOT m.excluded) AS slices,
+        countIf(NOT m.excluded AND m.good / m.total >= c.availability_timeslice) AS good_slices,
+        countIf(NOT m.excluded AND ifNull(m.fast, 0) / m.total >= c.latency_timeslice) AS fast_slices,
+        any(c.availability_objective) AS availability_objective, any(c.latency_objective) AS latency_objective,
+        any(c.availability_timeslice) AS availability_timeslice, any(c.latency_timeslice) AS latency_timeslice
+    FROM slo_minutes AS m FINAL
+    LEFT JOIN (SELECT * FROM slo_contracts FINAL) AS c ON c.contract_id = m.contract_id
+    GROUP BY m.contract_id, m.service, month
+);
 
 -- The credit tier each contract's service earned per month: the largest credit whose
 -- `below` the month's availability falls under (0 when none; null without results).

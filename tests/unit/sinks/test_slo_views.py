@@ -1,0 +1,58 @@
+"""The monthly attainment and credit views on embedded ClickHouse, with hand-computed rows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from schemas.policy import parse_policy
+from sinks.contracts import write_contracts
+from sinks.migrate import migrate
+from tests.conftest import clickhouse
+
+POLICY = """
+contracts:
+  - id: results
+    customer: acme
+    services: [api]
+    probes:
+      availability: {objective: 0.99}
+      latency: {threshold_ms: 300, objective: 0.9}
+    credits: [{below: 0.99, credit: 10}, {below: 0.95, credit: 30}]
+  - id: slices
+    customer: acme
+    services: [api]
+    probes:
+      availability: {objective: 0.99, timeslice_target: 0.75}
+"""
+MINUTES = ["contract_id", "customer", "service", "minute", "total", "good", "fast", "excluded"]
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+def test_attainment_budget_and_credit(tmp_path: Path) -> None:
+    with clickhouse(tmp_path / "db") as client:
+        migrate(client)
+        write_contracts(client, parse_policy(POLICY), at("2026-11-01 00:00"))
+        rows = []
+        # Four minutes of 4 results: 4, 3, 2 and 0 good (the last inside maintenance: left out).
+        for contract, fast in (("results", [4, 4, 1]), ("slices", [None] * 3)):
+            for i, (good, f) in enumerate(zip([4, 3, 2], fast)):
+                rows.append([contract, "acme", "api", at(f"2026-10-05 10:0{i}"), 4, good, f, False])
+            rows.append([contract, "acme", "api", at("2026-10-05 10:03"), 4, 0, 0 if fast[0] else None, True])
+        client.insert("slo_minutes", rows, column_names=MINUTES)
+        client.insert("slo_minutes", rows[:2], column_names=MINUTES)  # inserted twice: counted once
+        got = {r[0]: r for r in client.query(
+            "SELECT contract_id, total, good, fast, excluded_minutes, availability, latency_attainment,"
+            " availability_budget_used FROM slo_attainment_monthly").result_rows}
+        credits = dict(client.query("SELECT contract_id, credit_percent FROM service_credits_monthly").result_rows)
+    # results: 9 of 12 good = 0.75 -> budget used 0.25/0.01 = 25; 9 of 12 fast = 0.75; credit: 0.75 < 0.95 -> 30
+    r = got["results"]
+    assert r[1:5] == (12, 9, 9, 1)
+    assert r[5] == 0.75 and r[6] == 0.75 and round(r[7], 6) == 25.0
+    # slices: minutes good when >= 75 % of results are: 4/4 and 3/4 yes, 2/4 no -> 2 of 3 minutes
+    s = got["slices"]
+    assert s[5] == 2 / 3 and s[6] is None
+    assert credits == {"results": 30.0, "slices": 0.0}
