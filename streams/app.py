@@ -203,7 +203,12 @@ def _tracking(
         for partition in range(settings.topic_partitions):
             await ticks.send(value=b"", partition=partition)
 
-    @app.agent(ticks, name="sla-ticks", concurrency=1)
+    async def crash(agent: Any, exc: BaseException) -> None:
+        # In-memory state may be half-applied: stop, so that a restart resumes from the tables
+        # and the committed offsets instead of Faust restarting this agent on that state.
+        await app.crash(exc)
+
+    @app.agent(ticks, name="sla-ticks", concurrency=1, on_error=crash)
     async def on_ticks(stream: StreamT) -> None:
         async for event in stream.events():
             partition = event.message.partition

@@ -85,6 +85,7 @@ class _Partition:
     max_offset: int = -1
     acks: dict[datetime, list[Ack]] = field(default_factory=dict)  # per minute: acks waiting for it to close
     done: dict[str, tuple[int, int]] = field(default_factory=dict)  # service -> (closed_until, offset) written
+    entries: dict[str, ServiceEntry] = field(default_factory=dict)  # parsed table values, updated in place
     alerting: set[str] = field(default_factory=set)  # services with firing burn-rate alerts
     silence_due: dict[str, int] = field(default_factory=dict)  # service -> minute its first no_data would fire
 
@@ -152,6 +153,7 @@ class ProbeTracker:
             await self.publish(minutes, alerts, statuses)
         for service, entry in entries:  # only once the outputs are stored
             self.table[service.encode()] = entry.dump()
+            part.entries[service] = entry
             self._remember(part, service, entry)
         part.closed_until = new
         for minute in sorted(m for m in part.acks if m < until):
@@ -179,6 +181,7 @@ class ProbeTracker:
         for key, raw in self.table.items():
             entry = self._load(raw)
             if entry.partition == partition:
+                part.entries[key.decode()] = entry
                 self._remember(part, key.decode(), entry)
                 part.closed_until = max(part.closed_until or entry.closed_until, entry.closed_until)
         part.buckets.resume(None if part.closed_until is None else _at(part.closed_until), self.wall())
@@ -202,9 +205,12 @@ class ProbeTracker:
     def _close(
         self, part: _Partition, partition: int, service: str, buckets: list[Bucket], old: int, new: int
     ) -> tuple[ServiceEntry, list[Record], list[Record], list[Record]]:
-        """Apply a service's closed minutes before `new` in order; returns its new entry and outputs."""
-        raw = self.table.get(service.encode())
-        entry = self._load(raw) if raw else ServiceEntry(partition, new, part.max_offset)
+        """Apply a service's closed minutes before `new` in order; returns its entry (updated) and outputs.
+
+        The cached entry is changed in place: if publishing then fails, the worker stops
+        (see app.py) and the next one starts again from the table.
+        """
+        entry = part.entries.get(service) or ServiceEntry(partition, new, part.max_offset)
         objectives = self.plan.objectives(service)
         contracts = self.plan.contracts(service)
         by_minute = {epoch_minute(b.minute): b for b in buckets}
@@ -303,11 +309,11 @@ class ProbeTracker:
     def _status(self, entry: ServiceEntry, service: str, o: Objective, end: datetime) -> Record:
         series = entry.series.get(o.key) or ErrorSeries(self.fine, self.plan.horizon)
         rates = {name: series.error_rate(end, w) for name, w in _RATES.items()}
-        window = end - o.window_start(end)
+        in_window = series.error_rate(end, end - o.window_start(end))
         status = SloStatus(
             contract_id=o.contract_id, customer=o.customer, service=service, sli=o.sli, objective=o.objective,
             window=o.window_name, as_of=end, **{f"error_rate_{k}": v for k, v in rates.items()},
-            error_rate_window=series.error_rate(end, window), burn_rate_1h=series.burn_rate(end, _RATES["1h"], o.objective),
-            budget_remaining=budget_remaining(series, o.objective, end, window), firing=list(entry.firing.get(o.key, ())),
+            error_rate_window=in_window, burn_rate_1h=(rates["1h"] or 0.0) / (1 - o.objective),
+            budget_remaining=1 - (in_window or 0.0) / (1 - o.objective), firing=list(entry.firing.get(o.key, ())),
         )
         return f"{o.contract_id}:{service}:{o.sli}".encode(), codec.dumps(status)

@@ -81,14 +81,26 @@ class ErrorSeries:
         return 0.0 if rate is None else rate / (1 - objective)
 
     def to_json(self) -> list[Any]:
-        """Compact JSON-ready form: [[minute, total, bad], ...], [[hour, total, bad], ...]."""
-        return [[[k, t, b] for k, (t, b) in self.minutes.items()], [[k, t, b] for k, (t, b) in self.hours.items()]]
+        """Compact JSON-ready form: per granularity the first key and dense lists of totals and bads."""
+        return [*_dense(self.minutes), *_dense(self.hours)]
 
     @classmethod
     def from_json(cls, obj: list[Any], fine: timedelta, horizon: timedelta) -> "ErrorSeries":
         """Inverse of to_json."""
-        minutes, hours = obj
-        return cls(fine, horizon, {k: (t, b) for k, t, b in minutes}, {k: (t, b) for k, t, b in hours})
+        m0, mt, mb, h0, ht, hb = obj
+        return cls(fine, horizon, _sparse(m0, mt, mb), _sparse(h0, ht, hb))
+
+
+def _dense(cells: dict[int, tuple[int, int]]) -> tuple[int, list[int], list[int]]:
+    if not cells:
+        return 0, [], []
+    first, last = min(cells), max(cells)
+    found = [cells.get(k, (0, 0)) for k in range(first, last + 1)]
+    return first, [t for t, _ in found], [b for _, b in found]
+
+
+def _sparse(first: int, totals: list[int], bads: list[int]) -> dict[int, tuple[int, int]]:
+    return {first + i: (t, b) for i, (t, b) in enumerate(zip(totals, bads)) if t}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,186 @@
+"""Probe SLO benchmark: 1,000 services, one probe result every 10 s each.
+
+Engine (in process, one core): results in event-time order through ProbeTracker with a
+dict as its table, a tick every simulated second; each service starts with error series
+at their 30-day bound, so the figures are those of a worker that has run for a month.
+Prints events/s beside the parse + validate rate of the same JSON (baseline), the state
+per service and in total, and peak RSS.
+
+Live (with --live N): N results sent to Kafka, one worker (3 partitions) counts them,
+closes their minutes and sinks probe_minutes into embedded ClickHouse; prints end-to-end
+events/s beside the raw confluent-kafka consume rate of the same messages, and the
+worker's peak RSS.
+
+    python bench/probes.py [--minutes 30] [--services 1000] [--live 60000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+from confluent_kafka import Producer
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.tickets import raw_consume_rate  # noqa: E402
+from schemas.events import ProbeEvent  # noqa: E402
+from schemas.policy import parse_policy  # noqa: E402
+from streams.kafka_util import group_assignments, lag, topic_size  # noqa: E402
+from streams.probe_tracking import ProbeTracker, ServiceEntry  # noqa: E402
+from streams.settings import Settings, topic_env  # noqa: E402
+from streams.slo import ErrorSeries, epoch_minute  # noqa: E402
+from streams.slo_plan import SloPlan  # noqa: E402
+from streams.topics import create_topics  # noqa: E402
+from streams.workerproc import WorkerProcess  # noqa: E402
+
+POLICY = """
+contracts:
+  - id: bench
+    customer: acme
+    services: ["*"]
+    probes:
+      availability: {objective: 0.999}
+      latency: {threshold_ms: 300, objective: 0.99}
+"""
+START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def results(services: int, minutes: int) -> list[bytes]:
+    """One result per service every 10 s, in event-time order; 1 in 500 fails, 1 in 50 is slow."""
+    out = []
+    for step in range(minutes * 6):
+        at = (START + timedelta(seconds=10 * step)).isoformat()
+        for s in range(services):
+            n = step * services + s
+            out.append(orjson.dumps({
+                "kind": "probe", "event_id": f"s{s}-{step}", "occurred_at": at, "source": "bench", "probe_id": "p",
+                "service": f"svc-{s}", "region": "eu", "ok": n % 500 != 0, "latency_ms": 900.0 if n % 50 == 0 else 80.0,
+                "status_code": 200,
+            }))
+    return out
+
+
+def seeded_table(plan: SloPlan, services: int) -> dict[bytes, bytes]:
+    """Every service with 30 days of history: its series at their bound (6 h of minutes, 31 d of hours)."""
+    now = epoch_minute(START)
+    minutes = {m: (6, 0) for m in range(now - 360, now)}
+    hours = {h: (360, 0) for h in range(now // 60 - 31 * 24, now // 60)}
+    table = {}
+    for s in range(services):
+        series = {o.key: ErrorSeries(timedelta(hours=6), plan.horizon, dict(minutes), dict(hours))
+                  for o in plan.objectives(f"svc-{s}")}
+        table[f"svc-{s}".encode()] = ServiceEntry(0, now, -1, now, series).dump()
+    return table
+
+
+def engine(services: int, minutes: int) -> dict[str, str]:
+    plan = SloPlan(parse_policy(POLICY))
+    raw = results(services, minutes)
+    t0 = time.process_time()
+    events = [ProbeEvent.model_validate_json(r) for r in raw]
+    baseline = len(raw) / (time.process_time() - t0)
+
+    table = seeded_table(plan, services)
+    published = 0
+
+    async def publish(m, a, s) -> None:
+        nonlocal published
+        published += len(m) + len(a) + len(s)
+
+    async def ack() -> None:
+        return None
+
+    wall = [START]
+    tracker = ProbeTracker(plan, table, publish, lambda: wall[0])
+
+    async def run() -> None:
+        for i, event in enumerate(events):
+            tracker.on_event(event, 0, i, ack)
+            if i % services == services - 1:  # a tick per simulated 10 s of results
+                wall[0] = event.occurred_at
+                await tracker.on_tick(0)
+
+    t0 = time.process_time()
+    asyncio.run(run())
+    rate = len(events) / (time.process_time() - t0)
+    state = tracker.state_bytes()
+    return {
+        f"baseline: parse + validate {len(raw):,} results (pydantic), events/s": f"{baseline:,.0f}",
+        f"engine: count, close minutes, series, alerts ({services:,} services, {minutes} min), events/s": f"{rate:,.0f}",
+        "outputs published (minute records, alerts, statuses)": f"{published:,}",
+        "state per service at the 30-day bound (bytes)": f"{state / services:,.0f}",
+        "state for all services (MiB)": f"{state / 2**20:,.1f}",
+        "bench process peak RSS (MiB)": f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f}",
+    }
+
+
+def live(services: int, n: int) -> dict[str, str]:
+    tmp = Path(tempfile.mkdtemp(prefix="slastream-probes-"))
+    (tmp / "policy.yaml").write_text(POLICY)
+    name = f"pb{uuid.uuid4().hex[:8]}"
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
+        "APP_ID": name, "DATA_DIR": str(tmp / "worker"), "CLICKHOUSE_DSN": f"chdb://{tmp / 'chdb'}",
+        "WEB_ENABLED": "false", "TOPIC_PARTITIONS": "3", "SLA_POLICY_FILE": str(tmp / "policy.yaml"),
+        "PROBE_IDLE_S": "2", **topic_env(name),  # the last minutes close 2 s after the burst
+    }
+    settings = Settings(**{k.lower(): v for k, v in env.items()})
+    create_topics(settings)
+    raw = results(services, -(-n // (services * 6)))[:n]
+    producer = Producer({**settings.kafka_client_config(), "linger.ms": 5})
+    worker = WorkerProcess(env, tmp / "worker.log").start()
+    try:
+        worker.wait_until(lambda: len(group_assignments(settings, name)) == 1, 60, "worker joined")
+        t0 = time.perf_counter()
+        for i, value in enumerate(raw):
+            producer.produce(settings.topic_probes, key=orjson.loads(value)["service"].encode(), value=value)
+            if i % 1000 == 0:
+                producer.poll(0)
+        producer.flush(60)
+        worker.wait_drained(settings, timeout=900)  # every result acknowledged: its minute closed and written
+        drained = time.perf_counter() - t0
+        worker.wait_until(lambda: lag(settings, name, [settings.topic_minutes]) == 0, 300, "minutes sunk", every=1.0)
+        rss = int(next(line.split()[1] for line in Path(f"/proc/{worker.pid}/status").read_text().splitlines()
+                       if line.startswith("VmHWM"))) / 1024
+        minutes = topic_size(settings, settings.topic_minutes)
+    finally:
+        worker.stop()
+    return {
+        "baseline: raw consume (confluent-kafka), events/s": f"{raw_consume_rate(settings, settings.topic_probes, n):,.0f}",
+        f"live: {n:,} results end to end (incl. idle close {settings.probe_idle_s:.0f} s), events/s": f"{n / drained:,.0f}",
+        "minute records published": f"{minutes:,}",
+        "worker peak RSS (MiB)": f"{rss:,.0f}",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--minutes", type=int, default=30, help="event time simulated by the engine run")
+    parser.add_argument("--live", type=int, default=0, help="also send this many results through Kafka")
+    args = parser.parse_args()
+    rows = engine(args.services, args.minutes)
+    if args.live:
+        rows |= live(args.services, args.live)
+    table = Table(title=f"probe SLOs: {args.services:,} services, one result every 10 s each")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for what, value in rows.items():
+        table.add_row(what, value)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
