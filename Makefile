@@ -43,6 +43,7 @@ bench: install
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} $(BIN)/python bench/ingest.py
 	$(BIN)/python bench/clocks.py
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} $(BIN)/python bench/tickets.py
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} $(BIN)/python bench/probes.py --live 60000
 
 clean:
 	rm -rf var .kafka-local

@@ -203,17 +203,19 @@ def _tracking(
         for partition in range(settings.topic_partitions):
             await ticks.send(value=b"", partition=partition)
 
-    async def crash(agent: Any, exc: BaseException) -> None:
-        # In-memory state may be half-applied: stop, so that a restart resumes from the tables
-        # and the committed offsets instead of Faust restarting this agent on that state.
-        await app.crash(exc)
-
-    @app.agent(ticks, name="sla-ticks", concurrency=1, on_error=crash)
+    @app.agent(ticks, name="sla-ticks", concurrency=1)
     async def on_ticks(stream: StreamT) -> None:
         async for event in stream.events():
             partition = event.message.partition
-            await tracker.on_tick(partition, clock.now(partition))
-            await probes.on_tick(partition)
+            try:
+                await tracker.on_tick(partition, clock.now(partition))
+                await probes.on_tick(partition)
+            except Exception as exc:
+                # In-memory state may be half applied: stop, so that a restart resumes from the
+                # tables and committed offsets (Faust would restart this agent on that state).
+                log.exception("tick processing failed on partition %d; stopping the worker", partition)
+                await app.crash(exc)
+                return
 
     def forget(sender: Any, *args: Any, **kwargs: Any) -> None:
         tracker.forget()  # partitions may move; each is re-indexed (and recovered) on its next tick
