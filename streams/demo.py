@@ -6,6 +6,7 @@ import collections
 import os
 import shutil
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -34,6 +35,7 @@ def run_demo(seconds: float, rate: float, time_scale: float) -> int:
         "CLICKHOUSE_DSN": f"chdb://{(DEMO_DIR / 'chdb').resolve()}",
         "WEB_ENABLED": "false",
         "SLA_POLICY_FILE": str(DEMO_POLICY),
+        "PROBE_IDLE_S": "3",  # the last probe minutes close soon after the traffic stops
         **topic_env(f"{run}.sla"),
     }
     os.environ.update(env)
@@ -46,13 +48,15 @@ def run_demo(seconds: float, rate: float, time_scale: float) -> int:
     try:
         console.print(f"worker pid {worker.pid}, log {worker.log_path}")
         console.rule(f"producing {seconds:g} s at {rate:g}/s, event time x{time_scale:g}")
-        report = produce(settings, rate=rate, duration=seconds, time_scale=time_scale, bad=True)
+        # Event time ends two minutes ago, so the last probe minutes can close right after the traffic.
+        report = produce(settings, rate=rate, duration=seconds, time_scale=time_scale, bad=True,
+                         ends_ago=timedelta(minutes=2))
         console.print(f"{report.events} events spanning {report.last_event_time - report.first_event_time}, {report.bad} bad records")
         started = time.monotonic()
         worker.wait_drained(settings)
         console.print(f"worker drained the topics {time.monotonic() - started:.1f} s after the last send")
-        outputs = [settings.topic_breaches, settings.topic_instances]
-        worker.wait_until(lambda: lag(settings, settings.app_id, outputs) == 0, 60, "SLA outputs stored")
+        outputs = [settings.topic_breaches, settings.topic_instances, settings.topic_minutes, settings.topic_slo_status]
+        worker.wait_until(lambda: lag(settings, settings.app_id, outputs) == 0, 60, "SLA and SLO outputs stored")
     finally:
         worker.stop()
     _report(console, settings)
@@ -80,8 +84,23 @@ def _report(console: Console, settings: Settings) -> None:
                     "SELECT state, countIf(breached), count() FROM sla_instances_current GROUP BY state ORDER BY state"
                 ).result_rows
                 detail = ", ".join(f"{s}: {n} ({b} breached)" for s, b, n in states)
+            elif name == "slo_alerts":
+                alerts = client.query("SELECT alert, type, count() FROM slo_alerts FINAL GROUP BY alert, type ORDER BY alert, type").result_rows
+                detail = ", ".join(f"{a} {t}: {n}" for a, t, n in alerts)
             table.add_row(name, str(rows), detail)
         console.print(table)
+        monthly = Table(title="slo_attainment_monthly + service_credits_monthly")
+        for column in ("contract / service", "month", "results", "avail.", "latency", "budget used", "credit %"):
+            monthly.add_column(column)
+        for row in client.query(
+            "SELECT a.contract_id, a.service, a.month, a.total, a.availability, a.latency_attainment,"
+            " a.availability_budget_used, c.credit_percent FROM slo_attainment_monthly AS a"
+            " JOIN service_credits_monthly AS c USING (contract_id, service, month) ORDER BY a.service, a.month"
+        ).result_rows:
+            contract, service, month, total, availability, latency, used, credit = row
+            monthly.add_row(f"{contract} / {service}", f"{month:%Y-%m}", str(total), f"{availability:.4f}",
+                            f"{latency:.4f}", f"{used:.2f}", f"{credit:g}")
+        console.print(monthly)
     finally:
         client.close()
     breaches = collections.Counter(orjson.loads(m.value() or b"{}")["type"] for m in read_all(settings, settings.topic_breaches))

@@ -32,15 +32,16 @@ def produce(
     bad: bool = False,
     paced: bool = True,
     progress: bool = True,
+    ends_ago: timedelta = timedelta(0),
 ) -> ProduceReport:
     """Publish `rate * duration` events, paced at `rate`/s (unpaced: as fast as possible).
 
-    Event time advances `time_scale` times faster than wall time and ends at "now", so
-    `time_scale=60` puts a minute's worth of traffic into each second of producing.
+    Event time advances `time_scale` times faster than wall time and ends at "now" (minus
+    `ends_ago`), so `time_scale=60` puts a minute's worth of traffic into each second of producing.
     """
     total = int(rate * duration)
     step = timedelta(seconds=duration * time_scale / max(total, 1))
-    start = datetime.now(timezone.utc) - step * total
+    start = datetime.now(timezone.utc) - ends_ago - step * total
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 20, "acks": "all", "enable.idempotence": True})
     topics = settings.input_topics
     _wait_for_topics(producer, topics.values())
