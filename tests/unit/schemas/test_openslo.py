@@ -62,3 +62,20 @@ def test_load_policy_reads_openslo_alone_or_beside_a_policy(tmp_path: Path) -> N
     policy.write_text(policy.read_text().replace("silver", "gold"))
     with pytest.raises(PolicyError, match="contract gold: already defined"):
         load_policy(policy, GOLD)
+
+
+def test_cli_validates_openslo_beside_a_policy(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("contracts:\n  - {id: silver, customer: initech, services: [search], probes: {availability: {objective: 0.99}}}\n")
+    ok = subprocess.run([sys.executable, "-m", "streams.cli", "policy", "validate", str(policy), "--openslo", str(GOLD)],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "2 contract(s)" in ok.stdout and "gold: customer acme" in ok.stdout
+    broken = tmp_path / "slo.yaml"
+    broken.write_text(TEXT.replace("budgetingMethod: Timeslices", "budgetingMethod: RatioTimeslices"))
+    ko = subprocess.run([sys.executable, "-m", "streams.cli", "policy", "validate", str(policy), "--openslo", str(broken)],
+                        capture_output=True, text=True)
+    assert ko.returncode == 1
+    assert f"{broken}: line 37: document 2: spec.budgetingMethod: Input should be 'Occurrences' or 'Timeslices'" in ko.stdout
