@@ -10,9 +10,7 @@ the worker's peak RSS. Needs a broker: KAFKA_BOOTSTRAP_SERVERS (make bench start
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
@@ -24,10 +22,10 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import isolated_run, peak_rss_mib  # noqa: E402
 from streams.kafka_util import lag  # noqa: E402
 from streams.produce import produce  # noqa: E402
-from streams.settings import Settings, topic_env  # noqa: E402
-from streams.topics import create_topics  # noqa: E402
+from streams.settings import Settings  # noqa: E402
 from streams.validate import validate  # noqa: E402
 from streams.workerproc import WorkerProcess  # noqa: E402
 
@@ -53,30 +51,14 @@ def raw_consume(settings: Settings, total: int) -> tuple[float, list[tuple[str, 
     return elapsed, seen
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=150_000)
     parser.add_argument("--partitions", type=int, default=3)
     args = parser.parse_args()
     console = Console()
-    tmp = Path(tempfile.mkdtemp(prefix="slastream-bench-"))
-    name = f"bench{uuid.uuid4().hex[:8]}"
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
-        "APP_ID": name, "DATA_DIR": str(tmp / "worker"), "STORE": "memory://",
-        "CLICKHOUSE_DSN": f"chdb://{tmp / 'chdb'}", "WEB_ENABLED": "false",
-        "TOPIC_PARTITIONS": str(args.partitions),
-        **topic_env(name),
-    }
-    settings = Settings(**{k.lower(): v for k, v in env.items()})
-    create_topics(settings)
+    env, settings, tmp = isolated_run("bench", args.partitions, STORE="memory://")
+    name = settings.app_id
 
     t0 = time.perf_counter()
     produce(settings, rate=args.events / 10, duration=10, time_scale=30, paced=False, progress=False)

@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
 import sys
-import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -34,15 +31,13 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.tickets import raw_consume_rate  # noqa: E402
+from bench.common import isolated_run, peak_rss_mib, raw_consume_rate  # noqa: E402
 from schemas.events import ProbeEvent  # noqa: E402
 from schemas.policy import parse_policy  # noqa: E402
 from streams.kafka_util import group_assignments, lag, topic_size  # noqa: E402
 from streams.probe_tracking import ProbeTracker, ServiceEntry  # noqa: E402
-from streams.settings import Settings, topic_env  # noqa: E402
 from streams.slo import ErrorSeries, epoch_minute  # noqa: E402
 from streams.slo_plan import SloPlan  # noqa: E402
-from streams.topics import create_topics  # noqa: E402
 from streams.workerproc import WorkerProcess  # noqa: E402
 
 POLICY = """
@@ -104,6 +99,9 @@ def engine(services: int, minutes: int) -> dict[str, str]:
 
     wall = [START]
     tracker = ProbeTracker(plan, table, publish, lambda: wall[0])
+    before = _rss_mib()
+    asyncio.run(tracker.on_tick(0))  # takes the partition over: every entry parsed into memory
+    in_memory = _rss_mib() - before
 
     async def run() -> None:
         for i, event in enumerate(events):
@@ -121,23 +119,23 @@ def engine(services: int, minutes: int) -> dict[str, str]:
         f"engine: count, close minutes, series, alerts ({services:,} services, {minutes} min), events/s": f"{rate:,.0f}",
         "outputs published (minute records, alerts, statuses)": f"{published:,}",
         "state per service at the 30-day bound (bytes)": f"{state / services:,.0f}",
-        "state for all services (MiB)": f"{state / 2**20:,.1f}",
+        "state for all services, serialised (MiB)": f"{state / 2**20:,.1f}",
+        "state for all services, parsed in the worker's memory (MiB, RSS growth)": f"{in_memory:,.0f}",
         "bench process peak RSS (MiB)": f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f}",
     }
 
 
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def live(services: int, n: int) -> dict[str, str]:
-    tmp = Path(tempfile.mkdtemp(prefix="slastream-probes-"))
-    (tmp / "policy.yaml").write_text(POLICY)
-    name = f"pb{uuid.uuid4().hex[:8]}"
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
-        "APP_ID": name, "DATA_DIR": str(tmp / "worker"), "CLICKHOUSE_DSN": f"chdb://{tmp / 'chdb'}",
-        "WEB_ENABLED": "false", "TOPIC_PARTITIONS": "3", "SLA_POLICY_FILE": str(tmp / "policy.yaml"),
-        "PROBE_IDLE_S": "2", **topic_env(name),  # the last minutes close 2 s after the burst
-    }
-    settings = Settings(**{k.lower(): v for k, v in env.items()})
-    create_topics(settings)
+    # The last minutes close 2 s after the burst (idle partitions follow the wall clock).
+    env, settings, tmp = isolated_run("pb", policy=POLICY, PROBE_IDLE_S="2")
+    name = settings.app_id
     raw = results(services, -(-n // (services * 6)))[:n]
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 5})
     worker = WorkerProcess(env, tmp / "worker.log").start()
@@ -152,8 +150,7 @@ def live(services: int, n: int) -> dict[str, str]:
         worker.wait_drained(settings, timeout=900)  # every result acknowledged: its minute closed and written
         drained = time.perf_counter() - t0
         worker.wait_until(lambda: lag(settings, name, [settings.topic_minutes]) == 0, 300, "minutes sunk", every=1.0)
-        rss = int(next(line.split()[1] for line in Path(f"/proc/{worker.pid}/status").read_text().splitlines()
-                       if line.startswith("VmHWM"))) / 1024
+        rss = peak_rss_mib(worker.pid)
         minutes = topic_size(settings, settings.topic_minutes)
     finally:
         worker.stop()

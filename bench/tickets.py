@@ -14,26 +14,22 @@ from __future__ import annotations
 
 import argparse
 import heapq
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import isolated_run, peak_rss_mib, raw_consume_rate  # noqa: E402
 from streams.kafka_util import group_assignments, read_all  # noqa: E402
-from streams.settings import Settings, topic_env  # noqa: E402
-from streams.topics import create_topics  # noqa: E402
 from streams.workerproc import WorkerProcess  # noqa: E402
 
 POLICY = """
@@ -89,37 +85,14 @@ def paced(producer: Producer, topic: str, rate: float, seconds: float, rng: rand
     return sent
 
 
-def raw_consume_rate(settings: Settings, topic: str, n: int) -> float:
-    consumer = Consumer({**settings.kafka_client_config(), "group.id": f"raw-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([topic])
-    seen, started = 0, None
-    while seen < n:
-        batch = consumer.consume(1000, timeout=1.0)
-        started = started or (time.perf_counter() if batch else None)
-        seen += sum(1 for m in batch if not m.error())
-    elapsed = time.perf_counter() - (started or time.perf_counter())
-    consumer.close()
-    return n / elapsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--burst", type=int, default=30_000)
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="slastream-tickets-"))
-    (tmp / "policy.yaml").write_text(POLICY)
-    name = f"tb{uuid.uuid4().hex[:8]}"
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
-        "APP_ID": name, "DATA_DIR": str(tmp / "worker"), "CLICKHOUSE_DSN": f"chdb://{tmp / 'chdb'}",
-        "WEB_ENABLED": "false", "TOPIC_PARTITIONS": "3", "SLA_POLICY_FILE": str(tmp / "policy.yaml"),
-        **topic_env(name),
-    }
-    settings = Settings(**{k.lower(): v for k, v in env.items()})
-    create_topics(settings)
+    env, settings, tmp = isolated_run("tb", policy=POLICY)
+    name = settings.app_id
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 5})
 
     worker = WorkerProcess(env, tmp / "worker.log").start()
@@ -140,7 +113,7 @@ def main() -> None:
             record = orjson.loads(m.value())
             if record["type"] == "breached":
                 delays.append(m.timestamp()[1] / 1000 - datetime.fromisoformat(record["at"]).timestamp())
-        rss = int(next(l.split()[1] for l in Path(f"/proc/{worker.pid}/status").read_text().splitlines() if l.startswith("VmHWM"))) / 1024
+        rss = peak_rss_mib(worker.pid)
     finally:
         worker.stop()
 

@@ -128,7 +128,9 @@ def build_app(
             if probes is not None and isinstance(result, ProbeEvent):
                 # Acknowledged once stored in events_raw and its minute is closed and written.
                 ack = _Join(2, ack)
-                outcome = probes.on_event(result, msg.partition, msg.offset, ack)
+                highwater = app.consumer.highwater(msg.tp)
+                caught_up = highwater is None or msg.offset + 1 >= highwater
+                outcome = probes.on_event(result, msg.partition, msg.offset, ack, caught_up)
                 if outcome == "late":
                     await reject(msg, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
                                                    f"{result.service} was already closed")

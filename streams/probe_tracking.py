@@ -106,18 +106,19 @@ class ProbeTracker:
         self.fine = timedelta(hours=6)
         self._parts: dict[int, _Partition] = {}
 
-    def on_event(self, event: ProbeEvent, partition: int, offset: int, ack: Ack) -> Outcome:
+    def on_event(self, event: ProbeEvent, partition: int, offset: int, ack: Ack, caught_up: bool = True) -> Outcome:
         """Count a probe result; `ack` is kept until its minute is closed and written.
 
         For a duplicate or late result the caller acknowledges it (a late one after
-        dead-lettering it); neither changes any count.
+        dead-lettering it); neither changes any count. `caught_up`: the record is the
+        newest of its partition (only then may a quiet partition close by the wall clock).
         """
         part = self._partition(partition)
         minute = epoch_minute(event.occurred_at)
         done = part.done.get(event.service)
         if done is not None and minute < done[0] and offset <= done[1]:
             return "duplicate"  # counted before a restart or rebalance
-        outcome = part.buckets.add(event, self.wall())
+        outcome = part.buckets.add(event, self.wall(), caught_up)
         if outcome == "counted":
             part.acks.setdefault(_at(minute), []).append(ack)
             part.max_offset = max(part.max_offset, offset)

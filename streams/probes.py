@@ -3,7 +3,9 @@
 A bucket closes once the watermark (largest event time seen minus the allowed lateness)
 passes its end; a record for a closed bucket is late. A partition that goes quiet does
 not hold its buckets open forever: after `idle` of wall time without records, the
-watermark follows the wall clock (minus the lateness).
+watermark follows the wall clock (minus the lateness) — but only if the last record read
+was the partition's newest, so a worker slowed down by a backlog never closes minutes
+whose records are still waiting in Kafka.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class MinuteBuckets:
         self._max_event: datetime | None = None
         self._closed_until: datetime | None = None  # every minute ending at or before this is closed
         self._last_record_wall: datetime | None = None
+        self._caught_up = True  # the last record read was the newest of its partition
 
     @property
     def watermark(self) -> datetime | None:
@@ -86,12 +89,18 @@ class MinuteBuckets:
             limit = minute_of(watermark)
         return limit is not None and minute_of(at) + MINUTE <= limit
 
-    def add(self, event: ProbeEvent, wall: datetime) -> Literal["counted", "duplicate", "late"]:
-        """Count a probe result, unless its bucket is closed (late) or already holds its event id."""
+    def add(
+        self, event: ProbeEvent, wall: datetime, caught_up: bool = True
+    ) -> Literal["counted", "duplicate", "late"]:
+        """Count a probe result, unless its bucket is closed (late) or already holds its event id.
+
+        `caught_up`: no newer record is waiting in the partition.
+        """
+        self._last_record_wall = wall
+        self._caught_up = caught_up
         if self.is_closed(event.occurred_at):
             return "late"
         minute = minute_of(event.occurred_at)
-        self._last_record_wall = wall
         if self._max_event is None or event.occurred_at > self._max_event:
             self._max_event = event.occurred_at
         acc = self._open.setdefault((event.service, minute), _Open())
@@ -110,7 +119,7 @@ class MinuteBuckets:
     def close(self, wall: datetime) -> list[Bucket]:
         """Buckets whose end the watermark has passed, oldest first; they leave the state."""
         watermark = self.watermark
-        if self._last_record_wall is not None and wall - self._last_record_wall >= self.idle:
+        if self._caught_up and self._last_record_wall is not None and wall - self._last_record_wall >= self.idle:
             idle_mark = wall - self.lateness
             watermark = idle_mark if watermark is None else max(watermark, idle_mark)
         if watermark is None:

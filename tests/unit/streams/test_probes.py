@@ -70,3 +70,12 @@ def test_a_repeated_event_id_counts_once() -> None:
     b.add(probe("2026-11-27 10:02:00"), WALL)
     (closed,) = b.close(WALL)
     assert closed.total == 1
+
+
+def test_a_partition_with_a_backlog_does_not_close_by_wall_clock() -> None:
+    b = buckets()
+    b.add(probe("2026-11-27 10:00:10"), WALL, caught_up=False)  # more records wait in Kafka
+    assert b.close(WALL + timedelta(minutes=30)) == []
+    b.add(probe("2026-11-27 10:00:20"), WALL + timedelta(minutes=30), caught_up=True)
+    (closed,) = b.close(WALL + timedelta(minutes=35))
+    assert (closed.minute, closed.total) == (utc("2026-11-27 10:00"), 2)

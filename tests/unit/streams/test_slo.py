@@ -90,3 +90,21 @@ def test_credit_tiers() -> None:
     assert credit_for(0.999, tiers) == 0.0  # exactly at the objective: no credit
     assert credit_for(0.995, tiers) == 10.0
     assert credit_for(0.98, tiers) == 25.0
+
+
+def test_every_rule_fires_and_resolves() -> None:
+    series, end = history()
+    # 9 bad results a minute (15 %) for 30 minutes, then none. Evaluated after minute n:
+    # page-1h: 1 h rate 9n/3600 >= 1.44 % from n = 6 (5 m rate 15 %); resolves when the 5 m
+    #   window holds no bad minute: n = 35.
+    # page-6h: 6 h rate 9n/21600 >= 0.6 % from n = 15; resolves when the 30 m window holds at
+    #   most one bad minute (9/1800 = 0.5 % < 0.6 %): n = 59.
+    # ticket-3d: the 3 d window is whole hours (the hour holding its start is left out: ~257k
+    #   results), so 9n >= 257.5 from n = 29; resolves when the 6 h window holds at most two
+    #   bad minutes (18/21600 < 0.1 %): n = 388.
+    seen, firing = run_minutes(series, end, [9] * 30 + [0] * 370)
+    assert seen == [
+        ("page-1h", "firing", 6), ("page-6h", "firing", 15), ("ticket-3d", "firing", 29),
+        ("page-1h", "resolved", 35), ("page-6h", "resolved", 59), ("ticket-3d", "resolved", 388),
+    ]
+    assert firing == frozenset()
