@@ -70,12 +70,15 @@ def results(services: int, minutes: int) -> list[bytes]:
 def seeded_table(plan: SloPlan, services: int) -> dict[bytes, bytes]:
     """Every service with 30 days of history: its series at their bound (6 h of minutes, 31 d of hours)."""
     now = epoch_minute(START)
-    minutes = {m: (6, 0) for m in range(now - 360, now)}
-    hours = {h: (360, 0) for h in range(now // 60 - 31 * 24, now // 60)}
     table = {}
     for s in range(services):
-        series = {o.key: ErrorSeries(timedelta(hours=6), plan.horizon, dict(minutes), dict(hours))
-                  for o in plan.objectives(f"svc-{s}")}
+        series = {}
+        for o in plan.objectives(f"svc-{s}"):
+            series[o.key] = ErrorSeries(timedelta(hours=6), plan.horizon)
+            for m in range(now - 360, now):
+                series[o.key].minutes.add(m, 6, 0)
+            for h in range(now // 60 - 31 * 24, now // 60):
+                series[o.key].hours.add(h, 360, 0)
         table[f"svc-{s}".encode()] = ServiceEntry(0, now, -1, now, series).dump()
     return table
 

@@ -8,6 +8,7 @@ Cells are keyed by whole minutes (or hours) since the epoch: compact and cheap t
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Sequence
@@ -24,51 +25,77 @@ def epoch_minute(at: datetime) -> int:
     return int((at - _EPOCH) // MINUTE)
 
 
+class Ring:
+    """Counts (total, bad) per consecutive key (minute or hour), for the newest `size` keys.
+
+    Three flat arrays indexed by key modulo size: a key's slot is reused by the key `size`
+    later, which is what drops old cells, at a few bytes per cell.
+    """
+
+    __slots__ = ("keys", "totals", "bads")
+
+    def __init__(self, size: int) -> None:
+        self.keys = array("q", [-1]) * size
+        self.totals = array("q", [0]) * size
+        self.bads = array("q", [0]) * size
+
+    def add(self, key: int, total: int, bad: int) -> None:
+        i = key % len(self.keys)
+        if self.keys[i] != key:
+            if self.keys[i] > key:
+                return  # older than anything the ring still holds
+            self.keys[i], self.totals[i], self.bads[i] = key, 0, 0
+        self.totals[i] += total
+        self.bads[i] += bad
+
+    def sum(self, first: int, last: int) -> tuple[int, int]:
+        """(total, bad) over the keys in [first, last)."""
+        size = len(self.keys)
+        total = bad = 0
+        for key in range(max(first, last - size), last):
+            i = key % size
+            if self.keys[i] == key:
+                total += self.totals[i]
+                bad += self.bads[i]
+        return total, bad
+
+    def cells(self) -> dict[int, tuple[int, int]]:
+        """Key -> (total, bad) of every held key."""
+        return {k: (t, b) for k, t, b in zip(self.keys, self.totals, self.bads) if k >= 0}
+
+    def __len__(self) -> int:
+        return sum(1 for k in self.keys if k >= 0)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ring) and self.cells() == other.cells()
+
+
 @dataclass(slots=True)
 class ErrorSeries:
     """(total, bad) per minute for the last `fine`, per hour for the last `horizon`."""
 
     fine: timedelta = timedelta(hours=6)
     horizon: timedelta = timedelta(days=30)
-    minutes: dict[int, tuple[int, int]] = field(default_factory=dict)
-    hours: dict[int, tuple[int, int]] = field(default_factory=dict)
+    minutes: Ring = field(init=False)
+    hours: Ring = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.minutes = Ring(self.fine // MINUTE)
+        self.hours = Ring(self.horizon // HOUR + 1)  # the hour in progress, then the horizon
 
     def add(self, minute: datetime, total: int, bad: int) -> None:
         """Count one closed minute (added once per minute)."""
         m = epoch_minute(minute)
-        t, b = self.minutes.get(m, (0, 0))
-        self.minutes[m] = (t + total, b + bad)
-        h = m // 60
-        if h not in self.hours:
-            self._prune(m + 1)  # a full sweep once an hour keeps adds cheap
-        t, b = self.hours.get(h, (0, 0))
-        self.hours[h] = (t + total, b + bad)
-        self.minutes.pop(m - self.fine // MINUTE, None)
-
-    def _prune(self, end: int) -> None:
-        fine, horizon = self.fine // MINUTE, self.horizon // MINUTE
-        for m in [m for m in self.minutes if m < end - fine]:
-            del self.minutes[m]
-        for h in [h for h in self.hours if (h + 1) * 60 <= end - horizon]:
-            del self.hours[h]
+        self.minutes.add(m, total, bad)
+        self.hours.add(m // 60, total, bad)
 
     def counts(self, end: datetime, window: timedelta) -> tuple[int, int]:
         """(total, bad) over [end - window, end); whole hours when the window exceeds `fine`."""
         stop = epoch_minute(end)
         start = epoch_minute(end - window)
         if window <= self.fine:
-            cells, first, last = self.minutes, start, stop
-        else:
-            cells, first, last = self.hours, -(-start // 60), -(-stop // 60)  # hours starting in [start, stop)
-        total = bad = 0
-        if last - first > len(cells):
-            found = (v for k, v in cells.items() if first <= k < last)
-        else:
-            found = (cells[k] for k in range(first, last) if k in cells)
-        for t, b in found:
-            total += t
-            bad += b
-        return total, bad
+            return self.minutes.sum(start, stop)
+        return self.hours.sum(-(-start // 60), -(-stop // 60))  # hours starting in [start, stop)
 
     def error_rate(self, end: datetime, window: timedelta) -> float | None:
         """Share of bad results over the window; None without results."""
@@ -82,13 +109,18 @@ class ErrorSeries:
 
     def to_json(self) -> list[Any]:
         """Compact JSON-ready form: per granularity the first key and dense lists of totals and bads."""
-        return [*_dense(self.minutes), *_dense(self.hours)]
+        return [*_dense(self.minutes.cells()), *_dense(self.hours.cells())]
 
     @classmethod
     def from_json(cls, obj: list[Any], fine: timedelta, horizon: timedelta) -> "ErrorSeries":
         """Inverse of to_json."""
         m0, mt, mb, h0, ht, hb = obj
-        return cls(fine, horizon, _sparse(m0, mt, mb), _sparse(h0, ht, hb))
+        series = cls(fine, horizon)
+        for ring, first, totals, bads in ((series.minutes, m0, mt, mb), (series.hours, h0, ht, hb)):
+            for i, (t, b) in enumerate(zip(totals, bads)):
+                if t:
+                    ring.add(first + i, t, b)
+        return series
 
 
 def _dense(cells: dict[int, tuple[int, int]]) -> tuple[int, list[int], list[int]]:
@@ -97,10 +129,6 @@ def _dense(cells: dict[int, tuple[int, int]]) -> tuple[int, list[int], list[int]
     first, last = min(cells), max(cells)
     found = [cells.get(k, (0, 0)) for k in range(first, last + 1)]
     return first, [t for t, _ in found], [b for _, b in found]
-
-
-def _sparse(first: int, totals: list[int], bads: list[int]) -> dict[int, tuple[int, int]]:
-    return {first + i: (t, b) for i, (t, b) in enumerate(zip(totals, bads)) if t}
 
 
 @dataclass(frozen=True, slots=True)
