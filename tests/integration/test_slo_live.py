@@ -5,7 +5,7 @@ Expectations come from probe_month.py, computed from the generated events alone.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import orjson
 
@@ -52,6 +52,7 @@ def _tables(client) -> dict[str, object]:
             "alerts": "SELECT event_id, service, ifNull(sli, ''), alert, type, at FROM slo_alerts FINAL",
             "attainment": "SELECT * FROM slo_attainment_monthly",
             "credits": "SELECT * FROM service_credits_monthly",
+            "status": "SELECT service, sli, as_of, error_rate_1d, budget_remaining FROM slo_status FINAL",
         }.items()
     }
 
@@ -88,6 +89,11 @@ def test_a_month_of_probes_and_its_replay(run, tmp_path) -> None:
     assert {(s, _utc(h), *rest) for s, h, *rest in before["hours"]} == month.rollup(
         lambda at: at.replace(minute=0))
     assert set(before["days"]) == month.rollup(lambda at: at.date())
+    # Latest status per (contract, service, SLI), as of the last closed minute: the calendar-month
+    # window has just restarted (no results yet: whole budget), the last day had no failures.
+    statuses = {(s, sli): (_utc(at), e1d, left) for s, sli, at, e1d, left in before["status"]}
+    end = month.SENTINEL - timedelta(minutes=1)
+    assert statuses == {(s, sli): (end, 0.0, 1.0) for s in month.SERVICES for sli in month.OBJECTIVES}
     assert raw == len(month.records())  # every valid result is in the raw log, the late one too
     (late,) = [orjson.loads(v) for v in _values(run, run.settings.topic_deadletter)]
     assert late["reason"] == "late" and "2026-10-02T12:00:30" in late["detail"]
