@@ -18,6 +18,7 @@ from schemas.events import ProbeEvent
 from schemas.outputs import InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
 from schemas.policy import Policy
 from sinks.clickhouse import AsyncInserter
+from streams.acks import InOrder
 from streams.clocks import ClockEngine
 from streams.ingest import EVENTS_RAW_COLUMNS, BatchWriter, events_raw_row
 from streams.partition_clock import PartitionClock
@@ -99,7 +100,8 @@ def build_app(
     raw_writer = writers[0]
     deadletter = app.topic(settings.topic_deadletter, internal=False)
     sla_clock = PartitionClock(clock)
-    tracker, probes = _tracking(app, settings, policy, inserter, writers, sla_clock) if policy else (None, None)
+    orders: list[InOrder] = []  # one per agent: acknowledgements reach Faust in offset order
+    tracker, probes = _tracking(app, settings, policy, inserter, writers, sla_clock, orders) if policy else (None, None)
 
     async def reject(msg: Any, reason: Reason, detail: str) -> None:
         record = DeadLetter(
@@ -110,12 +112,15 @@ def build_app(
 
     async def ingest(kind: str, stream: StreamT) -> None:
         manual = cast(faust.Stream, stream).noack()
+        order = InOrder()
+        orders.append(order)
         async for event in manual.events():
             msg = event.message
+            ack = order.track(msg.partition, _acker(manual, event))
             result = validate(kind, msg.value, clock(), limits)
             if isinstance(result, Rejection):
                 await reject(msg, result.reason, result.detail)
-                await manual.ack(event)
+                await ack()
                 continue
             if tracker is not None and kind in ("ticket", "incident"):
                 sla_clock.observe(msg.topic, msg.partition, msg.offset, app.consumer.highwater(msg.tp), result.occurred_at)
@@ -124,7 +129,6 @@ def build_app(
                 except Exception as exc:  # the worker must survive any input; keep the record
                     log.exception("SLA processing failed for %s %s", kind, result.event_id)
                     await reject(msg, Reason.processing_error, f"{type(exc).__name__}: {exc}")
-            ack = _acker(manual, event)
             if probes is not None and isinstance(result, ProbeEvent):
                 # Acknowledged once stored in events_raw and its minute is closed and written.
                 ack = _Join(2, ack)
@@ -147,12 +151,17 @@ def build_app(
         for writer in writers:
             await writer.flush()
 
+    def forget_pending(sender: Any, *args: Any, **kwargs: Any) -> None:
+        for order in orders:  # revoked records are read again and tracked anew
+            order.forget()
+
+    app.on_partitions_revoked.connect(forget_pending)  # type: ignore[arg-type]  # mode's stub is too narrow
     return app
 
 
 def _tracking(
     app: faust.App, settings: Settings, policy: Policy, inserter: AsyncInserter,
-    writers: list[BatchWriter], clock: PartitionClock,
+    writers: list[BatchWriter], clock: PartitionClock, orders: list[InOrder],
 ) -> tuple[SlaTracker, ProbeTracker]:
     """Tables, tick topic and agents for live SLA and SLO tracking; returns both trackers."""
     breaches = app.topic(settings.topic_breaches, internal=False)
@@ -261,11 +270,15 @@ def _tracking(
         (breaches, "breaches", breach_rows), (instances, "sla_instances", instance_rows),
         (slo_status, "slo_status", status_rows), (minutes, "probe_minutes", minute_rows),
     ):
-        app.agent(topic, name=f"sink-{name}", concurrency=1)(_sink(name, rows))
+        order = InOrder()
+        orders.append(order)
+        app.agent(topic, name=f"sink-{name}", concurrency=1)(_sink(name, rows, order))
     return tracker, probes
 
 
-def _sink(name: str, rows: Callable[[bytes, tuple[int, int]], list[Row]]) -> Callable[[StreamT], Any]:
+def _sink(
+    name: str, rows: Callable[[bytes, tuple[int, int]], list[Row]], order: InOrder
+) -> Callable[[StreamT], Any]:
     """An agent copying a topic's JSON records into ClickHouse tables (acked once all are stored)."""
 
     async def sink(stream: StreamT) -> None:
@@ -273,7 +286,7 @@ def _sink(name: str, rows: Callable[[bytes, tuple[int, int]], list[Row]]) -> Cal
         async for event in manual.events():
             msg = event.message
             found = rows(msg.value, (msg.partition, msg.offset))
-            ack = _Join(len(found), _acker(manual, event))
+            ack = _Join(len(found), order.track(msg.partition, _acker(manual, event)))
             for writer, key, row in found:
                 await writer.add(key, row, ack)
 

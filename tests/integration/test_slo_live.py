@@ -104,3 +104,35 @@ def test_a_month_of_probes_and_its_replay(run, tmp_path) -> None:
     replay.stop()
     with clickhouse(run.chdb_path) as client:
         assert _tables(client) == before
+
+
+def test_sigkill_mid_month_changes_nothing(run, tmp_path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(month.POLICY)
+    env = {"SLA_POLICY_FILE": str(policy), "PROBE_IDLE_S": "600", "STORE": "rocksdb://"}
+    send(run.settings, month.records())
+    first = run.worker(**env)
+    first.wait_until(lambda: topic_size(run.settings, run.settings.topic_minutes) >= 3000, 120, "a third of the month",
+                     every=0.5)
+    first.kill()
+    assert topic_size(run.settings, run.settings.topic_minutes) < len(month.minute_rows())
+
+    second = run.worker(**env)
+    s = run.settings
+    second.wait_until(
+        lambda: len({(r["service"], r["minute"]) for r in map(orjson.loads, _values(run, s.topic_minutes))})
+        >= len(month.minute_rows()) and lag(s, s.app_id, _outputs(run)) == 0,
+        240, "the whole month after the restart", every=2.0)
+    second.stop()
+
+    records = [orjson.loads(v) for v in _values(run, s.topic_breaches)]
+    alerts = {(r["service"], r["sli"] or "", r["alert"], r["type"], datetime.fromisoformat(r["at"])) for r in records}
+    assert alerts == month.expected_alerts()
+    assert len({r["event_id"] for r in records}) == len(alerts)  # copies after the crash keep their ids
+    with clickhouse(run.chdb_path) as client:
+        tables = _tables(client)
+    assert {(s, _utc(m), t, g, ls, lm, f[0]) for s, m, t, g, ls, lm, f in tables["minutes"]} == month.minute_rows()
+    assert {(r[2], str(r[3]), r[5]) for r in tables["credits"]} == {
+        (service, "2026-10-01", e[6]) for service, e in month.monthly().items()
+    }
+    assert set(tables["days"]) == month.rollup(lambda at: at.date())

@@ -1,0 +1,45 @@
+"""Acknowledge Kafka records in offset order, whatever order their processing finishes in.
+
+Faust commits the first run of consecutive acknowledged offsets, and skips the check for
+an unacknowledged head while nothing has been committed yet, so acknowledging a later
+record first can commit past an earlier one still in progress (a probe result waiting
+for its minute, a row waiting for another table's insert). This keeps acknowledgements
+back until every earlier record of the partition is done.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Awaitable, Callable
+
+Ack = Callable[[], Awaitable[Any]]
+
+
+class InOrder:
+    """Per partition, a queue of records in the order they were read."""
+
+    def __init__(self) -> None:
+        self._queues: dict[int, deque[list[Any]]] = {}
+
+    def track(self, partition: int, ack: Ack) -> Callable[[], Awaitable[bool]]:
+        """Register a record just read; returns the acknowledgement to call when it is done."""
+        queue = self._queues.setdefault(partition, deque())
+        entry: list[Any] = [False, ack]
+        queue.append(entry)
+
+        async def done() -> bool:
+            entry[0] = True
+            while queue and queue[0][0]:
+                _, first = queue.popleft()
+                await first()
+            return True
+
+        return done
+
+    def forget(self) -> None:
+        """Partitions were revoked: their records are read again, with new acknowledgements."""
+        self._queues.clear()
+
+    def pending(self, partition: int) -> int:
+        """Records of the partition read and not yet acknowledged."""
+        return len(self._queues.get(partition, ()))
