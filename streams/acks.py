@@ -43,3 +43,18 @@ class InOrder:
     def pending(self, partition: int) -> int:
         """Records of the partition read and not yet acknowledged."""
         return len(self._queues.get(partition, ()))
+
+
+class Join:
+    """An acknowledgement that takes effect on its n-th call: once every party is done."""
+
+    def __init__(self, parties: int, ack: Ack) -> None:
+        self.waiting = parties
+        self.ack = ack
+
+    async def __call__(self) -> bool:
+        self.waiting -= 1
+        if self.waiting == 0:
+            await self.ack()
+            return True
+        return False

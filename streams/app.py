@@ -1,46 +1,32 @@
-"""The Faust app: thin adapters from Kafka records to validation, the SLA engine and sinks."""
+"""The Faust app: thin adapters from Kafka records to validation, the SLA and SLO trackers and sinks."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
-from enum import Enum
-from typing import Any, Awaitable, Callable, Sequence, cast
+from typing import Any, Callable, Sequence, cast
 
 import faust
-import orjson
 from faust.types import StreamT
-from pydantic import BaseModel
 
 from schemas import codec
 from schemas.deadletter import DeadLetter, Reason, b64
 from schemas.events import ProbeEvent
-from schemas.outputs import InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
 from schemas.policy import Policy
 from sinks.clickhouse import AsyncInserter
-from streams.acks import InOrder
+from streams.acks import InOrder, Join
 from streams.clocks import ClockEngine
 from streams.ingest import EVENTS_RAW_COLUMNS, BatchWriter, events_raw_row
 from streams.partition_clock import PartitionClock
 from streams.probe_tracking import ProbeTracker
 from streams.settings import Settings
+from streams.sink_agents import acker, add_sinks
 from streams.slo_plan import SloPlan
 from streams.tracking import Record, SlaTracker
 from streams.validate import Limits, Rejection, validate
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-
-BREACH_COLUMNS = (
-    "event_id", "instance_id", "version", "type", "at", "kind", "entity_id", "contract_id",
-    "customer", "service", "metric", "level", "target_s", "elapsed_s", "threshold", "corrects",
-)
-INSTANCE_COLUMNS = tuple(InstanceStatus.model_fields)
-ALERT_COLUMNS = tuple(f for f in SloAlert.model_fields if f not in ("schema_version", "kind"))
-STATUS_COLUMNS = tuple(SloStatus.model_fields)
-PROBE_MINUTE_COLUMNS = ("service", "minute", "total", "good", "latency_sum_ms", "latency_max_ms", "fast_le_ms", "fast")
-SLO_MINUTE_COLUMNS = ("contract_id", "customer", "service", "minute", "total", "good", "fast", "excluded")
-Row = tuple["BatchWriter", Any, tuple[Any, ...]]  # (writer, table key, row)
 
 
 def utcnow() -> datetime:
@@ -116,7 +102,7 @@ def build_app(
         orders.append(order)
         async for event in manual.events():
             msg = event.message
-            ack = order.track(msg.partition, _acker(manual, event))
+            ack = order.track(msg.partition, acker(manual, event))
             result = validate(kind, msg.value, clock(), limits)
             if isinstance(result, Rejection):
                 await reject(msg, result.reason, result.detail)
@@ -131,7 +117,7 @@ def build_app(
                     await reject(msg, Reason.processing_error, f"{type(exc).__name__}: {exc}")
             if probes is not None and isinstance(result, ProbeEvent):
                 # Acknowledged once stored in events_raw and its minute is closed and written.
-                ack = _Join(2, ack)
+                ack = Join(2, ack)
                 highwater = app.consumer.highwater(msg.tp)
                 caught_up = highwater is None or msg.offset + 1 >= highwater
                 outcome = probes.on_event(result, msg.partition, msg.offset, ack, caught_up)
@@ -235,90 +221,8 @@ def _tracking(
 
     app.on_partitions_revoked.connect(forget)  # type: ignore[arg-type]  # mode's stub is too narrow
 
-    def writer(table: str, columns: Sequence[str]) -> BatchWriter:
-        w = BatchWriter(inserter, table, columns, settings.batch_rows)
-        writers.append(w)
-        return w
-
-    sla_events, slo_alerts = writer("breaches", BREACH_COLUMNS), writer("slo_alerts", ALERT_COLUMNS)
-    sla_instances, slo_rows = writer("sla_instances", INSTANCE_COLUMNS), writer("slo_status", STATUS_COLUMNS)
-    probe_minutes, slo_minutes = writer("probe_minutes", PROBE_MINUTE_COLUMNS), writer("slo_minutes", SLO_MINUTE_COLUMNS)
-
-    def breach_rows(value: bytes, where: tuple[int, int]) -> list[Row]:
-        if orjson.loads(value).get("kind") == "slo":  # burn-rate and no-data alerts share the topic
-            alert = SloAlert.model_validate_json(value)
-            return [(slo_alerts, alert.event_id, _row(alert, ALERT_COLUMNS))]
-        event = SlaEvent.model_validate_json(value)
-        return [(sla_events, event.event_id, _row(event, BREACH_COLUMNS))]
-
-    def instance_rows(value: bytes, where: tuple[int, int]) -> list[Row]:
-        # No natural key: every record is a row of its own (ReplacingMergeTree decides).
-        return [(sla_instances, where, _row(InstanceStatus.model_validate_json(value), INSTANCE_COLUMNS))]
-
-    def status_rows(value: bytes, where: tuple[int, int]) -> list[Row]:
-        return [(slo_rows, where, _row(SloStatus.model_validate_json(value), STATUS_COLUMNS))]
-
-    def minute_rows(value: bytes, where: tuple[int, int]) -> list[Row]:
-        m = ProbeMinute.model_validate_json(value)
-        rows: list[Row] = [(probe_minutes, (m.service, m.minute), _row(m, PROBE_MINUTE_COLUMNS))]
-        for c in m.contracts:
-            row = (c.contract_id, c.customer, m.service, m.minute, m.total, m.good, c.fast, c.excluded)
-            rows.append((slo_minutes, (c.contract_id, m.service, m.minute), row))
-        return rows
-
-    for topic, name, rows in (
-        (breaches, "breaches", breach_rows), (instances, "sla_instances", instance_rows),
-        (slo_status, "slo_status", status_rows), (minutes, "probe_minutes", minute_rows),
-    ):
-        order = InOrder()
-        orders.append(order)
-        app.agent(topic, name=f"sink-{name}", concurrency=1)(_sink(name, rows, order))
+    add_sinks(app, settings, inserter, writers, orders)
     return tracker, probes
-
-
-def _sink(
-    name: str, rows: Callable[[bytes, tuple[int, int]], list[Row]], order: InOrder
-) -> Callable[[StreamT], Any]:
-    """An agent copying a topic's JSON records into ClickHouse tables (acked once all are stored)."""
-
-    async def sink(stream: StreamT) -> None:
-        manual = cast(faust.Stream, stream).noack()
-        async for event in manual.events():
-            msg = event.message
-            found = rows(msg.value, (msg.partition, msg.offset))
-            ack = _Join(len(found), order.track(msg.partition, _acker(manual, event)))
-            for writer, key, row in found:
-                await writer.add(key, row, ack)
-
-    sink.__name__ = sink.__qualname__ = f"sink_{name}"
-    return sink
-
-
-def _row(record: BaseModel, columns: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(_cell(getattr(record, c)) for c in columns)
-
-
-def _cell(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
-
-
-class _Join:
-    """An acknowledgement that takes effect on its n-th call: after every party is done."""
-
-    def __init__(self, parties: int, ack: Callable[[], Awaitable[bool]]) -> None:
-        self.waiting = parties
-        self.ack = ack
-
-    async def __call__(self) -> bool:
-        self.waiting -= 1
-        return await self.ack() if self.waiting == 0 else False
-
-
-def _acker(stream: StreamT, event: Any) -> Callable[[], Awaitable[bool]]:
-    async def ack() -> bool:
-        return await stream.ack(event)
-
-    return ack
 
 
 def _bind(ingest: Callable[[str, StreamT], Any], kind: str) -> Callable[[StreamT], Any]:

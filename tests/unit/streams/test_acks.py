@@ -37,3 +37,16 @@ def test_forget_drops_what_is_pending() -> None:
     order.track(0, lambda: asyncio.sleep(0))
     order.forget()
     assert order.pending(0) == 0
+
+
+def test_join_acknowledges_once_every_party_is_done() -> None:
+    from streams.acks import Join
+
+    calls: list[int] = []
+
+    async def ack() -> None:
+        calls.append(1)
+
+    join = Join(2, ack)
+    assert (asyncio.run(join()), calls) == (False, [])
+    assert (asyncio.run(join()), calls) == (True, [1])
