@@ -11,9 +11,9 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
-from schemas.policy import BurnRateAlert, CreditTier
+from schemas.policy import BurnRateAlert
 
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
@@ -163,8 +163,3 @@ def budget_remaining(series: ErrorSeries, objective: float, end: datetime, windo
     """Share of the window's error budget left (1 = untouched, negative = overspent)."""
     rate = series.error_rate(end, window)
     return 1.0 if rate is None else 1 - rate / (1 - objective)
-
-
-def credit_for(attainment: float, tiers: Sequence[CreditTier]) -> float:
-    """Service credit (% of the monthly fee) for a month's attainment: the largest tier it falls below."""
-    return max((t.credit for t in tiers if attainment < t.below), default=0.0)

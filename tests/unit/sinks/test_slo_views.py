@@ -56,3 +56,23 @@ def test_attainment_budget_and_credit(tmp_path: Path) -> None:
     s = got["slices"]
     assert s[5] == 2 / 3 and s[6] is None
     assert credits == {"results": 30.0, "slices": 0.0}
+
+
+def test_credit_tiers(tmp_path: Path) -> None:
+    # Tiers: below 99.9 % -> 10 %, below 99 % -> 25 %. 10,000 results a service.
+    policy = parse_policy("""
+contracts:
+  - id: gold
+    customer: acme
+    services: ["*"]
+    probes: {availability: {objective: 0.999}}
+    credits: [{below: 0.999, credit: 10}, {below: 0.99, credit: 25}]
+""")
+    good = {"above": 9995, "at-objective": 9990, "below-first": 9950, "below-second": 9800}
+    with clickhouse(tmp_path / "db") as client:
+        migrate(client)
+        write_contracts(client, policy, at("2026-11-01 00:00"))
+        client.insert("slo_minutes", [["gold", "acme", s, at("2026-10-05 10:00"), 10_000, g, None, False]
+                                      for s, g in good.items()], column_names=MINUTES)
+        credits = dict(client.query("SELECT service, credit_percent FROM service_credits_monthly").result_rows)
+    assert credits == {"above": 0.0, "at-objective": 0.0, "below-first": 10.0, "below-second": 25.0}

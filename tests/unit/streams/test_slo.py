@@ -81,17 +81,6 @@ def test_state_stays_bounded_for_thirty_days() -> None:
     assert series.counts(minute, timedelta(days=30)) == (30 * 24 * 60, 0)
 
 
-def test_credit_tiers() -> None:
-    from schemas.policy import CreditTier
-    from streams.slo import credit_for
-
-    tiers = (CreditTier(below=0.999, credit=10), CreditTier(below=0.99, credit=25))
-    assert credit_for(0.9995, tiers) == 0.0
-    assert credit_for(0.999, tiers) == 0.0  # exactly at the objective: no credit
-    assert credit_for(0.995, tiers) == 10.0
-    assert credit_for(0.98, tiers) == 25.0
-
-
 def test_every_rule_fires_and_resolves() -> None:
     series, end = history()
     # 9 bad results a minute (15 %) for 30 minutes, then none. Evaluated after minute n:
