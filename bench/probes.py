@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import sys
 import time
@@ -102,9 +103,9 @@ def engine(services: int, minutes: int) -> dict[str, str]:
 
     wall = [START]
     tracker = ProbeTracker(plan, table, publish, lambda: wall[0])
-    before = _rss_mib()
+    before = peak_rss_mib(os.getpid(), "VmRSS")
     asyncio.run(tracker.on_tick(0))  # takes the partition over: every entry parsed into memory
-    in_memory = _rss_mib() - before
+    in_memory = peak_rss_mib(os.getpid(), "VmRSS") - before
 
     async def run() -> None:
         for i, event in enumerate(events):
@@ -126,13 +127,6 @@ def engine(services: int, minutes: int) -> dict[str, str]:
         "state for all services, parsed in the worker's memory (MiB, RSS growth)": f"{in_memory:,.0f}",
         "bench process peak RSS (MiB)": f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f}",
     }
-
-
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def live(services: int, n: int) -> dict[str, str]:

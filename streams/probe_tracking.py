@@ -18,7 +18,7 @@ event id.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, Literal, MutableMapping, Sequence
 
 import orjson
@@ -27,7 +27,7 @@ from schemas import codec
 from schemas.events import ProbeEvent
 from schemas.outputs import ContractMinute, ProbeMinute, SloAlert, SloStatus, alert_id
 from streams.probes import Bucket, MinuteBuckets
-from streams.slo import ErrorSeries, budget_remaining, epoch_minute, evaluate
+from streams.slo import ErrorSeries, budget_remaining, epoch_minute, evaluate, minute_start
 from streams.slo_plan import ContractProbes, Objective, SloPlan
 
 Ack = Callable[[], Awaitable[Any]]
@@ -37,13 +37,8 @@ Publish = Callable[[Sequence[Record], Sequence[Record], Sequence[Record]], Await
 Table = MutableMapping[bytes, bytes]
 Outcome = Literal["counted", "duplicate", "late"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _RATES = {"5m": timedelta(minutes=5), "30m": timedelta(minutes=30), "1h": timedelta(hours=1),
           "6h": timedelta(hours=6), "1d": timedelta(days=1), "3d": timedelta(days=3)}
-
-
-def _at(minute: int) -> datetime:
-    return _EPOCH + timedelta(minutes=minute)
 
 
 @dataclass
@@ -84,7 +79,6 @@ class _Partition:
     closed_until: int | None = None
     max_offset: int = -1
     acks: dict[datetime, list[Ack]] = field(default_factory=dict)  # per minute: acks waiting for it to close
-    done: dict[str, tuple[int, int]] = field(default_factory=dict)  # service -> (closed_until, offset) written
     entries: dict[str, ServiceEntry] = field(default_factory=dict)  # parsed table values, updated in place
     alerting: set[str] = field(default_factory=set)  # services with firing burn-rate alerts
     silence_due: dict[str, int] = field(default_factory=dict)  # service -> minute its first no_data would fire
@@ -115,12 +109,12 @@ class ProbeTracker:
         """
         part = self._partition(partition)
         minute = epoch_minute(event.occurred_at)
-        done = part.done.get(event.service)
-        if done is not None and minute < done[0] and offset <= done[1]:
+        entry = part.entries.get(event.service)
+        if entry is not None and minute < entry.closed_until and offset <= entry.offset:
             return "duplicate"  # counted before a restart or rebalance
         outcome = part.buckets.add(event, self.wall(), caught_up)
         if outcome == "counted":
-            part.acks.setdefault(_at(minute), []).append(ack)
+            part.acks.setdefault(minute_start(minute), []).append(ack)
             part.max_offset = max(part.max_offset, offset)
         return outcome
 
@@ -185,14 +179,13 @@ class ProbeTracker:
                 part.entries[key.decode()] = entry
                 self._remember(part, key.decode(), entry)
                 part.closed_until = max(part.closed_until or entry.closed_until, entry.closed_until)
-        part.buckets.resume(None if part.closed_until is None else _at(part.closed_until), self.wall())
+        part.buckets.resume(None if part.closed_until is None else minute_start(part.closed_until), self.wall())
         return part
 
     def _load(self, raw: bytes) -> ServiceEntry:
         return ServiceEntry.load(raw, self.fine, self.plan.horizon)
 
     def _remember(self, part: _Partition, service: str, entry: ServiceEntry) -> None:
-        part.done[service] = (entry.closed_until, entry.offset)
         if entry.alerting():
             part.alerting.add(service)
         else:
@@ -232,9 +225,9 @@ class ProbeTracker:
                 entry.last_data = m + 1
                 minutes.append(self._minute_record(bucket, contracts))
             if bucket is not None or entry.alerting():
-                alerts += self._evaluate(entry, service, objectives, _at(m + 1))
+                alerts += self._evaluate(entry, service, objectives, minute_start(m + 1))
         alerts += self._silence(entry, service, contracts, until=new, returned=False)
-        statuses = [self._status(entry, service, o, _at(new)) for o in objectives] if buckets else []
+        statuses = [self._status(entry, service, o, minute_start(new)) for o in objectives] if buckets else []
 
         entry.partition, entry.closed_until, entry.offset = partition, new, part.max_offset
         records = [(f"slo:{a.contract_id}:{a.service}".encode(), codec.dumps(a)) for a in alerts]
@@ -250,10 +243,10 @@ class ProbeTracker:
             after = int(c.no_data_after // timedelta(minutes=1))
             if c.contract_id not in silent and entry.last_data is not None and entry.last_data + after <= until:
                 silent.add(c.contract_id)
-                out.append(self._no_data(c, service, "firing", _at(entry.last_data + after)))
+                out.append(self._no_data(c, service, "firing", minute_start(entry.last_data + after)))
             if returned and c.contract_id in silent:
                 silent.discard(c.contract_id)
-                out.append(self._no_data(c, service, "resolved", _at(until)))
+                out.append(self._no_data(c, service, "resolved", minute_start(until)))
         entry.silent = tuple(sorted(silent))
         return out
 

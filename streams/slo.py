@@ -25,6 +25,11 @@ def epoch_minute(at: datetime) -> int:
     return int((at - _EPOCH) // MINUTE)
 
 
+def minute_start(minute: int) -> datetime:
+    """The instant a minute since the epoch starts (inverse of epoch_minute)."""
+    return _EPOCH + minute * MINUTE
+
+
 class Ring:
     """Counts (total, bad) per consecutive key (minute or hour), for the newest `size` keys.
 
