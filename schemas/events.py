@@ -56,6 +56,9 @@ class TicketStatus(str, Enum):
     reopened = "reopened"
 
 
+_KIND = "Optional; must match the topic. Replay infers it from the entity id field when absent."
+
+
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,12 +70,12 @@ class _Event(BaseModel):
 class IncidentEvent(_Event):
     """A change of an incident's state (from PagerDuty, Opsgenie, ...)."""
 
-    kind: Literal["incident"] = "incident"
-    incident_id: Identifier
-    service: Identifier
-    customer: Identifier
-    severity: Severity
-    status: IncidentStatus
+    kind: Literal["incident"] = Field(default="incident", description=_KIND)
+    incident_id: Identifier = Field(description="The incident; also the Kafka key.")
+    service: Identifier = Field(description="The affected service (matched against contracts' services).")
+    customer: Identifier = Field(description="The customer whose contract applies.")
+    severity: Severity = Field(description="A change re-targets the running clocks.")
+    status: IncidentStatus = Field(description="acknowledged stops the acknowledge clock, resolved the resolve clock.")
 
     @property
     def entity_id(self) -> str:
@@ -82,12 +85,12 @@ class IncidentEvent(_Event):
 class TicketEvent(_Event):
     """A ticket creation or update (from a service desk)."""
 
-    kind: Literal["ticket"] = "ticket"
-    ticket_id: Identifier
-    customer: Identifier
-    service: Identifier
-    priority: Priority
-    status: TicketStatus
+    kind: Literal["ticket"] = Field(default="ticket", description=_KIND)
+    ticket_id: Identifier = Field(description="The ticket; also the Kafka key.")
+    customer: Identifier = Field(description="The customer whose contract applies.")
+    service: Identifier = Field(description="The service the ticket is about (matched against contracts' services).")
+    priority: Priority = Field(description="A change re-targets the running clocks.")
+    status: TicketStatus = Field(description="Pause statuses stop the clocks; solved/closed stop resolution.")
     public_reply: bool = Field(
         default=False, description="True when this update is an agent's public reply."
     )
@@ -100,13 +103,13 @@ class TicketEvent(_Event):
 class ProbeEvent(_Event):
     """One synthetic probe result."""
 
-    kind: Literal["probe"] = "probe"
-    probe_id: Identifier
-    service: Identifier
-    region: Identifier
-    ok: bool
-    latency_ms: float = Field(ge=0, allow_inf_nan=False)
-    status_code: int = Field(ge=0, le=999)
+    kind: Literal["probe"] = Field(default="probe", description=_KIND)
+    probe_id: Identifier = Field(description="The probe (check) that produced the result.")
+    service: Identifier = Field(description="The service probed; also the Kafka key.")
+    region: Identifier = Field(description="Where the probe ran.")
+    ok: bool = Field(description="The result counts as good (availability SLI).")
+    latency_ms: float = Field(ge=0, allow_inf_nan=False, description="Response time (latency SLI).")
+    status_code: int = Field(ge=0, le=999, description="Protocol status code, for the record.")
 
     @property
     def entity_id(self) -> str:
@@ -122,3 +125,14 @@ EVENT_MODELS: dict[str, type[IncidentEvent] | type[TicketEvent] | type[ProbeEven
     "ticket": TicketEvent,
     "probe": ProbeEvent,
 }
+
+_ID_FIELDS = {"ticket_id": "ticket", "incident_id": "incident", "probe_id": "probe"}
+
+
+def implied_kind(obj: dict[str, object]) -> str | None:
+    """The event kind an object stands for: its `kind`, else the one entity id field it has."""
+    kind = obj.get("kind")
+    if isinstance(kind, str):
+        return kind
+    kinds = {k for name, k in _ID_FIELDS.items() if name in obj}
+    return kinds.pop() if len(kinds) == 1 else None

@@ -26,6 +26,37 @@ def documents() -> dict[str, dict]:
     return {name: {"$schema": "https://json-schema.org/draft/2020-12/schema", **m.model_json_schema()} for name, m in models.items()}
 
 
+def fields_markdown() -> str:
+    """docs/events.md's field tables, generated from the event models so the docs cannot drift."""
+    out = []
+    for kind, model in EVENT_MODELS.items():
+        schema = model.model_json_schema()
+        required = set(schema.get("required", []))
+        out += [f"### {kind}", "", "| field | type | required | meaning |", "|---|---|---|---|"]
+        for name, prop in schema["properties"].items():
+            out.append(f"| `{name}` | {_type(prop, schema)} | {'yes' if name in required else 'no'} "
+                       f"| {prop.get('description', '')} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _type(prop: dict, schema: dict) -> str:
+    ref = prop.get("$ref") or (prop.get("allOf") or [{}])[0].get("$ref")
+    if ref:
+        prop = schema["$defs"][ref.rsplit("/", 1)[1]]
+    if "enum" in prop:
+        return " \\| ".join(f"`{v}`" for v in prop["enum"])
+    if "const" in prop:
+        return f"`{prop['const']}`"
+    kind = {"string": "string", "boolean": "boolean", "number": "number",
+            "integer": "integer"}.get(prop.get("type", ""), prop.get("type", "any"))
+    if prop.get("format") == "date-time":
+        kind = "RFC 3339 date-time with offset"
+    bounds = [f"{op} {prop[key]}" for key, op in (("minimum", ">="), ("maximum", "<="), ("minLength", "length >="),
+                                                   ("maxLength", "length <=")) if key in prop]
+    return kind + (f" ({', '.join(bounds)})" if bounds else "")
+
+
 def render(document: dict) -> str:
     """Stable text of a schema document."""
     return json.dumps(document, indent=2, sort_keys=True) + "\n"

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from schemas.durations import Duration, format_duration, parse_duration
+from schemas.errors import read_text
 from schemas.events import Priority, Severity, TicketStatus
 
 ALWAYS = "24x7"
@@ -425,11 +426,11 @@ def load_policy(path: str | Path, openslo: str | Path | None = None) -> "Policy"
     from schemas.openslo import is_openslo, parse_openslo  # it builds on this module
 
     p = Path(path)
-    text = p.read_text()
+    text = read_text(p, "policy file")
     doc = PolicyDocument(contracts=parse_openslo(text, str(p))) if is_openslo(text) else parse_policy(text, str(p)).doc
     if openslo is not None:
         q = Path(openslo)
-        extra = parse_openslo(q.read_text(), str(q))
+        extra = parse_openslo(read_text(q, "OpenSLO file"), str(q))
         known = {c.id for c in doc.contracts}
         clashes = [Problem(None, f"contract {c.id}", f"already defined in {p}") for c in extra if c.id in known]
         if clashes:

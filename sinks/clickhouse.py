@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
@@ -10,23 +11,46 @@ from urllib.parse import urlparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import Error as ClickHouseError
+
+from schemas.errors import UserError
+
+_EXAMPLES = "chdb:///absolute/path (embedded) or http://host:8123 (a server)"
 
 
 def connect(dsn: str, password: str | None = None) -> Client:
     """Open a client for `chdb:///abs/path` (embedded) or `http(s)://user:pass@host:port/db`.
 
-    A password given separately (CLICKHOUSE_PASSWORD) keeps it out of the DSN.
+    A password given separately (CLICKHOUSE_PASSWORD) keeps it out of the DSN. A DSN that
+    cannot work, or a server that does not answer, is a UserError naming the DSN (without
+    its password).
     """
     parsed = urlparse(dsn)
+    shown = redact(dsn)
     if parsed.scheme == "chdb":
-        Path(parsed.path).mkdir(parents=True, exist_ok=True)
+        if parsed.netloc or not parsed.path.startswith("/"):
+            raise UserError(f"CLICKHOUSE_DSN {shown}: a chDB path must be absolute, e.g. {_EXAMPLES.split()[0]}")
+        try:
+            Path(parsed.path).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"CLICKHOUSE_DSN {shown}: cannot create the directory ({exc.strerror})") from None
         return clickhouse_connect.get_client(dsn=dsn)
-    if parsed.scheme not in ("http", "https"):
-        raise ValueError(f"CLICKHOUSE_DSN must start with chdb://, http:// or https://, got {parsed.scheme!r}")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UserError(f"CLICKHOUSE_DSN {shown!r} is not a ClickHouse address; use {_EXAMPLES}")
     kwargs: dict[str, Any] = {"dsn": dsn}
     if password:
         kwargs["password"] = password
-    return clickhouse_connect.get_client(**kwargs)
+    try:
+        return clickhouse_connect.get_client(**kwargs)
+    except ClickHouseError as exc:
+        reason = re.search(r"\[Errno -?\d+\] [^\")]+|Code: \d+\. [^.(]+", str(exc))
+        raise UserError(f"cannot reach ClickHouse at {shown}: {reason.group(0) if reason else type(exc).__name__}; "
+                        "start the server or fix CLICKHOUSE_DSN / CLICKHOUSE_PASSWORD") from None
+
+
+def redact(dsn: str) -> str:
+    """The DSN with any password replaced by ***."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", dsn)
 
 
 class AsyncInserter:

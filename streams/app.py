@@ -22,6 +22,7 @@ from streams.probe_tracking import ProbeTracker
 from streams.settings import Settings
 from streams.sink_agents import acker, add_sinks
 from streams.slo_plan import SloPlan
+from streams.topics import TABLES, ticks_topic
 from streams.tracking import Record, SlaTracker
 from streams.validate import Limits, Rejection, validate
 
@@ -67,7 +68,7 @@ def build_app(
         datadir=str(settings.data_dir),
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
-        web_bind="127.0.0.1",
+        web_bind=settings.web_bind,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         producer_acks=-1,
@@ -96,6 +97,11 @@ def build_app(
         )
         await deadletter.send(key=msg.key, value=codec.dumps(record), headers={"slastream.reason": reason.value.encode()})
 
+    def caught_up(msg: Any) -> bool:
+        """The record is the newest of its partition that the consumer knows of."""
+        highwater = app.consumer.highwater(msg.tp)
+        return highwater is None or msg.offset + 1 >= highwater
+
     async def ingest(kind: str, stream: StreamT) -> None:
         manual = cast(faust.Stream, stream).noack()
         order = InOrder()
@@ -105,6 +111,8 @@ def build_app(
             ack = order.track(msg.partition, acker(manual, event))
             result = validate(kind, msg.value, clock(), limits)
             if isinstance(result, Rejection):
+                if probes is not None and kind == "probe":
+                    probes.on_rejected(msg.partition, caught_up(msg))
                 await reject(msg, result.reason, result.detail)
                 await ack()
                 continue
@@ -118,9 +126,7 @@ def build_app(
             if probes is not None and isinstance(result, ProbeEvent):
                 # Acknowledged once stored in events_raw and its minute is closed and written.
                 ack = Join(2, ack)
-                highwater = app.consumer.highwater(msg.tp)
-                caught_up = highwater is None or msg.offset + 1 >= highwater
-                outcome = probes.on_event(result, msg.partition, msg.offset, ack, caught_up)
+                outcome = probes.on_event(result, msg.partition, msg.offset, ack, caught_up(msg))
                 if outcome == "late":
                     await reject(msg, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
                                                    f"{result.service} was already closed")
@@ -160,10 +166,10 @@ def _tracking(
         "write_buffer_size": settings.rocksdb_write_buffer_mb * 2**20,
     }
     tables = {
-        kind: app.Table(f"sla-{kind}", default=None, partitions=settings.topic_partitions,
+        kind: app.Table(name, default=None, partitions=settings.topic_partitions,
                         key_type=bytes, value_type=bytes,
                         options=rocksdb if settings.store.startswith("rocksdb") else None)
-        for kind in ("ticket", "incident", "probe")
+        for kind, name in TABLES.items()
     }
 
     async def send_all(topic: Any, records: Sequence[Record]) -> None:
@@ -192,7 +198,7 @@ def _tracking(
     # Tables can only be written inside stream iteration, so a timer cannot fire deadlines
     # or close minutes itself: the leader sends a tick to every partition of a topic
     # co-partitioned with the inputs, and the owner of each partition advances its state.
-    ticks = app.topic(f"{settings.app_id}-ticks", internal=True, partitions=settings.topic_partitions,
+    ticks = app.topic(ticks_topic(settings), internal=True, partitions=settings.topic_partitions,
                       retention=timedelta(hours=1))
 
     @app.timer(interval=settings.tick_interval_s, on_leader=True)

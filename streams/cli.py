@@ -1,33 +1,41 @@
-"""The `slastream` command line."""
+"""The `slastream` command line.
+
+Exit codes (schemas/errors.py): 0 ok; 1 the input has problems (policy validate, replay
+skipped lines); 2 a usage or environment mistake, printed as one line naming the problem
+and the fix; 3 a run that started but could not finish. `--debug` adds tracebacks.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from rich.console import Console
+
+from schemas.errors import INPUT_PROBLEMS, OK, RunFailed, UserError
 
 console = Console(stderr=True)
 
 
-def _settings():  # imported lazily so `--help` stays fast
-    from streams.settings import Settings
+def _settings() -> Any:  # imported lazily so `--help` stays fast
+    from streams.settings import load_settings
 
-    return Settings()
+    return load_settings()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
+    from schemas.policy import PolicyError, load_policy
     from sinks.clickhouse import AsyncInserter, connect
     from sinks.contracts import write_contracts
     from sinks.migrate import migrate
     from streams.app import build_app
-
-    from schemas.policy import PolicyError, load_policy
+    from streams.topics import prepare_worker_topics
 
     settings = _settings()
     policy = None
@@ -36,8 +44,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         try:
             policy = load_policy(*files)
         except PolicyError as exc:
-            console.print(f"SLA_POLICY_FILE / OPENSLO_FILE is not usable:\n{exc}", markup=False, highlight=False)
-            return 2
+            raise UserError(f"SLA_POLICY_FILE / OPENSLO_FILE is not usable ({len(exc.problems)} problem(s); "
+                            f"`slastream policy validate` lists them): {exc.problems[0]}") from None
+    # Everything the worker needs is checked before it writes anything anywhere.
+    prepare_worker_topics(settings)
     client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
     for m in migrate(client):
         console.print(f"applied migration {m.version:04d}_{m.name}")
@@ -46,7 +56,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     app = build_app(settings, AsyncInserter(client), policy)
     worker = Worker(app, loglevel=args.loglevel, quiet=True)
     worker.execute_from_commandline()
-    return 0
+    return OK
 
 
 def cmd_topics_create(args: argparse.Namespace) -> int:
@@ -54,15 +64,19 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
 
     for name, state in create_topics(_settings()).items():
         console.print(f"{name}: {state}")
-    return 0
+    return OK
 
 
 def cmd_schema_export(args: argparse.Namespace) -> int:
     from schemas.export import export
 
-    for path in export(Path(args.dir)):
+    try:
+        written = export(Path(args.dir))
+    except OSError as exc:
+        raise UserError(f"cannot write schema files into {args.dir}: {exc.strerror}") from None
+    for path in written:
         console.print(f"wrote {path}")
-    return 0
+    return OK
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
@@ -77,7 +91,7 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     if not applied:
         console.print("schema is up to date")
     client.close()
-    return 0
+    return OK
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
@@ -91,7 +105,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
         f"produced {report.events} events ({report.first_event_time:%Y-%m-%d %H:%M:%S} .. "
         f"{report.last_event_time:%H:%M:%S} UTC) and {report.bad} bad records"
     )
-    return 0
+    return OK
 
 
 def cmd_policy_validate(args: argparse.Namespace) -> int:
@@ -102,9 +116,9 @@ def cmd_policy_validate(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         for problem in exc.problems:
             print(f"{exc.source}: {problem}")
-        return 1
+        return INPUT_PROBLEMS
     print(f"{args.file}: OK — {policy.summary()}")
-    return 0
+    return OK
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -115,14 +129,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         policy = load_policy(args.policy)
     except PolicyError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    source = sys.stdin.buffer if args.events == "-" else open(args.events, "rb")
-    out = open(args.out, "wb") if args.out else sys.stdout.buffer
+        raise UserError(f"--policy is not usable ({len(exc.problems)} problem(s); `slastream policy validate "
+                        f"{args.policy}` lists them): {exc.source}: {exc.problems[0]}") from None
+    source = sys.stdin.buffer if args.events == "-" else _open(args.events, "rb", "events file")
+    out = _open(args.out, "wb", "--out file") if args.out else sys.stdout.buffer
     with source, out:
-        applied, bad = run(ClockEngine(policy), source, out, sys.stderr, args.final)
-    print(f"replayed {applied} events, skipped {bad} bad lines", file=sys.stderr)
-    return 0
+        counts = run(ClockEngine(policy), source, out, sys.stderr, args.final, args.kind)
+    ignored = f", ignored {counts.ignored} probe results" if counts.ignored else ""
+    print(f"replayed {counts.applied} events{ignored}, skipped {counts.bad} bad lines", file=sys.stderr)
+    if counts.bad and not args.skip_bad:
+        print("slastream: some lines were skipped (see above); fix them, or pass --skip-bad to accept that",
+              file=sys.stderr)
+        return INPUT_PROBLEMS
+    return OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -131,13 +150,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.seconds, args.rate, args.time_scale)
 
 
-def _secret(value) -> str | None:
+def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value else None
+
+
+def _open(path: str, mode: str, what: str) -> Any:
+    try:
+        return open(path, mode)
+    except FileNotFoundError:
+        raise UserError(f"{what} {path}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise UserError(f"{what} {path}: is a directory, not a file") from None
+    except PermissionError:
+        raise UserError(f"{what} {path}: permission denied") from None
 
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    p = argparse.ArgumentParser(prog="slastream", description="Streaming SLA event processor.")
+    p = argparse.ArgumentParser(
+        prog="slastream", description="Streaming SLA event processor.",
+        epilog="exit codes: 0 ok, 1 problems found in the input, 2 usage or environment mistake, "
+               "3 a run that could not finish",
+    )
+    p.add_argument("--debug", action="store_true", help="show tracebacks and library warnings")
     sub = p.add_subparsers(dest="command", required=True)
 
     w = sub.add_parser("worker", help="run the stream worker (Faust app)")
@@ -176,6 +211,9 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("events", help="JSONL file, or - for stdin")
     rp.add_argument("--out", help="write outputs here instead of stdout")
     rp.add_argument("--final", action="store_true", help="end with the final status of every SLA instance")
+    rp.add_argument("--kind", choices=["ticket", "incident", "probe"],
+                    help="kind of lines without a `kind` field (default: implied by ticket_id / incident_id)")
+    rp.add_argument("--skip-bad", action="store_true", help="exit 0 even if bad lines were skipped")
     rp.set_defaults(func=cmd_replay)
 
     dm = sub.add_parser("demo", help="end-to-end demo on the local broker and embedded ClickHouse")
@@ -191,7 +229,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "worker":
         sys.argv = [sys.argv[0], "worker"]  # Faust's Worker reads sys.argv
-    return args.func(args)
+    if not args.debug:  # e.g. a refused connection: the one line below says it
+        logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
+    try:
+        return int(args.func(args))
+    except (UserError, RunFailed) as exc:
+        if args.debug:
+            raise
+        print(f"slastream: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from typing import Iterable
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from schemas.errors import UserError
 from streams.settings import Settings
 
 
@@ -21,6 +22,20 @@ _TRANSIENT = {
     KafkaError._TIMED_OUT,
     KafkaError._TRANSPORT,
 }
+
+
+def require_kafka(settings: Settings, timeout: float | None = None) -> dict[str, int]:
+    """The cluster's topics and their partition counts, or a UserError naming the address
+    if no broker answers in time."""
+    timeout = settings.kafka_connect_timeout_s if timeout is None else timeout
+    admin = AdminClient({**settings.kafka_client_config(), "log_level": 0})  # the one line below says it all
+    try:
+        return {name: len(t.partitions) for name, t in admin.list_topics(timeout=timeout).topics.items()}
+    except KafkaException as exc:
+        raise UserError(
+            f"cannot reach Kafka at {settings.kafka_bootstrap_servers} within {timeout:g} s "
+            f"({exc.args[0].str()}): start a broker (make kafka-start) or set KAFKA_BOOTSTRAP_SERVERS"
+        ) from None
 
 
 def _partitions(consumer: Consumer, topics: Iterable[str]) -> list[TopicPartition]:

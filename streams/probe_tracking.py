@@ -118,6 +118,10 @@ class ProbeTracker:
             part.max_offset = max(part.max_offset, offset)
         return outcome
 
+    def on_rejected(self, partition: int, caught_up: bool) -> None:
+        """A record of the partition was rejected before counting; it still moves the idle clock."""
+        self._partition(partition).buckets.seen(self.wall(), caught_up)
+
     async def on_tick(self, partition: int) -> int:
         """Close the minutes the watermark has passed; returns how many outputs were published."""
         part = self._partition(partition)

@@ -89,6 +89,15 @@ class MinuteBuckets:
             limit = minute_of(watermark)
         return limit is not None and minute_of(at) + MINUTE <= limit
 
+    def seen(self, wall: datetime, caught_up: bool) -> None:
+        """Note a record read from the partition, counted or not (a rejected one too).
+
+        Without this an invalid record at the tail would leave the partition looking
+        behind for ever, and its last minutes would never close by the wall clock.
+        """
+        self._last_record_wall = wall
+        self._caught_up = caught_up
+
     def add(
         self, event: ProbeEvent, wall: datetime, caught_up: bool = True
     ) -> Literal["counted", "duplicate", "late"]:
@@ -96,8 +105,7 @@ class MinuteBuckets:
 
         `caught_up`: no newer record is waiting in the partition.
         """
-        self._last_record_wall = wall
-        self._caught_up = caught_up
+        self.seen(wall, caught_up)
         if self.is_closed(event.occurred_at):
             return "late"
         minute = minute_of(event.occurred_at)

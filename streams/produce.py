@@ -11,6 +11,8 @@ import orjson
 from confluent_kafka import Producer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from schemas.errors import RunFailed, UserError
+from streams.kafka_util import require_kafka
 from streams.settings import Settings
 from streams.synthetic import SyntheticSource, bad_records
 
@@ -42,7 +44,10 @@ def produce(
     total = int(rate * duration)
     step = timedelta(seconds=duration * time_scale / max(total, 1))
     start = datetime.now(timezone.utc) - ends_ago - step * total
-    producer = Producer({**settings.kafka_client_config(), "linger.ms": 20, "acks": "all", "enable.idempotence": True})
+    require_kafka(settings)
+    # log_level 3: librdkafka's retried warnings (a fresh broker's coordinator loading) are not news.
+    producer = Producer({**settings.kafka_client_config(), "linger.ms": 20, "acks": "all",
+                         "enable.idempotence": True, "log_level": 3})
     topics = settings.input_topics
     _wait_for_topics(producer, topics.values())
     source = SyntheticSource(seed)
@@ -71,9 +76,9 @@ def produce(
             _send(producer, topics[kind], key, raw, on_delivery)
             n_bad += 1
     if producer.flush(60):
-        raise RuntimeError("could not deliver every record to Kafka within 60 s")
+        raise RunFailed(f"could not deliver every record to Kafka at {settings.kafka_bootstrap_servers} within 60 s")
     if failures:
-        raise RuntimeError(f"{len(failures)} records were not delivered, first error: {failures[0]}")
+        raise RunFailed(f"{len(failures)} records were not delivered, first error: {failures[0]}")
     return ProduceReport(total, n_bad, start, start + step * max(total - 1, 0))
 
 
@@ -86,7 +91,7 @@ def _wait_for_topics(producer: Producer, names: Iterable[str], timeout: float = 
             if meta and not meta.error and meta.partitions and all(p.leader >= 0 for p in meta.partitions.values()):
                 break
             if time.monotonic() > deadline:
-                raise TimeoutError(f"topic {name} is not available; run `slastream topics create`")
+                raise UserError(f"topic {name} is not available; run `slastream topics create` with the same settings")
             time.sleep(0.2)
 
 

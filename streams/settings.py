@@ -11,13 +11,15 @@ import ssl
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+from schemas.errors import UserError
 
 
 def topic_env(prefix: str) -> dict[str, str]:
@@ -40,6 +42,8 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
+    # How long commands wait for a first answer from the broker before saying it is unreachable.
+    kafka_connect_timeout_s: float = Field(default=10.0, gt=0)
 
     # Topics
     topic_incidents: str = "sla.incidents"
@@ -77,6 +81,7 @@ class Settings(BaseSettings):
     probe_idle_s: float = Field(default=120.0, gt=0)
     web_enabled: bool = True
     web_port: int = 6066
+    web_bind: str = "127.0.0.1"  # 0.0.0.0 in a container, so the port can be published
     max_event_bytes: int = 64 * 1024
     max_future_s: float = 3600
     max_past_days: float = 400
@@ -99,6 +104,8 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get("SLASTREAM_CONFIG")
         if config_file:
+            if not Path(config_file).is_file():
+                raise UserError(f"SLASTREAM_CONFIG names {config_file}, which is not a file; fix the path or unset it")
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
 
@@ -133,3 +140,21 @@ class Settings(BaseSettings):
         if self.kafka_ssl_certfile:
             ctx.load_cert_chain(str(self.kafka_ssl_certfile), str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None)
         return ctx
+
+
+def load_settings() -> Settings:
+    """Settings from the environment and SLASTREAM_CONFIG, or a UserError naming each bad one.
+
+    The message names the setting and what is wrong, never its value (it may be a secret).
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            name = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                problems.append(f"unknown setting {name!r} in SLASTREAM_CONFIG (misspelt?)")
+            else:
+                problems.append(f"{name.upper()}: {err['msg']}")
+        raise UserError("bad setting: " + "; ".join(problems)) from None

@@ -6,7 +6,16 @@ from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from schemas.errors import UserError
+from streams.kafka_util import require_kafka
 from streams.settings import Settings
+
+TABLES = {kind: f"sla-{kind}" for kind in ("ticket", "incident", "probe")}  # the worker's Faust tables
+
+
+def ticks_topic(settings: Settings) -> str:
+    """The topic the leader sends ticks to (co-partitioned with the inputs)."""
+    return f"{settings.app_id}-ticks"
 
 
 @dataclass(frozen=True)
@@ -38,19 +47,53 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
 
 
+def internal_specs(settings: Settings) -> list[TopicSpec]:
+    """Topics the worker's Faust app uses on its own: ticks, table changelogs, leader election.
+
+    Faust would create them itself, but a consumer that subscribes before a new topic shows
+    up in its metadata ignores it until the next metadata refresh (5 minutes): no ticks, no
+    leader, no deadlines. So the worker creates them before Faust starts. Names and
+    settings are the ones Faust derives from APP_ID.
+    """
+    app, n = settings.app_id, settings.topic_partitions
+    return [
+        TopicSpec(ticks_topic(settings), n, {"cleanup.policy": "delete", "retention.ms": str(3600 * 1000)}),
+        TopicSpec(f"{app}-__assignor-__leader", 1, {"cleanup.policy": "delete"}),
+        *(TopicSpec(f"{app}-{table}-changelog", n, {"cleanup.policy": "compact"}) for table in TABLES.values()),
+    ]
+
+
+def prepare_worker_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
+    """Check every topic the worker reads or writes exists, and create its internal ones.
+
+    Raises a UserError naming any missing input or output topic (`topics create` makes
+    them) or an unreachable broker, before the worker writes anything anywhere.
+    """
+    existing = require_kafka(settings)
+    missing = [spec.name for spec in topic_specs(settings) if spec.name not in existing]
+    if missing:
+        raise UserError(f"topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found at "
+                        f"{settings.kafka_bootstrap_servers}: run `slastream topics create` with the same settings")
+    return _create(settings, internal_specs(settings), existing, timeout)
+
+
 def create_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
     """Create missing topics; returns topic -> "created" | "exists" | "exists (N partitions)".
 
     Existing topics are left as they are (running twice changes nothing); a partition
     count that differs from the settings is reported, not changed.
     """
+    existing = require_kafka(settings)
+    return _create(settings, topic_specs(settings), existing, timeout)
+
+
+def _create(settings: Settings, specs: list[TopicSpec], existing: dict[str, int], timeout: float) -> dict[str, str]:
     admin = AdminClient(settings.kafka_client_config())
-    existing = admin.list_topics(timeout=timeout).topics
     result: dict[str, str] = {}
     new = []
-    for spec in topic_specs(settings):
+    for spec in specs:
         if spec.name in existing:
-            have = len(existing[spec.name].partitions)
+            have = existing[spec.name]
             result[spec.name] = "exists" if have == spec.partitions else f"exists ({have} partitions)"
         else:
             new.append(NewTopic(spec.name, spec.partitions, settings.topic_replication, config=spec.config))

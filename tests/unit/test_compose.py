@@ -27,6 +27,8 @@ def test_services_and_variables_match_the_settings() -> None:
     # The worker's settings load from exactly these variables.
     settings = Settings(**{k.lower(): v for k, v in env.items()})
     assert settings.clickhouse_password is not None
+    published = {p.split(":")[-1] for p in services["worker"].get("ports", [])}
+    assert str(settings.web_port) in published and settings.web_bind == "0.0.0.0"  # reachable from the host
 
 
 def test_kafka_service_is_single_node_kraft() -> None:

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from schemas.export import EXPORT_DIR, documents, export, render
+from schemas.export import EXPORT_DIR, documents, export, fields_markdown, render
 
 
 def test_committed_schema_files_match_the_models() -> None:
@@ -21,3 +21,11 @@ def test_export_writes_one_file_per_kind(tmp_path: Path) -> None:
     ]
     ticket = (tmp_path / "ticket.schema.json").read_text()
     assert '"ticket_id"' in ticket and '"on_hold"' in ticket
+
+
+def test_docs_list_every_field_of_every_event_kind() -> None:
+    """docs/events.md's field tables are the generated ones (fails when a model changes alone)."""
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "events.md").read_text()
+    section = docs.split("<!-- fields:begin -->\n")[1].split("<!-- fields:end -->")[0]
+    assert section == fields_markdown()
+    assert "| `public_reply` | boolean |" in section and "| `latency_ms` | number (>= 0) |" in section

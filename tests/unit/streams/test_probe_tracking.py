@@ -216,3 +216,18 @@ def test_nothing_is_written_or_acknowledged_unless_the_outputs_are_stored() -> N
     again.tick()
     assert [(m["minute"][11:16], m["total"], m["good"]) for m in again.out.minutes] == [("10:00", 1, 0)]
     assert again.acked == [0] and b"search" in again.table
+
+
+def test_an_invalid_record_at_the_tail_does_not_hold_the_last_minute_open() -> None:
+    h = Harness()
+    h.tracker.on_event(ProbeEvent(event_id="e0", occurred_at=utc("2026-11-27 10:00:10"), source="t", probe_id="p",
+                                  service="search", region="eu", ok=True, latency_ms=1.0, status_code=200),
+                       0, 0, _noop, caught_up=False)  # an invalid record follows in the partition
+    h.tracker.on_rejected(0, caught_up=True)  # ... and is the partition's newest
+    h.wall = utc("2026-11-27 10:30")
+    h.tick()
+    assert [m["minute"] for m in h.out.minutes] == ["2026-11-27T10:00:00Z"]
+
+
+async def _noop() -> None:
+    return None

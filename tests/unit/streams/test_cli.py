@@ -1,0 +1,96 @@
+"""Every user mistake at the CLI: one line naming the problem and the fix, and exit code 2.
+
+Nothing here needs a broker or a ClickHouse server: the mistakes are exactly that they
+are missing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from schemas.errors import INPUT_PROBLEMS, OK, USAGE
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+REPLAY = Path(__file__).resolve().parents[2] / "data" / "replay"
+NO_KAFKA = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "KAFKA_CONNECT_TIMEOUT_S": "1"}
+
+
+def slastream(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k != "SLASTREAM_CONFIG" and not k.startswith(("KAFKA_", "CLICKHOUSE_"))}
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**clean, "PYTHONPATH": str(Path(__file__).resolve().parents[3]), **env}, timeout=60)
+
+
+def one_line(result: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert (result.returncode, len(lines)) == (code, 1), result.stderr
+    assert lines[0].startswith("slastream: ") and "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("args", [
+    ("policy", "validate", "missing.yaml"),
+    ("policy", "validate", str(EXAMPLES / "policy.yaml"), "--openslo", "missing.yaml"),
+    ("replay", "--policy", "missing.yaml", str(REPLAY / "scenario.jsonl")),
+    ("replay", "--policy", str(REPLAY / "policy.yaml"), "missing.yaml"),
+])
+def test_a_missing_file_is_named(args: tuple[str, ...], tmp_path: Path) -> None:
+    one_line(slastream(*args, cwd=tmp_path), USAGE, "missing.yaml", "no such file")
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = slastream("--debug", "policy", "validate", "missing.yaml", cwd=tmp_path)
+    assert result.returncode != OK and "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize("args", [("topics", "create"), ("worker",), ("produce", "--duration", "1")])
+def test_unreachable_kafka_is_named_before_anything_is_written(args: tuple[str, ...], tmp_path: Path) -> None:
+    chdb = tmp_path / "chdb"
+    result = slastream(*args, cwd=tmp_path, CLICKHOUSE_DSN=f"chdb://{chdb}", DATA_DIR=str(tmp_path / "w"), **NO_KAFKA)
+    one_line(result, USAGE, "cannot reach Kafka at 127.0.0.1:1 within 1 s", "KAFKA_BOOTSTRAP_SERVERS")
+    assert not chdb.exists() and not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("dsn, words", [
+    ("not-a-dsn", ("'not-a-dsn' is not a ClickHouse address", "chdb:///")),
+    ("chdb://relative/path", ("must be absolute",)),
+    ("http://user:hunter2@127.0.0.1:1", ("cannot reach ClickHouse at http://user:***@127.0.0.1:1", "refused")),
+])
+def test_a_bad_or_unreachable_clickhouse_is_named(dsn: str, words: tuple[str, ...], tmp_path: Path) -> None:
+    line = one_line(slastream("db", "migrate", cwd=tmp_path, CLICKHOUSE_DSN=dsn), USAGE, *words)
+    assert "hunter2" not in line
+    assert list(tmp_path.iterdir()) == []  # no stray directory from a relative path
+
+
+def test_settings_mistakes_never_show_a_secret(tmp_path: Path) -> None:
+    config = tmp_path / "slastream.yaml"
+    config.write_text("kafka_sasl_pasword: hunter2\n")
+    line = one_line(slastream("topics", "create", cwd=tmp_path, SLASTREAM_CONFIG=str(config)), USAGE,
+                    "kafka_sasl_pasword")
+    assert "hunter2" not in line
+    one_line(slastream("topics", "create", cwd=tmp_path, SLASTREAM_CONFIG="nope.yaml"), USAGE, "nope.yaml")
+    one_line(slastream("topics", "create", cwd=tmp_path, TOPIC_PARTITIONS="six"), USAGE, "TOPIC_PARTITIONS")
+
+
+def test_replay_takes_events_as_documented_and_fails_on_skipped_lines(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        '{"event_id": "e1", "occurred_at": "2026-11-27T10:00:00Z", "source": "desk", "ticket_id": "T1",'
+        ' "customer": "acme", "service": "checkout", "priority": "P1", "status": "new"}\n'
+        '{"event_id": "e2", "occurred_at": "2026-11-27T10:00:00Z", "source": "x"}\n'
+    )
+    policy = str(REPLAY / "policy.yaml")
+    strict = slastream("replay", "--policy", policy, str(events), "--final", cwd=tmp_path)
+    assert strict.returncode == INPUT_PROBLEMS
+    assert "skipped line 2: cannot tell the event kind" in strict.stderr
+    assert '"entity_id":"T1"' in strict.stdout  # line 1 had no `kind` and was replayed
+    assert slastream("replay", "--policy", policy, str(events), "--skip-bad", cwd=tmp_path).returncode == OK
+    wrong = slastream("replay", "--policy", policy, str(events), "--kind", "incident", "--skip-bad", cwd=tmp_path)
+    assert "replayed 0 events" in wrong.stderr
