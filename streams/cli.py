@@ -94,6 +94,27 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_query(args: argparse.Namespace) -> int:
+    from clickhouse_connect.driver.exceptions import DatabaseError
+    from rich.table import Table
+
+    from sinks.clickhouse import connect
+
+    settings = _settings()
+    client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
+    try:
+        result = client.query(args.sql)
+    except DatabaseError as exc:
+        raise UserError(f"ClickHouse refused the query: {str(exc).strip().splitlines()[0][:300]}") from None
+    finally:
+        client.close()
+    table = Table(*result.column_names)
+    for row in result.result_rows:
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
+    Console().print(table)
+    return OK
+
+
 def cmd_produce(args: argparse.Namespace) -> int:
     from streams.produce import produce
 
@@ -189,6 +210,10 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("db", help="ClickHouse schema").add_subparsers(dest="action", required=True)
     d.add_parser("migrate", help="apply pending DDL migrations").set_defaults(func=cmd_db_migrate)
+
+    q = sub.add_parser("query", help="run one SQL query on CLICKHOUSE_DSN and print the rows as a table")
+    q.add_argument("sql")
+    q.set_defaults(func=cmd_query)
 
     pr = sub.add_parser("produce", help="publish synthetic events")
     pr.add_argument("--rate", type=float, default=500.0, help="events per second")

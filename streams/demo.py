@@ -8,25 +8,33 @@ import shutil
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 from rich.console import Console
 from rich.table import Table
 
+from schemas.errors import RunFailed
 from sinks.clickhouse import connect
 from streams.kafka_util import lag, read_all
 from streams.produce import produce
-from streams.settings import Settings, topic_env
+from streams.settings import Settings, load_settings, topic_env
 from streams.topics import create_topics
 from streams.workerproc import WorkerProcess
 
 DEMO_DIR = Path("var/demo")
 DEMO_POLICY = Path(__file__).resolve().parents[1] / "examples" / "demo-policy.yaml"
+WIDTH = 100
 
 
-def run_demo(seconds: float, rate: float, time_scale: float) -> int:
-    """Create topics, run a worker, produce synthetic traffic with bad records, report."""
-    console = Console()
+def run_demo(seconds: float, rate: float, time_scale: float, stall_s: float = 90.0) -> int:
+    """Create topics, run a worker, produce synthetic traffic with bad records, wait, report.
+
+    The wait has no fixed deadline: it fails only when the worker dies or makes no progress
+    for `stall_s` (a busy machine is slower, not broken).
+    """
+    terminal = Console()
+    console = Console(width=min(WIDTH, terminal.width) if terminal.is_terminal else WIDTH)
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     run = f"demo{int(time.time())}"
     env = {
@@ -39,76 +47,134 @@ def run_demo(seconds: float, rate: float, time_scale: float) -> int:
         **topic_env(f"{run}.sla"),
     }
     os.environ.update(env)
-    settings = Settings()
-    console.rule("topics")
-    for name, state in create_topics(settings).items():
-        console.print(f"{name}: {state}")
-    console.rule("worker")
+    settings = load_settings()
+    began = time.monotonic()
+    console.rule("1/4 topics")
+    created = create_topics(settings)
+    console.print(f"{len(created)} topics {run}.sla.* on {settings.kafka_bootstrap_servers}")
+    console.rule("2/4 worker")
     worker = WorkerProcess(env, DEMO_DIR / "worker.log").start()
     try:
-        console.print(f"worker pid {worker.pid}, log {worker.log_path}")
-        console.rule(f"producing {seconds:g} s at {rate:g}/s, event time x{time_scale:g}")
+        console.print(f"worker pid {worker.pid}, policy {DEMO_POLICY.name}, log {worker.log_path}")
+        console.rule(f"3/4 producing {seconds:g} s at {rate:g} events/s, event time x{time_scale:g}")
         # Event time ends two minutes ago, so the last probe minutes can close right after the traffic.
         report = produce(settings, rate=rate, duration=seconds, time_scale=time_scale, bad=True,
                          ends_ago=timedelta(minutes=2))
-        console.print(f"{report.events} events spanning {report.last_event_time - report.first_event_time}, {report.bad} bad records")
-        started = time.monotonic()
-        worker.wait_drained(settings)
-        console.print(f"worker drained the topics {time.monotonic() - started:.1f} s after the last send")
+        console.print(f"{report.events:,} events spanning {report.last_event_time - report.first_event_time}, "
+                      f"and {report.bad} bad records")
+        console.rule("4/4 waiting for the worker")
+        inputs = list(settings.input_topics.values())
         outputs = [settings.topic_breaches, settings.topic_instances, settings.topic_minutes, settings.topic_slo_status]
-        worker.wait_until(lambda: lag(settings, settings.app_id, outputs) == 0, 60, "SLA and SLO outputs stored")
+        started = time.monotonic()
+        _wait(console, worker, settings, inputs, "input records not yet processed", stall_s)
+        _wait(console, worker, settings, outputs, "output records not yet stored in ClickHouse", stall_s)
+        console.print(f"worker done {time.monotonic() - started:.1f} s after the last send")
     finally:
         worker.stop()
-    _report(console, settings)
+    _report(console, settings, report.events, report.bad)
+    console.print(f"demo finished in {time.monotonic() - began:.0f} s")
     return 0
 
 
-def _report(console: Console, settings: Settings) -> None:
+def _wait(console: Console, worker: WorkerProcess, settings: Settings, topics: list[str], what: str,
+          stall_s: float) -> None:
+    """Until the worker's group has committed every record of `topics`, showing what is left."""
+    best, since = None, time.monotonic()
+    with console.status("") as status:
+        while True:
+            left = lag(settings, settings.app_id, topics)
+            if left == 0:
+                break
+            if best is None or left < best:
+                best, since = left, time.monotonic()
+            stalled = time.monotonic() - since
+            if not worker.alive():
+                raise RunFailed(f"the worker exited while {left} {what}; see {worker.log_path}")
+            if stalled > stall_s:
+                raise RunFailed(f"the worker made no progress for {stall_s:g} s with {left} {what}; "
+                                f"see {worker.log_path}")
+            status.update(f"{left:,} {what}" + (f" (no progress for {stalled:.0f} s)" if stalled > 5 else ""))
+            time.sleep(0.5)
+    console.print(f"0 {what}")
+
+
+def _report(console: Console, settings: Settings, produced: int, bad: int) -> None:
     client = connect(settings.clickhouse_dsn)
     try:
-        table = Table(title="ClickHouse")
-        for column in ("table", "rows", "detail"):
-            table.add_column(column)
-        tables = [r[0] for r in client.query("SELECT name FROM system.tables WHERE database = currentDatabase() AND engine NOT LIKE '%View' ORDER BY name").result_rows]
-        for name in tables:
-            rows = client.command(f"SELECT count() FROM {name} FINAL" if name == "events_raw" else f"SELECT count() FROM {name}")
-            detail = ""
-            if name == "events_raw":
-                kinds = client.query("SELECT kind, count() FROM events GROUP BY kind ORDER BY kind").result_rows
-                detail = ", ".join(f"{k}: {n}" for k, n in kinds)
-            elif name == "breaches":
-                types = client.query("SELECT type, count() FROM sla_events GROUP BY type ORDER BY type").result_rows
-                detail = ", ".join(f"{k}: {n}" for k, n in types)
-            elif name == "sla_instances":
-                states = client.query(
-                    "SELECT state, countIf(breached), count() FROM sla_instances_current GROUP BY state ORDER BY state"
-                ).result_rows
-                detail = ", ".join(f"{s}: {n} ({b} breached)" for s, b, n in states)
-            elif name == "slo_alerts":
-                alerts = client.query("SELECT alert, type, count() FROM slo_alerts FINAL GROUP BY alert, type ORDER BY alert, type").result_rows
-                detail = ", ".join(f"{a} {t}: {n}" for a, t, n in alerts)
-            table.add_row(name, str(rows), detail)
-        console.print(table)
-        monthly = Table(title="slo_attainment_monthly + service_credits_monthly")
-        for column in ("contract / service", "month", "results", "avail.", "latency", "budget used", "credit %"):
-            monthly.add_column(column)
-        for row in client.query(
+        def rows(sql: str) -> list[Any]:
+            return list(client.query(sql).result_rows)
+
+        console.rule("what landed")
+        stored = dict(rows("SELECT kind, count() FROM events GROUP BY kind"))
+        if sum(stored.values()) != produced:
+            raise RunFailed(f"{produced:,} valid events were sent but {sum(stored.values()):,} are in events_raw; "
+                            f"see {settings.clickhouse_dsn} and var/demo/worker.log")
+        dead = collections.Counter(orjson.loads(m.value() or b"{}")["reason"]
+                                   for m in read_all(settings, settings.topic_deadletter))
+        console.print(
+            f"Input: {produced:,} valid events and {bad} bad records sent. Stored in events_raw: "
+            f"{sum(stored.values()):,} ({', '.join(f'{k} {n:,}' for k, n in sorted(stored.items()))}). "
+            f"Dead-lettered on {settings.topic_deadletter}: {sum(dead.values())} "
+            f"({', '.join(f'{r} {n}' for r, n in sorted(dead.items()))}).")
+
+        instances = Table(title="SLA instances (view sla_instances_current: one row per instance)")
+        for column in ("kind", "metric", "instances", "running", "met", "missed", "breached so far"):
+            instances.add_column(column, justify="left" if column in ("kind", "metric") else "right")
+        for kind, metric, n, running, met, missed, breached in rows(
+            "SELECT kind, metric, count(), countIf(state = 'running'), countIf(outcome = 'met'),"
+            " countIf(outcome = 'missed'), countIf(breached) FROM sla_instances_current"
+            " GROUP BY kind, metric ORDER BY kind, metric"
+        ):
+            instances.add_row(kind, metric, *(f"{x:,}" for x in (n, running, met, missed, breached)))
+        console.print(instances)
+
+        facts = dict(rows("SELECT type, count() FROM sla_events GROUP BY type"))
+        records = collections.Counter(orjson.loads(m.value() or b"{}")["type"]
+                                      for m in read_all(settings, settings.topic_breaches))
+        console.print(
+            f"SLA lifecycle events that hold (view sla_events, one per fact): {sum(facts.values()):,} = "
+            + ", ".join(f"{t} {n:,}" for t, n in sorted(facts.items())) + ".")
+        console.print(
+            f"Records on the breach topic {settings.topic_breaches} (what alerting consumes, SLO alerts "
+            f"and corrections included, copies after a restart too): {sum(records.values()):,} = "
+            + ", ".join(f"{t} {n:,}" for t, n in sorted(records.items())) + ".")
+
+        alerts = rows("SELECT alert, type, count() FROM slo_alerts FINAL GROUP BY alert, type ORDER BY alert, type")
+        minutes = client.command("SELECT count() FROM probe_minutes FINAL")
+        console.print(f"Probe SLOs: {minutes:,} service-minutes closed (probe_minutes); SLO alerts (slo_alerts): "
+                      + (", ".join(f"{a} {t} {n}" for a, t, n in alerts) or "none") + ".")
+
+        monthly = Table(title="Probe SLO attainment and service credits per month (views slo_attainment_monthly,"
+                              " service_credits_monthly)")
+        for column in ("contract / service", "month", "results", "availability", "latency ok",
+                       "error budget used", "credit"):
+            monthly.add_column(column, justify="left" if column in ("contract / service", "month") else "right",
+                               no_wrap=True)
+        for contract, service, month, total, availability, latency, used, credit in rows(
             "SELECT a.contract_id, a.service, a.month, a.total, a.availability, a.latency_attainment,"
             " a.availability_budget_used, c.credit_percent FROM slo_attainment_monthly AS a"
             " JOIN service_credits_monthly AS c USING (contract_id, service, month) ORDER BY a.service, a.month"
-        ).result_rows:
-            contract, service, month, total, availability, latency, used, credit = row
-            monthly.add_row(f"{contract} / {service}", f"{month:%Y-%m}", str(total), f"{availability:.4f}",
-                            f"{latency:.4f}", f"{used:.2f}", f"{credit:g}")
+        ):
+            monthly.add_row(f"{contract} / {service}", f"{month:%Y-%m}", f"{total:,}", _percent(availability),
+                            _percent(latency), _percent(used, 1), f"{credit:g} %")
         console.print(monthly)
     finally:
         client.close()
-    breaches = collections.Counter(orjson.loads(m.value() or b"{}")["type"] for m in read_all(settings, settings.topic_breaches))
-    console.print(f"breach topic {settings.topic_breaches}: " + ", ".join(f"{t}: {n}" for t, n in sorted(breaches.items())))
-    reasons = collections.Counter(orjson.loads(m.value() or b"{}")["reason"] for m in read_all(settings, settings.topic_deadletter))
-    dead = Table(title=f"dead-letter topic {settings.topic_deadletter}")
-    dead.add_column("reason")
-    dead.add_column("records")
-    for reason, n in sorted(reasons.items()):
-        dead.add_row(reason, str(n))
-    console.print(dead)
+    prefix = settings.topic_breaches.removesuffix("breaches")
+    console.rule("where to look next")
+    console.print(
+        f"ClickHouse: {settings.clickhouse_dsn} (embedded chDB: one process at a time may open it)\n"
+        f"  export CLICKHOUSE_DSN={settings.clickhouse_dsn}\n"
+        "  .venv/bin/slastream query \"SELECT type, count() FROM sla_events GROUP BY type\"\n"
+        "  .venv/bin/slastream query \"SELECT entity_id, metric, deadline FROM sla_instances_current"
+        " WHERE outcome = 'missed'\"\n"
+        "  .venv/bin/slastream query \"SELECT * FROM service_credits_monthly ORDER BY month, service\"\n"
+        f"Topics {prefix}*: incidents, tickets, probes (input), breaches (SLA lifecycle events and SLO\n"
+        "  alerts), instances (SLA status), deadletter (rejected input with the reason)\n"
+        "The broker keeps running for a second look: `make kafka-stop` stops it.",
+        markup=False, highlight=False,
+    )
+
+
+def _percent(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value * 100:.{digits}f} %"

@@ -94,3 +94,10 @@ def test_replay_takes_events_as_documented_and_fails_on_skipped_lines(tmp_path: 
     assert slastream("replay", "--policy", policy, str(events), "--skip-bad", cwd=tmp_path).returncode == OK
     wrong = slastream("replay", "--policy", policy, str(events), "--kind", "incident", "--skip-bad", cwd=tmp_path)
     assert "replayed 0 events" in wrong.stderr
+
+
+def test_query_prints_rows_and_names_a_refused_query(tmp_path: Path) -> None:
+    dsn = f"chdb://{tmp_path / 'chdb'}"
+    ok = slastream("query", "SELECT 6 * 7 AS answer", cwd=tmp_path, CLICKHOUSE_DSN=dsn)
+    assert ok.returncode == OK and "answer" in ok.stdout and "42" in ok.stdout
+    one_line(slastream("query", "SELECT nope", cwd=tmp_path, CLICKHOUSE_DSN=dsn), USAGE, "refused the query", "nope")
