@@ -35,8 +35,10 @@ class _InstanceRef(BaseModel):
 class SlaEvent(_InstanceRef):
     """One step in an SLA instance's life, as published on the breach topic.
 
-    `event_id` is derived from the instance, the fact and the version, so replaying the
-    same input yields the same ids and alerting systems can drop what they have seen.
+    `event_id` is derived from the instance and the fact alone (its type, threshold and the
+    instant it belongs to; for a correction, the id it retracts), never from the order of
+    processing, so any replay or restart yields the same ids and alerting systems can drop
+    what they have seen.
     """
 
     schema_version: Literal[1] = 1
@@ -54,9 +56,9 @@ class SlaEvent(_InstanceRef):
 
 
 class InstanceStatus(_InstanceRef):
-    """Current state of one SLA instance (a row of sla_instances)."""
+    """Current state of one SLA instance (a row of sla_instance_status)."""
 
-    version: int
+    version: int = Field(description="only grows for the instance: the latest row is the one with the largest")
     level: str
     state: Literal["running", "paused", "stopped"]
     started_at: datetime
@@ -71,9 +73,9 @@ class InstanceStatus(_InstanceRef):
     as_of: datetime
 
 
-def event_id(instance_id: str, fact: str, version: int) -> str:
-    """Deterministic id of a lifecycle event."""
-    return hashlib.sha256(f"{instance_id}|{fact}|{version}".encode()).hexdigest()[:32]
+def event_id(instance_id: str, *parts: str) -> str:
+    """Deterministic id of a lifecycle event: the instance and what identifies the fact."""
+    return hashlib.sha256("|".join((instance_id, *parts)).encode()).hexdigest()[:32]
 
 
 Sli = Literal["availability", "latency"]

@@ -113,13 +113,15 @@ def build_app(
             if isinstance(result, Rejection):
                 if probes is not None and kind == "probe":
                     probes.on_rejected(msg.partition, caught_up(msg))
+                elif tracker is not None:
+                    sla_clock.observe(kind, msg.partition, msg.offset, app.consumer.highwater(msg.tp), None)
                 await reject(msg, result.reason, result.detail)
                 await ack()
                 continue
             if tracker is not None and kind in ("ticket", "incident"):
-                sla_clock.observe(msg.topic, msg.partition, msg.offset, app.consumer.highwater(msg.tp), result.occurred_at)
+                sla_clock.observe(kind, msg.partition, msg.offset, app.consumer.highwater(msg.tp), result.occurred_at)
                 try:
-                    await tracker.on_event(result, msg.partition, sla_clock.now(msg.partition))  # type: ignore[arg-type]
+                    await tracker.on_event(result, msg.partition, sla_clock.now(kind, msg.partition))  # type: ignore[arg-type]
                 except Exception as exc:  # the worker must survive any input; keep the record
                     log.exception("SLA processing failed for %s %s", kind, result.event_id)
                     await reject(msg, Reason.processing_error, f"{type(exc).__name__}: {exc}")
@@ -211,7 +213,7 @@ def _tracking(
         async for event in stream.events():
             partition = event.message.partition
             try:
-                await tracker.on_tick(partition, clock.now(partition))
+                await tracker.on_tick(partition, lambda kind: clock.now(kind, partition))
                 await probes.on_tick(partition)
             except Exception as exc:
                 # In-memory state may be half applied: stop, so that a restart resumes from the

@@ -16,6 +16,8 @@ replay, wall time in live mode; nothing fires after it.
 
 from __future__ import annotations
 
+import itertools
+
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Iterable, Literal, Mapping
@@ -64,6 +66,7 @@ class Published:
 class Ledger:
     version: int = 0
     facts: Mapping[str, Published] = field(default_factory=dict)
+    retracted: frozenset[str] = frozenset()  # ids corrections took back: a fact that holds again needs a new one
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +182,7 @@ class ClockEngine:
                 None,
             )
             out.append(InstanceStatus(
-                instance_id=instance, version=ledger.version, kind=state.kind, entity_id=state.entity_id,
+                instance_id=instance, version=len(state.events) + ledger.version, kind=state.kind, entity_id=state.entity_id,
                 contract_id=contract.id, customer=last.customer, service=last.service, metric=metric,
                 level=d.level, state=d.state, started_at=d.started_at, stopped_at=d.stopped_at,
                 target_s=_secs(d.target), elapsed_s=d.elapsed.total_seconds(), deadline=d.deadline,
@@ -298,10 +301,17 @@ class ClockEngine:
             version = ledger.version
             facts = dict(ledger.facts)
 
+            retracted = set(ledger.retracted)
+
             def emit(type_: LifecycleType, fact: _Fact, key: str, corrects: str | None = None) -> str:
                 nonlocal version
                 version += 1
-                eid = event_id(instance, key, version)
+                if corrects is not None:
+                    eid = event_id(instance, "correction", corrects)
+                    retracted.add(corrects)
+                else:
+                    eid = next(i for n in itertools.count()
+                               if (i := event_id(instance, key, fact.summary, str(n))) not in retracted)
                 outputs.append(SlaEvent(
                     event_id=eid, instance_id=instance, version=version, type=type_, at=fact.at,
                     kind=state.kind, entity_id=state.entity_id, contract_id=contract.id,
@@ -321,7 +331,7 @@ class ClockEngine:
                 if fact.key not in facts:
                     facts[fact.key] = Published(fact.summary, emit(fact.type, fact, fact.key))
             if version != ledger.version:
-                ledgers[instance] = Ledger(version, facts)
+                ledgers[instance] = Ledger(version, facts, frozenset(retracted))
         return replace(state, ledgers=ledgers, next_due=min(dues, default=None)), outputs
 
 

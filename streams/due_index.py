@@ -9,10 +9,13 @@ Key = tuple[str, bytes]  # (kind, entity key)
 
 
 class DueIndex:
-    """A heap of next-due instants per partition, with lazy deletion of stale entries."""
+    """A heap of next-due instants per partition and kind, with lazy deletion of stale entries.
+
+    Kinds are kept apart because each fires by the clock of its own input topic.
+    """
 
     def __init__(self) -> None:
-        self._heaps: dict[int, list[tuple[datetime, Key]]] = {}
+        self._heaps: dict[tuple[int, str], list[tuple[datetime, Key]]] = {}
         self._due: dict[Key, tuple[int, datetime]] = {}
         self.indexed: set[int] = set()
 
@@ -24,11 +27,11 @@ class DueIndex:
         if self._due.get(key) == (partition, due):
             return
         self._due[key] = (partition, due)
-        heapq.heappush(self._heaps.setdefault(partition, []), (due, key))
+        heapq.heappush(self._heaps.setdefault((partition, key[0]), []), (due, key))
 
-    def pop_due(self, partition: int, now: datetime) -> list[Key]:
-        """Keys of `partition` due at or before `now`, removed from the index."""
-        heap = self._heaps.get(partition, [])
+    def pop_due(self, partition: int, kind: str, now: datetime) -> list[Key]:
+        """Keys of `kind` on `partition` due at or before `now`, removed from the index."""
+        heap = self._heaps.get((partition, kind), [])
         out = []
         while heap and heap[0][0] <= now:
             due, key = heapq.heappop(heap)

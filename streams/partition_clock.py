@@ -1,10 +1,15 @@
-"""The clock SLA deadlines fire by, per partition, in live mode.
+"""The clock SLA deadlines fire by, per input source and partition, in live mode.
 
-While a partition has a backlog (after a restart, a rebalance, or a burst), deadlines
-fire from its event-time watermark, as in replay, so events still waiting in the
-partition can stop a clock before its breach is published; once the partition is
+While a topic's partition has a backlog (after a restart, a rebalance, or a burst),
+deadlines of its entities fire from that partition's event-time watermark, as in replay,
+so events still waiting in it can stop a clock before its breach is published; once it is
 caught up the clock is the wall clock, so deadlines fire on time without new input.
-Without this a restarted worker would page for breaches that its backlog disproves.
+
+Each source (ticket topic, incident topic) has its own clock: only the input that can
+still change an entity moves its deadlines. Tickets and incidents share partition numbers
+(the tick topic is co-partitioned with both), but one topic read ahead in event time must
+never fire the other's deadlines early. Every record read counts for the backlog, a
+rejected one too, so an invalid record at a partition's tail never holds its clock back.
 """
 
 from __future__ import annotations
@@ -14,25 +19,31 @@ from typing import Callable
 
 
 class PartitionClock:
-    """Event-time watermark and backlog per partition, shared by the input topics."""
+    """Event-time watermark and backlog per (source, partition)."""
 
     def __init__(self, wall: Callable[[], datetime]) -> None:
         self.wall = wall
-        self._watermark: dict[int, datetime] = {}
+        self._watermark: dict[tuple[str, int], datetime] = {}
         self._backlog: dict[tuple[str, int], int] = {}
 
-    def observe(self, topic: str, partition: int, offset: int, highwater: int | None, occurred_at: datetime) -> None:
-        """Note a record taken from `topic`/`partition` (highwater: the next offset to be written)."""
-        if partition not in self._watermark or occurred_at > self._watermark[partition]:
-            self._watermark[partition] = occurred_at
-        self._backlog[(topic, partition)] = max((highwater or 0) - offset - 1, 0)
+    def observe(
+        self, source: str, partition: int, offset: int, highwater: int | None, occurred_at: datetime | None
+    ) -> None:
+        """Note a record read from `source`/`partition` (highwater: the next offset to be written).
 
-    def now(self, partition: int) -> datetime:
-        """Wall time when `partition` is caught up; else its watermark (never ahead of wall time)."""
+        `occurred_at` is None for a record that was rejected: it moves the backlog only.
+        """
+        key = (source, partition)
+        if occurred_at is not None and (key not in self._watermark or occurred_at > self._watermark[key]):
+            self._watermark[key] = occurred_at
+        self._backlog[key] = max((highwater or 0) - offset - 1, 0)
+
+    def now(self, source: str, partition: int) -> datetime:
+        """Wall time when the partition of `source` is caught up; else its watermark (never ahead of wall time)."""
         wall = self.wall()
-        behind = any(n for (_, p), n in self._backlog.items() if p == partition)
-        if behind and partition in self._watermark:
-            return min(self._watermark[partition], wall)
+        key = (source, partition)
+        if self._backlog.get(key) and key in self._watermark:
+            return min(self._watermark[key], wall)
         return wall
 
     def forget(self) -> None:

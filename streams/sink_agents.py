@@ -45,7 +45,7 @@ def add_sinks(
         return w
 
     sla_events, slo_alerts = writer("breaches", BREACH_COLUMNS), writer("slo_alerts", ALERT_COLUMNS)
-    sla_instances, slo_status = writer("sla_instances", INSTANCE_COLUMNS), writer("slo_status", STATUS_COLUMNS)
+    sla_instances, slo_status = writer("sla_instance_status", INSTANCE_COLUMNS), writer("slo_status", STATUS_COLUMNS)
     probe_minutes, slo_minutes = writer("probe_minutes", PROBE_MINUTE_COLUMNS), writer("slo_minutes", SLO_MINUTE_COLUMNS)
 
     def breach_rows(value: bytes, where: tuple[int, int]) -> list[Row]:

@@ -27,7 +27,8 @@ def state_to_json(state: EntityState) -> list[Any]:
     return [
         state.kind, state.entity_id,
         [[micros(e.at), e.event_id, e.status, e.level, int(e.reply), e.customer, e.service] for e in state.events],
-        {i: [lg.version, {k: [p.summary, p.event_id] for k, p in lg.facts.items()}] for i, lg in state.ledgers.items()},
+        {i: [lg.version, {k: [p.summary, p.event_id] for k, p in lg.facts.items()}, sorted(lg.retracted)]
+         for i, lg in state.ledgers.items()},
         None if state.next_due is None else micros(state.next_due),
     ]
 
@@ -38,7 +39,8 @@ def state_from_json(obj: list[Any]) -> EntityState:
     return EntityState(
         kind, entity,
         tuple(Applied(_dt(at), eid, st, lv, bool(rp), cu, sv) for at, eid, st, lv, rp, cu, sv in events),
-        {i: Ledger(v, {k: Published(s, e) for k, (s, e) in facts.items()}) for i, (v, facts) in ledgers.items()},
+        {i: Ledger(v, {k: Published(s, e) for k, (s, e) in facts.items()}, frozenset(rest[0] if rest else ()))
+         for i, (v, facts, *rest) in ledgers.items()},
         None if due is None else _dt(due),
     )
 

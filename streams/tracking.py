@@ -63,6 +63,8 @@ class SlaTracker:
         self.window_us = int(window.total_seconds() * 1_000_000)
         self.due = DueIndex()
         self._reannounce: dict[int, list[tuple[str, bytes]]] = {}
+        # Outputs published from here on are this worker's own: never re-announced by it.
+        self._taken_at = micros(wall())
 
     async def on_event(self, event: TicketEvent | IncidentEvent, partition: int, now: datetime) -> int:
         """Apply an event; returns how many lifecycle events were published."""
@@ -74,28 +76,34 @@ class SlaTracker:
         await self._commit(event.kind, key, partition, old, new, outputs, now)
         return len(outputs)
 
-    async def on_tick(self, partition: int, now: datetime) -> int:
-        """Advance every entity of `partition` whose next deadline has passed."""
+    async def on_tick(self, partition: int, clock: Callable[[str], datetime]) -> int:
+        """Advance every entity of `partition` whose next deadline has passed.
+
+        `clock(kind)` is the time of that kind's input partition (see partition_clock.py).
+        """
         if partition not in self.due.indexed:
             self._index()
             self.due.indexed.add(partition)
-        published = await self._republish(partition, now)
-        for kind, key in self.due.pop_due(partition, now):
-            old = self._get(kind, key)
-            if old is None:
-                continue
-            new, outputs = self.engine.advance(old.state, now)
-            if outputs:
-                await self._commit(kind, key, partition, old, new, outputs, now)
-                published += len(outputs)
-            else:
-                self.due.set(partition, (kind, key), new.next_due)
+        published = await self._republish(partition, clock)
+        for source in self.tables:
+            now = clock(source)
+            for kind, key in self.due.pop_due(partition, source, now):
+                old = self._get(kind, key)
+                if old is None:
+                    continue
+                new, outputs = self.engine.advance(old.state, now)
+                if outputs:
+                    await self._commit(kind, key, partition, old, new, outputs, now)
+                    published += len(outputs)
+                else:
+                    self.due.set(partition, (kind, key), new.next_due)
         return published
 
     def forget(self) -> None:
         """Partitions were revoked: rebuild the index and recovery work on the next tick."""
         self.due.clear()
         self._reannounce.clear()
+        self._taken_at = micros(self.wall())
 
     def _get(self, kind: str, key: bytes) -> Entry | None:
         raw = self.tables[kind].get(key)
@@ -126,15 +134,16 @@ class SlaTracker:
                 entry = Entry.load(raw)
                 self.due.set(entry.partition, (kind, key), entry.state.next_due)
                 self.due.indexed.add(entry.partition)
-                if entry.outbox and entry.partition not in already:
-                    newest = max(t for t, _, _ in entry.outbox)
+                inherited = [t for t, _, _ in entry.outbox if t < self._taken_at]
+                if inherited and entry.partition not in already:
+                    newest = max(inherited)
                     latest[entry.partition] = max(latest.get(entry.partition, 0), newest)
                     outboxes.setdefault(entry.partition, []).append((newest, kind, key))
         for partition, items in outboxes.items():
             cutoff = latest[partition] - self.window_us
             self._reannounce[partition] = [(kind, key) for newest, kind, key in items if newest >= cutoff]
 
-    async def _republish(self, partition: int, now: datetime) -> int:
+    async def _republish(self, partition: int, clock: Callable[[str], datetime]) -> int:
         """Publish again what may have been lost before this worker took the partition over."""
         todo = self._reannounce.pop(partition, [])
         records: list[Record] = []
@@ -143,9 +152,13 @@ class SlaTracker:
             entry = self._get(kind, key)
             if entry is None:
                 continue
-            cutoff = max(t for t, _, _ in entry.outbox) - self.window_us
-            records += [(k, v) for t, k, v in entry.outbox if t >= cutoff]
-            statuses += self._statuses(entry.state, now)
+            # Published before the takeover, by a worker that may have died before they were stored.
+            inherited = [(t, k, v) for t, k, v in entry.outbox if t < self._taken_at]
+            if not inherited:
+                continue
+            cutoff = max(t for t, _, _ in inherited) - self.window_us
+            records += [(k, v) for t, k, v in inherited if t >= cutoff]
+            statuses += self._statuses(entry.state, clock(kind))
         if records:
             await self.publish(records, statuses)
         return len(records)

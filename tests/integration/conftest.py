@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -33,14 +33,14 @@ class Run:
         return proc
 
 
-@pytest.fixture
-def run(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Run]:
+def make_run(kafka_bootstrap: str, tmp: Path) -> Run:
+    """An isolated pipeline: its own topics, consumer group and ClickHouse directory under `tmp`."""
     name = f"t{uuid.uuid4().hex[:10]}"
-    chdb_path = tmp_path / "chdb"
+    chdb_path = tmp / "chdb"
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "APP_ID": name,
-        "DATA_DIR": str(tmp_path / "worker"),
+        "DATA_DIR": str(tmp / "worker"),
         "STORE": "memory://",
         "CLICKHOUSE_DSN": f"chdb://{chdb_path}",
         "WEB_ENABLED": "false",
@@ -52,9 +52,29 @@ def run(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Run]:
     }
     settings = Settings(**{k.lower(): v for k, v in env.items()})
     create_topics(settings)
-    r = Run(env, settings, chdb_path, tmp_path, [])
+    return Run(env, settings, chdb_path, tmp, [])
+
+
+@pytest.fixture
+def runs(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Callable[[], Run]]:
+    """A factory of isolated pipelines; their workers are killed at the end."""
+    made: list[Run] = []
+
+    def new() -> Run:
+        tmp = tmp_path / f"run{len(made)}"
+        tmp.mkdir()
+        made.append(make_run(kafka_bootstrap, tmp))
+        return made[-1]
+
     try:
-        yield r
+        yield new
     finally:
-        for w in r.workers:
-            w.kill()
+        for r in made:
+            for w in r.workers:
+                w.kill()
+
+
+@pytest.fixture
+def run(runs: Callable[[], Run]) -> Run:
+    """One isolated pipeline."""
+    return runs()

@@ -1,5 +1,6 @@
 """Migrations against real embedded ClickHouse (chDB)."""
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,29 @@ def test_bad_migration_file_names_are_refused(tmp_path: Path) -> None:
 
 
 def test_every_shipped_migration_is_idempotent_ddl() -> None:
+    """Creates only if missing, drops only if there; the one data copy (0004) repeats harmlessly
+    into a ReplacingMergeTree."""
     migrations = load()
     assert len(migrations) == len(list(MIGRATIONS_DIR.glob("*.sql")))
     for migration in migrations:
         for statement in migration.statements:
-            assert "IF NOT EXISTS" in statement, (migration.name, statement[:60])
+            verb = statement.split()[0]
+            assert (verb, "IF NOT EXISTS" in statement, "IF EXISTS" in statement) in {
+                ("CREATE", True, False), ("DROP", False, True), ("INSERT", False, False),
+            }, (migration.name, statement[:60])
+
+
+def test_status_rows_keep_the_largest_version_whatever_the_order(tmp_path: Path) -> None:
+    """A row written after a correction has an earlier as_of than the one it supersedes."""
+    columns = ["instance_id", "version", "kind", "entity_id", "contract_id", "customer", "service", "metric",
+               "level", "state", "started_at", "elapsed_s", "breached", "as_of"]
+    start, late, early = (datetime(2026, 11, 27, 10, m, tzinfo=timezone.utc) for m in (0, 5, 2))
+    breached = ["i1", 4, "ticket", "T1", "c", "acme", "s", "response", "P1", "running", start, 300.0, True, late]
+    met = ["i1", 6, "ticket", "T1", "c", "acme", "s", "response", "P1", "stopped", start, 120.0, False, early]
+    with clickhouse(tmp_path / "ch") as client:
+        migrate(client)
+        client.insert("sla_instance_status", [met], column_names=columns)
+        client.insert("sla_instance_status", [breached], column_names=columns)
+        rows = client.query("SELECT state, breached, version FROM sla_instances_current").result_rows
+        assert rows == [("stopped", False, 6)]
+        assert client.command("SELECT count() FROM sla_instances") == 2  # the old name lists every row

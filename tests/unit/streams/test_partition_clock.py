@@ -6,19 +6,34 @@ WALL = utc("2026-11-27 12:00")
 
 def test_backlog_uses_the_watermark_and_caught_up_uses_wall_time() -> None:
     clock = PartitionClock(lambda: WALL)
-    assert clock.now(0) == WALL  # nothing seen
-    clock.observe("tickets", 0, offset=10, highwater=100, occurred_at=utc("2026-11-27 09:00"))
-    clock.observe("tickets", 0, offset=11, highwater=100, occurred_at=utc("2026-11-27 08:59"))  # older: watermark stays
-    assert clock.now(0) == utc("2026-11-27 09:00")
-    assert clock.now(1) == WALL  # another partition
-    clock.observe("tickets", 0, offset=99, highwater=100, occurred_at=utc("2026-11-27 11:59"))
-    assert clock.now(0) == WALL
+    assert clock.now("ticket", 0) == WALL  # nothing seen
+    clock.observe("ticket", 0, offset=10, highwater=100, occurred_at=utc("2026-11-27 09:00"))
+    clock.observe("ticket", 0, offset=11, highwater=100, occurred_at=utc("2026-11-27 08:59"))  # older: watermark stays
+    assert clock.now("ticket", 0) == utc("2026-11-27 09:00")
+    assert clock.now("ticket", 1) == WALL  # another partition
+    clock.observe("ticket", 0, offset=99, highwater=100, occurred_at=utc("2026-11-27 11:59"))
+    assert clock.now("ticket", 0) == WALL
 
 
-def test_any_topic_behind_on_the_partition_holds_the_clock_and_future_events_do_not_push_it() -> None:
+def test_one_source_read_ahead_never_moves_another_sources_clock() -> None:
     clock = PartitionClock(lambda: WALL)
-    clock.observe("tickets", 2, offset=5, highwater=6, occurred_at=utc("2026-11-27 13:00"))  # caught up
-    clock.observe("incidents", 2, offset=0, highwater=50, occurred_at=utc("2026-11-27 13:30"))  # behind
-    assert clock.now(2) == WALL  # the watermark is ahead of wall time: capped
+    clock.observe("incident", 2, offset=0, highwater=50, occurred_at=utc("2026-11-27 10:30"))  # behind
+    clock.observe("ticket", 2, offset=0, highwater=50, occurred_at=utc("2026-11-27 10:02"))  # behind, earlier
+    assert clock.now("ticket", 2) == utc("2026-11-27 10:02")  # not the incident topic's 10:30
+    assert clock.now("incident", 2) == utc("2026-11-27 10:30")
+
+
+def test_a_rejected_record_at_the_tail_releases_the_clock() -> None:
+    clock = PartitionClock(lambda: WALL)
+    clock.observe("ticket", 0, offset=48, highwater=50, occurred_at=utc("2026-11-27 10:00"))
+    assert clock.now("ticket", 0) == utc("2026-11-27 10:00")
+    clock.observe("ticket", 0, offset=49, highwater=50, occurred_at=None)  # invalid, the newest record
+    assert clock.now("ticket", 0) == WALL
+
+
+def test_future_events_do_not_push_the_clock_past_wall_time() -> None:
+    clock = PartitionClock(lambda: WALL)
+    clock.observe("incident", 2, offset=0, highwater=50, occurred_at=utc("2026-11-27 13:30"))  # behind
+    assert clock.now("incident", 2) == WALL  # the watermark is ahead of wall time: capped
     clock.forget()
-    assert clock.now(2) == WALL
+    assert clock.now("incident", 2) == WALL

@@ -6,7 +6,8 @@ tests/data/replay/expected.jsonl was written by hand from the scenario:
 - T3 opened 10:30; when the watermark reaches 11:01 its response breach (10:45) fires; then its
   reply of 10:44 arrives late: a correction retracts the breach and `met` (14m) follows.
 - Line 5 repeats e3 (ignored); lines 6 and 9 are bad and skipped.
-The `#n` in `corrects` refers to the n-th output line.
+The `#n` in `corrects` refers to the n-th output line. A status row's version is the
+entity's applied events plus the instance's published lifecycle events (T1: 3 events).
 """
 
 from __future__ import annotations

@@ -42,6 +42,11 @@ def run(coro):
     return asyncio.run(coro)
 
 
+def at(now):
+    """The same clock for every input kind."""
+    return lambda kind: now
+
+
 def test_breach_on_tick_once(setup) -> None:
     tracker, tables, rec, _ = setup
     run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 3, utc("2026-11-27 10:00")))
@@ -49,11 +54,11 @@ def test_breach_on_tick_once(setup) -> None:
     assert entry.partition == 3 and entry.state.next_due == utc("2026-11-27 10:07:30")
     assert {s["instance_id"] for s in rec.statuses} == {"ticket:T1:gold:response", "ticket:T1:gold:resolution"}
 
-    assert run(tracker.on_tick(3, utc("2026-11-27 10:07"))) == 0
-    assert run(tracker.on_tick(2, utc("2026-11-27 10:20"))) == 0  # another partition
-    assert run(tracker.on_tick(3, utc("2026-11-27 10:15:00"))) == 3  # two warnings + breach
+    assert run(tracker.on_tick(3, at(utc("2026-11-27 10:07")))) == 0
+    assert run(tracker.on_tick(2, at(utc("2026-11-27 10:20")))) == 0  # another partition
+    assert run(tracker.on_tick(3, at(utc("2026-11-27 10:15:00")))) == 3  # two warnings + breach
     assert [e["type"] for e in rec.events] == ["warning", "warning", "breached"]
-    assert run(tracker.on_tick(3, utc("2026-11-27 10:16"))) == 0
+    assert run(tracker.on_tick(3, at(utc("2026-11-27 10:16")))) == 0
 
 
 def test_duplicates_publish_nothing(setup) -> None:
@@ -69,7 +74,7 @@ def test_outbox_keeps_only_the_recent_window(setup) -> None:
     tracker, tables, rec, wall = setup
     run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, utc("2026-11-27 10:00")))
     wall.now = utc("2026-11-27 10:15")
-    run(tracker.on_tick(0, utc("2026-11-27 10:15")))  # 3 events published at wall 10:15
+    run(tracker.on_tick(0, at(utc("2026-11-27 10:15"))))  # 3 events published at wall 10:15
     wall.now = utc("2026-11-27 10:15:20")
     run(tracker.on_event(ticket("b", "2026-11-27 10:15:20", "open", reply=True), 0, utc("2026-11-27 10:15:20")))
     # The reply stops the breached response clock: `missed`; the three of 10:15 are 20 s old.
@@ -86,18 +91,37 @@ def test_a_new_owner_republishes_what_may_have_been_lost_and_fires_due_deadlines
     tracker, tables, rec, wall = setup
     run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 1, utc("2026-11-27 10:00")))
     wall.now = utc("2026-11-27 10:08")
-    run(tracker.on_tick(1, utc("2026-11-27 10:08")))  # the 50% warning, then "crash"
+    run(tracker.on_tick(1, at(utc("2026-11-27 10:08"))))  # the 50% warning, then "crash"
     lost = [e["event_id"] for e in rec.events]
     assert len(lost) == 1
 
     successor_rec = Recorder()
-    successor = SlaTracker(ClockEngine(policy), tables, successor_rec, wall, timedelta(seconds=30))
     wall.now = utc("2026-11-27 10:15")
-    run(successor.on_tick(1, utc("2026-11-27 10:15")))
+    successor = SlaTracker(ClockEngine(policy), tables, successor_rec, wall, timedelta(seconds=30))
+    run(successor.on_tick(1, at(utc("2026-11-27 10:15"))))
     ids = [e["event_id"] for e in successor_rec.events]
     assert ids[0] == lost[0]  # the same event again, same id
     assert [e["type"] for e in successor_rec.events[1:]] == ["warning", "breached"]
-    run(successor.on_tick(1, utc("2026-11-27 10:16")))
-    run(successor.on_tick(2, utc("2026-11-27 10:16")))  # an empty partition's first tick scans again
-    run(successor.on_tick(1, utc("2026-11-27 10:17")))
+    run(successor.on_tick(1, at(utc("2026-11-27 10:16"))))
+    run(successor.on_tick(2, at(utc("2026-11-27 10:16"))))  # an empty partition's first tick scans again
+    run(successor.on_tick(1, at(utc("2026-11-27 10:17"))))
     assert len(successor_rec.events) == 3  # recovery happens once
+
+
+def test_a_tick_fires_each_kind_by_its_own_inputs_clock(setup) -> None:
+    tracker, _, rec, _ = setup
+    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 3, utc("2026-11-27 10:00")))
+    # The incident topic has been read up to 11:00, the ticket topic only to 10:05 (backlog).
+    clocks = {"ticket": utc("2026-11-27 10:05"), "incident": utc("2026-11-27 11:00")}
+    assert run(tracker.on_tick(3, clocks.__getitem__)) == 0 and rec.events == []
+    clocks["ticket"] = utc("2026-11-27 10:15")
+    assert run(tracker.on_tick(3, clocks.__getitem__)) == 3
+
+
+def test_a_workers_own_outputs_are_not_announced_again_at_its_first_tick(setup) -> None:
+    tracker, _, rec, wall = setup
+    wall.now = utc("2026-11-27 10:00:05")  # events are read before the partition's first tick
+    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 1, utc("2026-11-27 10:00")))
+    run(tracker.on_event(ticket("b", "2026-11-27 10:01", "open", reply=True), 1, utc("2026-11-27 10:01")))
+    assert [e["type"] for e in rec.events] == ["met"]
+    assert run(tracker.on_tick(1, at(utc("2026-11-27 10:01")))) == 0 and len(rec.events) == 1

@@ -1,0 +1,165 @@
+"""Live equals replay: one workload through the live worker and through the engine offline.
+
+A workload is synthetic input of all three kinds, produced before the worker starts (so it
+works through a backlog on several partitions). `run_live` runs a worker over it to the
+end and returns what it left in Kafka and ClickHouse, in a form two runs (or a run and
+the replay) can be compared by: every row of every table, with only the columns that do
+not name the run (topics, offsets, ingest times). The chaos suite builds on the same.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+from schemas.events import IncidentEvent, TicketEvent
+from schemas.policy import load_policy
+from streams.clocks import ClockEngine
+from streams.kafka_util import lag, read_all
+from streams.replay import Replay
+from streams.synthetic import SyntheticSource
+from streams.validate import validate
+from streams.workerproc import WorkerProcess
+from tests.conftest import REPO, clickhouse
+from tests.integration.helpers import send
+
+POLICY = REPO / "examples" / "demo-policy.yaml"
+Record = tuple[str, str, bytes]  # kind, key, value
+
+# Every table and view an analyst reads, by the columns that are the same in any run (not
+# topics, offsets or ingest times). Wall-clock dependent parts are cut off in `comparable`.
+TABLES = {
+    "events": "SELECT kind, event_id, entity_id, occurred_at, source, payload FROM events FINAL",
+    "breaches": "SELECT * FROM breaches FINAL",
+    "sla_events": "SELECT * FROM sla_events",
+    "sla_instances_current": "SELECT instance_id, state, outcome, breached, stopped_at, elapsed_s, level, "
+                             "started_at, target_s, contract_id FROM sla_instances_current",
+    "probe_minutes": "SELECT * FROM probe_minutes FINAL",
+    "probe_hours": "SELECT * FROM probe_hours",
+    "slo_minutes": "SELECT * FROM slo_minutes FINAL",
+    "slo_alerts": "SELECT * FROM slo_alerts FINAL",
+    "slo_status": "SELECT * FROM slo_status FINAL",
+    "slo_attainment_monthly": "SELECT * FROM slo_attainment_monthly",
+    "service_credits_monthly": "SELECT * FROM service_credits_monthly",
+    "incident_mtta_mttr_daily": "SELECT * FROM incident_mtta_mttr_daily",
+}
+
+
+def workload(events: int, seed: int = 7, span: timedelta = timedelta(hours=1),
+             ends_ago: timedelta = timedelta(minutes=3)) -> list[Record]:
+    """`events` synthetic records whose event times spread over `span`, ending `ends_ago`."""
+    source = SyntheticSource(seed)
+    end = datetime.now(timezone.utc).replace(microsecond=0) - ends_ago
+    step = span / events
+    return [(kind, key, orjson.dumps(value))
+            for kind, key, value in (source.record(end - span + step * i) for i in range(events))]
+
+
+@dataclass
+class Outcome:
+    """What one run left behind."""
+
+    tables: dict[str, list[tuple[Any, ...]]]
+    breach_records: int  # records on the breach topic (copies included)
+    breach_ids: int  # distinct event ids among them
+    watermark: datetime  # the latest ticket or incident event time
+
+    def comparable(self) -> dict[str, list[tuple[Any, ...]]]:
+        """The tables without what the wall clock decides after the input ends.
+
+        Once a worker has read everything, deadlines fire by the wall clock: facts after the
+        watermark and `breached` of instances still running depend on when the run ended.
+        """
+        out = dict(self.tables)
+        for name in ("breaches", "sla_events"):
+            out[name] = [r for r in self.tables[name] if r[4] <= self.watermark]
+        out["sla_instances_current"] = [r if r[1] == "stopped" else (r[0], r[1], None, None, None, None, *r[6:])
+                                        for r in self.tables["sla_instances_current"]]
+        return out
+
+    @property
+    def facts(self) -> set[tuple[Any, ...]]:
+        """(event_id, instance_id, type, at) of each SLA lifecycle fact that holds, up to the watermark."""
+        return {(r[0], r[1], r[3], r[4]) for r in self.comparable()["sla_events"]}
+
+    @property
+    def corrections(self) -> int:
+        return sum(1 for r in self.tables["breaches"] if r[3] == "correction")
+
+    def stopped(self) -> dict[str, tuple[Any, ...]]:
+        """instance -> (state, outcome, breached, stopped_at, elapsed_s) of the stopped instances."""
+        return {r[0]: (r[1], r[2], bool(r[3]), r[4], round(r[5], 3))
+                for r in self.tables["sla_instances_current"] if r[1] == "stopped"}
+
+
+@dataclass
+class Expected:
+    """What the engine gives offline for the same input, fed in event-time order."""
+
+    facts: set[tuple[Any, ...]] = field(default_factory=set)
+    corrections: int = 0
+    stopped: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    instances: set[str] = field(default_factory=set)
+
+
+def replay(records: list[Record]) -> Expected:
+    """The workload's valid ticket and incident events through the replay driver."""
+    events = []
+    for kind, _key, value in records:
+        event = validate(kind, value, datetime.now(timezone.utc))
+        if isinstance(event, (TicketEvent, IncidentEvent)):
+            events.append(event)
+    engine = Replay(ClockEngine(load_policy(POLICY)))
+    out = Expected()
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        for fact in engine.feed(event):
+            if fact.type.value == "correction":
+                out.corrections += 1
+            out.facts.add((fact.event_id, fact.instance_id, fact.type.value, fact.at))
+    for status in engine.final():
+        out.instances.add(status.instance_id)
+        if status.state == "stopped":
+            stopped_at = None if status.stopped_at is None else status.stopped_at
+            out.stopped[status.instance_id] = (status.state, status.outcome, status.breached, stopped_at,
+                                               round(status.elapsed_s, 3))
+    return out
+
+
+def run_live(run: Any, records: list[Record], name: str, stall_s: float = 120.0) -> Outcome:
+    """Produce `records`, then run one worker (RocksDB store) over them to the end."""
+    send(run.settings, records)
+    worker = run.worker(STORE="rocksdb://", SLA_POLICY_FILE=str(POLICY), PROBE_IDLE_S="3",
+                        DATA_DIR=str(run.tmp / f"{name}-state"))
+    settings = run.settings
+    inputs = list(settings.input_topics.values())
+    outputs = [settings.topic_breaches, settings.topic_instances, settings.topic_minutes, settings.topic_slo_status]
+    try:
+        wait_progressing(worker, settings, inputs, stall_s)
+        wait_progressing(worker, settings, outputs, stall_s)
+    finally:
+        worker.stop()
+    ids = [orjson.loads(m.value())["event_id"] for m in read_all(settings, settings.topic_breaches)]
+    with clickhouse(run.chdb_path) as client:
+        tables = {name: sorted(client.query(sql).result_rows, key=repr) for name, sql in TABLES.items()}
+    watermark = max(r[3] for r in tables["events"] if r[0] in ("ticket", "incident"))
+    return Outcome(tables, len(ids), len(set(ids)), watermark)
+
+
+def wait_progressing(worker: WorkerProcess, settings: Any, topics: list[str], stall_s: float) -> None:
+    """Until the group has committed all of `topics`; fails only if the lag stops shrinking."""
+    best, since = float("inf"), time.monotonic()
+
+    def done() -> bool:
+        nonlocal best, since
+        left = lag(settings, settings.app_id, topics)
+        if left < best:
+            best, since = left, time.monotonic()
+        elif time.monotonic() - since > stall_s:
+            raise TimeoutError(f"no progress for {stall_s} s with {left} records left; log {worker.log_path}")
+        return left == 0
+
+    worker.wait_until(done, 3600, f"{topics} drained", every=1.0)
