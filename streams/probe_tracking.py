@@ -231,7 +231,9 @@ class ProbeTracker:
             if bucket is not None or entry.alerting():
                 alerts += self._evaluate(entry, service, objectives, minute_start(m + 1))
         alerts += self._silence(entry, service, contracts, until=new, returned=False)
-        statuses = [self._status(entry, service, o, minute_start(new)) for o in objectives] if buckets else []
+        # As of the end of the service's last minute with results, not of `new`: how far one tick
+        # closes depends on the wall clock, and the status must not.
+        statuses = [self._status(entry, service, o, minute_start(max(by_minute) + 1)) for o in objectives] if by_minute else []
 
         entry.partition, entry.closed_until, entry.offset = partition, new, part.max_offset
         records = [(f"slo:{a.contract_id}:{a.service}".encode(), codec.dumps(a)) for a in alerts]

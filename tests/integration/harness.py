@@ -79,6 +79,10 @@ class Outcome:
             out[name] = [r for r in self.tables[name] if r[4] <= self.watermark]
         out["sla_instances_current"] = [r if r[1] == "stopped" else (r[0], r[1], None, None, None, None, *r[6:])
                                         for r in self.tables["sla_instances_current"]]
+        # SLO alerts after the last minute with probe data: no-data after a silence, and rules
+        # still evaluated minute by minute while firing, as the idle partition's minutes close.
+        last_minute = max(r[3] for r in self.tables["events"] if r[0] == "probe").replace(second=0, microsecond=0)
+        out["slo_alerts"] = [r for r in self.tables["slo_alerts"] if r[4] <= last_minute + timedelta(minutes=1)]
         return out
 
     @property
@@ -119,14 +123,19 @@ def replay(records: list[Record]) -> Expected:
         for fact in engine.feed(event):
             if fact.type.value == "correction":
                 out.corrections += 1
-            out.facts.add((fact.event_id, fact.instance_id, fact.type.value, fact.at))
+            out.facts.add((fact.event_id, fact.instance_id, fact.type.value, _naive(fact.at)))
     for status in engine.final():
         out.instances.add(status.instance_id)
         if status.state == "stopped":
-            stopped_at = None if status.stopped_at is None else status.stopped_at
+            stopped_at = None if status.stopped_at is None else _naive(status.stopped_at)
             out.stopped[status.instance_id] = (status.state, status.outcome, status.breached, stopped_at,
                                                round(status.elapsed_s, 3))
     return out
+
+
+def _naive(at: datetime) -> datetime:
+    """UTC without tzinfo, as ClickHouse returns DateTime64(3, 'UTC') (milliseconds)."""
+    return at.astimezone(timezone.utc).replace(tzinfo=None, microsecond=at.microsecond // 1000 * 1000)
 
 
 def run_live(run: Any, records: list[Record], name: str, stall_s: float = 120.0) -> Outcome:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import orjson
+import pytest
 
 from streams.kafka_util import lag, read_all, topic_size
 from tests.conftest import clickhouse
@@ -89,11 +90,15 @@ def test_a_month_of_probes_and_its_replay(run, tmp_path) -> None:
     assert {(s, _utc(h), *rest) for s, h, *rest in before["hours"]} == month.rollup(
         lambda at: at.replace(minute=0))
     assert set(before["days"]) == month.rollup(lambda at: at.date())
-    # Latest status per (contract, service, SLI), as of the last closed minute: the calendar-month
-    # window has just restarted (no results yet: whole budget), the last day had no failures.
+    # Latest status per (contract, service, SLI), as of the end of the service's last October
+    # minute with results: the last day had no failures; October's budget is what is left.
     statuses = {(s, sli): (_utc(at), e1d, left) for s, sli, at, e1d, left in before["status"]}
-    end = month.SENTINEL - timedelta(minutes=1)
-    assert statuses == {(s, sli): (end, 0.0, 1.0) for s in month.SERVICES for sli in month.OBJECTIVES}
+    last = {p.service: p.at for p in month.probes()}
+    assert statuses == {
+        (s, sli): (last[s].replace(second=0) + timedelta(minutes=1), 0.0, pytest.approx(
+            1 - (1 - expected[s][4 if sli == "availability" else 5]) / (1 - month.OBJECTIVES[sli])))
+        for s in month.SERVICES for sli in month.OBJECTIVES
+    }
     assert raw == len(month.records())  # every valid result is in the raw log, the late one too
     (late,) = [orjson.loads(v) for v in _values(run, run.settings.topic_deadletter)]
     assert late["reason"] == "late" and "2026-10-02T12:00:30" in late["detail"]

@@ -231,3 +231,11 @@ def test_an_invalid_record_at_the_tail_does_not_hold_the_last_minute_open() -> N
 
 async def _noop() -> None:
     return None
+
+
+def test_a_status_is_as_of_its_last_minute_with_results_however_far_a_tick_closes() -> None:
+    h = Harness()
+    h.send(utc("2026-11-27 10:00:10"))
+    h.wall = utc("2026-11-27 10:30")  # idle: this tick closes up to 10:29 at once
+    h.tick()
+    assert {s["as_of"] for s in h.out.statuses} == {"2026-11-27T10:01:00Z"}
