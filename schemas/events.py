@@ -6,19 +6,32 @@ this module (schemas/json/) and a test keeps them in step.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool, StrictInt
 
 
 def _to_utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _rfc3339_text(value: object) -> object:
+    """Only an RFC 3339 string (or a datetime, from code): never an epoch number, which
+    pydantic would otherwise take as seconds or milliseconds without saying so."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.match(value)):
+        return value
+    raise ValueError("must be an RFC 3339 date-time string with an offset, e.g. 2026-11-27T10:00:00Z")
+
+
 UtcDatetime = Annotated[
     AwareDatetime,
+    BeforeValidator(_rfc3339_text),
     AfterValidator(_to_utc),
     Field(description="RFC 3339 instant with an explicit offset; stored as UTC."),
 ]
@@ -91,7 +104,7 @@ class TicketEvent(_Event):
     service: Identifier = Field(description="The service the ticket is about (matched against contracts' services).")
     priority: Priority = Field(description="A change re-targets the running clocks.")
     status: TicketStatus = Field(description="Pause statuses stop the clocks; solved/closed stop resolution.")
-    public_reply: bool = Field(
+    public_reply: StrictBool = Field(
         default=False, description="True when this update is an agent's public reply."
     )
 
@@ -107,9 +120,9 @@ class ProbeEvent(_Event):
     probe_id: Identifier = Field(description="The probe (check) that produced the result.")
     service: Identifier = Field(description="The service probed; also the Kafka key.")
     region: Identifier = Field(description="Where the probe ran.")
-    ok: bool = Field(description="The result counts as good (availability SLI).")
-    latency_ms: float = Field(ge=0, allow_inf_nan=False, description="Response time (latency SLI).")
-    status_code: int = Field(ge=0, le=999, description="Protocol status code, for the record.")
+    ok: StrictBool = Field(description="The result counts as good (availability SLI).")
+    latency_ms: Annotated[float, Strict()] = Field(ge=0, allow_inf_nan=False, description="Response time (latency SLI).")
+    status_code: StrictInt = Field(ge=0, le=999, description="Protocol status code, for the record.")
 
     @property
     def entity_id(self) -> str:

@@ -10,7 +10,7 @@ import faust
 from faust.types import StreamT
 
 from schemas import codec
-from schemas.deadletter import DeadLetter, Reason, b64
+from schemas.deadletter import KEY_KEPT, DeadLetter, Reason
 from schemas.events import ProbeEvent
 from schemas.policy import Policy
 from sinks.clickhouse import AsyncInserter
@@ -24,7 +24,7 @@ from streams.sink_agents import acker, add_sinks
 from streams.slo_plan import SloPlan
 from streams.topics import TABLES, ticks_topic
 from streams.tracking import Record, SlaTracker
-from streams.validate import Limits, Rejection, validate
+from streams.validate import Limits, Rejection, validate, wrong_key
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -91,11 +91,9 @@ def build_app(
     tracker, probes = _tracking(app, settings, policy, inserter, writers, sla_clock, orders) if policy else (None, None)
 
     async def reject(msg: Any, reason: Reason, detail: str) -> None:
-        record = DeadLetter(
-            reason=reason, detail=detail, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-            key_b64=b64(msg.key), payload_b64=b64(msg.value) or "", rejected_at=clock(),
-        )
-        await deadletter.send(key=msg.key, value=codec.dumps(record), headers={"slastream.reason": reason.value.encode()})
+        record = DeadLetter.of(reason, detail, msg.topic, msg.partition, msg.offset, msg.key, msg.value, clock())
+        key = None if msg.key is None else msg.key[:KEY_KEPT]
+        await deadletter.send(key=key, value=codec.dumps(record), headers={"slastream.reason": reason.value.encode()})
 
     def caught_up(msg: Any) -> bool:
         """The record is the newest of its partition that the consumer knows of."""
@@ -110,6 +108,8 @@ def build_app(
             msg = event.message
             ack = order.track(msg.partition, acker(manual, event))
             result = validate(kind, msg.value, clock(), limits)
+            if not isinstance(result, Rejection) and msg.key != result.entity_id.encode():
+                result = Rejection(Reason.wrong_key, wrong_key(result, msg.key))
             if isinstance(result, Rejection):
                 if probes is not None and kind == "probe":
                     probes.on_rejected(msg.partition, caught_up(msg))

@@ -49,7 +49,7 @@ def produce(
     # producer reported the first 4 records of a new partition delivered and the broker never
     # had them. Plain retries can only duplicate, and consumers drop repeated event ids.
     # log_level 3: retried warnings (a fresh broker's coordinator loading) are not news.
-    producer = Producer({**settings.kafka_client_config(), "linger.ms": 20, "acks": "all",
+    producer = Producer({**settings.kafka_client_config(), "linger.ms": 20, "acks": "all", "partitioner": "murmur2_random",
                          "enable.idempotence": False, "log_level": 3})
     topics = settings.input_topics
     _wait_for_topics(producer, topics.values())

@@ -140,4 +140,8 @@ def bad_records(at: datetime, max_bytes: int) -> Iterator[tuple[str, str, bytes,
     yield "ticket", "T-bad", variant(5, occurred_at=at.replace(tzinfo=None).isoformat()), "invalid"  # no offset
     yield "ticket", "T-bad", variant(6, occurred_at=(at + timedelta(days=3650)).isoformat()), "bad_timestamp"
     yield "ticket", "T-bad", variant(7, source="x" * 200, customer="y" * max_bytes), "too_large"
+    yield "ticket", "T-bad", variant(8, public_reply=1), "invalid"  # 1 is not true
+    yield "ticket", "T-bad", variant(9, occurred_at=int(at.timestamp())), "invalid"  # an epoch number
+    yield "ticket", "T-elsewhere", variant(10), "wrong_key"  # valid, but keyed by another ticket
+    yield "ticket", "T-bad", b'"' + b"x" * 900_000 + b'"', "too_large"  # its dead letter must still fit 1 MB
     yield "probe", "checkout", b"[1, 2, 3]", "invalid"

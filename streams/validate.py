@@ -67,3 +67,13 @@ def validate(kind: str, data: bytes | None, now: datetime, limits: Limits = Limi
     if event.occurred_at < now - limits.max_past:
         return Rejection(Reason.bad_timestamp, f"occurred_at {event.occurred_at.isoformat()} is more than {limits.max_past} in the past")
     return event
+
+
+_KEY_FIELD = {"ticket": "ticket_id", "incident": "incident_id", "probe": "service"}
+
+
+def wrong_key(event: AnyEvent, key: bytes | None) -> str:
+    """Why a valid event's Kafka key is refused: it must be the entity id, so that all of an
+    entity's records share one partition (one owner of its state, in order)."""
+    got = "no key" if key is None else f"key {key[:80].decode(errors='replace')!r}"
+    return f"the Kafka key must be the {_KEY_FIELD[event.kind]} ({event.entity_id!r}); got {got}"

@@ -1,12 +1,14 @@
+import hashlib
 from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
 
-from schemas.deadletter import Reason
+from schemas import codec
+from schemas.deadletter import DeadLetter, Reason
 from schemas.events import TicketEvent
 from streams.synthetic import bad_records
-from streams.validate import Limits, Rejection, validate
+from streams.validate import Limits, Rejection, validate, wrong_key
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 TICKET = {
@@ -62,5 +64,53 @@ def test_malformed_json_non_objects_empty_and_oversized() -> None:
 
 
 def test_every_synthetic_bad_record_is_rejected_for_its_stated_reason() -> None:
-    for kind, _key, raw, expected in bad_records(NOW - timedelta(minutes=5), 64 * 1024):
-        assert reject(kind, raw).reason.value == expected, raw[:80]
+    for kind, key, raw, expected in bad_records(NOW - timedelta(minutes=5), 64 * 1024):
+        result = validate(kind, raw, NOW)
+        if expected == "wrong_key":  # valid content; the worker checks the key
+            assert not isinstance(result, Rejection) and key != result.entity_id
+        else:
+            assert isinstance(result, Rejection) and result.reason.value == expected, raw[:80]
+
+
+PROBE = {
+    "event_id": "p1", "occurred_at": "2026-11-27T11:59:00Z", "source": "synthetic", "probe_id": "p",
+    "service": "checkout", "region": "eu", "ok": True, "latency_ms": 12.5, "status_code": 200,
+}
+
+
+@pytest.mark.parametrize(("kind", "base", "change", "field"), [
+    ("probe", PROBE, {"ok": 1}, "ok"),
+    ("probe", PROBE, {"ok": "true"}, "ok"),
+    ("probe", PROBE, {"latency_ms": True}, "latency_ms"),
+    ("probe", PROBE, {"latency_ms": "12"}, "latency_ms"),
+    ("probe", PROBE, {"status_code": 200.0}, "status_code"),
+    ("probe", PROBE, {"status_code": "200"}, "status_code"),
+    ("ticket", TICKET, {"public_reply": 1}, "public_reply"),
+    ("ticket", TICKET, {"occurred_at": 1795867140}, "occurred_at"),
+    ("ticket", TICKET, {"occurred_at": 1795867140000}, "occurred_at"),
+    ("ticket", TICKET, {"occurred_at": "1795867140"}, "occurred_at"),
+])
+def test_types_are_strict_at_the_contract_edge(kind: str, base: dict, change: dict, field: str) -> None:
+    """No coercion: `1` is not true, `true` is not 1, and a number is not a date."""
+    rejection = reject(kind, orjson.dumps({**base, **change}))
+    assert rejection.reason is Reason.invalid and rejection.detail.startswith(field)
+
+
+def test_an_integer_latency_is_a_number() -> None:
+    assert validate("probe", orjson.dumps({**PROBE, "latency_ms": 12}), NOW).latency_ms == 12.0  # type: ignore[union-attr]
+
+
+def test_a_dead_letter_record_fits_the_broker_limit_whatever_came_in() -> None:
+    huge = b"{" + b"x" * 5_000_000
+    record = DeadLetter.of(Reason.too_large, "d" * 10_000, "t", 0, 1, b"k" * 2_000_000, huge, NOW)
+    assert len(codec.dumps(record)) < 512 * 1024
+    assert record.truncated and record.payload_bytes == len(huge)
+    assert record.payload_sha256 == hashlib.sha256(huge).hexdigest() and huge.startswith(record.payload())
+    small = DeadLetter.of(Reason.invalid, "d", "t", 0, 1, b"k", b"[1]", NOW)
+    assert (small.truncated, small.payload()) == (False, b"[1]")
+
+
+def test_a_wrong_key_names_the_field_and_both_values() -> None:
+    event = validate("probe", orjson.dumps(PROBE), NOW)
+    assert wrong_key(event, b"p-eu-1") == "the Kafka key must be the service ('checkout'); got key 'p-eu-1'"  # type: ignore[arg-type]
+    assert wrong_key(event, None).endswith("got no key")  # type: ignore[arg-type]
