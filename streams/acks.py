@@ -13,13 +13,36 @@ from collections import deque
 from typing import Any, Awaitable, Callable
 
 Ack = Callable[[], Awaitable[Any]]
+Start = Callable[[int], Awaitable[int]]  # partition -> the offset the group must read first
+
+
+class OffsetGap(RuntimeError):
+    """The first record of a partition is past the group's committed offset: acknowledging
+    it (or anything after it) would commit past records nobody has processed."""
 
 
 class InOrder:
-    """Per partition, a queue of records in the order they were read."""
+    """Per partition, a queue of records in the order they were read.
 
-    def __init__(self) -> None:
+    With `start`, the first record of each partition after an assignment is checked against
+    the group's committed offset (or the log start when nothing is committed): Faust can
+    hand out records from an old fetch position before it seeks, and skips its own head
+    check while a partition has no commit, which once lost 7,417 probe results for good.
+    """
+
+    def __init__(self, start: Start | None = None) -> None:
         self._queues: dict[int, deque[list[Any]]] = {}
+        self._start = start
+
+    async def check(self, partition: int, offset: int) -> None:
+        """Raise OffsetGap if `offset`, the next record read, skips records of the partition
+        that the group has not committed. Only the first record after an assignment is looked up."""
+        if self._start is None or partition in self._queues:
+            return
+        expected = await self._start(partition)
+        if offset > expected:
+            raise OffsetGap(f"partition {partition}: the first record read is offset {offset}, but the group has "
+                            f"committed up to {expected}; records {expected}..{offset - 1} would be skipped")
 
     def track(self, partition: int, ack: Ack) -> Callable[[], Awaitable[bool]]:
         """Register a record just read; returns the acknowledgement to call when it is done."""

@@ -17,10 +17,11 @@ from sinks.clickhouse import AsyncInserter
 from streams.acks import InOrder, Join
 from streams.clocks import ClockEngine
 from streams.ingest import EVENTS_RAW_COLUMNS, BatchWriter, events_raw_row
+from streams.kafka_util import CommittedOffsets
 from streams.partition_clock import PartitionClock
 from streams.probe_tracking import ProbeTracker
 from streams.settings import Settings
-from streams.sink_agents import acker, add_sinks
+from streams.sink_agents import acker, add_sinks, checked
 from streams.slo_plan import SloPlan
 from streams.topics import TABLES, ticks_topic
 from streams.tracking import Record, SlaTracker
@@ -88,7 +89,15 @@ def build_app(
     deadletter = app.topic(settings.topic_deadletter, internal=False)
     sla_clock = PartitionClock(clock)
     orders: list[InOrder] = []  # one per agent: acknowledgements reach Faust in offset order
-    tracker, probes = _tracking(app, settings, policy, inserter, writers, sla_clock, orders) if policy else (None, None)
+    committed = CommittedOffsets(settings, settings.app_id)
+
+    def in_order(topic: str) -> InOrder:
+        order = InOrder(lambda partition: committed.start(topic, partition))
+        orders.append(order)
+        return order
+
+    tracker, probes = (_tracking(app, settings, policy, inserter, writers, sla_clock, in_order, committed)
+                       if policy else (None, None))
 
     async def reject(msg: Any, reason: Reason, detail: str) -> None:
         record = DeadLetter.of(reason, detail, msg.topic, msg.partition, msg.offset, msg.key, msg.value, clock())
@@ -102,10 +111,11 @@ def build_app(
 
     async def ingest(kind: str, stream: StreamT) -> None:
         manual = cast(faust.Stream, stream).noack()
-        order = InOrder()
-        orders.append(order)
+        order = in_order(settings.input_topics[kind])
         async for event in manual.events():
             msg = event.message
+            if not await checked(app, order, msg):
+                return
             ack = order.track(msg.partition, acker(manual, event))
             result = validate(kind, msg.value, clock(), limits)
             if not isinstance(result, Rejection) and msg.key != result.entity_id.encode():
@@ -121,7 +131,8 @@ def build_app(
             if tracker is not None and kind in ("ticket", "incident"):
                 sla_clock.observe(kind, msg.partition, msg.offset, app.consumer.highwater(msg.tp), result.occurred_at)
                 try:
-                    await tracker.on_event(result, msg.partition, sla_clock.now(kind, msg.partition))  # type: ignore[arg-type]
+                    now = sla_clock.now(kind, msg.partition) or clock()  # never None after a valid event
+                    await tracker.on_event(result, msg.partition, now)  # type: ignore[arg-type]
                 except Exception as exc:  # the worker must survive any input; keep the record
                     log.exception("SLA processing failed for %s %s", kind, result.event_id)
                     await reject(msg, Reason.processing_error, f"{type(exc).__name__}: {exc}")
@@ -155,7 +166,8 @@ def build_app(
 
 def _tracking(
     app: faust.App, settings: Settings, policy: Policy, inserter: AsyncInserter,
-    writers: list[BatchWriter], clock: PartitionClock, orders: list[InOrder],
+    writers: list[BatchWriter], clock: PartitionClock, in_order: Callable[[str], InOrder],
+    committed: CommittedOffsets,
 ) -> tuple[SlaTracker, ProbeTracker]:
     """Tables, tick topic and agents for live SLA and SLO tracking; returns both trackers."""
     breaches = app.topic(settings.topic_breaches, internal=False)
@@ -208,11 +220,23 @@ def _tracking(
         for partition in range(settings.topic_partitions):
             await ticks.send(value=b"", partition=partition)
 
+    learned: set[int] = set()  # partitions whose backlogs were looked up since the last assignment
+
+    async def learn(partition: int) -> None:
+        """After a takeover, each input partition's backlog: until it is known, clocks hold."""
+        backlog = {kind: await committed.backlog(topic, partition) for kind, topic in settings.input_topics.items()}
+        for kind in ("ticket", "incident"):
+            clock.learn(kind, partition, backlog[kind])
+        probes.learn(partition, backlog["probe"] == 0)
+        learned.add(partition)
+
     @app.agent(ticks, name="sla-ticks", concurrency=1)
     async def on_ticks(stream: StreamT) -> None:
         async for event in stream.events():
             partition = event.message.partition
             try:
+                if partition not in learned:
+                    await learn(partition)
                 await tracker.on_tick(partition, lambda kind: clock.now(kind, partition))
                 await probes.on_tick(partition)
             except Exception as exc:
@@ -223,13 +247,14 @@ def _tracking(
                 return
 
     def forget(sender: Any, *args: Any, **kwargs: Any) -> None:
+        learned.clear()
         tracker.forget()  # partitions may move; each is re-indexed (and recovered) on its next tick
         probes.forget()
         clock.forget()
 
     app.on_partitions_revoked.connect(forget)  # type: ignore[arg-type]  # mode's stub is too narrow
 
-    add_sinks(app, settings, inserter, writers, orders)
+    add_sinks(app, settings, inserter, writers, in_order)
     return tracker, probes
 
 

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from rich.console import Console
 
-from schemas.errors import INPUT_PROBLEMS, OK, RunFailed, UserError
+from schemas.errors import FAILED, INPUT_PROBLEMS, OK, RunFailed, UserError
 
 console = Console(stderr=True)
 
@@ -54,7 +54,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if policy is not None:
         write_contracts(client, policy, datetime.now(timezone.utc))
     app = build_app(settings, AsyncInserter(client), policy)
-    worker = Worker(app, loglevel=args.loglevel, quiet=True)
+
+    class BoundedStopWorker(Worker):  # type: ignore[misc]
+        """A stop (SIGTERM, or a crash) that hangs, e.g. in its last offset commit while the
+        broker is away, ends the process after SHUTDOWN_TIMEOUT_S, so a supervisor can
+        restart it: nothing unacknowledged is lost, the records are read again."""
+
+        async def stop(self) -> None:
+            exit_after(settings.shutdown_timeout_s)
+            await super().stop()
+
+    worker = BoundedStopWorker(app, loglevel=args.loglevel, quiet=True)
     worker.execute_from_commandline()
     return OK
 
@@ -169,6 +179,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
     return run_demo(args.seconds, args.rate, args.time_scale)
+
+
+def exit_after(seconds: float) -> None:
+    """End the process with exit code 3 (FAILED) unless it ends by itself within `seconds`."""
+    import os
+    import threading
+
+    def give_up() -> None:
+        print(f"slastream: the worker did not stop within {seconds:g} s; exiting", file=sys.stderr, flush=True)
+        os._exit(FAILED)
+
+    timer = threading.Timer(seconds, give_up)
+    timer.daemon = True
+    timer.start()
 
 
 def _secret(value: Any) -> str | None:

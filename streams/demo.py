@@ -138,6 +138,10 @@ def _report(console: Console, settings: Settings, produced: int, bad: int) -> No
             f"Records on the breach topic {settings.topic_breaches} (what alerting consumes, SLO alerts "
             f"and corrections included, copies after a restart too): {sum(records.values()):,} = "
             + ", ".join(f"{t} {n:,}" for t, n in sorted(records.items())) + ".")
+        if records.get("correction"):
+            console.print(
+                "Corrections retract facts that late events disproved: the demo puts minutes of event time "
+                "into each second, so an update can arrive after the wall clock passed a deadline it stops.")
 
         alerts = rows("SELECT alert, type, count() FROM slo_alerts FINAL GROUP BY alert, type ORDER BY alert, type")
         minutes = client.command("SELECT count() FROM probe_minutes FINAL")
@@ -163,16 +167,17 @@ def _report(console: Console, settings: Settings, produced: int, bad: int) -> No
     prefix = settings.topic_breaches.removesuffix("breaches")
     console.rule("where to look next")
     console.print(
-        f"ClickHouse: {settings.clickhouse_dsn} (embedded chDB: one process at a time may open it)\n"
+        f"ClickHouse (embedded chDB; one process at a time may open it):\n"
         f"  export CLICKHOUSE_DSN={settings.clickhouse_dsn}\n"
         "  .venv/bin/slastream query \"SELECT type, count() FROM sla_events GROUP BY type\"\n"
-        "  .venv/bin/slastream query \"SELECT entity_id, metric, deadline FROM sla_instances_current"
-        " WHERE outcome = 'missed'\"\n"
-        "  .venv/bin/slastream query \"SELECT * FROM service_credits_monthly ORDER BY month, service\"\n"
-        f"Topics {prefix}*: incidents, tickets, probes (input), breaches (SLA lifecycle events and SLO\n"
-        "  alerts), instances (SLA status), deadletter (rejected input with the reason)\n"
+        "  .venv/bin/slastream query \"SELECT entity_id, metric, deadline FROM sla_instances_current\n"
+        "                              WHERE outcome = 'missed'\"\n"
+        "  .venv/bin/slastream query \"SELECT * FROM service_credits_monthly ORDER BY service\"\n"
+        f"Topics {prefix}*:\n"
+        "  incidents, tickets, probes (input); breaches (SLA lifecycle events and SLO alerts);\n"
+        "  instances (SLA status); deadletter (rejected input with the reason)\n"
         "The broker keeps running for a second look: `make kafka-stop` stops it.",
-        markup=False, highlight=False,
+        markup=False, highlight=False, overflow="ignore", crop=False,
     )
 
 

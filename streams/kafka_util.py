@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable
 
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, KafkaException, Message, TopicPartition
@@ -132,3 +134,37 @@ def group_assignments(settings: Settings, group: str) -> list[set[tuple[str, int
         {(tp.topic, tp.partition) for tp in member.assignment.topic_partitions}
         for member in description.members
     ]
+
+
+class CommittedOffsets:
+    """Where a consumer group resumes a partition: its committed offset, or the log start.
+
+    One librdkafka consumer that never subscribes (it only asks), on a thread of its own so
+    the event loop never waits on the broker.
+    """
+
+    def __init__(self, settings: Settings, group: str) -> None:
+        self._consumer = Consumer({**settings.kafka_client_config(), "group.id": group,
+                                   "enable.auto.commit": False, "log_level": 3})
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="committed")
+
+    async def start(self, topic: str, partition: int) -> int:
+        """The offset the group must read first on `topic`/`partition`."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._start, topic, partition)
+
+    async def backlog(self, topic: str, partition: int) -> int:
+        """Records of `topic`/`partition` the group has not committed yet."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._backlog, topic, partition)
+
+    def _start(self, topic: str, partition: int) -> int:
+        (tp,) = self._consumer.committed([TopicPartition(topic, partition)], timeout=10)
+        low, _ = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        return max(tp.offset, low)  # no commit (-1001), or records removed by retention: the log start
+
+    def _backlog(self, topic: str, partition: int) -> int:
+        _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        return max(high - self._start(topic, partition), 0)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False)
+        self._consumer.close()

@@ -10,6 +10,10 @@ still change an entity moves its deadlines. Tickets and incidents share partitio
 (the tick topic is co-partitioned with both), but one topic read ahead in event time must
 never fire the other's deadlines early. Every record read counts for the backlog, a
 rejected one too, so an invalid record at a partition's tail never holds its clock back.
+
+After an assignment nothing is known of a partition until its first record is read or its
+backlog is looked up (`learn`): until then its clock holds (`now` is None), so a worker
+that restarts does not fire from the wall clock the deadlines its backlog may disprove.
 """
 
 from __future__ import annotations
@@ -38,12 +42,22 @@ class PartitionClock:
             self._watermark[key] = occurred_at
         self._backlog[key] = max((highwater or 0) - offset - 1, 0)
 
-    def now(self, source: str, partition: int) -> datetime:
-        """Wall time when the partition of `source` is caught up; else its watermark (never ahead of wall time)."""
+    def learn(self, source: str, partition: int, backlog: int) -> None:
+        """The partition's backlog as looked up (records the group has not committed yet)."""
+        self._backlog.setdefault((source, partition), backlog)
+
+    def known(self, source: str, partition: int) -> bool:
+        return (source, partition) in self._backlog
+
+    def now(self, source: str, partition: int) -> datetime | None:
+        """Wall time when the partition of `source` is caught up; else its watermark (never
+        ahead of wall time); None while nothing is known or a backlog has no watermark yet."""
         wall = self.wall()
         key = (source, partition)
-        if self._backlog.get(key) and key in self._watermark:
-            return min(self._watermark[key], wall)
+        if key not in self._backlog:
+            return None
+        if self._backlog[key]:
+            return min(self._watermark[key], wall) if key in self._watermark else None
         return wall
 
     def forget(self) -> None:

@@ -122,6 +122,11 @@ class ProbeTracker:
         """A record of the partition was rejected before counting; it still moves the idle clock."""
         self._partition(partition).buckets.seen(self.wall(), caught_up)
 
+    def learn(self, partition: int, caught_up: bool) -> None:
+        """The partition's backlog was looked up after a takeover (before any record was read,
+        it cannot close minutes by the wall clock: their records may still wait in Kafka)."""
+        self._partition(partition).buckets.learn(self.wall(), caught_up)
+
     async def on_tick(self, partition: int) -> int:
         """Close the minutes the watermark has passed; returns how many outputs were published."""
         part = self._partition(partition)

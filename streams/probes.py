@@ -60,7 +60,10 @@ class MinuteBuckets:
         self._max_event: datetime | None = None
         self._closed_until: datetime | None = None  # every minute ending at or before this is closed
         self._last_record_wall: datetime | None = None
-        self._caught_up = True  # the last record read was the newest of its partition
+        # The last record read was the newest of its partition. Unknown (so False) after a
+        # takeover until a record is read or the backlog is looked up (`learn`).
+        self._caught_up = False
+        self._read_any = False
 
     @property
     def watermark(self) -> datetime | None:
@@ -97,6 +100,13 @@ class MinuteBuckets:
         """
         self._last_record_wall = wall
         self._caught_up = caught_up
+        self._read_any = True
+
+    def learn(self, wall: datetime, caught_up: bool) -> None:
+        """The partition's backlog as looked up; what records read since say wins."""
+        if not self._read_any:
+            self._last_record_wall = wall
+            self._caught_up = caught_up
 
     def add(
         self, event: ProbeEvent, wall: datetime, caught_up: bool = True

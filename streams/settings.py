@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     probe_lateness_s: float = Field(default=60.0, ge=0)
     # ... or, on a partition without new results for this long, once the wall clock is.
     probe_idle_s: float = Field(default=120.0, gt=0)
+    # A worker whose stop takes longer than this (e.g. a final commit to an absent broker) exits.
+    shutdown_timeout_s: float = Field(default=30.0, gt=0)
     web_enabled: bool = True
     web_port: int = 6066
     web_bind: str = "127.0.0.1"  # 0.0.0.0 in a container, so the port can be published

@@ -7,6 +7,7 @@ a record is acknowledged when all its rows are stored, in offset order.
 
 from __future__ import annotations
 
+import logging
 from enum import Enum
 from typing import Any, Awaitable, Callable, Sequence, cast
 
@@ -17,9 +18,11 @@ from pydantic import BaseModel
 
 from schemas.outputs import InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
 from sinks.clickhouse import AsyncInserter
-from streams.acks import InOrder, Join
+from streams.acks import InOrder, Join, OffsetGap
 from streams.ingest import BatchWriter
 from streams.settings import Settings
+
+log = logging.getLogger(__name__)
 
 BREACH_COLUMNS = (
     "event_id", "instance_id", "version", "type", "at", "kind", "entity_id", "contract_id",
@@ -35,7 +38,8 @@ Rows = Callable[[bytes, tuple[int, int]], list[Row]]  # record value, (partition
 
 
 def add_sinks(
-    app: faust.App, settings: Settings, inserter: AsyncInserter, writers: list[BatchWriter], orders: list[InOrder]
+    app: faust.App, settings: Settings, inserter: AsyncInserter, writers: list[BatchWriter],
+    in_order: Callable[[str], InOrder],
 ) -> None:
     """One sink agent per output topic; their writers join `writers` (flushed by the app's timer)."""
 
@@ -74,16 +78,16 @@ def add_sinks(
         (settings.topic_breaches, "breaches", breach_rows), (settings.topic_instances, "sla_instances", instance_rows),
         (settings.topic_slo_status, "slo_status", status_rows), (settings.topic_minutes, "probe_minutes", minute_rows),
     ):
-        order = InOrder()
-        orders.append(order)
-        app.agent(app.topic(topic, internal=False), name=f"sink-{name}", concurrency=1)(_sink(name, rows, order))
+        app.agent(app.topic(topic, internal=False), name=f"sink-{name}", concurrency=1)(_sink(app, name, rows, in_order(topic)))
 
 
-def _sink(name: str, rows: Rows, order: InOrder) -> Callable[[StreamT], Any]:
+def _sink(app: faust.App, name: str, rows: Rows, order: InOrder) -> Callable[[StreamT], Any]:
     async def sink(stream: StreamT) -> None:
         manual = cast(faust.Stream, stream).noack()
         async for event in manual.events():
             msg = event.message
+            if not await checked(app, order, msg):
+                return
             found = rows(msg.value, (msg.partition, msg.offset))
             ack = Join(len(found), order.track(msg.partition, acker(manual, event)))
             for writer, key, row in found:
@@ -95,6 +99,21 @@ def _sink(name: str, rows: Rows, order: InOrder) -> Callable[[StreamT], Any]:
 
 def _row(record: BaseModel, columns: Sequence[str]) -> tuple[Any, ...]:
     return tuple(v.value if isinstance(v, Enum) else v for v in (getattr(record, c) for c in columns))
+
+
+async def checked(app: faust.App, order: InOrder, msg: Any) -> bool:
+    """False (and the worker stopping) when the record would skip uncommitted records.
+
+    The process ends so that a restart resumes from the committed offsets; nothing of the
+    record was processed or acknowledged.
+    """
+    try:
+        await order.check(msg.partition, msg.offset)
+        return True
+    except OffsetGap as exc:
+        log.error("%s: %s; stopping the worker so that it resumes from the committed offset", msg.topic, exc)
+        await app.crash(exc)
+        return False
 
 
 def acker(stream: StreamT, event: Any) -> Callable[[], Awaitable[bool]]:

@@ -76,10 +76,11 @@ class SlaTracker:
         await self._commit(event.kind, key, partition, old, new, outputs, now)
         return len(outputs)
 
-    async def on_tick(self, partition: int, clock: Callable[[str], datetime]) -> int:
+    async def on_tick(self, partition: int, clock: Callable[[str], datetime | None]) -> int:
         """Advance every entity of `partition` whose next deadline has passed.
 
-        `clock(kind)` is the time of that kind's input partition (see partition_clock.py).
+        `clock(kind)` is the time of that kind's input partition, None while it must hold
+        (see partition_clock.py).
         """
         if partition not in self.due.indexed:
             self._index()
@@ -87,6 +88,8 @@ class SlaTracker:
         published = await self._republish(partition, clock)
         for source in self.tables:
             now = clock(source)
+            if now is None:
+                continue
             for kind, key in self.due.pop_due(partition, source, now):
                 old = self._get(kind, key)
                 if old is None:
@@ -143,7 +146,7 @@ class SlaTracker:
             cutoff = latest[partition] - self.window_us
             self._reannounce[partition] = [(kind, key) for newest, kind, key in items if newest >= cutoff]
 
-    async def _republish(self, partition: int, clock: Callable[[str], datetime]) -> int:
+    async def _republish(self, partition: int, clock: Callable[[str], datetime | None]) -> int:
         """Publish again what may have been lost before this worker took the partition over."""
         todo = self._reannounce.pop(partition, [])
         records: list[Record] = []
@@ -158,7 +161,7 @@ class SlaTracker:
                 continue
             cutoff = max(t for t, _, _ in inherited) - self.window_us
             records += [(k, v) for t, k, v in inherited if t >= cutoff]
-            statuses += self._statuses(entry.state, clock(kind))
+            statuses += self._statuses(entry.state, clock(kind) or self.wall())
         if records:
             await self.publish(records, statuses)
         return len(records)

@@ -6,11 +6,10 @@ WALL = utc("2026-11-27 12:00")
 
 def test_backlog_uses_the_watermark_and_caught_up_uses_wall_time() -> None:
     clock = PartitionClock(lambda: WALL)
-    assert clock.now("ticket", 0) == WALL  # nothing seen
     clock.observe("ticket", 0, offset=10, highwater=100, occurred_at=utc("2026-11-27 09:00"))
     clock.observe("ticket", 0, offset=11, highwater=100, occurred_at=utc("2026-11-27 08:59"))  # older: watermark stays
     assert clock.now("ticket", 0) == utc("2026-11-27 09:00")
-    assert clock.now("ticket", 1) == WALL  # another partition
+    assert clock.now("ticket", 1) is None  # another partition: nothing known, hold
     clock.observe("ticket", 0, offset=99, highwater=100, occurred_at=utc("2026-11-27 11:59"))
     assert clock.now("ticket", 0) == WALL
 
@@ -36,4 +35,18 @@ def test_future_events_do_not_push_the_clock_past_wall_time() -> None:
     clock.observe("incident", 2, offset=0, highwater=50, occurred_at=utc("2026-11-27 13:30"))  # behind
     assert clock.now("incident", 2) == WALL  # the watermark is ahead of wall time: capped
     clock.forget()
-    assert clock.now("incident", 2) == WALL
+    assert clock.now("incident", 2) is None
+
+
+def test_after_a_takeover_the_clock_holds_until_the_backlog_is_known() -> None:
+    """A restarted worker must not fire from the wall clock what its backlog may disprove."""
+    clock = PartitionClock(lambda: WALL)
+    assert clock.now("ticket", 0) is None and not clock.known("ticket", 0)
+    clock.learn("ticket", 0, backlog=120)  # records wait: hold until one is read
+    assert clock.now("ticket", 0) is None
+    clock.observe("ticket", 0, offset=0, highwater=120, occurred_at=utc("2026-11-27 09:00"))
+    assert clock.now("ticket", 0) == utc("2026-11-27 09:00")
+    clock.learn("incident", 0, backlog=0)  # nothing to read: the wall clock at once
+    assert clock.now("incident", 0) == WALL
+    clock.learn("ticket", 0, backlog=0)  # what records said wins over a later lookup
+    assert clock.now("ticket", 0) == utc("2026-11-27 09:00")

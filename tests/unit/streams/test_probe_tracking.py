@@ -239,3 +239,23 @@ def test_a_status_is_as_of_its_last_minute_with_results_however_far_a_tick_close
     h.wall = utc("2026-11-27 10:30")  # idle: this tick closes up to 10:29 at once
     h.tick()
     assert {s["as_of"] for s in h.out.statuses} == {"2026-11-27T10:01:00Z"}
+
+
+def test_after_a_takeover_minutes_close_by_the_wall_clock_only_once_the_backlog_is_known() -> None:
+    table: dict[bytes, bytes] = {}
+    h = Harness(table)
+    h.send(utc("2026-11-27 10:00:10"))
+    h.send(utc("2026-11-27 10:02:00"))
+    h.tick()  # 10:00 closed and written; 10:02 open (its result is read again after a restart)
+    restarted = Harness(table)
+    restarted.wall = utc("2026-11-27 10:30")
+    restarted.tick()
+    assert restarted.out.minutes == []  # the 10:02 result may still wait in Kafka
+    restarted.tracker.learn(0, caught_up=False)
+    restarted.wall = utc("2026-11-27 11:00")
+    restarted.tick()
+    assert restarted.out.minutes == []
+    restarted.send(utc("2026-11-27 10:02:00"), offset=1)  # read again: counted anew
+    restarted.wall = utc("2026-11-27 11:30")
+    restarted.tick()
+    assert [m["minute"] for m in restarted.out.minutes] == ["2026-11-27T10:02:00Z"]
