@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 KAFKA := deploy/kafka/kafka-local
 
-.PHONY: install demo test unit integration lint kafka-start kafka-stop bench clean
+.PHONY: install demo test unit integration lint chaos kafka-start kafka-stop bench clean
 
 $(BIN)/slastream: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ unit: install
 
 integration: install
 	$(BIN)/pytest -q tests/integration
+
+# The full chaos run (CI runs a short one inside `make test`): 20 SIGKILLs, 40,000 events, three seeds.
+chaos: install
+	$(KAFKA) start
+	for seed in 1 2 3; do \
+	  KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} CHAOS_KILLS=20 CHAOS_EVENTS=40000 CHAOS_SEED=$$seed \
+	    $(BIN)/pytest -q -s -p no:cacheprovider tests/integration/test_chaos.py || exit 1; \
+	done
 
 lint: install
 	$(BIN)/mypy

@@ -35,6 +35,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from sinks.contracts import write_contracts
     from sinks.migrate import migrate
     from streams.app import build_app
+    from streams.logs import rate_limit
     from streams.topics import prepare_worker_topics
 
     settings = _settings()
@@ -63,6 +64,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         async def stop(self) -> None:
             exit_after(settings.shutdown_timeout_s)
             await super().stop()
+
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            rate_limit(logger)  # an outage repeats one failure per fetch and commit
 
     worker = BoundedStopWorker(app, loglevel=args.loglevel, quiet=True)
     worker.execute_from_commandline()

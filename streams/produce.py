@@ -44,7 +44,10 @@ def produce(
     total = int(rate * duration)
     step = timedelta(seconds=duration * time_scale / max(total, 1))
     start = datetime.now(timezone.utc) - ends_ago - step * total
-    require_kafka(settings)
+    missing = [t for t in settings.input_topics.values() if t not in require_kafka(settings)]
+    if missing:
+        raise UserError(f"topic {missing[0]} not found at {settings.kafka_bootstrap_servers}: "
+                        "run `slastream topics create` with the same settings")
     # Not idempotent: once (demo under load, topics just created) librdkafka's idempotent
     # producer reported the first 4 records of a new partition delivered and the broker never
     # had them. Plain retries can only duplicate, and consumers drop repeated event ids.

@@ -9,7 +9,9 @@ not name the run (topics, offsets, ingest times). The chaos suite builds on the 
 
 from __future__ import annotations
 
+import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -138,19 +140,78 @@ def _naive(at: datetime) -> datetime:
     return at.astimezone(timezone.utc).replace(tzinfo=None, microsecond=at.microsecond // 1000 * 1000)
 
 
+WORKER_ENV = {"STORE": "rocksdb://", "SLA_POLICY_FILE": str(POLICY), "PROBE_IDLE_S": "3"}
+
+
 def run_live(run: Any, records: list[Record], name: str, stall_s: float = 120.0) -> Outcome:
     """Produce `records`, then run one worker (RocksDB store) over them to the end."""
     send(run.settings, records)
-    worker = run.worker(STORE="rocksdb://", SLA_POLICY_FILE=str(POLICY), PROBE_IDLE_S="3",
-                        DATA_DIR=str(run.tmp / f"{name}-state"))
-    settings = run.settings
-    inputs = list(settings.input_topics.values())
-    outputs = [settings.topic_breaches, settings.topic_instances, settings.topic_minutes, settings.topic_slo_status]
+    worker = run.worker(**WORKER_ENV, DATA_DIR=str(run.tmp / f"{name}-state"))
     try:
-        wait_progressing(worker, settings, inputs, stall_s)
-        wait_progressing(worker, settings, outputs, stall_s)
+        finish(worker, run.settings, stall_s)
     finally:
         worker.stop()
+    return outcome(run)
+
+
+@dataclass
+class Chaos:
+    """What a chaos run did to its workers."""
+
+    kills: int = 0
+    peak_rss_mib: float = 0.0
+    exits: list[int] = field(default_factory=list)  # exit codes of workers that ended by themselves
+
+
+def run_chaos(run: Any, records: list[Record], kills: int, seed: int, stall_s: float = 180.0) -> tuple[Outcome, Chaos]:
+    """Like run_live, but SIGKILL the worker `kills` times at random moments (2-8 s apart; every
+    third one 0.5-2 s after a restart, while it joins the group and recovers), restarting it at
+    once on the same state and ClickHouse directories; then let the last one finish."""
+    rng = random.Random(seed)
+    env = {**WORKER_ENV, "DATA_DIR": str(run.tmp / "chaos-state")}
+    send(run.settings, records)
+    chaos = Chaos()
+    worker = run.worker(**env)
+    try:
+        while chaos.kills < kills:
+            soon = chaos.kills % 3 == 2
+            deadline = time.monotonic() + (rng.uniform(0.5, 2.0) if soon else rng.uniform(2.0, 8.0))
+            while time.monotonic() < deadline and worker.alive():
+                chaos.peak_rss_mib = max(chaos.peak_rss_mib, _peak_rss_mib(worker.pid))
+                time.sleep(0.1)
+            if not worker.alive():  # e.g. stopped itself on an offset gap: a supervisor restarts it
+                chaos.exits.append(worker.proc.returncode if worker.proc else -1)
+            else:
+                worker.kill()
+                chaos.kills += 1
+            worker = run.worker(**env)
+        finish(worker, run.settings, stall_s)
+        chaos.peak_rss_mib = max(chaos.peak_rss_mib, _peak_rss_mib(worker.pid))
+    finally:
+        worker.stop()
+    return outcome(run), chaos
+
+
+def _peak_rss_mib(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            line = next(line for line in status if line.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+    except (OSError, StopIteration):
+        return 0.0
+
+
+def finish(worker: WorkerProcess, settings: Any, stall_s: float) -> None:
+    """Until every input record is processed and every output stored."""
+    inputs = list(settings.input_topics.values())
+    outputs = [settings.topic_breaches, settings.topic_instances, settings.topic_minutes, settings.topic_slo_status]
+    wait_progressing(worker, settings, inputs, stall_s)
+    wait_progressing(worker, settings, outputs, stall_s)
+
+
+def outcome(run: Any) -> Outcome:
+    """What the run left in Kafka and ClickHouse (no worker may be running: chDB is exclusive)."""
+    settings = run.settings
     ids = [orjson.loads(m.value())["event_id"] for m in read_all(settings, settings.topic_breaches)]
     with clickhouse(run.chdb_path) as client:
         tables = {name: sorted(client.query(sql).result_rows, key=repr) for name, sql in TABLES.items()}
@@ -172,3 +233,13 @@ def wait_progressing(worker: WorkerProcess, settings: Any, topics: list[str], st
         return left == 0
 
     worker.wait_until(done, 3600, f"{topics} drained", every=1.0)
+
+
+def diff(reference: Outcome, other: Outcome) -> dict[str, tuple[int, int, int]]:
+    """Per table: (rows in the reference, rows missing from `other`, rows only in `other`)."""
+    out = {}
+    ours, theirs = reference.comparable(), other.comparable()
+    for name, rows in ours.items():
+        want, got = Counter(map(repr, rows)), Counter(map(repr, theirs[name]))
+        out[name] = (len(rows), sum((want - got).values()), sum((got - want).values()))
+    return out

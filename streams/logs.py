@@ -1,0 +1,48 @@
+"""Logs that stay readable during an outage: repeats of one message are rate-limited.
+
+While the broker is away, aiokafka and Faust log the same failure for every fetch and
+commit attempt (a 20 s broker stop once wrote 136,505 ERROR lines). Per (logger, message
+template), at most `burst` records pass in each `period`; the first record after a quiet
+spell says how many were suppressed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+
+class RateLimit(logging.Filter):
+    """A handler filter passing at most `burst` records per message template and `period`."""
+
+    def __init__(self, burst: int = 5, period: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.burst = burst
+        self.period = period
+        self.clock = clock
+        self._windows: dict[tuple[str, object], list[float | int]] = {}  # key -> [window start, passed, dropped]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.msg)
+        now = self.clock()
+        window = self._windows.get(key)
+        if window is None or now - window[0] >= self.period:
+            dropped = int(window[2]) if window else 0
+            self._windows[key] = [now, 1, 0]
+            if dropped:
+                record.msg = f"{record.msg} [{dropped} more like this in the last {self.period:g} s were not logged]"
+            if len(self._windows) > 10_000:  # bounded: forget templates not seen for a period
+                self._windows = {k: w for k, w in self._windows.items() if now - w[0] < self.period}
+            return True
+        if window[1] < self.burst:
+            window[1] += 1
+            return True
+        window[2] += 1
+        return False
+
+
+def rate_limit(logger: logging.Logger, burst: int = 5, period: float = 10.0) -> None:
+    """Install the filter on every handler of `logger` (the root logger, once configured)."""
+    for handler in logger.handlers:
+        handler.addFilter(RateLimit(burst, period))
