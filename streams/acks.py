@@ -9,6 +9,7 @@ back until every earlier record of the partition is done.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import Any, Awaitable, Callable
 
@@ -34,30 +35,37 @@ class InOrder:
         self._queues: dict[int, deque[list[Any]]] = {}
         self._start = start
 
-    async def check(self, partition: int, offset: int) -> None:
+    async def check(self, partition: int, offset: int) -> int | None:
         """Raise OffsetGap if `offset`, the next record read, skips records of the partition
-        that the group has not committed. Only the first record after an assignment is looked up."""
+        that the group has not committed. Only the first record after an assignment is looked
+        up; returns the offset the group resumes from then (else None)."""
         if self._start is None or partition in self._queues:
-            return
+            return None
         expected = await self._start(partition)
         if offset > expected:
             raise OffsetGap(f"partition {partition}: the first record read is offset {offset}, but the group has "
                             f"committed up to {expected}; records {expected}..{offset - 1} would be skipped")
+        return expected
 
-    def track(self, partition: int, ack: Ack) -> Callable[[], Awaitable[bool]]:
+    def track(self, partition: int, ack: Ack, offset: int = -1) -> Callable[[], Awaitable[bool]]:
         """Register a record just read; returns the acknowledgement to call when it is done."""
         queue = self._queues.setdefault(partition, deque())
-        entry: list[Any] = [False, ack]
+        entry: list[Any] = [False, ack, offset, time.monotonic()]
         queue.append(entry)
 
         async def done() -> bool:
             entry[0] = True
             while queue and queue[0][0]:
-                _, first = queue.popleft()
+                first = queue.popleft()[1]
                 await first()
             return True
 
         return done
+
+    def oldest(self) -> dict[int, tuple[int, float]]:
+        """Per partition, the oldest record not yet acknowledged: (offset, seconds since it was read)."""
+        now = time.monotonic()
+        return {p: (q[0][2], now - q[0][3]) for p, q in self._queues.items() if q}
 
     def forget(self) -> None:
         """Partitions were revoked: their records are read again, with new acknowledgements."""

@@ -88,12 +88,11 @@ def build_app(
     raw_writer = writers[0]
     deadletter = app.topic(settings.topic_deadletter, internal=False)
     sla_clock = PartitionClock(clock)
-    orders: list[InOrder] = []  # one per agent: acknowledgements reach Faust in offset order
+    orders: dict[str, InOrder] = {}  # per topic (one agent each): acknowledgements reach Faust in offset order
     committed = CommittedOffsets(settings, settings.app_id)
 
     def in_order(topic: str) -> InOrder:
-        order = InOrder(lambda partition: committed.start(topic, partition))
-        orders.append(order)
+        order = orders[topic] = InOrder(lambda partition: committed.start(topic, partition))
         return order
 
     tracker, probes = (_tracking(app, settings, policy, inserter, writers, sla_clock, in_order, committed)
@@ -116,7 +115,7 @@ def build_app(
             msg = event.message
             if not await checked(app, order, msg):
                 return
-            ack = order.track(msg.partition, acker(manual, event))
+            ack = order.track(msg.partition, acker(manual, event), msg.offset)
             result = validate(kind, msg.value, clock(), limits)
             if not isinstance(result, Rejection) and msg.key != result.entity_id.encode():
                 result = Rejection(Reason.wrong_key, wrong_key(result, msg.key))
@@ -156,8 +155,15 @@ def build_app(
         for writer in writers:
             await writer.flush()
 
+    @app.timer(interval=30.0)
+    async def report_held() -> None:
+        for topic, order in orders.items():
+            for partition, (offset, age) in order.oldest().items():
+                if age > 60:  # probe results wait for their minute, about a minute and a half
+                    log.warning("%s[%d]: offset %d unacknowledged for %.0f s", topic, partition, offset, age)
+
     def forget_pending(sender: Any, *args: Any, **kwargs: Any) -> None:
-        for order in orders:  # revoked records are read again and tracked anew
+        for order in orders.values():  # revoked records are read again and tracked anew
             order.forget()
 
     app.on_partitions_revoked.connect(forget_pending)  # type: ignore[arg-type]  # mode's stub is too narrow

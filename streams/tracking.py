@@ -3,10 +3,11 @@
 Outputs are sent without waiting for the broker, then the entity's state is written to
 its table. A crash can lose outputs sent after the last offset commit (Faust flushes the
 producer before every commit) while their state survives in the changelog. So each table
-entry also keeps an outbox: the outputs it published in the last `window`. When a
-partition is taken over (start, restart, rebalance), outputs published within `window`
-of the partition's latest write are published again, with their original event ids;
-consumers drop the copies.
+entry also keeps an outbox (the outputs it published in the last `window`) and when it
+was last written. When a partition is taken over (start, restart, rebalance), entries
+written within `window` of the partition's latest write before the takeover publish
+again their outbox, with the original event ids, and their status rows; consumers drop
+the copies.
 """
 
 from __future__ import annotations
@@ -36,17 +37,19 @@ class Entry:
     partition: int
     state: EntityState
     outbox: tuple[tuple[int, bytes, bytes], ...] = ()  # (published at, µs since epoch; key; value)
+    written: int = 0  # when the entry was last written, µs since epoch (its status rows were sent then)
 
     def dump(self) -> bytes:
         return orjson.dumps([
             self.partition, state_to_json(self.state),
-            [[t, k.decode(), v.decode()] for t, k, v in self.outbox],
+            [[t, k.decode(), v.decode()] for t, k, v in self.outbox], self.written,
         ])
 
     @classmethod
     def load(cls, data: bytes) -> "Entry":
-        partition, state, outbox = orjson.loads(data)
-        return cls(partition, state_from_json(state), tuple((t, k.encode(), v.encode()) for t, k, v in outbox))
+        partition, state, outbox, *written = orjson.loads(data)
+        return cls(partition, state_from_json(state), tuple((t, k.encode(), v.encode()) for t, k, v in outbox),
+                   written[0] if written else max((t for t, _, _ in outbox), default=0))
 
 
 class SlaTracker:
@@ -120,7 +123,7 @@ class SlaTracker:
         await self.publish(records, self._statuses(state, now))
         wall = micros(self.wall())
         recent = tuple(e for e in (old.outbox if old else ()) if e[0] >= wall - self.window_us)
-        entry = Entry(partition, state, recent + tuple((wall, k, v) for k, v in records))
+        entry = Entry(partition, state, recent + tuple((wall, k, v) for k, v in records), wall)
         self.tables[kind][key] = entry.dump()
         self.due.set(partition, (kind, key), state.next_due)
 
@@ -137,11 +140,9 @@ class SlaTracker:
                 entry = Entry.load(raw)
                 self.due.set(entry.partition, (kind, key), entry.state.next_due)
                 self.due.indexed.add(entry.partition)
-                inherited = [t for t, _, _ in entry.outbox if t < self._taken_at]
-                if inherited and entry.partition not in already:
-                    newest = max(inherited)
-                    latest[entry.partition] = max(latest.get(entry.partition, 0), newest)
-                    outboxes.setdefault(entry.partition, []).append((newest, kind, key))
+                if entry.written and entry.written < self._taken_at and entry.partition not in already:
+                    latest[entry.partition] = max(latest.get(entry.partition, 0), entry.written)
+                    outboxes.setdefault(entry.partition, []).append((entry.written, kind, key))
         for partition, items in outboxes.items():
             cutoff = latest[partition] - self.window_us
             self._reannounce[partition] = [(kind, key) for newest, kind, key in items if newest >= cutoff]
@@ -155,13 +156,13 @@ class SlaTracker:
             entry = self._get(kind, key)
             if entry is None:
                 continue
-            # Published before the takeover, by a worker that may have died before they were stored.
-            inherited = [(t, k, v) for t, k, v in entry.outbox if t < self._taken_at]
-            if not inherited:
-                continue
-            cutoff = max(t for t, _, _ in inherited) - self.window_us
-            records += [(k, v) for t, k, v in inherited if t >= cutoff]
+            if not entry.written or entry.written >= self._taken_at:
+                continue  # written by this worker since: its outputs are its own
+            # Written before the takeover, by a worker that may have died before its outputs
+            # (lifecycle events, and status rows even when nothing else changed) were stored.
+            cutoff = entry.written - self.window_us
+            records += [(k, v) for t, k, v in entry.outbox if t >= cutoff]
             statuses += self._statuses(entry.state, clock(kind) or self.wall())
-        if records:
+        if records or statuses:
             await self.publish(records, statuses)
         return len(records)

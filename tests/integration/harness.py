@@ -10,10 +10,13 @@ not name the run (topics, offsets, ingest times). The chaos suite builds on the 
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -229,6 +232,10 @@ def wait_progressing(worker: WorkerProcess, settings: Any, topics: list[str], st
         if left < best:
             best, since = left, time.monotonic()
         elif time.monotonic() - since > stall_s:
+            stacks = subprocess.run([str(Path(sys.executable).with_name("py-spy")), "dump", "--pid", str(worker.pid)],
+                                    capture_output=True, text=True, check=False)
+            with worker.log_path.open("a") as log:
+                log.write(f"\n--- stalled: py-spy dump ---\n{stacks.stdout}{stacks.stderr}")
             raise TimeoutError(f"no progress for {stall_s} s with {left} records left; log {worker.log_path}")
         return left == 0
 

@@ -125,3 +125,16 @@ def test_a_workers_own_outputs_are_not_announced_again_at_its_first_tick(setup) 
     run(tracker.on_event(ticket("b", "2026-11-27 10:01", "open", reply=True), 1, utc("2026-11-27 10:01")))
     assert [e["type"] for e in rec.events] == ["met"]
     assert run(tracker.on_tick(1, at(utc("2026-11-27 10:01")))) == 0 and len(rec.events) == 1
+
+
+def test_a_new_owner_republishes_status_rows_of_changes_without_lifecycle_events(setup, policy) -> None:
+    tracker, tables, rec, wall = setup
+    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 1, utc("2026-11-27 10:00")))
+    wall.now = utc("2026-11-27 10:01")
+    run(tracker.on_event(ticket("b", "2026-11-27 10:01", "pending"), 1, utc("2026-11-27 10:01")))  # paused: no event
+    assert rec.events == [] and {s["state"] for s in rec.statuses[-2:]} == {"paused"}
+    successor_rec = Recorder()
+    wall.now = utc("2026-11-27 10:01:05")  # the status rows of 10:01 may not have been stored
+    successor = SlaTracker(ClockEngine(policy), tables, successor_rec, wall, timedelta(seconds=30))
+    run(successor.on_tick(1, at(utc("2026-11-27 10:01:05"))))
+    assert successor_rec.events == [] and {s["state"] for s in successor_rec.statuses} == {"paused"}
