@@ -78,6 +78,7 @@ class _Partition:
     buckets: MinuteBuckets
     closed_until: int | None = None
     max_offset: int = -1
+    recount_until: int = -1  # at takeover, the highest offset any entry of the partition had counted
     acks: dict[datetime, list[Ack]] = field(default_factory=dict)  # per minute: acks waiting for it to close
     entries: dict[str, ServiceEntry] = field(default_factory=dict)  # parsed table values, updated in place
     alerting: set[str] = field(default_factory=set)  # services with firing burn-rate alerts
@@ -112,7 +113,10 @@ class ProbeTracker:
         entry = part.entries.get(event.service)
         if entry is not None and minute < entry.closed_until and offset <= entry.offset:
             return "duplicate"  # counted before a restart or rebalance
-        outcome = part.buckets.add(event, self.wall(), caught_up)
+        # Read before the partition's last write, yet not in its service's entry: a crash came
+        # between the writes of two services' entries. Count it again, never call it late.
+        recount = offset <= part.recount_until
+        outcome = part.buckets.add(event, self.wall(), caught_up, force=recount)
         if outcome == "counted":
             part.acks.setdefault(minute_start(minute), []).append(ack)
             part.max_offset = max(part.max_offset, offset)
@@ -188,6 +192,7 @@ class ProbeTracker:
                 part.entries[key.decode()] = entry
                 self._remember(part, key.decode(), entry)
                 part.closed_until = max(part.closed_until or entry.closed_until, entry.closed_until)
+                part.recount_until = max(part.recount_until, entry.offset)
         part.buckets.resume(None if part.closed_until is None else minute_start(part.closed_until), self.wall())
         return part
 
@@ -214,6 +219,7 @@ class ProbeTracker:
         (see app.py) and the next one starts again from the table.
         """
         entry = part.entries.get(service) or ServiceEntry(partition, new, part.max_offset)
+        old = max(old, entry.closed_until) if service in part.entries else old  # minutes it already closed
         objectives = self.plan.objectives(service)
         contracts = self.plan.contracts(service)
         by_minute = {epoch_minute(b.minute): b for b in buckets}

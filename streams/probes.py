@@ -109,14 +109,15 @@ class MinuteBuckets:
             self._caught_up = caught_up
 
     def add(
-        self, event: ProbeEvent, wall: datetime, caught_up: bool = True
+        self, event: ProbeEvent, wall: datetime, caught_up: bool = True, force: bool = False
     ) -> Literal["counted", "duplicate", "late"]:
         """Count a probe result, unless its bucket is closed (late) or already holds its event id.
 
-        `caught_up`: no newer record is waiting in the partition.
+        `caught_up`: no newer record is waiting in the partition. `force`: count it even in a
+        closed minute (a result counted before a crash whose minute must be closed again).
         """
         self.seen(wall, caught_up)
-        if self.is_closed(event.occurred_at):
+        if not force and self.is_closed(event.occurred_at):
             return "late"
         minute = minute_of(event.occurred_at)
         if self._max_event is None or event.occurred_at > self._max_event:

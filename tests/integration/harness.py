@@ -188,7 +188,15 @@ def run_chaos(run: Any, records: list[Record], kills: int, seed: int, stall_s: f
                 worker.kill()
                 chaos.kills += 1
             worker = run.worker(**env)
-        finish(worker, run.settings, stall_s)
+        while True:
+            try:
+                finish(worker, run.settings, stall_s)
+                break
+            except RuntimeError:  # the worker stopped itself; a supervisor would start it again
+                if worker.alive() or len(chaos.exits) >= 5:
+                    raise
+                chaos.exits.append(worker.proc.returncode if worker.proc else -1)
+                worker = run.worker(**env)
         chaos.peak_rss_mib = max(chaos.peak_rss_mib, _peak_rss_mib(worker.pid))
     finally:
         worker.stop()
@@ -242,11 +250,14 @@ def wait_progressing(worker: WorkerProcess, settings: Any, topics: list[str], st
     worker.wait_until(done, 3600, f"{topics} drained", every=1.0)
 
 
-def diff(reference: Outcome, other: Outcome) -> dict[str, tuple[int, int, int]]:
-    """Per table: (rows in the reference, rows missing from `other`, rows only in `other`)."""
+def diff(reference: Outcome, other: Outcome) -> dict[str, tuple[int, int, int, list[str]]]:
+    """Per table: (rows in the reference, rows missing from `other`, rows only in `other`,
+    a few examples of both)."""
     out = {}
     ours, theirs = reference.comparable(), other.comparable()
     for name, rows in ours.items():
         want, got = Counter(map(repr, rows)), Counter(map(repr, theirs[name]))
-        out[name] = (len(rows), sum((want - got).values()), sum((got - want).values()))
+        missing, extra = want - got, got - want
+        examples = [f"missing {r}" for r in list(missing)[:3]] + [f"extra {r}" for r in list(extra)[:3]]
+        out[name] = (len(rows), sum(missing.values()), sum(extra.values()), examples)
     return out

@@ -23,9 +23,9 @@ def test_sigkills_at_random_moments_lose_double_and_change_nothing(runs) -> None
     crashed, chaos = run_chaos(runs(), records, kills=KILLS, seed=SEED)
 
     tables = diff(reference, crashed)
-    rows = sum(n for n, _, _ in tables.values())
-    missing = sum(m for _, m, _ in tables.values())
-    extra = sum(e for _, _, e in tables.values())
+    rows = sum(d[0] for d in tables.values())
+    missing = sum(d[1] for d in tables.values())
+    extra = sum(d[2] for d in tables.values())
     copies = crashed.breach_records - crashed.breach_ids
     print(f"\nchaos: {chaos.kills} kills, {len(chaos.exits)} self-exits {chaos.exits}, {rows} rows compared in "
           f"{len(tables)} tables, {missing} missing, {extra} extra; breach topic {crashed.breach_records} records, "

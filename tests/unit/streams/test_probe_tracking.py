@@ -21,7 +21,7 @@ POLICY = """
 contracts:
   - id: gold
     customer: acme
-    services: [search]
+    services: [search, login]
     probes:
       availability: {objective: 0.999, window: 30d}
       latency: {threshold_ms: 300, objective: 0.99}
@@ -61,10 +61,10 @@ class Harness:
                                     lateness=timedelta(seconds=60), idle=timedelta(minutes=2))
 
     def send(self, at: datetime, ok: bool = True, latency: float = 100.0, eid: str | None = None,
-             offset: int | None = None) -> str:
+             offset: int | None = None, service: str = "search") -> str:
         offset = self.offset if offset is None else offset
         self.offset = max(self.offset, offset + 1)
-        event = ProbeEvent(event_id=eid or f"e{offset}", occurred_at=at, source="t", probe_id="p", service="search",
+        event = ProbeEvent(event_id=eid or f"e{offset}", occurred_at=at, source="t", probe_id="p", service=service,
                            region="eu", ok=ok, latency_ms=latency, status_code=200 if ok else 503)
 
         async def ack() -> None:
@@ -259,3 +259,25 @@ def test_after_a_takeover_minutes_close_by_the_wall_clock_only_once_the_backlog_
     restarted.wall = utc("2026-11-27 11:30")
     restarted.tick()
     assert [m["minute"] for m in restarted.out.minutes] == ["2026-11-27T10:02:00Z"]
+
+
+def test_a_crash_between_two_services_writes_loses_neither() -> None:
+    """The minute of 10:00 closes for search and login in one tick; the worker dies after
+    writing search's entry and before login's. Login's result, read again, is counted again
+    (not refused as late) and its minute closed; search's is skipped as counted."""
+    first = Harness()
+    first.send(utc("2026-11-27 10:00:10"), offset=0)
+    first.send(utc("2026-11-27 10:00:20"), offset=1, service="login")
+    first.send(utc("2026-11-27 10:02:00"), offset=2)
+    first.tick()
+    assert sorted(m["service"] for m in first.out.minutes) == ["login", "search"]
+    crashed = {k: v for k, v in first.table.items() if k == b"search"}
+
+    again = Harness(crashed)
+    assert again.send(utc("2026-11-27 10:00:10"), offset=0) == "duplicate"
+    assert again.send(utc("2026-11-27 10:00:20"), offset=1, service="login") == "counted"
+    again.send(utc("2026-11-27 10:02:00"), offset=2)
+    again.send(utc("2026-11-27 10:03:30"), offset=3, service="login")  # new, for an open minute
+    assert again.send(utc("2026-11-27 10:00:30"), offset=4, service="login") == "late"  # new and late
+    again.tick()
+    assert [(m["service"], m["minute"][11:16], m["total"]) for m in again.out.minutes] == [("login", "10:00", 1)]
