@@ -35,17 +35,15 @@ class InOrder:
         self._queues: dict[int, deque[list[Any]]] = {}
         self._start = start
 
-    async def check(self, partition: int, offset: int) -> int | None:
+    async def check(self, partition: int, offset: int) -> None:
         """Raise OffsetGap if `offset`, the next record read, skips records of the partition
-        that the group has not committed. Only the first record after an assignment is looked
-        up; returns the offset the group resumes from then (else None)."""
+        that the group has not committed. Only the first record after an assignment is looked up."""
         if self._start is None or partition in self._queues:
-            return None
+            return
         expected = await self._start(partition)
         if offset > expected:
             raise OffsetGap(f"partition {partition}: the first record read is offset {offset}, but the group has "
                             f"committed up to {expected}; records {expected}..{offset - 1} would be skipped")
-        return expected
 
     def track(self, partition: int, ack: Ack, offset: int = -1) -> Callable[[], Awaitable[bool]]:
         """Register a record just read; returns the acknowledgement to call when it is done."""

@@ -155,6 +155,10 @@ def build_app(
         for writer in writers:
             await writer.flush()
 
+    @app.timer(interval=5.0)
+    async def unblock_commits() -> None:
+        await realign_committed(app, committed)
+
     @app.timer(interval=30.0)
     async def report_held() -> None:
         for topic, order in orders.items():
@@ -262,6 +266,29 @@ def _tracking(
 
     add_sinks(app, settings, inserter, writers, in_order)
     return tracker, probes
+
+
+async def realign_committed(app: faust.App, committed: CommittedOffsets) -> None:
+    """Give Faust the broker's committed offset where its own copy blocks every commit.
+
+    Faust commits a partition only when its acknowledged offsets start right after its copy
+    of the committed offset. That copy is taken when it seeks after an assignment, and after
+    crashes during group joins it was seen to lag the broker's (acks of 6.. against a copy of
+    3): every later commit of the partition was refused, and the worker sat idle with all
+    its input processed and none of it committed. Our acknowledgements reach Faust in offset
+    order from the broker's committed offset (acks.py), so that is the offset to count from.
+    Uses Faust's private fields (faust-streaming is pinned below 0.16).
+    """
+    consumer: Any = app.consumer
+    for tp, acked in list(consumer._acked.items()):
+        mine = consumer._committed_offset.get(tp)
+        if not acked or mine is None or min(acked) - mine <= 1:
+            continue
+        broker = await committed.start(tp.topic, tp.partition)
+        if min(acked) - broker <= 1:
+            log.warning("%s[%d]: Faust counted commits from %d, the broker has %d; realigned",
+                        tp.topic, tp.partition, mine, broker)
+            consumer._committed_offset[tp] = broker or None
 
 
 def _bind(ingest: Callable[[str, StreamT], Any], kind: str) -> Callable[[StreamT], Any]:

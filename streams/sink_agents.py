@@ -108,28 +108,12 @@ async def checked(app: faust.App, order: InOrder, msg: Any) -> bool:
     record was processed or acknowledged.
     """
     try:
-        resumes_at = await order.check(msg.partition, msg.offset)
+        await order.check(msg.partition, msg.offset)
     except OffsetGap as exc:
         log.error("%s: %s; stopping the worker so that it resumes from the committed offset", msg.topic, exc)
         await app.crash(exc)
         return False
-    if resumes_at is not None:
-        align_committed(app, msg.tp, resumes_at)
     return True
-
-
-def align_committed(app: faust.App, tp: Any, committed: int) -> None:
-    """Tell Faust the partition's committed offset as the broker has it.
-
-    Faust keeps its own copy, taken when it seeks after an assignment, and commits only
-    acknowledged offsets that start right after it. After crashes during group joins that
-    copy was seen to lag the broker's (acks of offsets 6.. against a copy of 3): every
-    later commit of the partition was refused, and the worker sat idle with all its input
-    processed and none of it committed. Acknowledgements reach Faust in offset order
-    (acks.py), so the broker's committed offset is the one to count from.
-    """
-    consumer: Any = app.consumer
-    consumer._committed_offset[tp] = committed or None  # Faust's own encoding: 0 is "none yet"
 
 
 def acker(stream: StreamT, event: Any) -> Callable[[], Awaitable[bool]]:

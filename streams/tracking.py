@@ -88,7 +88,7 @@ class SlaTracker:
         if partition not in self.due.indexed:
             self._index()
             self.due.indexed.add(partition)
-        published = await self._republish(partition, clock)
+        published = await self._republish(partition)
         for source in self.tables:
             now = clock(source)
             if now is None:
@@ -147,7 +147,7 @@ class SlaTracker:
             cutoff = latest[partition] - self.window_us
             self._reannounce[partition] = [(kind, key) for newest, kind, key in items if newest >= cutoff]
 
-    async def _republish(self, partition: int, clock: Callable[[str], datetime | None]) -> int:
+    async def _republish(self, partition: int) -> int:
         """Publish again what may have been lost before this worker took the partition over."""
         todo = self._reannounce.pop(partition, [])
         records: list[Record] = []
@@ -162,7 +162,9 @@ class SlaTracker:
             # (lifecycle events, and status rows even when nothing else changed) were stored.
             cutoff = entry.written - self.window_us
             records += [(k, v) for t, k, v in entry.outbox if t >= cutoff]
-            statuses += self._statuses(entry.state, clock(kind) or self.wall())
+            # As of the entity's latest event or fact, like the rows first sent (same version):
+            # a partition clock still behind that time would give a row of an earlier moment.
+            statuses += self._statuses(entry.state, self.wall())
         if records or statuses:
             await self.publish(records, statuses)
         return len(records)

@@ -31,6 +31,9 @@ def test_sigkills_at_random_moments_lose_double_and_change_nothing(runs) -> None
           f"{len(tables)} tables, {missing} missing, {extra} extra; breach topic {crashed.breach_records} records, "
           f"{crashed.breach_ids} ids ({copies / max(crashed.breach_records, 1):.1%} copies); "
           f"worker peak RSS {chaos.peak_rss_mib:.0f} MiB")
+    for name, (_, gone, more, examples) in tables.items():
+        if gone or more:
+            print(f"{name}: {gone} missing, {more} extra", *examples, sep="\n  ")
     assert chaos.kills == KILLS
     assert {name: d for name, d in tables.items() if d[1] or d[2]} == {}, "tables differ from the uninterrupted run"
     assert crashed.facts == reference.facts
