@@ -34,6 +34,7 @@ class InOrder:
     def __init__(self, start: Start | None = None) -> None:
         self._queues: dict[int, deque[list[Any]]] = {}
         self._start = start
+        self.acked_upto: dict[int, int] = {}  # per partition, the offset of the last record acknowledged
 
     async def check(self, partition: int, offset: int) -> None:
         """Raise OffsetGap if `offset`, the next record read, skips records of the partition
@@ -54,8 +55,9 @@ class InOrder:
         async def done() -> bool:
             entry[0] = True
             while queue and queue[0][0]:
-                first = queue.popleft()[1]
-                await first()
+                first = queue.popleft()
+                await first[1]()
+                self.acked_upto[partition] = first[2]
             return True
 
         return done
@@ -68,6 +70,7 @@ class InOrder:
     def forget(self) -> None:
         """Partitions were revoked: their records are read again, with new acknowledgements."""
         self._queues.clear()
+        self.acked_upto.clear()
 
     def pending(self, partition: int) -> int:
         """Records of the partition read and not yet acknowledged."""

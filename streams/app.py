@@ -157,7 +157,7 @@ def build_app(
 
     @app.timer(interval=5.0)
     async def unblock_commits() -> None:
-        await realign_committed(app, committed)
+        await realign_committed(app, orders, committed)
 
     @app.timer(interval=30.0)
     async def report_held() -> None:
@@ -268,27 +268,33 @@ def _tracking(
     return tracker, probes
 
 
-async def realign_committed(app: faust.App, committed: CommittedOffsets) -> None:
-    """Give Faust the broker's committed offset where its own copy blocks every commit.
+async def realign_committed(app: faust.App, orders: dict[str, InOrder], committed: CommittedOffsets) -> None:
+    """Give Faust the broker's committed offset where its own copy would block commits.
 
-    Faust commits a partition only when its acknowledged offsets start right after its copy
-    of the committed offset. That copy is taken when it seeks after an assignment, and after
-    crashes during group joins it was seen to lag the broker's (acks of 6.. against a copy of
-    3): every later commit of the partition was refused, and the worker sat idle with all
-    its input processed and none of it committed. Our acknowledgements reach Faust in offset
-    order from the broker's committed offset (acks.py), so that is the offset to count from.
-    Uses Faust's private fields (faust-streaming is pinned below 0.16).
+    Faust keeps a copy of each partition's committed offset, taken when it seeks after an
+    assignment, and records an acknowledgement only at or above that copy, and commits only
+    acknowledged offsets that start right after it. After crashes during group joins the
+    copy was seen both behind the broker's (every commit refused) and far ahead of it (every
+    acknowledgement dropped): either way the worker sat idle with its input processed and
+    none of it committed. Acknowledgements reach Faust in offset order from the broker's
+    committed offset (acks.py), so that is the offset to count from. This reads and sets
+    Faust's private fields (faust-streaming is pinned below 0.16).
     """
     consumer: Any = app.consumer
-    for tp, acked in list(consumer._acked.items()):
-        mine = consumer._committed_offset.get(tp)
-        if not acked or mine is None or min(acked) - mine <= 1:
+    for tp in list(consumer.assignment()):
+        order = orders.get(tp.topic)
+        if order is None:
             continue
-        broker = await committed.start(tp.topic, tp.partition)
-        if min(acked) - broker <= 1:
-            log.warning("%s[%d]: Faust counted commits from %d, the broker has %d; realigned",
-                        tp.topic, tp.partition, mine, broker)
-            consumer._committed_offset[tp] = broker or None
+        mine, acked = consumer._committed_offset.get(tp), consumer._acked.get(tp)
+        upto = order.acked_upto.get(tp.partition)
+        ahead = mine is not None and upto is not None and mine > upto + 1  # ours would be dropped
+        behind = mine is not None and bool(acked) and min(acked) - mine > 1  # its commits refused
+        if ahead or behind:
+            broker = await committed.start(tp.topic, tp.partition)
+            if broker != mine:
+                log.warning("%s[%d]: Faust counted commits from %s, the broker has %d; realigned",
+                            tp.topic, tp.partition, mine, broker)
+                consumer._committed_offset[tp] = broker or None
 
 
 def _bind(ingest: Callable[[str, StreamT], Any], kind: str) -> Callable[[StreamT], Any]:
