@@ -30,7 +30,8 @@ unit: install
 integration: install
 	$(BIN)/pytest -q tests/integration
 
-# The full chaos run (CI runs a short one inside `make test`): 20 SIGKILLs, 40,000 events, three seeds.
+# The chaos suite (not yet in `make test`, see tests/integration/test_chaos.py): 20 SIGKILLs,
+# 40,000 events, three seeds.
 chaos: install
 	$(KAFKA) start
 	for seed in 1 2 3; do \
