@@ -1,5 +1,5 @@
 # The two set-up commands of the README: `make demo` and `make test`.
-# (editable_mode=compat: a plain .pth install, without setuptools' flat-layout warning.)
+# (PYTHONWARNINGS=ignore: setuptools' editable-install notices are not for users.)
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +9,7 @@ KAFKA := deploy/kafka/kafka-local
 
 $(BIN)/slastream: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]' --config-settings editable_mode=compat
 	touch $@
 
