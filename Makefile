@@ -10,7 +10,6 @@ KAFKA := deploy/kafka/kafka-local
 $(BIN)/slastream: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	PYTHONWARNINGS=ignore $(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]' --config-settings editable_mode=compat
 	touch $@
 
 install: $(BIN)/slastream
