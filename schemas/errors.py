@@ -7,6 +7,7 @@ traceback only with `--debug`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import IO, Any
 
 OK = 0
 INPUT_PROBLEMS = 1  # the command ran and found problems in its input (a policy, skipped lines)
@@ -26,16 +27,22 @@ class RunFailed(Exception):
     exit_code = FAILED
 
 
+def open_file(path: str | Path, mode: str, what: str) -> IO[Any]:
+    """`open(path, mode)`, or a UserError naming `what` the file is for and what is wrong."""
+    try:
+        return open(path, mode)
+    except FileNotFoundError:
+        raise UserError(f"{what} {path}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise UserError(f"{what} {path}: is a directory, not a file") from None
+    except PermissionError:
+        raise UserError(f"{what} {path}: permission denied; make it readable") from None
+
+
 def read_text(path: str | Path, what: str) -> str:
     """The text of `path`, or a UserError naming `what` the file is for."""
-    p = Path(path)
-    try:
-        return p.read_text()
-    except FileNotFoundError:
-        raise UserError(f"{what} {p}: no such file; check the path") from None
-    except IsADirectoryError:
-        raise UserError(f"{what} {p}: is a directory, not a file") from None
-    except PermissionError:
-        raise UserError(f"{what} {p}: permission denied; make it readable") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{what} {p}: not UTF-8 text") from None
+    with open_file(path, "r", what) as f:
+        try:
+            return str(f.read())
+        except UnicodeDecodeError:
+            raise UserError(f"{what} {path}: not UTF-8 text") from None

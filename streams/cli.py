@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from rich.console import Console
 
-from schemas.errors import FAILED, INPUT_PROBLEMS, OK, RunFailed, UserError
+from schemas.errors import FAILED, INPUT_PROBLEMS, OK, RunFailed, UserError, open_file
 
 console = Console(stderr=True)
 
@@ -167,8 +167,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         raise UserError(f"--policy is not usable ({len(exc.problems)} problem(s); `slastream policy validate "
                         f"{args.policy}` lists them): {exc.source}: {exc.problems[0]}") from None
-    source = sys.stdin.buffer if args.events == "-" else _open(args.events, "rb", "events file")
-    out = _open(args.out, "wb", "--out file") if args.out else sys.stdout.buffer
+    source = sys.stdin.buffer if args.events == "-" else open_file(args.events, "rb", "events file")
+    out = open_file(args.out, "wb", "--out file") if args.out else sys.stdout.buffer
     with source, out:
         counts = run(ClockEngine(policy), source, out, sys.stderr, args.final, args.kind)
     ignored = f", ignored {counts.ignored} probe results" if counts.ignored else ""
@@ -202,17 +202,6 @@ def exit_after(seconds: float) -> None:
 
 def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value else None
-
-
-def _open(path: str, mode: str, what: str) -> Any:
-    try:
-        return open(path, mode)
-    except FileNotFoundError:
-        raise UserError(f"{what} {path}: no such file; check the path") from None
-    except IsADirectoryError:
-        raise UserError(f"{what} {path}: is a directory, not a file") from None
-    except PermissionError:
-        raise UserError(f"{what} {path}: permission denied") from None
 
 
 def parser() -> argparse.ArgumentParser:
