@@ -29,10 +29,12 @@ unit: install
 integration: install
 	$(BIN)/pytest -q tests/integration
 
-# The chaos suite (not yet in `make test`, see tests/integration/test_chaos.py): 20 SIGKILLs,
-# 40,000 events, three seeds.
+# Live equals replay (40,000 events, two runs) and the chaos suite (20 SIGKILLs, 40,000 events,
+# three seeds): not yet in `make test` (see the two test files) until they are exact every time.
 chaos: install
 	$(KAFKA) start
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} HARNESS_EVENTS=40000 \
+	  $(BIN)/pytest -q -p no:cacheprovider tests/integration/test_live_equals_replay.py
 	for seed in 1 2 3; do \
 	  KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} CHAOS_KILLS=20 CHAOS_EVENTS=40000 CHAOS_SEED=$$seed \
 	    $(BIN)/pytest -q -s -p no:cacheprovider tests/integration/test_chaos.py || exit 1; \
