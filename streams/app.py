@@ -131,7 +131,7 @@ def build_app(
             if tracker is not None and kind in ("ticket", "incident"):
                 sla_clock.observe(kind, msg.partition, msg.offset, app.consumer.highwater(msg.tp), result.occurred_at)
                 try:
-                    now = sla_clock.for_event(kind, msg.partition, result.occurred_at)
+                    now = sla_clock.now(kind, msg.partition) or clock()  # never None after a valid event
                     await tracker.on_event(result, msg.partition, now)  # type: ignore[arg-type]
                 except Exception as exc:  # the worker must survive any input; keep the record
                     log.exception("SLA processing failed for %s %s", kind, result.event_id)

@@ -61,12 +61,6 @@ class PartitionClock:
             return min(self._watermark[key], wall) if key in self._watermark else None
         return wall
 
-    def for_event(self, source: str, partition: int, occurred_at: datetime) -> datetime:
-        """The time an event just observed is applied at: the partition's clock, or while that
-        holds (position unknown, just after a seek) the event's own time — never the wall
-        clock, which would fire deadlines that records still waiting can disprove."""
-        return self.now(source, partition) or min(occurred_at, self.wall())
-
     def forget(self) -> None:
         """Drop all knowledge (partitions were revoked)."""
         self._watermark.clear()

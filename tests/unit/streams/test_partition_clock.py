@@ -60,11 +60,3 @@ def test_an_unknown_highwater_is_never_taken_for_caught_up() -> None:
     clock.observe("ticket", 0, offset=6, highwater=100, occurred_at=utc("2026-11-27 09:01"))
     clock.observe("ticket", 0, offset=7, highwater=None, occurred_at=utc("2026-11-27 09:02"))
     assert clock.now("ticket", 0) == utc("2026-11-27 09:02")  # still behind, as last known
-
-
-def test_an_event_read_while_the_clock_holds_is_applied_at_its_own_time() -> None:
-    clock = PartitionClock(lambda: WALL)
-    clock.observe("ticket", 0, offset=5, highwater=None, occurred_at=utc("2026-11-27 09:00"))
-    assert clock.for_event("ticket", 0, utc("2026-11-27 09:00")) == utc("2026-11-27 09:00")  # not WALL
-    clock.observe("ticket", 0, offset=6, highwater=7, occurred_at=utc("2026-11-27 09:01"))
-    assert clock.for_event("ticket", 0, utc("2026-11-27 09:01")) == WALL  # caught up
