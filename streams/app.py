@@ -103,11 +103,10 @@ def build_app(
         key = None if msg.key is None else msg.key[:KEY_KEPT]
         await deadletter.send(key=key, value=codec.dumps(record), headers={"slastream.reason": reason.value.encode()})
 
-    def caught_up(msg: Any) -> bool | None:
-        """The record is the newest of its partition that the consumer knows of (None: unknown,
-        as just after a seek; never taken for caught up, or minutes could close too early)."""
+    def caught_up(msg: Any) -> bool:
+        """The record is the newest of its partition that the consumer knows of."""
         highwater = app.consumer.highwater(msg.tp)
-        return None if highwater is None else msg.offset + 1 >= highwater
+        return highwater is None or msg.offset + 1 >= highwater
 
     async def ingest(kind: str, stream: StreamT) -> None:
         manual = cast(faust.Stream, stream).noack()

@@ -40,8 +40,7 @@ class PartitionClock:
         key = (source, partition)
         if occurred_at is not None and (key not in self._watermark or occurred_at > self._watermark[key]):
             self._watermark[key] = occurred_at
-        if highwater is not None:  # unknown (e.g. just after a seek): what was known stands
-            self._backlog[key] = max(highwater - offset - 1, 0)
+        self._backlog[key] = max((highwater or 0) - offset - 1, 0)
 
     def learn(self, source: str, partition: int, backlog: int) -> None:
         """The partition's backlog as looked up (records the group has not committed yet)."""

@@ -101,7 +101,7 @@ class ProbeTracker:
         self.fine = timedelta(hours=6)
         self._parts: dict[int, _Partition] = {}
 
-    def on_event(self, event: ProbeEvent, partition: int, offset: int, ack: Ack, caught_up: bool | None = True) -> Outcome:
+    def on_event(self, event: ProbeEvent, partition: int, offset: int, ack: Ack, caught_up: bool = True) -> Outcome:
         """Count a probe result; `ack` is kept until its minute is closed and written.
 
         For a duplicate or late result the caller acknowledges it (a late one after
@@ -122,7 +122,7 @@ class ProbeTracker:
             part.max_offset = max(part.max_offset, offset)
         return outcome
 
-    def on_rejected(self, partition: int, caught_up: bool | None) -> None:
+    def on_rejected(self, partition: int, caught_up: bool) -> None:
         """A record of the partition was rejected before counting; it still moves the idle clock."""
         self._partition(partition).buckets.seen(self.wall(), caught_up)
 

@@ -92,16 +92,15 @@ class MinuteBuckets:
             limit = minute_of(watermark)
         return limit is not None and minute_of(at) + MINUTE <= limit
 
-    def seen(self, wall: datetime, caught_up: bool | None) -> None:
+    def seen(self, wall: datetime, caught_up: bool) -> None:
         """Note a record read from the partition, counted or not (a rejected one too).
 
         Without this an invalid record at the tail would leave the partition looking
         behind for ever, and its last minutes would never close by the wall clock.
         """
         self._last_record_wall = wall
-        if caught_up is not None:  # unknown: what was known stands
-            self._caught_up = caught_up
-            self._read_any = True
+        self._caught_up = caught_up
+        self._read_any = True
 
     def learn(self, wall: datetime, caught_up: bool) -> None:
         """The partition's backlog as looked up; what records read since say wins."""
@@ -110,7 +109,7 @@ class MinuteBuckets:
             self._caught_up = caught_up
 
     def add(
-        self, event: ProbeEvent, wall: datetime, caught_up: bool | None = True, force: bool = False
+        self, event: ProbeEvent, wall: datetime, caught_up: bool = True, force: bool = False
     ) -> Literal["counted", "duplicate", "late"]:
         """Count a probe result, unless its bucket is closed (late) or already holds its event id.
 

@@ -50,13 +50,3 @@ def test_after_a_takeover_the_clock_holds_until_the_backlog_is_known() -> None:
     assert clock.now("incident", 0) == WALL
     clock.learn("ticket", 0, backlog=0)  # what records said wins over a later lookup
     assert clock.now("ticket", 0) == utc("2026-11-27 09:00")
-
-
-def test_an_unknown_highwater_is_never_taken_for_caught_up() -> None:
-    """Just after a seek the consumer may not know the partition's end yet."""
-    clock = PartitionClock(lambda: WALL)
-    clock.observe("ticket", 0, offset=5, highwater=None, occurred_at=utc("2026-11-27 09:00"))
-    assert clock.now("ticket", 0) is None  # nothing known: hold
-    clock.observe("ticket", 0, offset=6, highwater=100, occurred_at=utc("2026-11-27 09:01"))
-    clock.observe("ticket", 0, offset=7, highwater=None, occurred_at=utc("2026-11-27 09:02"))
-    assert clock.now("ticket", 0) == utc("2026-11-27 09:02")  # still behind, as last known

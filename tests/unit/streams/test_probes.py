@@ -79,9 +79,3 @@ def test_a_partition_with_a_backlog_does_not_close_by_wall_clock() -> None:
     b.add(probe("2026-11-27 10:00:20"), WALL + timedelta(minutes=30), caught_up=True)
     (closed,) = b.close(WALL + timedelta(minutes=35))
     assert (closed.minute, closed.total) == (utc("2026-11-27 10:00"), 2)
-
-
-def test_an_unknown_position_never_lets_a_partition_close_by_wall_clock() -> None:
-    b = buckets()
-    b.add(probe("2026-11-27 10:00:10"), WALL, caught_up=None)  # just after a seek: end unknown
-    assert b.close(WALL + timedelta(minutes=30)) == []
