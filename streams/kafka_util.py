@@ -164,7 +164,3 @@ class CommittedOffsets:
     def _backlog(self, topic: str, partition: int) -> int:
         _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
         return max(high - self._start(topic, partition), 0)
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False)
-        self._consumer.close()
