@@ -104,7 +104,7 @@ def engine(services: int, minutes: int) -> dict[str, str]:
     wall = [START]
     tracker = ProbeTracker(plan, table, publish, lambda: wall[0])
     before = peak_rss_mib(os.getpid(), "VmRSS")
-    asyncio.run(tracker.on_tick(0))  # takes the partition over: every entry parsed into memory
+    asyncio.run(tracker.on_tick(0, True))  # takes the partition over: every entry parsed into memory
     in_memory = peak_rss_mib(os.getpid(), "VmRSS") - before
 
     async def run() -> None:
@@ -112,7 +112,7 @@ def engine(services: int, minutes: int) -> dict[str, str]:
             tracker.on_event(event, 0, i, ack)
             if i % services == services - 1:  # a tick per simulated 10 s of results
                 wall[0] = event.occurred_at
-                await tracker.on_tick(0)
+                await tracker.on_tick(0, True)
 
     t0 = time.process_time()
     asyncio.run(run())

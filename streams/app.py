@@ -103,11 +103,6 @@ def build_app(
         key = None if msg.key is None else msg.key[:KEY_KEPT]
         await deadletter.send(key=key, value=codec.dumps(record), headers={"slastream.reason": reason.value.encode()})
 
-    def caught_up(msg: Any) -> bool:
-        """The record is the newest of its partition that the consumer knows of."""
-        highwater = app.consumer.highwater(msg.tp)
-        return highwater is None or msg.offset + 1 >= highwater
-
     async def ingest(kind: str, stream: StreamT) -> None:
         manual = cast(faust.Stream, stream).noack()
         order = in_order(settings.input_topics[kind])
@@ -119,18 +114,18 @@ def build_app(
             result = validate(kind, msg.value, clock(), limits)
             if not isinstance(result, Rejection) and msg.key != result.entity_id.encode():
                 result = Rejection(Reason.wrong_key, wrong_key(result, msg.key))
+            sla_clock.observe(kind, msg.partition, msg.offset, app.consumer.highwater(msg.tp),
+                              None if isinstance(result, Rejection) else result.occurred_at)
             if isinstance(result, Rejection):
                 if probes is not None and kind == "probe":
-                    probes.on_rejected(msg.partition, caught_up(msg))
-                elif tracker is not None:
-                    sla_clock.observe(kind, msg.partition, msg.offset, app.consumer.highwater(msg.tp), None)
+                    probes.on_rejected(msg.partition)
                 await reject(msg, result.reason, result.detail)
                 await ack()
                 continue
             if tracker is not None and kind in ("ticket", "incident"):
-                sla_clock.observe(kind, msg.partition, msg.offset, app.consumer.highwater(msg.tp), result.occurred_at)
                 try:
-                    now = sla_clock.now(kind, msg.partition) or clock()  # never None after a valid event
+                    # Never None here: the record just observed gave a position and a watermark.
+                    now = cast(datetime, sla_clock.now(kind, msg.partition))
                     await tracker.on_event(result, msg.partition, now)  # type: ignore[arg-type]
                 except Exception as exc:  # the worker must survive any input; keep the record
                     log.exception("SLA processing failed for %s %s", kind, result.event_id)
@@ -138,7 +133,7 @@ def build_app(
             if probes is not None and isinstance(result, ProbeEvent):
                 # Acknowledged once stored in events_raw and its minute is closed and written.
                 ack = Join(2, ack)
-                outcome = probes.on_event(result, msg.partition, msg.offset, ack, caught_up(msg))
+                outcome = probes.on_event(result, msg.partition, msg.offset, ack)
                 if outcome == "late":
                     await reject(msg, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
                                                    f"{result.service} was already closed")
@@ -230,25 +225,21 @@ def _tracking(
         for partition in range(settings.topic_partitions):
             await ticks.send(value=b"", partition=partition)
 
-    learned: set[int] = set()  # partitions whose backlogs were looked up since the last assignment
-
-    async def learn(partition: int) -> None:
-        """After a takeover, each input partition's backlog: until it is known, clocks hold."""
-        backlog = {kind: await committed.backlog(topic, partition) for kind, topic in settings.input_topics.items()}
-        for kind in ("ticket", "incident"):
-            clock.learn(kind, partition, backlog[kind])
-        probes.learn(partition, backlog["probe"] == 0)
-        learned.add(partition)
+    async def settle(partition: int) -> None:
+        """Ask the broker where the inputs of `partition` stand when reading cannot tell
+        (after a takeover, or an end unknown when the last record came); clocks hold till then."""
+        for kind in clock.unsure(partition, settings.input_topics):
+            start, end = await committed.position(settings.input_topics[kind], partition)
+            clock.learn(kind, partition, start, end)
 
     @app.agent(ticks, name="sla-ticks", concurrency=1)
     async def on_ticks(stream: StreamT) -> None:
         async for event in stream.events():
             partition = event.message.partition
             try:
-                if partition not in learned:
-                    await learn(partition)
+                await settle(partition)
                 await tracker.on_tick(partition, lambda kind: clock.now(kind, partition))
-                await probes.on_tick(partition)
+                await probes.on_tick(partition, clock.caught_up("probe", partition))
             except Exception as exc:
                 # In-memory state may be half applied: stop, so that a restart resumes from the
                 # tables and committed offsets (Faust would restart this agent on that state).
@@ -257,7 +248,6 @@ def _tracking(
                 return
 
     def forget(sender: Any, *args: Any, **kwargs: Any) -> None:
-        learned.clear()
         tracker.forget()  # partitions may move; each is re-indexed (and recovered) on its next tick
         probes.forget()
         clock.forget()

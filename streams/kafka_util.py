@@ -152,15 +152,17 @@ class CommittedOffsets:
         """The offset the group must read first on `topic`/`partition`."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._start, topic, partition)
 
-    async def backlog(self, topic: str, partition: int) -> int:
-        """Records of `topic`/`partition` the group has not committed yet."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._backlog, topic, partition)
+    async def position(self, topic: str, partition: int) -> tuple[int, int]:
+        """Where the group starts on `topic`/`partition` and where the partition ends (its
+        high watermark: the next offset to be written)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._position, topic, partition)
 
     def _start(self, topic: str, partition: int) -> int:
         (tp,) = self._consumer.committed([TopicPartition(topic, partition)], timeout=10)
         low, _ = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
         return max(tp.offset, low)  # no commit (-1001), or records removed by retention: the log start
 
-    def _backlog(self, topic: str, partition: int) -> int:
+    def _position(self, topic: str, partition: int) -> tuple[int, int]:
+        start = self._start(topic, partition)
         _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        return max(high - self._start(topic, partition), 0)
+        return start, high

@@ -1,66 +1,108 @@
-"""The clock SLA deadlines fire by, per input source and partition, in live mode.
+"""Where each input partition stands, and the clock SLA deadlines fire by, in live mode.
 
 While a topic's partition has a backlog (after a restart, a rebalance, or a burst),
 deadlines of its entities fire from that partition's event-time watermark, as in replay,
 so events still waiting in it can stop a clock before its breach is published; once it is
 caught up the clock is the wall clock, so deadlines fire on time without new input.
+Probe minutes follow the same rule (`caught_up`): a quiet partition closes its minutes by
+the wall clock only when nothing of it waits in Kafka.
 
-Each source (ticket topic, incident topic) has its own clock: only the input that can
+Each source (ticket, incident, probe topic) has its own position: only the input that can
 still change an entity moves its deadlines. Tickets and incidents share partition numbers
 (the tick topic is co-partitioned with both), but one topic read ahead in event time must
-never fire the other's deadlines early. Every record read counts for the backlog, a
+never fire the other's deadlines early. Every record read counts for the position, a
 rejected one too, so an invalid record at a partition's tail never holds its clock back.
 
-After an assignment nothing is known of a partition until its first record is read or its
-backlog is looked up (`learn`): until then its clock holds (`now` is None), so a worker
-that restarts does not fire from the wall clock the deadlines its backlog may disprove.
+A partition is caught up when the next offset to read is known and reaches its end. Both
+come from the records read (the consumer's high watermark of the last fetch) or, when the
+consumer cannot tell (just after an assignment, before any record, or a fetch whose end
+is unknown), from the broker (`learn`, asked by the tick while a position is unsure). An
+unknown end is never taken for caught up: a clock that is not caught up holds at its
+watermark, and after a takeover, before anything is known, it holds altogether (`now` is
+None), so a restarted worker does not fire from the wall clock what its backlog may
+disprove.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable, Iterable
+
+Key = tuple[str, int]  # (source, partition)
+
+
+@dataclass(slots=True)
+class _Position:
+    next_offset: int | None = None  # the next offset to read: after the last record, or where reading starts
+    end: int | None = None  # the partition's high watermark as last known
+    watermark: datetime | None = None  # the latest event time read
+    last_read: datetime | None = None  # wall time of the last record read (or of the takeover)
+
+    def caught_up(self) -> bool:
+        return self.next_offset is not None and self.end is not None and self.next_offset >= self.end
 
 
 class PartitionClock:
-    """Event-time watermark and backlog per (source, partition)."""
+    """Position, end and event-time watermark per (source, partition)."""
 
-    def __init__(self, wall: Callable[[], datetime]) -> None:
+    def __init__(self, wall: Callable[[], datetime], settle: timedelta = timedelta(seconds=2)) -> None:
         self.wall = wall
-        self._watermark: dict[tuple[str, int], datetime] = {}
-        self._backlog: dict[tuple[str, int], int] = {}
+        self.settle = settle  # how long a partition reads nothing before the broker is asked where it ends
+        self._at: dict[Key, _Position] = {}
 
     def observe(
         self, source: str, partition: int, offset: int, highwater: int | None, occurred_at: datetime | None
     ) -> None:
-        """Note a record read from `source`/`partition` (highwater: the next offset to be written).
+        """Note a record read from `source`/`partition` (highwater: the next offset to be written,
+        None when the consumer does not know it). `occurred_at` is None for a rejected record."""
+        at = self._at.setdefault((source, partition), _Position())
+        at.next_offset = offset + 1 if at.next_offset is None else max(at.next_offset, offset + 1)
+        if highwater is not None:
+            at.end = highwater if at.end is None else max(at.end, highwater)
+        if occurred_at is not None and (at.watermark is None or occurred_at > at.watermark):
+            at.watermark = occurred_at
+        at.last_read = self.wall()
 
-        `occurred_at` is None for a record that was rejected: it moves the backlog only.
-        """
-        key = (source, partition)
-        if occurred_at is not None and (key not in self._watermark or occurred_at > self._watermark[key]):
-            self._watermark[key] = occurred_at
-        self._backlog[key] = max((highwater or 0) - offset - 1, 0)
+    def unsure(self, partition: int, sources: Iterable[str]) -> list[str]:
+        """Those of `sources` whose position on `partition` the broker should settle: nothing
+        known yet, or not caught up while nothing was read for `settle` (the end may have been
+        unknown or stale when the last record came)."""
+        wall = self.wall()
+        out = []
+        for source in sources:
+            at = self._at.get((source, partition))
+            if at is None or at.next_offset is None or at.last_read is None:
+                out.append(source)
+            elif not at.caught_up() and wall - at.last_read >= self.settle:
+                out.append(source)
+        return out
 
-    def learn(self, source: str, partition: int, backlog: int) -> None:
-        """The partition's backlog as looked up (records the group has not committed yet)."""
-        self._backlog.setdefault((source, partition), backlog)
+    def learn(self, source: str, partition: int, start: int, end: int) -> None:
+        """What the broker says: the group's committed offset (where reading starts) and the end.
+        Records read meanwhile say more than `start`."""
+        at = self._at.setdefault((source, partition), _Position())
+        if at.next_offset is None:
+            at.next_offset = start
+            at.last_read = self.wall()
+        at.end = end if at.end is None else max(at.end, end)
 
-    def known(self, source: str, partition: int) -> bool:
-        return (source, partition) in self._backlog
+    def caught_up(self, source: str, partition: int) -> bool:
+        """Nothing of `source`/`partition` waits in Kafka (as far as is known)."""
+        at = self._at.get((source, partition))
+        return at is not None and at.caught_up()
 
     def now(self, source: str, partition: int) -> datetime | None:
         """Wall time when the partition of `source` is caught up; else its watermark (never
-        ahead of wall time); None while nothing is known or a backlog has no watermark yet."""
+        ahead of wall time); None while nothing is known or there is no watermark yet."""
         wall = self.wall()
-        key = (source, partition)
-        if key not in self._backlog:
+        at = self._at.get((source, partition))
+        if at is None or at.next_offset is None:
             return None
-        if self._backlog[key]:
-            return min(self._watermark[key], wall) if key in self._watermark else None
-        return wall
+        if at.caught_up():
+            return wall
+        return None if at.watermark is None else min(at.watermark, wall)
 
     def forget(self) -> None:
         """Drop all knowledge (partitions were revoked)."""
-        self._watermark.clear()
-        self._backlog.clear()
+        self._at.clear()

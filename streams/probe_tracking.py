@@ -101,12 +101,11 @@ class ProbeTracker:
         self.fine = timedelta(hours=6)
         self._parts: dict[int, _Partition] = {}
 
-    def on_event(self, event: ProbeEvent, partition: int, offset: int, ack: Ack, caught_up: bool = True) -> Outcome:
+    def on_event(self, event: ProbeEvent, partition: int, offset: int, ack: Ack) -> Outcome:
         """Count a probe result; `ack` is kept until its minute is closed and written.
 
         For a duplicate or late result the caller acknowledges it (a late one after
-        dead-lettering it); neither changes any count. `caught_up`: the record is the
-        newest of its partition (only then may a quiet partition close by the wall clock).
+        dead-lettering it); neither changes any count.
         """
         part = self._partition(partition)
         minute = epoch_minute(event.occurred_at)
@@ -116,25 +115,22 @@ class ProbeTracker:
         # Read before the partition's last write, yet not in its service's entry: a crash came
         # between the writes of two services' entries. Count it again, never call it late.
         recount = offset <= part.recount_until
-        outcome = part.buckets.add(event, self.wall(), caught_up, force=recount)
+        outcome = part.buckets.add(event, self.wall(), force=recount)
         if outcome == "counted":
             part.acks.setdefault(minute_start(minute), []).append(ack)
             part.max_offset = max(part.max_offset, offset)
         return outcome
 
-    def on_rejected(self, partition: int, caught_up: bool) -> None:
+    def on_rejected(self, partition: int) -> None:
         """A record of the partition was rejected before counting; it still moves the idle clock."""
-        self._partition(partition).buckets.seen(self.wall(), caught_up)
+        self._partition(partition).buckets.seen(self.wall())
 
-    def learn(self, partition: int, caught_up: bool) -> None:
-        """The partition's backlog was looked up after a takeover (before any record was read,
-        it cannot close minutes by the wall clock: their records may still wait in Kafka)."""
-        self._partition(partition).buckets.learn(self.wall(), caught_up)
-
-    async def on_tick(self, partition: int) -> int:
-        """Close the minutes the watermark has passed; returns how many outputs were published."""
+    async def on_tick(self, partition: int, caught_up: bool) -> int:
+        """Close the minutes the watermark has passed (`caught_up`: nothing of the partition
+        waits in Kafka, so an idle one closes by the wall clock); returns how many outputs
+        were published."""
         part = self._partition(partition)
-        closed = part.buckets.close(self.wall())
+        closed = part.buckets.close(self.wall(), caught_up)
         until = part.buckets.closed_until
         if until is None:
             return 0

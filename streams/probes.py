@@ -60,10 +60,6 @@ class MinuteBuckets:
         self._max_event: datetime | None = None
         self._closed_until: datetime | None = None  # every minute ending at or before this is closed
         self._last_record_wall: datetime | None = None
-        # The last record read was the newest of its partition. Unknown (so False) after a
-        # takeover until a record is read or the backlog is looked up (`learn`).
-        self._caught_up = False
-        self._read_any = False
 
     @property
     def watermark(self) -> datetime | None:
@@ -92,31 +88,20 @@ class MinuteBuckets:
             limit = minute_of(watermark)
         return limit is not None and minute_of(at) + MINUTE <= limit
 
-    def seen(self, wall: datetime, caught_up: bool) -> None:
-        """Note a record read from the partition, counted or not (a rejected one too).
-
-        Without this an invalid record at the tail would leave the partition looking
-        behind for ever, and its last minutes would never close by the wall clock.
-        """
+    def seen(self, wall: datetime) -> None:
+        """Note a record read from the partition, counted or not (a rejected one too): the
+        partition is idle only when no record at all was read for `idle`."""
         self._last_record_wall = wall
-        self._caught_up = caught_up
-        self._read_any = True
-
-    def learn(self, wall: datetime, caught_up: bool) -> None:
-        """The partition's backlog as looked up; what records read since say wins."""
-        if not self._read_any:
-            self._last_record_wall = wall
-            self._caught_up = caught_up
 
     def add(
-        self, event: ProbeEvent, wall: datetime, caught_up: bool = True, force: bool = False
+        self, event: ProbeEvent, wall: datetime, force: bool = False
     ) -> Literal["counted", "duplicate", "late"]:
         """Count a probe result, unless its bucket is closed (late) or already holds its event id.
 
-        `caught_up`: no newer record is waiting in the partition. `force`: count it even in a
-        closed minute (a result counted before a crash whose minute must be closed again).
+        `force`: count it even in a closed minute (a result counted before a crash whose
+        minute must be closed again).
         """
-        self.seen(wall, caught_up)
+        self.seen(wall)
         if not force and self.is_closed(event.occurred_at):
             return "late"
         minute = minute_of(event.occurred_at)
@@ -135,10 +120,14 @@ class MinuteBuckets:
                 acc.fast[threshold] = acc.fast.get(threshold, 0) + 1
         return "counted"
 
-    def close(self, wall: datetime) -> list[Bucket]:
-        """Buckets whose end the watermark has passed, oldest first; they leave the state."""
+    def close(self, wall: datetime, caught_up: bool) -> list[Bucket]:
+        """Buckets whose end the watermark has passed, oldest first; they leave the state.
+
+        `caught_up`: nothing of the partition waits in Kafka; only then may a partition idle
+        for `idle` close its minutes by the wall clock (their results may still wait).
+        """
         watermark = self.watermark
-        if self._caught_up and self._last_record_wall is not None and wall - self._last_record_wall >= self.idle:
+        if caught_up and self._last_record_wall is not None and wall - self._last_record_wall >= self.idle:
             idle_mark = wall - self.lateness
             watermark = idle_mark if watermark is None else max(watermark, idle_mark)
         if watermark is None:

@@ -72,8 +72,8 @@ class Harness:
 
         return self.tracker.on_event(event, 0, offset, ack)
 
-    def tick(self) -> int:
-        return asyncio.run(self.tracker.on_tick(0))
+    def tick(self, caught_up: bool = True) -> int:
+        return asyncio.run(self.tracker.on_tick(0, caught_up))
 
     def minutes(self, results: list[bool], start: datetime = T0) -> None:
         """One result per minute at second 30, ticking after each."""
@@ -218,13 +218,16 @@ def test_nothing_is_written_or_acknowledged_unless_the_outputs_are_stored() -> N
     assert again.acked == [0] and b"search" in again.table
 
 
-def test_an_invalid_record_at_the_tail_does_not_hold_the_last_minute_open() -> None:
+def test_a_rejected_record_moves_the_idle_clock() -> None:
+    """Idle means no record at all was read, counted or rejected, for `idle` (2 min here)."""
     h = Harness()
-    h.tracker.on_event(ProbeEvent(event_id="e0", occurred_at=utc("2026-11-27 10:00:10"), source="t", probe_id="p",
-                                  service="search", region="eu", ok=True, latency_ms=1.0, status_code=200),
-                       0, 0, _noop, caught_up=False)  # an invalid record follows in the partition
-    h.tracker.on_rejected(0, caught_up=True)  # ... and is the partition's newest
+    h.send(utc("2026-11-27 10:00:10"))
+    h.wall = utc("2026-11-27 10:29")
+    h.tracker.on_rejected(0)
     h.wall = utc("2026-11-27 10:30")
+    h.tick()
+    assert h.out.minutes == []  # a record was read a minute ago
+    h.wall = utc("2026-11-27 10:31")
     h.tick()
     assert [m["minute"] for m in h.out.minutes] == ["2026-11-27T10:00:00Z"]
 
@@ -241,7 +244,7 @@ def test_a_status_is_as_of_its_last_minute_with_results_however_far_a_tick_close
     assert {s["as_of"] for s in h.out.statuses} == {"2026-11-27T10:01:00Z"}
 
 
-def test_after_a_takeover_minutes_close_by_the_wall_clock_only_once_the_backlog_is_known() -> None:
+def test_after_a_takeover_minutes_close_by_the_wall_clock_only_once_caught_up() -> None:
     table: dict[bytes, bytes] = {}
     h = Harness(table)
     h.send(utc("2026-11-27 10:00:10"))
@@ -249,15 +252,11 @@ def test_after_a_takeover_minutes_close_by_the_wall_clock_only_once_the_backlog_
     h.tick()  # 10:00 closed and written; 10:02 open (its result is read again after a restart)
     restarted = Harness(table)
     restarted.wall = utc("2026-11-27 10:30")
-    restarted.tick()
-    assert restarted.out.minutes == []  # the 10:02 result may still wait in Kafka
-    restarted.tracker.learn(0, caught_up=False)
-    restarted.wall = utc("2026-11-27 11:00")
-    restarted.tick()
-    assert restarted.out.minutes == []
+    restarted.tick(caught_up=False)
+    assert restarted.out.minutes == []  # the 10:02 result still waits in Kafka
     restarted.send(utc("2026-11-27 10:02:00"), offset=1)  # read again: counted anew
     restarted.wall = utc("2026-11-27 11:30")
-    restarted.tick()
+    restarted.tick(caught_up=True)
     assert [m["minute"] for m in restarted.out.minutes] == ["2026-11-27T10:02:00Z"]
 
 
