@@ -50,10 +50,13 @@ def produce(
                         "run `slastream topics create` with the same settings")
     # Not idempotent: once (demo under load, topics just created) librdkafka's idempotent
     # producer reported the first 4 records of a new partition delivered and the broker never
-    # had them. Plain retries can only duplicate, and consumers drop repeated event ids.
-    # log_level 3: retried warnings (a fresh broker's coordinator loading) are not news.
+    # had them. Plain retries can only duplicate, and consumers drop repeated event ids; one
+    # request in flight keeps a retried batch from landing after later ones (a probe result
+    # behind its minute's close is late). log_level 3: retried warnings (a fresh broker's
+    # coordinator loading) are not news.
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 20, "acks": "all", "partitioner": "murmur2_random",
-                         "enable.idempotence": False, "log_level": 3})
+                         "enable.idempotence": False, "max.in.flight.requests.per.connection": 1,
+                         "log_level": 3})
     topics = settings.input_topics
     _wait_for_topics(producer, topics.values())
     source = SyntheticSource(seed)

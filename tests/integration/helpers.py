@@ -9,7 +9,9 @@ from streams.settings import Settings
 
 def send(settings: Settings, records: list[tuple[str, str, bytes]]) -> None:
     """Produce (kind, key, value) records to the input topics and wait until all are delivered."""
-    producer = Producer({**settings.kafka_client_config(), "linger.ms": 20})
+    # One request in flight: a retried batch never lands after later ones (input order matters:
+    # two runs of one workload must read the same records in the same order).
+    producer = Producer({**settings.kafka_client_config(), "linger.ms": 20, "max.in.flight.requests.per.connection": 1})
     errors: list = []
     for kind, key, value in records:
         producer.produce(settings.input_topics[kind], key=key.encode(), value=value,
