@@ -31,14 +31,6 @@ def isolated_run(prefix: str, partitions: int = 3, policy: str | None = None, **
     return env, settings, tmp
 
 
-def peak_rss_mib(pid: int, field: str = "VmHWM") -> float:
-    """A process's peak resident set size (VmHWM), or another /proc status field such as VmRSS."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def raw_consume_rate(settings: Settings, topic: str, n: int) -> float:
     """Baseline: records/s a bare confluent-kafka consumer reads the first `n` records of `topic`."""
     consumer = Consumer({**settings.kafka_client_config(), "group.id": f"raw-{uuid.uuid4()}",

@@ -22,12 +22,12 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import isolated_run, peak_rss_mib  # noqa: E402
+from bench.common import isolated_run  # noqa: E402
 from streams.kafka_util import lag  # noqa: E402
 from streams.produce import produce  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.validate import validate  # noqa: E402
-from streams.workerproc import WorkerProcess  # noqa: E402
+from streams.workerproc import WorkerProcess, peak_rss_mib  # noqa: E402
 
 
 def raw_consume(settings: Settings, total: int) -> tuple[float, list[tuple[str, bytes]]]:

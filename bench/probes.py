@@ -32,14 +32,14 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import isolated_run, peak_rss_mib, raw_consume_rate  # noqa: E402
+from bench.common import isolated_run, raw_consume_rate  # noqa: E402
 from schemas.events import ProbeEvent  # noqa: E402
 from schemas.policy import parse_policy  # noqa: E402
 from streams.kafka_util import group_assignments, lag, topic_size  # noqa: E402
 from streams.probe_tracking import ProbeTracker, ServiceEntry  # noqa: E402
 from streams.slo import ErrorSeries, epoch_minute  # noqa: E402
 from streams.slo_plan import SloPlan  # noqa: E402
-from streams.workerproc import WorkerProcess  # noqa: E402
+from streams.workerproc import WorkerProcess, peak_rss_mib  # noqa: E402
 
 POLICY = """
 contracts:

@@ -28,9 +28,9 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import isolated_run, peak_rss_mib, raw_consume_rate  # noqa: E402
+from bench.common import isolated_run, raw_consume_rate  # noqa: E402
 from streams.kafka_util import group_assignments, read_all  # noqa: E402
-from streams.workerproc import WorkerProcess  # noqa: E402
+from streams.workerproc import WorkerProcess, peak_rss_mib  # noqa: E402
 
 POLICY = """
 contracts:

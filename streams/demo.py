@@ -20,7 +20,7 @@ from streams.kafka_util import lag, read_all
 from streams.produce import produce
 from streams.settings import Settings, load_settings, topic_env
 from streams.topics import create_topics
-from streams.workerproc import WorkerProcess
+from streams.workerproc import WorkerProcess, WorkerStalled
 
 DEMO_DIR = Path("var/demo")
 DEMO_POLICY = Path(__file__).resolve().parents[1] / "examples" / "demo-policy.yaml"
@@ -79,22 +79,14 @@ def run_demo(seconds: float, rate: float, time_scale: float, stall_s: float = 90
 def _wait(console: Console, worker: WorkerProcess, settings: Settings, topics: list[str], what: str,
           stall_s: float) -> None:
     """Until the worker's group has committed every record of `topics`, showing what is left."""
-    best, since = None, time.monotonic()
     with console.status("") as status:
-        while True:
-            left = lag(settings, settings.app_id, topics)
-            if left == 0:
-                break
-            if best is None or left < best:
-                best, since = left, time.monotonic()
-            stalled = time.monotonic() - since
-            if not worker.alive():
-                raise RunFailed(f"the worker exited while {left} {what}; see {worker.log_path}")
-            if stalled > stall_s:
-                raise RunFailed(f"the worker made no progress for {stall_s:g} s with {left} {what}; "
-                                f"see {worker.log_path}")
+        def show(left: int, stalled: float) -> None:
             status.update(f"{left:,} {what}" + (f" (no progress for {stalled:.0f} s)" if stalled > 5 else ""))
-            time.sleep(0.5)
+
+        try:
+            worker.wait_committed(settings, topics, stall_s, show)
+        except WorkerStalled as exc:
+            raise RunFailed(f"{exc} ({what})") from None
     console.print(f"0 {what}")
 
 

@@ -14,6 +14,26 @@ from streams.kafka_util import lag
 from streams.settings import Settings
 
 
+def peak_rss_mib(pid: int, field: str = "VmHWM") -> float:
+    """A process's peak resident set size (VmHWM) in MiB, or another /proc status field such
+    as VmRSS; 0 once the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class WorkerStalled(RuntimeError):
+    """The worker exited or stopped making progress while records were left."""
+
+    def __init__(self, left: int, message: str) -> None:
+        super().__init__(message)
+        self.left = left
+
+
 class WorkerProcess:
     """A worker child process configured by environment variables."""
 
@@ -65,6 +85,27 @@ class WorkerProcess:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{what} did not happen within {timeout} s; log: {self.log_path}")
             time.sleep(every)
+
+    def wait_committed(self, settings: Settings, topics: list[str], stall_s: float,
+                       show: Callable[[int, float], None] = lambda left, stalled: None) -> None:
+        """Until the worker's group has committed every record of `topics`.
+
+        No deadline (a busy machine is slower, not broken): fails (WorkerStalled) only when
+        the worker exits or the lag has not shrunk for `stall_s` seconds. `show(left, stalled)`
+        is called every half second with the records left and the seconds without progress.
+        """
+        best, since = None, time.monotonic()
+        while (left := lag(settings, settings.app_id, topics)) > 0:
+            if best is None or left < best:
+                best, since = left, time.monotonic()
+            stalled = time.monotonic() - since
+            if not self.alive():
+                raise WorkerStalled(left, f"the worker exited with {left} records left; see {self.log_path}")
+            if stalled > stall_s:
+                raise WorkerStalled(left, f"the worker made no progress for {stall_s:g} s with {left} records "
+                                          f"left; see {self.log_path}")
+            show(left, stalled)
+            time.sleep(0.5)
 
     def wait_drained(self, settings: Settings, timeout: float = 120.0) -> None:
         """Wait until the worker's group has committed every input record."""

@@ -24,11 +24,11 @@ import orjson
 from schemas.events import IncidentEvent, TicketEvent
 from schemas.policy import load_policy
 from streams.clocks import ClockEngine
-from streams.kafka_util import lag, read_all
+from streams.kafka_util import read_all
 from streams.replay import Replay
 from streams.synthetic import SyntheticSource
 from streams.validate import validate
-from streams.workerproc import WorkerProcess
+from streams.workerproc import WorkerProcess, WorkerStalled, peak_rss_mib
 from tests.conftest import REPO, clickhouse
 from tests.integration.helpers import send
 
@@ -180,7 +180,7 @@ def run_chaos(run: Any, records: list[Record], kills: int, seed: int, stall_s: f
             soon = chaos.kills % 3 == 2
             deadline = time.monotonic() + (rng.uniform(0.5, 2.0) if soon else rng.uniform(2.0, 8.0))
             while time.monotonic() < deadline and worker.alive():
-                chaos.peak_rss_mib = max(chaos.peak_rss_mib, _peak_rss_mib(worker.pid))
+                chaos.peak_rss_mib = max(chaos.peak_rss_mib, peak_rss_mib(worker.pid))
                 time.sleep(0.1)
             if not worker.alive():  # e.g. stopped itself on an offset gap: a supervisor restarts it
                 chaos.exits.append(worker.proc.returncode if worker.proc else -1)
@@ -197,19 +197,10 @@ def run_chaos(run: Any, records: list[Record], kills: int, seed: int, stall_s: f
                     raise
                 chaos.exits.append(worker.proc.returncode if worker.proc else -1)
                 worker = run.worker(**env)
-        chaos.peak_rss_mib = max(chaos.peak_rss_mib, _peak_rss_mib(worker.pid))
+        chaos.peak_rss_mib = max(chaos.peak_rss_mib, peak_rss_mib(worker.pid))
     finally:
         worker.stop()
     return outcome(run), chaos
-
-
-def _peak_rss_mib(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            line = next(line for line in status if line.startswith("VmHWM:"))
-        return int(line.split()[1]) / 1024
-    except (OSError, StopIteration):
-        return 0.0
 
 
 def finish(worker: WorkerProcess, settings: Any, stall_s: float) -> None:
@@ -231,23 +222,16 @@ def outcome(run: Any) -> Outcome:
 
 
 def wait_progressing(worker: WorkerProcess, settings: Any, topics: list[str], stall_s: float) -> None:
-    """Until the group has committed all of `topics`; fails only if the lag stops shrinking."""
-    best, since = float("inf"), time.monotonic()
-
-    def done() -> bool:
-        nonlocal best, since
-        left = lag(settings, settings.app_id, topics)
-        if left < best:
-            best, since = left, time.monotonic()
-        elif time.monotonic() - since > stall_s:
+    """Until the group has committed all of `topics`; on a stall, the worker's stacks go to its log."""
+    try:
+        worker.wait_committed(settings, topics, stall_s)
+    except WorkerStalled:
+        if worker.alive():
             stacks = subprocess.run([str(Path(sys.executable).with_name("py-spy")), "dump", "--pid", str(worker.pid)],
                                     capture_output=True, text=True, check=False)
             with worker.log_path.open("a") as log:
                 log.write(f"\n--- stalled: py-spy dump ---\n{stacks.stdout}{stacks.stderr}")
-            raise TimeoutError(f"no progress for {stall_s} s with {left} records left; log {worker.log_path}")
-        return left == 0
-
-    worker.wait_until(done, 3600, f"{topics} drained", every=1.0)
+        raise
 
 
 def diff(reference: Outcome, other: Outcome) -> dict[str, tuple[int, int, int, list[str]]]:
