@@ -111,7 +111,11 @@ def build_app(
             if not await checked(app, order, msg):
                 return
             ack = order.track(msg.partition, acker(manual, event), msg.offset)
-            result = validate(kind, msg.value, clock(), limits)
+            try:
+                result = validate(kind, msg.value, clock(), limits)
+            except Exception as exc:  # a bug in validation must not stop the agent: keep the record
+                log.exception("validating %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
+                result = Rejection(Reason.processing_error, f"{type(exc).__name__}: {exc}")
             if not isinstance(result, Rejection) and msg.key != result.entity_id.encode():
                 result = Rejection(Reason.wrong_key, wrong_key(result, msg.key))
             sla_clock.observe(kind, msg.partition, msg.offset, app.consumer.highwater(msg.tp),

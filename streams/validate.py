@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,12 +32,18 @@ class Limits:
     max_past: timedelta = timedelta(days=400)
 
 
+# What a problem quotes of the value it got: bounded in depth and length, since a hostile
+# record can nest deeper than repr() can recurse, or hold megabytes.
+_QUOTE = reprlib.Repr()
+_QUOTE.maxlevel, _QUOTE.maxstring, _QUOTE.maxother, _QUOTE.maxdict, _QUOTE.maxlist = 2, 50, 50, 3, 3
+
+
 def describe(error: ValidationError) -> str:
     """One line per field problem: `path: message (got value)`."""
     parts = []
     for item in error.errors(include_url=False):
         path = ".".join(str(p) for p in item["loc"]) or "<record>"
-        got = "" if item["type"] == "missing" else f" (got {item['input']!r:.60})"
+        got = "" if item["type"] == "missing" else f" (got {_QUOTE.repr(item['input']):.60})"
         parts.append(f"{path}: {item['msg']}{got}")
     return "; ".join(parts)
 

@@ -114,3 +114,10 @@ def test_a_wrong_key_names_the_field_and_both_values() -> None:
     event = validate("probe", orjson.dumps(PROBE), NOW)
     assert wrong_key(event, b"p-eu-1") == "the Kafka key must be the service ('checkout'); got key 'p-eu-1'"  # type: ignore[arg-type]
     assert wrong_key(event, None).endswith("got no key")  # type: ignore[arg-type]
+
+
+def test_a_record_nested_deeper_than_repr_can_recurse_is_rejected_not_raised() -> None:
+    deep = b'{"a":' * 1000 + b"1" + b"}" * 1000  # within orjson's depth limit, beyond repr()'s
+    result = validate("ticket", deep, NOW)
+    assert isinstance(result, Rejection) and result.reason is Reason.invalid
+    assert "a: Extra inputs are not permitted (got {'a': {'a': {...}}})" in result.detail
