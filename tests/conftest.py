@@ -31,6 +31,24 @@ def _wait_for_metadata(bootstrap: str, timeout: float = 60.0) -> None:
                 raise
 
 
+class LocalBroker:
+    """A broker of the project's own script on `port`, with its data in `directory`."""
+
+    def __init__(self, port: int, directory: Path) -> None:
+        self.bootstrap = f"127.0.0.1:{port}"
+        self._env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": str(port + 1),
+                     "KAFKA_LOCAL_DIR": str(directory)}
+
+    def start(self) -> "LocalBroker":
+        subprocess.run([str(KAFKA_SCRIPT), "start"], env=self._env, check=True)
+        _wait_for_metadata(self.bootstrap)
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM and wait (a clean stop; its data stays for the next start)."""
+        subprocess.run([str(KAFKA_SCRIPT), "stop"], env=self._env, check=False)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A running broker: KAFKA_BOOTSTRAP_SERVERS if set, else one started for this session."""
@@ -39,20 +57,11 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _wait_for_metadata(given)
         yield given
         return
-    port = int(os.environ.get("TEST_KAFKA_PORT", "19192"))
-    env = {
-        **os.environ,
-        "KAFKA_PORT": str(port),
-        "KAFKA_CONTROLLER_PORT": str(port + 1),
-        "KAFKA_LOCAL_DIR": str(tmp_path_factory.mktemp("kafka")),
-    }
-    subprocess.run([str(KAFKA_SCRIPT), "start"], env=env, check=True)
+    broker = LocalBroker(int(os.environ.get("TEST_KAFKA_PORT", "19192")), tmp_path_factory.mktemp("kafka"))
     try:
-        bootstrap = f"127.0.0.1:{port}"
-        _wait_for_metadata(bootstrap)
-        yield bootstrap
+        yield broker.start().bootstrap
     finally:
-        subprocess.run([str(KAFKA_SCRIPT), "stop"], env=env, check=False)
+        broker.stop()
 
 
 @contextlib.contextmanager

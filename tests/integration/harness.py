@@ -17,14 +17,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
 from schemas.events import IncidentEvent, TicketEvent
 from schemas.policy import load_policy
 from streams.clocks import ClockEngine
-from streams.kafka_util import read_all
+from streams.kafka_util import lag, read_all
 from streams.replay import Replay
 from streams.synthetic import SyntheticSource
 from streams.validate import validate
@@ -151,6 +151,22 @@ def run_live(run: Any, records: list[Record], name: str, stall_s: float = 120.0)
     send(run.settings, records)
     worker = run.worker(**WORKER_ENV, DATA_DIR=str(run.tmp / f"{name}-state"))
     try:
+        finish(worker, run.settings, stall_s)
+    finally:
+        worker.stop()
+    return outcome(run)
+
+
+def run_faulted(run: Any, records: list[Record], fault: Callable[[], None], name: str = "faulted",
+                stall_s: float = 180.0) -> Outcome:
+    """Like run_live, with `fault()` done once the worker has committed a fifth of its input."""
+    send(run.settings, records)
+    worker = run.worker(**WORKER_ENV, DATA_DIR=str(run.tmp / f"{name}-state"))
+    inputs = list(run.settings.input_topics.values())
+    try:
+        worker.wait_until(lambda: lag(run.settings, run.settings.app_id, inputs) < len(records) * 0.8, 600,
+                          "a fifth of the input committed")
+        fault()
         finish(worker, run.settings, stall_s)
     finally:
         worker.stop()
