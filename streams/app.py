@@ -132,7 +132,7 @@ def build_app(
                 try:
                     # Never None here: the record just observed gave a position and a watermark.
                     now = cast(datetime, sla_clock.now(kind, msg.partition))
-                    await tracker.on_event(result, msg.partition, now)  # type: ignore[arg-type]
+                    await tracker.on_event(result, msg.partition, msg.offset, now)  # type: ignore[arg-type]
                 except Exception as exc:  # the worker must survive any input; keep the record
                     log.exception("SLA processing failed for %s %s", kind, result.event_id)
                     await reject(msg, Reason.processing_error, f"{type(exc).__name__}: {exc}")
@@ -211,9 +211,14 @@ def _tracking(
         await send_all(slo_status, statuses)
         await app.producer.flush()  # once per tick: stored before the state that depends on them
 
+    ticks_name = ticks_topic(settings)
+
+    async def committed_at(source: str, partition: int) -> int:
+        return await committed.start(ticks_name if source == "tick" else settings.input_topics[source], partition)
+
     tracker = SlaTracker(
         ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall,  # type: ignore[arg-type]
-        window=timedelta(seconds=settings.reannounce_window_s),
+        committed_at, window=timedelta(seconds=settings.reannounce_window_s),
     )
     probes = ProbeTracker(
         SloPlan(policy), tables["probe"], publish_slo, clock.wall,  # type: ignore[arg-type]
@@ -223,7 +228,7 @@ def _tracking(
     # Tables can only be written inside stream iteration, so a timer cannot fire deadlines
     # or close minutes itself: the leader sends a tick to every partition of a topic
     # co-partitioned with the inputs, and the owner of each partition advances its state.
-    ticks = app.topic(ticks_topic(settings), internal=True, partitions=settings.topic_partitions,
+    ticks = app.topic(ticks_name, internal=True, partitions=settings.topic_partitions,
                       retention=timedelta(hours=1))
 
     @app.timer(interval=settings.tick_interval_s, on_leader=True)
@@ -244,7 +249,7 @@ def _tracking(
             partition = event.message.partition
             try:
                 await settle(partition)
-                await tracker.on_tick(partition, lambda kind: clock.now(kind, partition))
+                await tracker.on_tick(partition, event.message.offset, lambda kind: clock.now(kind, partition))
                 await probes.on_tick(partition, clock.caught_up("probe", partition))
             except Exception as exc:
                 # In-memory state may be half applied: stop, so that a restart resumes from the

@@ -3,11 +3,12 @@
 Outputs are sent without waiting for the broker, then the entity's state is written to
 its table. A crash can lose outputs sent after the last offset commit (Faust flushes the
 producer before every commit) while their state survives in the changelog. So each table
-entry also keeps an outbox (the outputs it published in the last `window`) and when it
-was last written. When a partition is taken over (start, restart, rebalance), entries
-written within `window` of the partition's latest write before the takeover publish
-again their outbox, with the original event ids, and their status rows; consumers drop
-the copies.
+entry also keeps an outbox (the outputs it published in the last `window`), each with the
+record that caused it (the input or tick topic's offset). An output is stored for sure
+once the group's committed offset has passed its cause. When a partition is taken over
+(start, restart, rebalance), before anything else happens in it, every output whose cause
+is not committed yet is published again with its original event id, and the entity's
+status rows with it; consumers drop the copies.
 """
 
 from __future__ import annotations
@@ -30,26 +31,35 @@ Publish = Callable[[Sequence[Record], Sequence[Record]], Awaitable[None]]  # bre
 Table = MutableMapping[bytes, bytes]
 
 
+Cause = tuple[str, int]  # the record an output came from: (source: ticket, incident or tick; offset)
+Committed = Callable[[str, int], Awaitable[int]]  # (source, partition) -> the group's committed offset
+
+
 @dataclass(frozen=True)
 class Entry:
     """A table value: the entity's partition (for re-indexing), state and recent outputs."""
 
     partition: int
     state: EntityState
-    outbox: tuple[tuple[int, bytes, bytes], ...] = ()  # (published at, µs since epoch; key; value)
+    # (published at, µs since epoch; key; value; cause) of the outputs of the last `window`
+    outbox: tuple[tuple[int, bytes, bytes, Cause | None], ...] = ()
     written: int = 0  # when the entry was last written, µs since epoch (its status rows were sent then)
+    cause: Cause | None = None  # the record that caused the last write (None: written before causes were kept)
 
     def dump(self) -> bytes:
         return orjson.dumps([
             self.partition, state_to_json(self.state),
-            [[t, k.decode(), v.decode()] for t, k, v in self.outbox], self.written,
+            [[t, k.decode(), v.decode(), c] for t, k, v, c in self.outbox], self.written, self.cause,
         ])
 
     @classmethod
     def load(cls, data: bytes) -> "Entry":
-        partition, state, outbox, *written = orjson.loads(data)
-        return cls(partition, state_from_json(state), tuple((t, k.encode(), v.encode()) for t, k, v in outbox),
-                   written[0] if written else max((t for t, _, _ in outbox), default=0))
+        partition, state, outbox, *rest = orjson.loads(data)
+        written = rest[0] if rest else max((item[0] for item in outbox), default=0)
+        cause = tuple(rest[1]) if len(rest) > 1 and rest[1] else None
+        items = tuple((t, k.encode(), v.encode(), tuple(c[0]) if c and c[0] else None)
+                      for t, k, v, *c in outbox)
+        return cls(partition, state_from_json(state), items, written, cause)  # type: ignore[arg-type]
 
 
 class SlaTracker:
@@ -57,38 +67,33 @@ class SlaTracker:
 
     def __init__(
         self, engine: ClockEngine, tables: dict[str, Table], publish: Publish,
-        wall: Callable[[], datetime], window: timedelta = timedelta(seconds=30),
+        wall: Callable[[], datetime], committed: Committed, window: timedelta = timedelta(minutes=5),
     ) -> None:
         self.engine = engine
         self.tables = tables
         self.publish = publish
         self.wall = wall
+        self.committed = committed
         self.window_us = int(window.total_seconds() * 1_000_000)
         self.due = DueIndex()
-        self._reannounce: dict[int, list[tuple[str, bytes]]] = {}
-        # Outputs published from here on are this worker's own: never re-announced by it.
-        self._taken_at = micros(wall())
+        self._takeover: dict[int, list[tuple[str, bytes]]] = {}  # partition -> its entries, until recovered
 
-    async def on_event(self, event: TicketEvent | IncidentEvent, partition: int, now: datetime) -> int:
-        """Apply an event; returns how many lifecycle events were published."""
+    async def on_event(self, event: TicketEvent | IncidentEvent, partition: int, offset: int, now: datetime) -> int:
+        """Apply an event read at `offset`; returns how many lifecycle events were published."""
+        published = await self._recover(partition)
         key = event.entity_id.encode()
         old = self._get(event.kind, key)
         new, outputs = self.engine.apply(old.state if old else None, event, now)
         if old is not None and new == old.state:
-            return 0  # a duplicate: nothing changed, nothing to say
-        await self._commit(event.kind, key, partition, old, new, outputs, now)
-        return len(outputs)
+            return published  # a duplicate: nothing changed, nothing to say
+        await self._commit(event.kind, key, partition, old, new, outputs, now, (event.kind, offset))
+        return published + len(outputs)
 
-    async def on_tick(self, partition: int, clock: Callable[[str], datetime | None]) -> int:
-        """Advance every entity of `partition` whose next deadline has passed.
-
-        `clock(kind)` is the time of that kind's input partition, None while it must hold
-        (see partition_clock.py).
-        """
-        if partition not in self.due.indexed:
-            self._index()
-            self.due.indexed.add(partition)
-        published = await self._republish(partition)
+    async def on_tick(self, partition: int, offset: int, clock: Callable[[str], datetime | None]) -> int:
+        """Advance every entity of `partition` whose next deadline has passed (the tick was read
+        at `offset`). `clock(kind)` is the time of that kind's input partition, None while it
+        must hold (see partition_clock.py)."""
+        published = await self._recover(partition)
         for source in self.tables:
             now = clock(source)
             if now is None:
@@ -99,17 +104,16 @@ class SlaTracker:
                     continue
                 new, outputs = self.engine.advance(old.state, now)
                 if outputs:
-                    await self._commit(kind, key, partition, old, new, outputs, now)
+                    await self._commit(kind, key, partition, old, new, outputs, now, ("tick", offset))
                     published += len(outputs)
                 else:
                     self.due.set(partition, (kind, key), new.next_due)
         return published
 
     def forget(self) -> None:
-        """Partitions were revoked: rebuild the index and recovery work on the next tick."""
+        """Partitions were revoked: rebuild the index and recovery work on the next touch."""
         self.due.clear()
-        self._reannounce.clear()
-        self._taken_at = micros(self.wall())
+        self._takeover.clear()
 
     def _get(self, kind: str, key: bytes) -> Entry | None:
         raw = self.tables[kind].get(key)
@@ -117,54 +121,62 @@ class SlaTracker:
 
     async def _commit(
         self, kind: str, key: bytes, partition: int, old: Entry | None,
-        state: EntityState, outputs: Sequence[SlaEvent], now: datetime,
+        state: EntityState, outputs: Sequence[SlaEvent], now: datetime, cause: Cause,
     ) -> None:
         records = [(o.instance_id.encode(), codec.dumps(o)) for o in outputs]
         await self.publish(records, self._statuses(state, now))
         wall = micros(self.wall())
         recent = tuple(e for e in (old.outbox if old else ()) if e[0] >= wall - self.window_us)
-        entry = Entry(partition, state, recent + tuple((wall, k, v) for k, v in records), wall)
+        entry = Entry(partition, state, recent + tuple((wall, k, v, cause) for k, v in records), wall, cause)
         self.tables[kind][key] = entry.dump()
         self.due.set(partition, (kind, key), state.next_due)
 
     def _statuses(self, state: EntityState, now: datetime) -> list[Record]:
         return [(s.instance_id.encode(), codec.dumps(s)) for s in self.engine.snapshot(state, now)]
 
+    async def _recover(self, partition: int) -> int:
+        """At the first event or tick of a partition after a takeover: index it, and publish
+        again what may have been lost before."""
+        if partition not in self.due.indexed:
+            self._index()
+            self.due.indexed.add(partition)
+        todo = self._takeover.pop(partition, None)
+        return 0 if todo is None else await self._republish(partition, todo)
+
     def _index(self) -> None:
-        """Rebuild the due index and the recovery list from the tables, in one scan."""
+        """Rebuild the due index and the entries to recover from the tables, in one scan."""
         already = set(self.due.indexed)  # taken over earlier: recovered then, not again
-        latest: dict[int, int] = {}
-        outboxes: dict[int, list[tuple[int, str, bytes]]] = {}
         for kind, table in self.tables.items():
             for key, raw in table.items():
                 entry = Entry.load(raw)
                 self.due.set(entry.partition, (kind, key), entry.state.next_due)
                 self.due.indexed.add(entry.partition)
-                if entry.written and entry.written < self._taken_at and entry.partition not in already:
-                    latest[entry.partition] = max(latest.get(entry.partition, 0), entry.written)
-                    outboxes.setdefault(entry.partition, []).append((entry.written, kind, key))
-        for partition, items in outboxes.items():
-            cutoff = latest[partition] - self.window_us
-            self._reannounce[partition] = [(kind, key) for newest, kind, key in items if newest >= cutoff]
+                if entry.partition not in already:
+                    self._takeover.setdefault(entry.partition, []).append((kind, key))
 
-    async def _republish(self, partition: int) -> int:
-        """Publish again what may have been lost before this worker took the partition over."""
-        todo = self._reannounce.pop(partition, [])
+    async def _republish(self, partition: int, todo: list[tuple[str, bytes]]) -> int:
+        """Publish again the outputs (and status rows) whose causes are not committed yet."""
+        committed: dict[str, int] = {}
+
+        async def stored(cause: Cause | None, at: int) -> bool:
+            if cause is None:  # an entry from before causes were kept: trust the window alone
+                return at < micros(self.wall()) - self.window_us
+            source, offset = cause
+            if source not in committed:
+                committed[source] = await self.committed(source, partition)
+            return offset < committed[source]
+
         records: list[Record] = []
         statuses: list[Record] = []
         for kind, key in todo:
             entry = self._get(kind, key)
             if entry is None:
                 continue
-            if not entry.written or entry.written >= self._taken_at:
-                continue  # written by this worker since: its outputs are its own
-            # Written before the takeover, by a worker that may have died before its outputs
-            # (lifecycle events, and status rows even when nothing else changed) were stored.
-            cutoff = entry.written - self.window_us
-            records += [(k, v) for t, k, v in entry.outbox if t >= cutoff]
-            # As of the entity's latest event or fact, like the rows first sent (same version):
-            # a partition clock still behind that time would give a row of an earlier moment.
-            statuses += self._statuses(entry.state, self.wall())
+            records += [(k, v) for t, k, v, cause in entry.outbox if not await stored(cause, t)]
+            if not await stored(entry.cause, entry.written):
+                # As of the entity's latest event or fact, like the rows first sent (same version):
+                # a partition clock still behind that time would give a row of an earlier moment.
+                statuses += self._statuses(entry.state, self.wall())
         if records or statuses:
             await self.publish(records, statuses)
         return len(records)
