@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable
+from typing import Callable, Iterable, TypeVar
 
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from schemas.errors import UserError
 from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 _TRANSIENT = {
@@ -158,11 +162,25 @@ class CommittedOffsets:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._position, topic, partition)
 
     def _start(self, topic: str, partition: int) -> int:
-        (tp,) = self._consumer.committed([TopicPartition(topic, partition)], timeout=10)
-        low, _ = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        (tp,) = _patiently(lambda: self._consumer.committed([TopicPartition(topic, partition)], timeout=10))
+        low, _ = _patiently(lambda: self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10))
         return max(tp.offset, low)  # no commit (-1001), or records removed by retention: the log start
 
     def _position(self, topic: str, partition: int) -> tuple[int, int]:
         start = self._start(topic, partition)
-        _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        _, high = _patiently(lambda: self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10))
         return start, high
+
+
+def _patiently(ask: Callable[[], T]) -> T:
+    """Ask the broker until it answers: while it is away (a restart, a coordinator moving)
+    the worker cannot go on anyway, and giving up would stop an agent."""
+    while True:
+        try:
+            return ask()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not (error.retriable() or error.code() in _TRANSIENT):
+                raise
+            log.warning("broker not answering (%s); asking again", error.str())
+            time.sleep(1.0)
