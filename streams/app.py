@@ -259,7 +259,7 @@ def _tracking(
                 return
 
     def forget(sender: Any, *args: Any, **kwargs: Any) -> None:
-        tracker.forget()  # partitions may move; each is re-indexed (and recovered) on its next tick
+        tracker.forget()  # partitions may move; each is re-indexed (and recovered) when next touched
         probes.forget()
         clock.forget()
 
