@@ -16,7 +16,7 @@ from schemas.policy import Policy
 from sinks.clickhouse import AsyncInserter
 from streams.acks import InOrder, Join
 from streams.clocks import ClockEngine
-from streams.faust_fixes import drain_changelog_writes_before_commits, realign_committed
+from streams.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps, realign_committed
 from streams.ingest import EVENTS_RAW_COLUMNS, BatchWriter, events_raw_row
 from streams.kafka_util import CommittedOffsets
 from streams.partition_clock import PartitionClock
@@ -61,6 +61,7 @@ def build_app(
     output topics into ClickHouse.
     """
     drain_changelog_writes_before_commits()
+    never_commit_over_gaps()
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",

@@ -1,11 +1,15 @@
 """The fixes to Faust's bookkeeping, against Faust's own classes."""
 
 import asyncio
+from collections import defaultdict
 from types import SimpleNamespace
 
+from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
+from faust.types import TP
+from intervaltree import IntervalTree
 
-from streams.faust_fixes import drain_changelog_writes_before_commits
+from streams.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps
 
 
 def test_the_flush_before_a_commit_waits_for_every_table_write_however_slow_the_sends() -> None:
@@ -29,3 +33,15 @@ def test_the_flush_before_a_commit_waits_for_every_table_write_however_slow_the_
         await buffer.stop()
 
     asyncio.run(run())
+
+
+def test_offsets_faust_never_delivered_are_never_committed() -> None:
+    """A record from before a seek jumps the read position from 4 to 27; only 4..6 were
+    processed and acknowledged, so the commit must stop at 7, not at 28."""
+    never_commit_over_gaps()
+    tp = TP("probes", 2)
+    consumer = SimpleNamespace(_committed_offset={tp: 4}, _gap=defaultdict(IntervalTree),
+                               _acked={tp: [4, 5, 6]}, _acked_index={tp: {4, 5, 6}})
+    asyncio.run(Consumer._add_gap(consumer, tp, 5, 27))  # type: ignore[arg-type]
+    assert Consumer._new_offset(consumer, tp) == 7  # type: ignore[arg-type]
+    assert consumer._acked[tp] == []  # nothing of 7..27 counted as acknowledged
