@@ -1,6 +1,6 @@
 """Where faust-streaming's own bookkeeping loses or blocks data, and what the worker does about it.
 
-Both reach into Faust's internals (faust-streaming is pinned below 0.16 in pyproject.toml);
+All three reach into Faust's internals (faust-streaming is pinned below 0.16 in pyproject.toml);
 each is covered by a test that fails without it.
 """
 
