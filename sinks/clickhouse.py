@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 import clickhouse_connect
@@ -51,27 +49,3 @@ def connect(dsn: str, password: str | None = None) -> Client:
 def redact(dsn: str) -> str:
     """The DSN with any password replaced by ***."""
     return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", dsn)
-
-
-class AsyncInserter:
-    """Runs blocking inserts on one background thread so the event loop never waits on I/O.
-
-    One thread keeps inserts ordered and respects chDB's one-connection-per-process model.
-    """
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
-
-    async def insert(self, table: str, column_names: Sequence[str], columns: Sequence[Sequence[Any]]) -> None:
-        """Insert column-oriented data as one block."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._insert, table, column_names, columns)
-
-    def _insert(self, table: str, column_names: Sequence[str], columns: Sequence[Sequence[Any]]) -> None:
-        self.client.insert(table, data=columns, column_names=list(column_names), column_oriented=True)
-
-    def close(self) -> None:
-        """Wait for pending inserts and close the client."""
-        self._executor.shutdown(wait=True)
-        self.client.close()

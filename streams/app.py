@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Sequence, cast
+from typing import Any, Awaitable, Callable, Sequence, cast
 
 import faust
 from faust.types import StreamT
@@ -13,20 +13,18 @@ from schemas import codec
 from schemas.deadletter import KEY_KEPT, DeadLetter, Reason
 from schemas.events import ProbeEvent
 from schemas.policy import Policy
-from sinks.clickhouse import AsyncInserter
-from streams.acks import InOrder, Join
+from sinks.rows import Consumed, accepted, record_time
+from streams.acks import InOrder, OffsetGap
 from streams.clocks import ClockEngine
 from streams.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps, realign_committed
-from streams.ingest import EVENTS_RAW_COLUMNS, BatchWriter, events_raw_row
 from streams.kafka_util import CommittedOffsets
 from streams.partition_clock import PartitionClock
 from streams.probe_tracking import ProbeTracker
 from streams.settings import Settings
-from streams.sink_agents import acker, add_sinks, checked
 from streams.slo_plan import SloPlan
 from streams.topics import TABLES, ticks_topic
 from streams.tracking import Record, SlaTracker
-from streams.validate import Limits, Rejection, validate, wrong_key
+from streams.validate import Limits, Rejection
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -50,15 +48,12 @@ def broker_credentials(settings: Settings) -> Any:
     return faust.SSLCredentials(ctx) if ctx else None
 
 
-def build_app(
-    settings: Settings, inserter: AsyncInserter, policy: Policy | None = None, clock: Clock = utcnow
-) -> faust.App:
-    """Create the worker app.
+def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = utcnow) -> faust.App:
+    """Create the worker app: Kafka to Kafka, it writes nothing to ClickHouse (`slastream sink` does).
 
-    One ingest agent per input topic (validation, events_raw, dead-letter); with a policy,
-    ticket and incident events also drive the SLA engine and probe results the SLO
-    tracker, a tick agent fires deadlines and closes minutes, and sink agents copy the
-    output topics into ClickHouse.
+    One ingest agent per input topic (validation, dead-letter); with a policy, ticket and
+    incident events also drive the SLA engine and probe results the SLO tracker, and a
+    tick agent fires deadlines and closes minutes.
     """
     drain_changelog_writes_before_commits()
     never_commit_over_gaps()
@@ -87,8 +82,6 @@ def build_app(
         max_future=timedelta(seconds=settings.max_future_s),
         max_past=timedelta(days=settings.max_past_days),
     )
-    writers = [BatchWriter(inserter, "events_raw", EVENTS_RAW_COLUMNS, settings.batch_rows)]
-    raw_writer = writers[0]
     deadletter = app.topic(settings.topic_deadletter, internal=False)
     sla_clock = PartitionClock(clock)
     orders: dict[str, InOrder] = {}  # per topic (one agent each): acknowledgements reach Faust in offset order
@@ -98,8 +91,7 @@ def build_app(
         order = orders[topic] = InOrder(lambda partition: committed.start(topic, partition))
         return order
 
-    tracker, probes = (_tracking(app, settings, policy, inserter, writers, sla_clock, in_order, committed)
-                       if policy else (None, None))
+    tracker, probes = _tracking(app, settings, policy, sla_clock, committed) if policy else (None, None)
 
     async def reject(msg: Any, reason: Reason, detail: str) -> None:
         record = DeadLetter.of(reason, detail, msg.topic, msg.partition, msg.offset, msg.key, msg.value, clock())
@@ -114,13 +106,9 @@ def build_app(
             if not await checked(app, order, msg):
                 return
             ack = order.track(msg.partition, acker(manual, event), msg.offset)
-            try:
-                result = validate(kind, msg.value, clock(), limits)
-            except Exception as exc:  # a bug in validation must not stop the agent: keep the record
-                log.exception("validating %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
-                result = Rejection(Reason.processing_error, f"{type(exc).__name__}: {exc}")
-            if not isinstance(result, Rejection) and msg.key != result.entity_id.encode():
-                result = Rejection(Reason.wrong_key, wrong_key(result, msg.key))
+            # The same verdict `slastream sink` reaches when it stores the valid events.
+            result = accepted(kind, Consumed(msg.topic, msg.partition, msg.offset, msg.key, msg.value,
+                                           record_time(_millis(msg.timestamp))), limits)
             sla_clock.observe(kind, msg.partition, msg.offset, app.consumer.highwater(msg.tp),
                               None if isinstance(result, Rejection) else result.occurred_at)
             if isinstance(result, Rejection):
@@ -138,24 +126,17 @@ def build_app(
                     log.exception("SLA processing failed for %s %s", kind, result.event_id)
                     await reject(msg, Reason.processing_error, f"{type(exc).__name__}: {exc}")
             if probes is not None and isinstance(result, ProbeEvent):
-                # Acknowledged once stored in events_raw and its minute is closed and written.
-                ack = Join(2, ack)
+                # Acknowledged once its minute is closed and published.
                 outcome = probes.on_event(result, msg.partition, msg.offset, ack)
                 if outcome == "late":
                     await reject(msg, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
                                                    f"{result.service} was already closed")
-                if outcome != "counted":
-                    await ack()
-            row = events_raw_row(result, msg.topic, msg.partition, msg.offset, clock())
-            await raw_writer.add((result.kind, result.event_id), row, ack)
+                if outcome == "counted":
+                    continue
+            await ack()
 
     for kind, topic_name in settings.input_topics.items():
         app.agent(app.topic(topic_name, internal=False), name=f"ingest-{kind}", concurrency=1)(_bind(ingest, kind))
-
-    @app.timer(interval=settings.flush_interval_s)
-    async def flush_writers() -> None:
-        for writer in writers:
-            await writer.flush()
 
     @app.timer(interval=5.0)
     async def unblock_commits() -> None:
@@ -177,9 +158,7 @@ def build_app(
 
 
 def _tracking(
-    app: faust.App, settings: Settings, policy: Policy, inserter: AsyncInserter,
-    writers: list[BatchWriter], clock: PartitionClock, in_order: Callable[[str], InOrder],
-    committed: CommittedOffsets,
+    app: faust.App, settings: Settings, policy: Policy, clock: PartitionClock, committed: CommittedOffsets,
 ) -> tuple[SlaTracker, ProbeTracker]:
     """Tables, tick topic and agents for live SLA and SLO tracking; returns both trackers."""
     breaches = app.topic(settings.topic_breaches, internal=False)
@@ -266,8 +245,36 @@ def _tracking(
 
     app.on_partitions_revoked.connect(forget)  # type: ignore[arg-type]  # mode's stub is too narrow
 
-    add_sinks(app, settings, inserter, writers, in_order)
     return tracker, probes
+
+
+async def checked(app: faust.App, order: InOrder, msg: Any) -> bool:
+    """False (and the worker stopping) when the record would skip uncommitted records.
+
+    The process ends so that a restart resumes from the committed offsets; nothing of the
+    record was processed or acknowledged.
+    """
+    try:
+        await order.check(msg.partition, msg.offset)
+    except OffsetGap as exc:
+        log.error("%s: %s; stopping the worker so that it resumes from the committed offset", msg.topic, exc)
+        await app.crash(exc)
+        return False
+    return True
+
+
+def acker(stream: StreamT, event: Any) -> Callable[[], Awaitable[bool]]:
+    """The manual acknowledgement of one event of a `noack()` stream."""
+
+    async def ack() -> bool:
+        return await stream.ack(event)
+
+    return ack
+
+
+def _millis(timestamp: float | None) -> int | None:
+    """Faust's record timestamp (seconds, from Kafka's milliseconds) back in milliseconds."""
+    return None if timestamp is None else round(timestamp * 1000)
 
 
 def _bind(ingest: Callable[[str, StreamT], Any], kind: str) -> Callable[[StreamT], Any]:

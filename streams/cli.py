@@ -27,34 +27,32 @@ def _settings() -> Any:  # imported lazily so `--help` stays fast
     return load_settings()
 
 
+def _policy(settings: Any) -> Any:
+    """The policy of SLA_POLICY_FILE / OPENSLO_FILE, None when neither is set."""
+    from schemas.policy import PolicyError, load_policy
+
+    files = [f for f in (settings.sla_policy_file, settings.openslo_file) if f]
+    if not files:
+        return None
+    try:
+        return load_policy(*files)
+    except PolicyError as exc:
+        raise UserError(f"SLA_POLICY_FILE / OPENSLO_FILE is not usable ({len(exc.problems)} problem(s); "
+                        f"`slastream policy validate` lists them): {exc.problems[0]}") from None
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
-    from schemas.policy import PolicyError, load_policy
-    from sinks.clickhouse import AsyncInserter, connect
-    from sinks.contracts import write_contracts
-    from sinks.migrate import migrate
     from streams.app import build_app
     from streams.logs import rate_limit
     from streams.topics import prepare_worker_topics
 
     settings = _settings()
-    policy = None
-    files = [f for f in (settings.sla_policy_file, settings.openslo_file) if f]
-    if files:
-        try:
-            policy = load_policy(*files)
-        except PolicyError as exc:
-            raise UserError(f"SLA_POLICY_FILE / OPENSLO_FILE is not usable ({len(exc.problems)} problem(s); "
-                            f"`slastream policy validate` lists them): {exc.problems[0]}") from None
+    policy = _policy(settings)
     # Everything the worker needs is checked before it writes anything anywhere.
     prepare_worker_topics(settings)
-    client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
-    for m in migrate(client):
-        console.print(f"applied migration {m.version:04d}_{m.name}")
-    if policy is not None:
-        write_contracts(client, policy, datetime.now(timezone.utc))
-    app = build_app(settings, AsyncInserter(client), policy)
+    app = build_app(settings, policy)
 
     class BoundedStopWorker(Worker):  # type: ignore[misc]
         """A stop (SIGTERM, or a crash) that hangs, e.g. in its last offset commit while the
@@ -71,6 +69,39 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     worker = BoundedStopWorker(app, loglevel=args.loglevel, quiet=True)
     worker.execute_from_commandline()
+    return OK
+
+
+def cmd_sink(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from sinks.clickhouse import connect
+    from sinks.contracts import write_contracts
+    from sinks.kafka_sink import ClickHouseSink, roles
+    from sinks.migrate import migrate
+    from streams.logs import rate_limit
+    from streams.topics import require_topics
+
+    logging.basicConfig(level=args.loglevel.upper(), format="[%(asctime)s] [%(process)d] %(levelname)s %(name)s: %(message)s")
+    rate_limit(logging.getLogger())
+    settings = _settings()
+    policy = _policy(settings)
+    require_topics(settings)  # before anything is written anywhere
+    client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
+    for m in migrate(client):
+        console.print(f"applied migration {m.version:04d}_{m.name}")
+    if policy is not None:
+        write_contracts(client, policy, datetime.now(timezone.utc))
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    sink = ClickHouseSink(settings, client, roles(settings))
+    try:
+        sink.run(stopping.is_set)
+    finally:
+        client.close()
+    console.print(f"sink stopped: {sink.records_stored:,} records stored as {sink.rows_written:,} rows")
     return OK
 
 
@@ -217,6 +248,10 @@ def parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="run the stream worker (Faust app)")
     w.add_argument("--loglevel", default="warning")
     w.set_defaults(func=cmd_worker)
+
+    sk = sub.add_parser("sink", help="copy input and output topics into ClickHouse (the only process writing it)")
+    sk.add_argument("--loglevel", default="warning")
+    sk.set_defaults(func=cmd_sink)
 
     t = sub.add_parser("topics", help="manage Kafka topics").add_subparsers(dest="action", required=True)
     t.add_parser("create", help="create missing topics (idempotent)").set_defaults(func=cmd_topics_create)

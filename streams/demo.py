@@ -16,7 +16,8 @@ from rich.table import Table
 
 from schemas.errors import RunFailed
 from sinks.clickhouse import connect
-from streams.kafka_util import lag, read_all
+from sinks.kafka_sink import sink_topics
+from streams.kafka_util import read_all
 from streams.produce import produce
 from streams.settings import Settings, load_settings, topic_env
 from streams.topics import create_topics
@@ -28,7 +29,7 @@ WIDTH = 100
 
 
 def run_demo(seconds: float, rate: float, time_scale: float, stall_s: float = 90.0) -> int:
-    """Create topics, run a worker, produce synthetic traffic with bad records, wait, report.
+    """Create topics, run a worker and a sink, produce synthetic traffic with bad records, wait, report.
 
     The wait has no fixed deadline: it fails only when the worker dies or makes no progress
     for `stall_s` (a busy machine is slower, not broken).
@@ -52,39 +53,41 @@ def run_demo(seconds: float, rate: float, time_scale: float, stall_s: float = 90
     console.rule("1/4 topics")
     created = create_topics(settings)
     console.print(f"{len(created)} topics {run}.sla.* on {settings.kafka_bootstrap_servers}")
-    console.rule("2/4 worker")
+    console.rule("2/4 worker and sink")
     worker = WorkerProcess(env, DEMO_DIR / "worker.log").start()
+    sink = WorkerProcess(env, DEMO_DIR / "sink.log", command="sink").start()
     try:
         console.print(f"worker pid {worker.pid}, policy {DEMO_POLICY.name}, log {worker.log_path}")
+        console.print(f"sink pid {sink.pid} (writes ClickHouse), log {sink.log_path}")
         console.rule(f"3/4 producing {seconds:g} s at {rate:g} events/s, event time x{time_scale:g}")
         # Event time ends two minutes ago, so the last probe minutes can close right after the traffic.
         report = produce(settings, rate=rate, duration=seconds, time_scale=time_scale, bad=True,
                          ends_ago=timedelta(minutes=2))
         console.print(f"{report.events:,} events spanning {report.last_event_time - report.first_event_time}, "
                       f"and {report.bad} bad records")
-        console.rule("4/4 waiting for the worker")
-        inputs = list(settings.input_topics.values())
-        outputs = [settings.topic_breaches, settings.topic_instances, settings.topic_minutes, settings.topic_slo_status]
+        console.rule("4/4 waiting for the worker and the sink")
         started = time.monotonic()
-        _wait(console, worker, settings, inputs, "input records not yet processed", stall_s)
-        _wait(console, worker, settings, outputs, "output records not yet stored in ClickHouse", stall_s)
-        console.print(f"worker done {time.monotonic() - started:.1f} s after the last send")
+        _wait(console, worker, settings, list(settings.input_topics.values()), "input records not yet processed",
+              stall_s)
+        _wait(console, sink, settings, sink_topics(settings), "records not yet stored in ClickHouse", stall_s)
+        console.print(f"worker and sink done {time.monotonic() - started:.1f} s after the last send")
     finally:
         worker.stop()
+        sink.stop()
     _report(console, settings, report.events, report.bad)
     console.print(f"demo finished in {time.monotonic() - began:.0f} s")
     return 0
 
 
-def _wait(console: Console, worker: WorkerProcess, settings: Settings, topics: list[str], what: str,
+def _wait(console: Console, process: WorkerProcess, settings: Settings, topics: list[str], what: str,
           stall_s: float) -> None:
-    """Until the worker's group has committed every record of `topics`, showing what is left."""
+    """Until the process's group has committed every record of `topics`, showing what is left."""
     with console.status("") as status:
         def show(left: int, stalled: float) -> None:
             status.update(f"{left:,} {what}" + (f" (no progress for {stalled:.0f} s)" if stalled > 5 else ""))
 
         try:
-            worker.wait_committed(settings, topics, stall_s, show)
+            process.wait_committed(settings, topics, stall_s, show)
         except WorkerStalled as exc:
             raise RunFailed(f"{exc} ({what})") from None
     console.print(f"0 {what}")
@@ -100,7 +103,7 @@ def _report(console: Console, settings: Settings, produced: int, bad: int) -> No
         stored = dict(rows("SELECT kind, count() FROM events GROUP BY kind"))
         if sum(stored.values()) != produced:
             raise RunFailed(f"{produced:,} valid events were sent but {sum(stored.values()):,} are in events_raw; "
-                            f"see {settings.clickhouse_dsn} and var/demo/worker.log")
+                            f"see {settings.clickhouse_dsn} and var/demo/sink.log")
         dead = collections.Counter(orjson.loads(m.value() or b"{}")["reason"]
                                    for m in read_all(settings, settings.topic_deadletter))
         console.print(

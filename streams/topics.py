@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -63,18 +64,28 @@ def internal_specs(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-def prepare_worker_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
-    """Check every topic the worker reads or writes exists, and create its internal ones.
+def require_topics(settings: Settings) -> dict[str, int]:
+    """The cluster's topics, once every input and output topic is known to exist.
 
-    Raises a UserError naming any missing input or output topic (`topics create` makes
-    them) or an unreachable broker, before the worker writes anything anywhere.
+    Raises a UserError naming any missing topic (`topics create` makes them) or an
+    unreachable broker, so a process can check before it writes anything anywhere.
     """
-    existing = require_kafka(settings)
-    missing = [spec.name for spec in topic_specs(settings) if spec.name not in existing]
+    deadline = time.monotonic() + 5.0  # a topic just created may take a moment to show in the metadata
+    while True:
+        existing = require_kafka(settings)
+        missing = [spec.name for spec in topic_specs(settings) if spec.name not in existing]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     if missing:
         raise UserError(f"topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found at "
                         f"{settings.kafka_bootstrap_servers}: run `slastream topics create` with the same settings")
-    return _create(settings, internal_specs(settings), existing, timeout)
+    return existing
+
+
+def prepare_worker_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
+    """Check every topic the worker reads or writes exists (require_topics), and create its internal ones."""
+    return _create(settings, internal_specs(settings), require_topics(settings), timeout)
 
 
 def create_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Run `slastream worker` as a child process (demo, integration tests, benchmarks)."""
+"""Run `slastream worker` or `slastream sink` as a child process (demo, integration tests, benchmarks)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from sinks.kafka_sink import sink_group
 from streams.kafka_util import lag
 from streams.settings import Settings
 
@@ -35,18 +36,20 @@ class WorkerStalled(RuntimeError):
 
 
 class WorkerProcess:
-    """A worker child process configured by environment variables."""
+    """A worker (or, with command "sink", a ClickHouse sink) child process configured by
+    environment variables."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, command: str = "worker") -> None:
         self.env = env
         self.log_path = log_path
+        self.command = command
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "WorkerProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
+            [sys.executable, "-m", "streams.cli", self.command, "--loglevel", "info"],
             env={**os.environ, **self.env}, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )
         return self
@@ -88,21 +91,22 @@ class WorkerProcess:
 
     def wait_committed(self, settings: Settings, topics: list[str], stall_s: float,
                        show: Callable[[int, float], None] = lambda left, stalled: None) -> None:
-        """Until the worker's group has committed every record of `topics`.
+        """Until the process's group has committed every record of `topics`.
 
         No deadline (a busy machine is slower, not broken): fails (WorkerStalled) only when
         the worker exits or the lag has not shrunk for `stall_s` seconds. `show(left, stalled)`
         is called every half second with the records left and the seconds without progress.
         """
+        group = sink_group(settings) if self.command == "sink" else settings.app_id
         best, since = None, time.monotonic()
-        while (left := lag(settings, settings.app_id, topics)) > 0:
+        while (left := lag(settings, group, topics)) > 0:
             if best is None or left < best:
                 best, since = left, time.monotonic()
             stalled = time.monotonic() - since
             if not self.alive():
-                raise WorkerStalled(left, f"the worker exited with {left} records left; see {self.log_path}")
+                raise WorkerStalled(left, f"the {self.command} exited with {left} records left; see {self.log_path}")
             if stalled > stall_s:
-                raise WorkerStalled(left, f"the worker made no progress for {stall_s:g} s with {left} records "
+                raise WorkerStalled(left, f"the {self.command} made no progress for {stall_s:g} s with {left} records "
                                           f"left; see {self.log_path}")
             show(left, stalled)
             time.sleep(0.5)

@@ -9,6 +9,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from sinks.kafka_sink import sink_topics
 from streams.settings import Settings, topic_env
 from streams.topics import create_topics
 from streams.workerproc import WorkerProcess
@@ -31,6 +32,21 @@ class Run:
         proc = WorkerProcess({**self.env, **extra_env}, log).start()
         self.workers.append(proc)
         return proc
+
+    def sink(self, **extra_env: str) -> WorkerProcess:
+        """A `slastream sink` process (the only one opening the run's ClickHouse directory)."""
+        log = self.tmp / f"sink-{len(self.workers)}.log"
+        proc = WorkerProcess({**self.env, **extra_env}, log, command="sink").start()
+        self.workers.append(proc)
+        return proc
+
+    def store(self, stall_s: float = 120.0, **extra_env: str) -> None:
+        """Run a sink until everything in the run's topics is stored in ClickHouse, then stop it."""
+        sink = self.sink(**extra_env)
+        try:
+            sink.wait_committed(self.settings, sink_topics(self.settings), stall_s)
+        finally:
+            sink.stop()
 
 
 def make_run(kafka_bootstrap: str, tmp: Path) -> Run:

@@ -24,6 +24,7 @@ import orjson
 from schemas.events import IncidentEvent, TicketEvent
 from schemas.policy import load_policy
 from streams.clocks import ClockEngine
+from sinks.kafka_sink import sink_topics
 from streams.kafka_util import lag, read_all
 from streams.replay import Replay
 from streams.synthetic import SyntheticSource
@@ -149,14 +150,20 @@ def _naive(at: datetime) -> datetime:
 WORKER_ENV = {"STORE": "rocksdb://", "SLA_POLICY_FILE": str(POLICY), "PROBE_IDLE_S": "3"}
 
 
+def start(run: Any, name: str) -> tuple[WorkerProcess, WorkerProcess]:
+    """A worker (RocksDB store under `name`) and a ClickHouse sink for the run."""
+    return run.worker(**WORKER_ENV, DATA_DIR=str(run.tmp / f"{name}-state")), run.sink(**WORKER_ENV)
+
+
 def run_live(run: Any, records: list[Record], name: str, stall_s: float = 120.0) -> Outcome:
-    """Produce `records`, then run one worker (RocksDB store) over them to the end."""
+    """Produce `records`, then run one worker and one sink over them to the end."""
     send(run.settings, records)
-    worker = run.worker(**WORKER_ENV, DATA_DIR=str(run.tmp / f"{name}-state"))
+    worker, sink = start(run, name)
     try:
-        finish(worker, run.settings, stall_s)
+        finish(run, worker, sink, stall_s)
     finally:
         worker.stop()
+        sink.stop()
     return outcome(run)
 
 
@@ -164,23 +171,25 @@ def run_faulted(run: Any, records: list[Record], fault: Callable[[], None], name
                 stall_s: float = 180.0) -> Outcome:
     """Like run_live, with `fault()` done once the worker has committed a fifth of its input."""
     send(run.settings, records)
-    worker = run.worker(**WORKER_ENV, DATA_DIR=str(run.tmp / f"{name}-state"))
+    worker, sink = start(run, name)
     inputs = list(run.settings.input_topics.values())
     try:
         worker.wait_until(lambda: lag(run.settings, run.settings.app_id, inputs) < len(records) * 0.8, 600,
                           "a fifth of the input committed")
         fault()
-        finish(worker, run.settings, stall_s)
+        finish(run, worker, sink, stall_s)
     finally:
         worker.stop()
+        sink.stop()
     return outcome(run)
 
 
 @dataclass
 class Chaos:
-    """What a chaos run did to its workers."""
+    """What a chaos run did to its processes."""
 
-    kills: int = 0
+    kills: int = 0  # of the worker
+    sink_kills: int = 0
     peak_rss_mib: float = 0.0
     exits: list[int] = field(default_factory=list)  # exit codes of workers that ended by themselves
 
@@ -188,12 +197,13 @@ class Chaos:
 def run_chaos(run: Any, records: list[Record], kills: int, seed: int, stall_s: float = 180.0) -> tuple[Outcome, Chaos]:
     """Like run_live, but SIGKILL the worker `kills` times at random moments (2-8 s apart; every
     third one 0.5-2 s after a restart, while it joins the group and recovers), restarting it at
-    once on the same state and ClickHouse directories; then let the last one finish."""
+    once on the same state directory; every fourth kill takes the sink with it. Then let the last
+    ones finish."""
     rng = random.Random(seed)
     env = {**WORKER_ENV, "DATA_DIR": str(run.tmp / "chaos-state")}
     send(run.settings, records)
     chaos = Chaos()
-    worker = run.worker(**env)
+    worker, sink = run.worker(**env), run.sink(**WORKER_ENV)
     try:
         while chaos.kills < kills:
             soon = chaos.kills % 3 == 2
@@ -206,10 +216,14 @@ def run_chaos(run: Any, records: list[Record], kills: int, seed: int, stall_s: f
             else:
                 worker.kill()
                 chaos.kills += 1
+                if chaos.kills % 4 == 0:
+                    sink.kill()
+                    chaos.sink_kills += 1
+                    sink = run.sink(**WORKER_ENV)
             worker = run.worker(**env)
         while True:
             try:
-                finish(worker, run.settings, stall_s)
+                finish(run, worker, sink, stall_s)
                 break
             except RuntimeError:  # the worker stopped itself; a supervisor would start it again
                 if worker.alive() or len(chaos.exits) >= 5:
@@ -219,19 +233,18 @@ def run_chaos(run: Any, records: list[Record], kills: int, seed: int, stall_s: f
         chaos.peak_rss_mib = max(chaos.peak_rss_mib, peak_rss_mib(worker.pid))
     finally:
         worker.stop()
+        sink.stop()
     return outcome(run), chaos
 
 
-def finish(worker: WorkerProcess, settings: Any, stall_s: float) -> None:
-    """Until every input record is processed and every output stored."""
-    inputs = list(settings.input_topics.values())
-    outputs = [settings.topic_breaches, settings.topic_instances, settings.topic_minutes, settings.topic_slo_status]
-    wait_progressing(worker, settings, inputs, stall_s)
-    wait_progressing(worker, settings, outputs, stall_s)
+def finish(run: Any, worker: WorkerProcess, sink: WorkerProcess, stall_s: float) -> None:
+    """Until the worker has processed every input record and the sink stored every record."""
+    wait_progressing(worker, run.settings, list(run.settings.input_topics.values()), stall_s)
+    wait_progressing(sink, run.settings, sink_topics(run.settings), stall_s)
 
 
 def outcome(run: Any) -> Outcome:
-    """What the run left in Kafka and ClickHouse (no worker may be running: chDB is exclusive)."""
+    """What the run left in Kafka and ClickHouse (no sink may be running: chDB is exclusive)."""
     settings = run.settings
     ids = [orjson.loads(m.value())["event_id"] for m in read_all(settings, settings.topic_breaches)]
     with clickhouse(run.chdb_path) as client:
@@ -241,7 +254,7 @@ def outcome(run: Any) -> Outcome:
 
 
 def wait_progressing(worker: WorkerProcess, settings: Any, topics: list[str], stall_s: float) -> None:
-    """Until the group has committed all of `topics`; on a stall, the worker's stacks go to its log."""
+    """Until the process's group has committed all of `topics`; on a stall, its stacks go to its log."""
     try:
         worker.wait_committed(settings, topics, stall_s)
     except WorkerStalled:

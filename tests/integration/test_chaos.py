@@ -56,7 +56,8 @@ def assert_same(reference: Outcome, other: Outcome, what: str) -> None:
 def test_sigkills_at_random_moments_lose_double_and_change_nothing(reference, runs) -> None:
     records, expected = reference
     crashed, chaos = run_chaos(runs(), records, kills=KILLS, seed=SEED)
-    print(f"\nchaos: {chaos.kills} kills, {len(chaos.exits)} self-exits {chaos.exits}; "
+    print(f"\nchaos: {chaos.kills} kills ({chaos.sink_kills} with the sink), {len(chaos.exits)} self-exits "
+          f"{chaos.exits}; "
           f"worker peak RSS {chaos.peak_rss_mib:.0f} MiB")
     assert chaos.kills == KILLS
     assert_same(expected, crashed, f"{KILLS} SIGKILLs")
@@ -87,9 +88,10 @@ def test_a_broker_stop_and_start_loses_nothing_and_does_not_flood_the_log(refere
         for worker in run.workers:
             worker.kill()
     assert_same(expected, got, f"broker stopped for {OUTAGE_S:g} s")
-    log = run.workers[0].log_path.read_bytes()
-    print(f"worker log {len(log) / 1024:.0f} KiB, {log.count(b'ERROR')} ERROR lines")
-    assert len(log) < 2 * 2**20, "the outage flooded the log"
+    for process in run.workers:  # the worker and the sink
+        log = process.log_path.read_bytes()
+        print(f"{process.command} log {len(log) / 1024:.0f} KiB, {log.count(b'ERROR')} ERROR lines")
+        assert len(log) < 2 * 2**20, f"the outage flooded the {process.command}'s log"
 
 
 @contextlib.contextmanager
@@ -120,12 +122,12 @@ def test_a_full_clickhouse_disk_holds_the_input_and_loses_nothing(reference, kaf
         time.sleep(OUTAGE_S)
         filler.unlink()
 
-    with small_disk(run.chdb_path):  # only ClickHouse's directory: the worker's own state is elsewhere
+    with small_disk(run.chdb_path):  # only ClickHouse's directory: the worker's state is elsewhere
         try:
             got = run_faulted(run, records, disk_full, "disk-full")
         finally:
             for worker in run.workers:
                 worker.kill()
-    log = run.workers[0].log_path.read_text(errors="replace")
+    log = next(p for p in run.workers if p.command == "sink").log_path.read_text(errors="replace")
     print(f"insert failures logged while full: {log.count('No space left') + log.count('NOT_ENOUGH_SPACE')}")
     assert_same(expected, got, f"ClickHouse disk full for {OUTAGE_S:g} s")

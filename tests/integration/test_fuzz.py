@@ -18,7 +18,7 @@ from streams.kafka_util import read_all
 from streams.workerproc import peak_rss_mib
 from tests.conftest import clickhouse
 from tests.integration.fuzz import BROKER_LIMIT, hostile
-from tests.integration.harness import WORKER_ENV, finish, workload
+from tests.integration.harness import finish, start, workload
 from tests.integration.helpers import send
 
 RECORDS = int(os.environ.get("FUZZ_RECORDS", "10000"))
@@ -29,13 +29,14 @@ def test_hostile_input_is_dead_lettered_and_the_valid_input_around_it_stored(run
     valid = workload(round(RECORDS * (1 - BAD_SHARE)), seed=11)
     records, bad = hostile(valid, BAD_SHARE, seed=11)
     send(run.settings, records)
-    worker = run.worker(**WORKER_ENV, DATA_DIR=str(run.tmp / "fuzz-state"))
+    worker, sink = start(run, "fuzz")
     try:
-        finish(worker, run.settings, stall_s=120)
+        finish(run, worker, sink, stall_s=120)
         rss = peak_rss_mib(worker.pid)
-        assert worker.alive()
+        assert worker.alive() and sink.alive()
     finally:
         worker.stop()
+        sink.stop()
 
     dead = read_all(run.settings, run.settings.topic_deadletter)
     reasons = Counter(orjson.loads(m.value())["reason"] for m in dead)
@@ -47,5 +48,6 @@ def test_hostile_input_is_dead_lettered_and_the_valid_input_around_it_stored(run
     with clickhouse(run.chdb_path) as client:
         stored = Counter(client.query("SELECT kind, event_id FROM events FINAL").result_rows)
     assert stored == Counter((kind, orjson.loads(value)["event_id"]) for kind, _, value in valid)
-    assert "Traceback" not in worker.log_path.read_text(errors="replace")
+    for process in (worker, sink):
+        assert "Traceback" not in process.log_path.read_text(errors="replace")
     assert rss < 1500, "memory grew with hostile input"  # about 500 MiB on clean input

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 
+from sinks.kafka_sink import sink_group
 from streams.kafka_util import lag, read_all
 from streams.synthetic import bad_records
 from tests.conftest import clickhouse
@@ -60,6 +61,7 @@ def test_valid_duplicate_and_bad_records(run) -> None:
     send(run.settings, [(k, key, raw) for k, key, raw, _ in bad])
     worker.wait_drained(run.settings)
     worker.stop()
+    run.store()
 
     _, keys = stored_keys(run)
     assert sum(keys.values()) == 3 * n
@@ -94,16 +96,19 @@ def test_sigkill_mid_run_loses_and_doubles_nothing(run) -> None:
     send(run.settings, [(k, key, orjson.dumps(v)) for k, key, v in events])
     total = 3 * n
     topics = list(run.settings.input_topics.values())
+    group = sink_group(run.settings)
 
-    first = run.worker()
-    first.wait_until(lambda: lag(run.settings, run.settings.app_id, topics) < total, 120, "a first commit")
-    first.kill()
-    left = lag(run.settings, run.settings.app_id, topics)
+    worker, sink = run.worker(), run.sink(BATCH_ROWS="500")  # small batches: many commits to crash between
+    sink.wait_until(lambda: lag(run.settings, group, topics) < total, 120, "a first commit of the sink")
+    sink.kill()
+    worker.kill()
+    left = lag(run.settings, group, topics)
     assert 0 < left < total, "the crash must happen mid-run for this test to mean anything"
 
-    second = run.worker()
-    second.wait_drained(run.settings)
-    second.stop()
+    worker = run.worker()
+    worker.wait_drained(run.settings)
+    worker.stop()
+    run.store()
 
     raw, keys = stored_keys(run)
     assert sum(keys.values()) == total

@@ -10,27 +10,22 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from streams.kafka_util import lag, read_all, topic_size
+from streams.kafka_util import read_all, topic_size
 from tests.conftest import clickhouse
 from tests.integration import probe_month as month
 from tests.integration.helpers import send
 
 
-def _outputs(run) -> list[str]:
-    s = run.settings
-    return [s.topic_minutes, s.topic_breaches, s.topic_slo_status]
-
-
-def _wait(run, worker, group: str, runs: int) -> None:
-    """Until the `runs`-th copy of every October minute and alert is on its topic and sunk."""
+def _wait(run, worker, runs: int) -> None:
+    """Until the `runs`-th copy of every October minute and alert is on its topic (the
+    minutes after the month's last results stay open: they close by event time)."""
     s = run.settings
     minutes, alerts = len(month.minute_rows()) * runs, len(month.expected_alerts()) * runs
 
     def done() -> bool:
-        published = topic_size(s, s.topic_minutes) >= minutes and topic_size(s, s.topic_breaches) >= alerts
-        return published and lag(s, group, _outputs(run)) == 0
+        return topic_size(s, s.topic_minutes) >= minutes and topic_size(s, s.topic_breaches) >= alerts
 
-    worker.wait_until(done, 240, "a month of minutes and alerts published and sunk", every=1.0)
+    worker.wait_until(done, 240, "a month of minutes and alerts published", every=1.0)
 
 
 def _values(run, topic: str) -> list[bytes]:
@@ -64,8 +59,9 @@ def test_a_month_of_probes_and_its_replay(run, tmp_path) -> None:
     env = {"SLA_POLICY_FILE": str(policy), "PROBE_IDLE_S": "600"}  # the month's end closes by event time
     send(run.settings, month.records())
     first = run.worker(**env)
-    _wait(run, first, run.settings.app_id, runs=1)
+    _wait(run, first, runs=1)
     first.stop()
+    run.store(**env)
 
     records = [orjson.loads(v) for v in _values(run, run.settings.topic_breaches)]
     alerts = {(r["service"], r["sli"] or "", r["alert"], r["type"], datetime.fromisoformat(r["at"])) for r in records}
@@ -105,8 +101,9 @@ def test_a_month_of_probes_and_its_replay(run, tmp_path) -> None:
 
     # Replay the same input with a new consumer group (new state) into the same ClickHouse.
     replay = run.worker(**env, APP_ID=run.settings.app_id + "-replay", DATA_DIR=str(tmp_path / "replay"))
-    _wait(run, replay, run.settings.app_id + "-replay", runs=2)
+    _wait(run, replay, runs=2)
     replay.stop()
+    run.store(**env)
     with clickhouse(run.chdb_path) as client:
         assert _tables(client) == before
 
@@ -126,9 +123,10 @@ def test_sigkill_mid_month_changes_nothing(run, tmp_path) -> None:
     s = run.settings
     second.wait_until(
         lambda: len({(r["service"], r["minute"]) for r in map(orjson.loads, _values(run, s.topic_minutes))})
-        >= len(month.minute_rows()) and lag(s, s.app_id, _outputs(run)) == 0,
+        >= len(month.minute_rows()),
         240, "the whole month after the restart", every=2.0)
     second.stop()
+    run.store(**env)
 
     records = [orjson.loads(v) for v in _values(run, s.topic_breaches)]
     alerts = {(r["service"], r["sli"] or "", r["alert"], r["type"], datetime.fromisoformat(r["at"])) for r in records}

@@ -50,7 +50,7 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert result.returncode != OK and "Traceback" in result.stderr
 
 
-@pytest.mark.parametrize("args", [("topics", "create"), ("worker",), ("produce", "--duration", "1")])
+@pytest.mark.parametrize("args", [("topics", "create"), ("worker",), ("sink",), ("produce", "--duration", "1")])
 def test_unreachable_kafka_is_named_before_anything_is_written(args: tuple[str, ...], tmp_path: Path) -> None:
     chdb = tmp_path / "chdb"
     result = slastream(*args, cwd=tmp_path, CLICKHOUSE_DSN=f"chdb://{chdb}", DATA_DIR=str(tmp_path / "w"), **NO_KAFKA)

@@ -1,0 +1,156 @@
+"""`slastream sink`: input and output topics copied into ClickHouse in large batches.
+
+The only process that writes ClickHouse (with embedded chDB, the only one that opens the
+data directory), so any number of workers can run beside it. librdkafka batch
+consumption; a batch is inserted table by table, and its offsets are committed only
+after every insert succeeded. A crash or a failed commit re-reads records whose rows may
+already be stored: every table deduplicates on the row's key (ReplacingMergeTree), so a
+copy never counts twice. While ClickHouse refuses, the batch is retried and nothing more
+is read (input is held, not lost).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Hashable
+
+from clickhouse_connect.driver.client import Client
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from sinks.rows import COLUMNS, Consumed, Rows, breach_rows, input_rows, instance_rows, minute_rows, record_time, status_rows
+from streams.settings import Settings
+from streams.validate import Limits
+
+log = logging.getLogger(__name__)
+
+
+def sink_group(settings: Settings) -> str:
+    """The sink's consumer group: apart from the workers', it commits what is stored."""
+    return f"{settings.app_id}-sink"
+
+
+def sink_topics(settings: Settings) -> list[str]:
+    """Every topic the sink stores: the inputs, then the workers' outputs."""
+    return list(roles(settings))
+
+
+def roles(settings: Settings) -> dict[str, Rows]:
+    """Per topic the sink reads, how its records become rows."""
+    limits = Limits(max_bytes=settings.max_event_bytes, max_future=timedelta(seconds=settings.max_future_s),
+                    max_past=timedelta(days=settings.max_past_days))
+    out: dict[str, Rows] = {topic: input_rows(kind, limits) for kind, topic in settings.input_topics.items()}
+    out.update({settings.topic_breaches: breach_rows, settings.topic_instances: instance_rows,
+                settings.topic_slo_status: status_rows, settings.topic_minutes: minute_rows})
+    return out
+
+
+class Batch:
+    """Rows of records read and not yet stored, and the offsets to commit once they are."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[Hashable, tuple[Any, ...]]] = {}
+        self.next_offsets: dict[tuple[str, int], int] = {}
+        self.records = 0
+        self.skipped = 0
+        self.started = time.monotonic()
+
+    def add(self, record: Consumed, rows: Rows, now: datetime) -> None:
+        """Convert one record; a record that cannot be converted is logged and skipped (only
+        an output record of another version can be: input is validated like the worker does)."""
+        try:
+            converted = rows(record, now)
+        except Exception as exc:
+            log.error("%s[%d]@%d cannot be stored and is skipped: %s: %.300s",
+                      record.topic, record.partition, record.offset, type(exc).__name__, exc)
+            converted = []
+            self.skipped += 1
+        for table, key, row in converted:
+            self.tables.setdefault(table, {}).setdefault(key, row)  # a copy inside one batch is dropped here
+        self.next_offsets[(record.topic, record.partition)] = record.offset + 1
+        self.records += 1
+
+
+class ClickHouseSink:
+    """Reads `roles`' topics as consumer group `group` and keeps ClickHouse current."""
+
+    def __init__(self, settings: Settings, client: Client, topic_roles: dict[str, Rows],
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.settings = settings
+        self.client = client
+        self.roles = topic_roles
+        self.clock = clock
+        self.batch = Batch()
+        self.rows_written = 0
+        self.records_stored = 0
+        self._stop: Callable[[], bool] = lambda: False
+        self._consumer = Consumer({
+            **settings.kafka_client_config(),
+            "group.id": sink_group(settings),
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": int(settings.kafka_session_timeout_s * 1000),
+        })
+
+    def run(self, stop: Callable[[], bool]) -> None:
+        """Until `stop()` is true: read, store, commit; then store what is left and leave the group."""
+        self._stop = stop
+        self._consumer.subscribe(list(self.roles), on_revoke=self._on_revoke)
+        try:
+            while not stop():
+                self._read(self._consumer.consume(num_messages=min(self.settings.batch_rows, 10_000), timeout=0.2))
+                age = time.monotonic() - self.batch.started
+                if self.batch.records >= self.settings.batch_rows or (
+                        self.batch.records and age >= self.settings.flush_interval_s):
+                    self._store()
+            self._store()
+        finally:
+            self._consumer.close()
+
+    def _read(self, messages: list[Message]) -> None:
+        now = self.clock()
+        for msg in messages:
+            error = msg.error()
+            if error is not None:
+                log.warning("reading: %s", error.str())
+                continue
+            topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+            _, timestamp = msg.timestamp()
+            record = Consumed(topic, partition, offset, msg.key(), msg.value(), record_time(timestamp))
+            self.batch.add(record, self.roles[topic], now)
+
+    def _store(self) -> bool:
+        """Insert the batch's rows, then commit its offsets. False when asked to stop while
+        ClickHouse refused (nothing committed: the records are read again next time)."""
+        batch = self.batch
+        if not batch.records:
+            return True
+        for table, rows in list(batch.tables.items()):
+            while True:
+                try:
+                    self.client.insert(table, data=list(rows.values()), column_names=list(COLUMNS[table]))
+                    break
+                except Exception as exc:
+                    log.error("insert of %d rows into %s failed (%s: %.200s); retrying in %g s", len(rows), table,
+                              type(exc).__name__, exc, self.settings.sink_retry_s)
+                    if self._stop():
+                        return False
+                    time.sleep(self.settings.sink_retry_s)
+            self.rows_written += len(rows)
+            del batch.tables[table]  # stored: a retry of a later table does not insert it again
+        offsets = [TopicPartition(t, p, o) for (t, p), o in batch.next_offsets.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:  # stored all the same: a re-read adds copies every table absorbs
+            log.warning("commit of %d offsets failed (%s); the records will be read again", len(offsets),
+                        exc.args[0].str())
+        self.records_stored += batch.records
+        self.batch = Batch()
+        return True
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Rows of records read from partitions now leaving must be stored and committed first:
+        # their next owner starts at the committed offsets.
+        if not self._store():
+            self.batch = Batch()  # stopping: not committed, so read again by whoever owns them next

@@ -1,0 +1,126 @@
+"""Kafka records to ClickHouse rows: one pure function per topic role, no I/O.
+
+Each record becomes zero or more `(table, key, row)`: the key is what the table
+deduplicates on (ReplacingMergeTree), so a row stored twice, by a re-read after a crash
+or inside one batch, is one row to every reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Callable, Hashable, Sequence
+
+import orjson
+from pydantic import BaseModel
+
+from schemas import codec
+from schemas.outputs import InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
+from schemas.deadletter import Reason
+from streams.validate import AnyEvent, Limits, Rejection, validate, wrong_key
+
+EVENTS_RAW_COLUMNS = (
+    "kind", "event_id", "entity_id", "occurred_at", "source",
+    "topic", "partition", "offset", "ingested_at", "payload",
+)
+BREACH_COLUMNS = (
+    "event_id", "instance_id", "version", "type", "at", "kind", "entity_id", "contract_id",
+    "customer", "service", "metric", "level", "target_s", "elapsed_s", "threshold", "corrects",
+)
+INSTANCE_COLUMNS = tuple(InstanceStatus.model_fields)
+ALERT_COLUMNS = tuple(f for f in SloAlert.model_fields if f not in ("schema_version", "kind"))
+STATUS_COLUMNS = tuple(SloStatus.model_fields)
+PROBE_MINUTE_COLUMNS = ("service", "minute", "total", "good", "latency_sum_ms", "latency_max_ms", "fast_le_ms", "fast")
+SLO_MINUTE_COLUMNS = ("contract_id", "customer", "service", "minute", "total", "good", "fast", "excluded")
+
+COLUMNS = {
+    "events_raw": EVENTS_RAW_COLUMNS, "breaches": BREACH_COLUMNS, "slo_alerts": ALERT_COLUMNS,
+    "sla_instance_status": INSTANCE_COLUMNS, "slo_status": STATUS_COLUMNS,
+    "probe_minutes": PROBE_MINUTE_COLUMNS, "slo_minutes": SLO_MINUTE_COLUMNS,
+}
+
+Row = tuple[str, Hashable, tuple[Any, ...]]  # table, dedup key, values in COLUMNS[table] order
+Rows = Callable[["Consumed", datetime], list[Row]]  # a record and the time it is stored -> its rows
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """What the sink needs of one Kafka record."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: datetime  # when the record was produced (Kafka CreateTime), or read if unknown
+
+
+def record_time(timestamp_ms: int | None) -> datetime:
+    """A Kafka record timestamp as a datetime; now when the record has none."""
+    if timestamp_ms is None or timestamp_ms < 0:
+        return datetime.now(timezone.utc)
+    return datetime.fromtimestamp(timestamp_ms / 1000, timezone.utc)
+
+
+def accepted(kind: str, record: Consumed, limits: Limits) -> AnyEvent | Rejection:
+    """The worker's verdict on an input record, which the sink repeats to store exactly the
+    events the worker took: validation against the record's own timestamp (not the wall
+    clock, so both processes, and any later re-read, agree), and the key the entity's id."""
+    try:
+        result = validate(kind, record.value, record.timestamp, limits)
+    except Exception as exc:  # a bug in validation must not stop a process: the record is refused
+        return Rejection(Reason.processing_error, f"{type(exc).__name__}: {exc}")
+    if not isinstance(result, Rejection) and record.key != result.entity_id.encode():
+        return Rejection(Reason.wrong_key, wrong_key(result, record.key))
+    return result
+
+
+def input_rows(kind: str, limits: Limits) -> Rows:
+    """Rows of an input topic: the events_raw row of each event the worker accepts."""
+
+    def rows(record: Consumed, now: datetime) -> list[Row]:
+        event = accepted(kind, record, limits)
+        if isinstance(event, Rejection):
+            return []  # dead-lettered by the worker
+        row = (event.kind, event.event_id, event.entity_id, event.occurred_at, event.source,
+               record.topic, record.partition, record.offset, now, codec.dumps(event).decode())
+        return [("events_raw", (event.kind, event.event_id), row)]
+
+    return rows
+
+
+def breach_rows(record: Consumed, now: datetime) -> list[Row]:
+    """The breach topic carries SLA lifecycle events and SLO alerts (burn-rate, no-data)."""
+    value = record.value or b"{}"
+    if orjson.loads(value).get("kind") == "slo":
+        alert = SloAlert.model_validate_json(value)
+        return [("slo_alerts", alert.event_id, _values(alert, ALERT_COLUMNS))]
+    event = SlaEvent.model_validate_json(value)
+    return [("breaches", event.event_id, _values(event, BREACH_COLUMNS))]
+
+
+# Status rows have no natural key: every record is a row of its own (ReplacingMergeTree
+# keeps the newest version), so the key is the record's position.
+def instance_rows(record: Consumed, now: datetime) -> list[Row]:
+    status = InstanceStatus.model_validate_json(record.value or b"{}")
+    return [("sla_instance_status", (record.partition, record.offset), _values(status, INSTANCE_COLUMNS))]
+
+
+def status_rows(record: Consumed, now: datetime) -> list[Row]:
+    status = SloStatus.model_validate_json(record.value or b"{}")
+    return [("slo_status", (record.partition, record.offset), _values(status, STATUS_COLUMNS))]
+
+
+def minute_rows(record: Consumed, now: datetime) -> list[Row]:
+    """A closed probe minute: one probe_minutes row and one slo_minutes row per contract."""
+    m = ProbeMinute.model_validate_json(record.value or b"{}")
+    rows: list[Row] = [("probe_minutes", (m.service, m.minute), _values(m, PROBE_MINUTE_COLUMNS))]
+    for c in m.contracts:
+        row = (c.contract_id, c.customer, m.service, m.minute, m.total, m.good, c.fast, c.excluded)
+        rows.append(("slo_minutes", (c.contract_id, m.service, m.minute), row))
+    return rows
+
+
+def _values(record: BaseModel, columns: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(v.value if isinstance(v, Enum) else v for v in (getattr(record, c) for c in columns))
