@@ -1,8 +1,9 @@
-"""Ingest benchmark: Kafka -> worker -> ClickHouse events_raw, beside raw consume baselines.
+"""Ingest benchmark: Kafka -> worker (validation, dead-letter) and Kafka -> sink -> ClickHouse
+events_raw, beside raw consume baselines.
 
-Prints events/s for the full pipeline (one worker process), the raw confluent-kafka
-consume rate of the same messages in the same run, the in-process validation rate, and
-the worker's peak RSS. Needs a broker: KAFKA_BOOTSTRAP_SERVERS (make bench starts one).
+Prints events/s of the worker (no policy) and of the sink, each alone on the same
+messages, the raw confluent-kafka consume rate in the same run, the in-process
+validation rate, and each process's peak RSS. Needs a broker: KAFKA_BOOTSTRAP_SERVERS (make bench starts one).
 
     python bench/ingest.py [--events 150000] [--partitions 3]
 """
@@ -23,6 +24,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import isolated_run  # noqa: E402
+from sinks.kafka_sink import sink_group  # noqa: E402
 from streams.kafka_util import lag  # noqa: E402
 from streams.produce import produce  # noqa: E402
 from streams.settings import Settings  # noqa: E402
@@ -73,29 +75,34 @@ def main() -> None:
     validate_s = time.perf_counter() - t0
 
     topics = list(settings.input_topics.values())
-    worker = WorkerProcess(env, tmp / "worker.log").start()
-    try:
-        t0 = time.perf_counter()
-        worker.wait_until(lambda: lag(settings, name, topics) < total, 120, "first commit")
-        t_first = time.perf_counter()
-        lag_first = lag(settings, name, topics)
-        worker.wait_drained(settings, timeout=900)
-        t_done = time.perf_counter()
-        rss = peak_rss_mib(worker.pid)
-    finally:
-        worker.stop()
+    figures = {}
+    for command, group in (("worker", name), ("sink", sink_group(settings))):
+        process = WorkerProcess(env, tmp / f"{command}.log", command=command).start()
+        try:
+            t0 = time.perf_counter()
+            process.wait_until(lambda: lag(settings, group, topics) < total, 120, "first commit")
+            t_first = time.perf_counter()
+            lag_first = lag(settings, group, topics)
+            process.wait_until(lambda: lag(settings, group, topics) == 0, 900, "input drained")
+            t_done = time.perf_counter()
+            figures[command] = (total / (t_done - t0), lag_first / (t_done - t_first), t_first - t0,
+                                peak_rss_mib(process.pid))
+        finally:
+            process.stop()
 
-    table = Table(title=f"ingest, {total} events, {args.partitions} partitions per topic, one worker")
+    table = Table(title=f"ingest, {total} events, {args.partitions} partitions per topic, one process each")
     table.add_column("what")
     table.add_column("events/s", justify="right")
     table.add_column("note")
     table.add_row("produce (confluent-kafka, acks=all)", f"{total / produce_s:,.0f}", "synthetic mix")
     table.add_row("baseline: raw consume (confluent-kafka)", f"{total / raw_s:,.0f}", "same messages, same run")
     table.add_row("baseline: validate() in-process", f"{total / validate_s:,.0f}", "orjson + pydantic, no I/O")
-    table.add_row("worker: Kafka -> validate -> ClickHouse", f"{total / (t_done - t0):,.0f}", "incl. start-up and group join")
-    table.add_row("worker: steady state", f"{lag_first / (t_done - t_first):,.0f}", "from first commit to drained")
+    for command, what in (("worker", "Kafka -> validate (-> dead-letter)"), ("sink", "Kafka -> events_raw")):
+        whole, steady, startup, rss = figures[command]
+        table.add_row(f"{command}: {what}", f"{whole:,.0f}", f"incl. start-up and group join ({startup:.1f} s)")
+        table.add_row(f"{command}: steady state", f"{steady:,.0f}", f"first commit to drained; peak RSS {rss:,.0f} MiB")
     console.print(table)
-    console.print(f"worker peak RSS: {rss:,.0f} MiB   start-up to first commit: {t_first - t0:.1f} s   data: {tmp}")
+    console.print(f"data: {tmp}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,71 @@
+"""Records to rows, and the sink's batch: what is stored, deduplicated and committed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import orjson
+
+from schemas.deadletter import Reason
+from sinks.kafka_sink import Batch
+from sinks.rows import COLUMNS, Consumed, accepted, breach_rows, input_rows, record_time
+from streams.validate import Limits, Rejection
+
+PRODUCED = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+STORED = datetime(2027, 6, 1, tzinfo=timezone.utc)  # long after: the verdict must not depend on it
+TICKET = {
+    "event_id": "e1", "occurred_at": "2026-11-27T11:59:00Z", "source": "desk", "ticket_id": "T1",
+    "customer": "acme", "service": "checkout", "priority": "P2", "status": "open",
+}
+
+
+def record(value: dict, key: bytes | None = b"T1", offset: int = 0, partition: int = 0,
+           at: datetime = PRODUCED) -> Consumed:
+    return Consumed("sla.tickets", partition, offset, key, orjson.dumps(value), at)
+
+
+def test_record_time_reads_kafka_milliseconds_and_falls_back_to_now() -> None:
+    assert record_time(int(PRODUCED.timestamp() * 1000)) == PRODUCED
+    assert abs(record_time(-1) - datetime.now(timezone.utc)) < timedelta(seconds=5)
+
+
+def test_the_verdict_is_taken_against_the_record_timestamp_not_the_wall_clock() -> None:
+    soon = {**TICKET, "occurred_at": "2026-11-27T12:30:00Z"}  # 30 min after it was produced: accepted
+    assert not isinstance(accepted("ticket", record(soon), Limits()), Rejection)
+    late = accepted("ticket", record(soon, at=PRODUCED - timedelta(hours=2)), Limits())
+    assert isinstance(late, Rejection) and late.reason == Reason.bad_timestamp
+
+
+def test_an_accepted_event_is_one_events_raw_row_keyed_by_kind_and_id() -> None:
+    ((table, key, row),) = input_rows("ticket", Limits())(record(TICKET, offset=7), STORED)
+    assert (table, key) == ("events_raw", ("ticket", "e1"))
+    values = dict(zip(COLUMNS["events_raw"], row))
+    assert values["offset"] == 7 and values["ingested_at"] == STORED and values["entity_id"] == "T1"
+    assert orjson.loads(values["payload"])["ticket_id"] == "T1"
+
+
+def test_what_the_worker_dead_letters_is_not_stored() -> None:
+    rows = input_rows("ticket", Limits())
+    assert rows(record(TICKET, key=b"T2"), STORED) == []  # wrong key
+    assert rows(record({**TICKET, "priority": 2}), STORED) == []  # wrong type
+    assert rows(Consumed("sla.tickets", 0, 0, b"T1", b"{not json", PRODUCED), STORED) == []
+
+
+def test_a_batch_drops_copies_and_commits_past_every_record_read() -> None:
+    batch = Batch()
+    rows = input_rows("ticket", Limits())
+    for offset in (3, 4):  # the same event twice
+        batch.add(record(TICKET, offset=offset), rows, STORED)
+    batch.add(record({**TICKET, "event_id": "e2"}, offset=9, partition=1), rows, STORED)
+    batch.add(record(TICKET, key=b"bad", offset=5), rows, STORED)  # refused: stored nowhere, still passed
+    assert {k for k in batch.tables["events_raw"]} == {("ticket", "e1"), ("ticket", "e2")}
+    assert batch.tables["events_raw"][("ticket", "e1")][7] == 3  # the first copy is kept
+    assert batch.next_offsets == {("sla.tickets", 0): 6, ("sla.tickets", 1): 10}
+    assert batch.records == 4 and batch.skipped == 0
+
+
+def test_an_output_record_that_cannot_be_read_is_skipped_and_counted() -> None:
+    batch = Batch()
+    batch.add(Consumed("sla.breaches", 2, 41, None, b'{"kind": "ticket"}', PRODUCED), breach_rows, STORED)
+    assert batch.tables == {} and batch.skipped == 1
+    assert batch.next_offsets == {("sla.breaches", 2): 42}
