@@ -12,9 +12,12 @@ COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 def test_services_and_variables_match_the_settings() -> None:
     compose = yaml.safe_load(COMPOSE.read_text())
     services = compose["services"]
-    assert {"kafka", "clickhouse", "worker", "topics"} <= set(services)
+    assert {"kafka", "clickhouse", "worker", "sink", "topics"} <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
     assert services["worker"]["command"][:2] == ["slastream", "worker"]
+    assert services["sink"]["command"][:2] == ["slastream", "sink"]
+    assert services["sink"]["environment"] == services["worker"]["environment"]  # one configuration
+    assert services["sink"]["depends_on"]["clickhouse"] == {"condition": "service_healthy"}
 
     env = services["worker"]["environment"]
     known = {name.upper() for name in Settings.model_fields}
