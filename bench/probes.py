@@ -36,6 +36,7 @@ from bench.common import isolated_run, raw_consume_rate  # noqa: E402
 from schemas.events import ProbeEvent  # noqa: E402
 from schemas.policy import parse_policy  # noqa: E402
 from streams.kafka_util import group_assignments, topic_size  # noqa: E402
+from streams.produce import wait_for_topics  # noqa: E402
 from streams.probe_tracking import ProbeTracker, ServiceEntry  # noqa: E402
 from streams.slo import ErrorSeries, epoch_minute  # noqa: E402
 from streams.slo_plan import SloPlan  # noqa: E402
@@ -135,6 +136,7 @@ def live(services: int, n: int) -> dict[str, str]:
     name = settings.app_id
     raw = results(services, -(-n // (services * 6)))[:n]
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 5})
+    wait_for_topics(producer, settings.input_topics.values())
     worker = WorkerProcess(env, tmp / "worker.log").start()
     try:
         worker.wait_until(lambda: len(group_assignments(settings, name)) == 1, 60, "worker joined")

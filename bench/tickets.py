@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import isolated_run, raw_consume_rate  # noqa: E402
 from streams.kafka_util import group_assignments, read_all  # noqa: E402
+from streams.produce import wait_for_topics  # noqa: E402
 from streams.workerproc import WorkerProcess, peak_rss_mib  # noqa: E402
 
 POLICY = """
@@ -94,6 +95,7 @@ def main() -> None:
     env, settings, tmp = isolated_run("tb", policy=POLICY)
     name = settings.app_id
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 5})
+    wait_for_topics(producer, settings.input_topics.values())
 
     worker = WorkerProcess(env, tmp / "worker.log").start()
     try:

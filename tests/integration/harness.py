@@ -150,6 +150,18 @@ def _naive(at: datetime) -> datetime:
 WORKER_ENV = {"STORE": "rocksdb://", "SLA_POLICY_FILE": str(POLICY), "PROBE_IDLE_S": "3"}
 
 
+def produce(run: Any, records: list[Record]) -> None:
+    """Send the workload and check it landed in order: each input partition in event-time
+    order, as produced (the comparison of two runs means nothing otherwise)."""
+    send(run.settings, records)
+    for topic in run.settings.input_topics.values():
+        last: dict[int, datetime] = {}
+        for m in read_all(run.settings, topic):
+            at = datetime.fromisoformat(orjson.loads(m.value() or b"{}").get("occurred_at", "1970-01-01T00:00:00Z"))
+            assert at >= last.get(m.partition() or 0, at), f"{topic}[{m.partition()}]@{m.offset()} landed out of order"
+            last[m.partition() or 0] = at
+
+
 def start(run: Any, name: str) -> tuple[WorkerProcess, WorkerProcess]:
     """A worker (RocksDB store under `name`) and a ClickHouse sink for the run."""
     return run.worker(**WORKER_ENV, DATA_DIR=str(run.tmp / f"{name}-state")), run.sink(**WORKER_ENV)
@@ -157,7 +169,7 @@ def start(run: Any, name: str) -> tuple[WorkerProcess, WorkerProcess]:
 
 def run_live(run: Any, records: list[Record], name: str, stall_s: float = 120.0) -> Outcome:
     """Produce `records`, then run one worker and one sink over them to the end."""
-    send(run.settings, records)
+    produce(run, records)
     worker, sink = start(run, name)
     try:
         finish(run, worker, sink, stall_s)
@@ -170,7 +182,7 @@ def run_live(run: Any, records: list[Record], name: str, stall_s: float = 120.0)
 def run_faulted(run: Any, records: list[Record], fault: Callable[[], None], name: str = "faulted",
                 stall_s: float = 180.0) -> Outcome:
     """Like run_live, with `fault()` done once the worker has committed a fifth of its input."""
-    send(run.settings, records)
+    produce(run, records)
     worker, sink = start(run, name)
     inputs = list(run.settings.input_topics.values())
     try:
@@ -201,7 +213,7 @@ def run_chaos(run: Any, records: list[Record], kills: int, seed: int, stall_s: f
     ones finish."""
     rng = random.Random(seed)
     env = {**WORKER_ENV, "DATA_DIR": str(run.tmp / "chaos-state")}
-    send(run.settings, records)
+    produce(run, records)
     chaos = Chaos()
     worker, sink = run.worker(**env), run.sink(**WORKER_ENV)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka import Producer
 
+from streams.produce import wait_for_topics
 from streams.settings import Settings
 
 
@@ -12,6 +13,7 @@ def send(settings: Settings, records: list[tuple[str, str, bytes]]) -> None:
     # One request in flight: a retried batch never lands after later ones (input order matters:
     # two runs of one workload must read the same records in the same order).
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 20, "max.in.flight.requests.per.connection": 1})
+    wait_for_topics(producer, settings.input_topics.values())  # else the first records may land last
     errors: list = []
     for kind, key, value in records:
         producer.produce(settings.input_topics[kind], key=key.encode(), value=value,

@@ -1,6 +1,7 @@
 """Nothing lost under crashes and outages (issue 11): one workload through a worker that is
-SIGKILLed at random moments, one whose broker stops, one whose ClickHouse disk is full,
-each compared with an uninterrupted run of the same workload.
+SIGKILLed at random moments (the sink with it now and then), one joined by a second worker
+that later leaves, one whose broker stops, one whose ClickHouse disk is full, each compared
+with an uninterrupted run of the same workload.
 
 Every table and view must hold exactly the same rows (none missing, extra or different),
 and the lifecycle facts the same ids. `make test` runs a short version (10,000 events, 6
@@ -22,7 +23,8 @@ import pytest
 
 from tests.conftest import LocalBroker
 from tests.integration.conftest import make_run
-from tests.integration.harness import Outcome, Record, diff, run_chaos, run_faulted, run_live, workload
+from streams.kafka_util import group_assignments
+from tests.integration.harness import WORKER_ENV, Outcome, Record, diff, run_chaos, run_faulted, run_live, workload
 
 KILLS = int(os.environ.get("CHAOS_KILLS", "6"))
 EVENTS = int(os.environ.get("CHAOS_EVENTS", "10000"))
@@ -61,6 +63,21 @@ def test_sigkills_at_random_moments_lose_double_and_change_nothing(reference, ru
           f"worker peak RSS {chaos.peak_rss_mib:.0f} MiB")
     assert chaos.kills == KILLS
     assert_same(expected, crashed, f"{KILLS} SIGKILLs")
+
+
+def test_a_second_worker_joining_and_leaving_changes_nothing(reference, runs) -> None:
+    records, expected = reference
+    run = runs()
+
+    def second_worker() -> None:
+        second = run.worker(**WORKER_ENV, DATA_DIR=str(run.tmp / "second-state"))
+        second.wait_until(lambda: len(group_assignments(run.settings, run.settings.app_id)) == 2, 120,
+                          "two members sharing the partitions")
+        time.sleep(OUTAGE_S)  # both work; then the second one leaves and the first takes all back
+        second.stop()
+
+    got = run_faulted(run, records, second_worker, "joined")
+    assert_same(expected, got, f"a second worker for {OUTAGE_S:g} s")
 
 
 @pytest.fixture(scope="module")
