@@ -214,7 +214,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
-    return run_demo(args.seconds, args.rate, args.time_scale)
+    if args.workers < 1:
+        raise UserError(f"--workers {args.workers}: give at least 1 (one worker process per core is the most useful)")
+    return run_demo(args.seconds, args.rate, args.time_scale, args.workers)
 
 
 def exit_after(seconds: float) -> None:
@@ -298,6 +300,7 @@ def parser() -> argparse.ArgumentParser:
     dm.add_argument("--seconds", type=float, default=10.0)
     dm.add_argument("--rate", type=float, default=1000.0)
     dm.add_argument("--time-scale", type=float, default=30.0)
+    dm.add_argument("--workers", type=int, default=1, help="worker processes in one consumer group (one per core)")
     dm.set_defaults(func=cmd_demo)
     return p
 

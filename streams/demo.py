@@ -28,8 +28,9 @@ DEMO_POLICY = Path(__file__).resolve().parents[1] / "examples" / "demo-policy.ya
 WIDTH = 100
 
 
-def run_demo(seconds: float, rate: float, time_scale: float, stall_s: float = 90.0) -> int:
-    """Create topics, run a worker and a sink, produce synthetic traffic with bad records, wait, report.
+def run_demo(seconds: float, rate: float, time_scale: float, workers: int = 1, stall_s: float = 90.0) -> int:
+    """Create topics, run `workers` worker processes (one consumer group) and a sink, produce
+    synthetic traffic with bad records, wait, report.
 
     The wait has no fixed deadline: it fails only when the worker dies or makes no progress
     for `stall_s` (a busy machine is slower, not broken).
@@ -40,7 +41,6 @@ def run_demo(seconds: float, rate: float, time_scale: float, stall_s: float = 90
     run = f"demo{int(time.time())}"
     env = {
         "APP_ID": run,
-        "DATA_DIR": str((DEMO_DIR / "worker").resolve()),
         "CLICKHOUSE_DSN": f"chdb://{(DEMO_DIR / 'chdb').resolve()}",
         "WEB_ENABLED": "false",
         "SLA_POLICY_FILE": str(DEMO_POLICY),
@@ -54,10 +54,14 @@ def run_demo(seconds: float, rate: float, time_scale: float, stall_s: float = 90
     created = create_topics(settings)
     console.print(f"{len(created)} topics {run}.sla.* on {settings.kafka_bootstrap_servers}")
     console.rule("2/4 worker and sink")
-    worker = WorkerProcess(env, DEMO_DIR / "worker.log").start()
+    # Each worker keeps its state in a directory of its own; the group splits the partitions.
+    pool = [WorkerProcess({**env, "DATA_DIR": str((DEMO_DIR / f"worker-{i}").resolve())},
+                          DEMO_DIR / f"worker-{i}.log").start() for i in range(workers)]
+    worker = pool[0]
     sink = WorkerProcess(env, DEMO_DIR / "sink.log", command="sink").start()
     try:
-        console.print(f"worker pid {worker.pid}, policy {DEMO_POLICY.name}, log {worker.log_path}")
+        for w in pool:
+            console.print(f"worker pid {w.pid}, policy {DEMO_POLICY.name}, log {w.log_path}")
         console.print(f"sink pid {sink.pid} (writes ClickHouse), log {sink.log_path}")
         console.rule(f"3/4 producing {seconds:g} s at {rate:g} events/s, event time x{time_scale:g}")
         # Event time ends two minutes ago, so the last probe minutes can close right after the traffic.
@@ -72,7 +76,8 @@ def run_demo(seconds: float, rate: float, time_scale: float, stall_s: float = 90
         _wait(console, sink, settings, sink_topics(settings), "records not yet stored in ClickHouse", stall_s)
         console.print(f"worker and sink done {time.monotonic() - started:.1f} s after the last send")
     finally:
-        worker.stop()
+        for w in pool:
+            w.stop()
         sink.stop()
     _report(console, settings, report.events, report.bad)
     console.print(f"demo finished in {time.monotonic() - began:.0f} s")
