@@ -34,15 +34,23 @@ class Ring:
     """Counts (total, bad) per consecutive key (minute or hour), for the newest `size` keys.
 
     Three flat arrays indexed by key modulo size: a key's slot is reused by the key `size`
-    later, which is what drops old cells, at a few bytes per cell.
+    later, which is what drops old cells, at a few bytes per cell. Sums over a window are
+    incremental: the ring keeps running totals of everything added, and each cell the
+    running totals as they stood when its key was first added (all older keys), so the sum
+    of the keys from k to the newest is a subtraction. Keys come in increasing order (closed
+    minutes); an add to an older key than the newest recomputes those marks.
     """
 
-    __slots__ = ("keys", "totals", "bads")
+    __slots__ = ("keys", "totals", "bads", "before_totals", "before_bads", "running", "newest")
 
     def __init__(self, size: int) -> None:
         self.keys = array("q", [-1]) * size
         self.totals = array("q", [0]) * size
         self.bads = array("q", [0]) * size
+        self.before_totals = array("q", [0]) * size
+        self.before_bads = array("q", [0]) * size
+        self.running = [0, 0]  # total, bad of every add since the ring was made
+        self.newest = -1
 
     def add(self, key: int, total: int, bad: int) -> None:
         i = key % len(self.keys)
@@ -50,18 +58,47 @@ class Ring:
             if self.keys[i] > key:
                 return  # older than anything the ring still holds
             self.keys[i], self.totals[i], self.bads[i] = key, 0, 0
+            self.before_totals[i], self.before_bads[i] = self.running
         self.totals[i] += total
         self.bads[i] += bad
+        self.running[0] += total
+        self.running[1] += bad
+        if key >= self.newest:
+            self.newest = key
+        else:
+            self._remark()
 
-    def sum(self, first: int, last: int) -> tuple[int, int]:
-        """(total, bad) over the keys in [first, last)."""
+    def _remark(self) -> None:
+        """Recompute every cell's marks from the held cells, oldest first."""
         size = len(self.keys)
         total = bad = 0
-        for key in range(max(first, last - size), last):
+        for key in range(self.newest - size + 1, self.newest + 1):
             i = key % size
             if self.keys[i] == key:
+                self.before_totals[i], self.before_bads[i] = total, bad
                 total += self.totals[i]
                 bad += self.bads[i]
+        self.running = [total, bad]
+
+    def _from(self, first: int) -> tuple[int, int]:
+        """(total, bad) over the held keys >= first."""
+        size = len(self.keys)
+        for key in range(max(first, self.newest - size + 1), self.newest + 1):
+            i = key % size
+            if self.keys[i] == key:
+                return self.running[0] - self.before_totals[i], self.running[1] - self.before_bads[i]
+        return 0, 0
+
+    def sum(self, first: int, last: int) -> tuple[int, int]:
+        """(total, bad) over the keys in [first, last), of the newest `size` keys (and never
+        more than `size` keys before `last`)."""
+        first = max(first, last - len(self.keys))
+        if last <= first:
+            return 0, 0
+        total, bad = self._from(first)
+        if last <= self.newest:
+            later_total, later_bad = self._from(last)
+            total, bad = total - later_total, bad - later_bad
         return total, bad
 
     def cells(self) -> dict[int, tuple[int, int]]:

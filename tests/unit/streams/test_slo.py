@@ -7,9 +7,11 @@ Objective 99.9 % (budget 0.1 %), 60 probe results per minute. Before the outage 
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.policy import GOOGLE_SRE_DEFAULT, BurnRateAlert
-from streams.slo import ErrorSeries, budget_remaining, evaluate
+from streams.slo import ErrorSeries, Ring, budget_remaining, evaluate
 
 RULES = tuple(BurnRateAlert.model_validate(r) for r in GOOGLE_SRE_DEFAULT)
 from tests.unit.streams.conftest import utc
@@ -97,3 +99,20 @@ def test_every_rule_fires_and_resolves() -> None:
         ("page-1h", "resolved", 35), ("page-6h", "resolved", 59), ("ticket-3d", "resolved", 388),
     ]
     assert firing == frozenset()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    size=st.integers(1, 12),
+    adds=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 5), st.integers(0, 5)), max_size=60),
+    first=st.integers(-5, 45), length=st.integers(0, 50),
+)
+def test_ring_sums_are_the_sums_of_the_cells_it_holds(size, adds, first, length) -> None:
+    ring = Ring(size)
+    for key, total, bad in sorted(adds[: len(adds) // 2]) + adds[len(adds) // 2:]:  # in order, then any order
+        ring.add(key, total, min(bad, total))
+    newest = max((k for k, _, _ in adds), default=-1)
+    last = first + length
+    held = {k: c for k, c in ring.cells().items() if k > newest - size and max(first, last - size) <= k < last}
+    want = sum(t for t, _ in held.values()), sum(b for _, b in held.values())
+    assert ring.sum(first, last) == want
