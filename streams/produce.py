@@ -12,9 +12,9 @@ from confluent_kafka import Producer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from schemas.errors import RunFailed, UserError
-from streams.kafka_util import require_kafka
 from streams.settings import Settings
 from streams.synthetic import SyntheticSource, bad_records
+from streams.topics import require_topics
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,7 @@ def produce(
     total = int(rate * duration)
     step = timedelta(seconds=duration * time_scale / max(total, 1))
     start = datetime.now(timezone.utc) - ends_ago - step * total
-    missing = [t for t in settings.input_topics.values() if t not in require_kafka(settings)]
-    if missing:
-        raise UserError(f"topic {missing[0]} not found at {settings.kafka_bootstrap_servers}: "
-                        "run `slastream topics create` with the same settings")
+    require_topics(settings)
     # Not idempotent: once (demo under load, topics just created) librdkafka's idempotent
     # producer reported the first 4 records of a new partition delivered and the broker never
     # had them. Plain retries can only duplicate, and consumers drop repeated event ids; one
