@@ -11,11 +11,14 @@ validation rate, and each process's peak RSS. Needs a broker: KAFKA_BOOTSTRAP_SE
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Callable
 
 from confluent_kafka import Consumer
 from rich.console import Console
@@ -29,7 +32,7 @@ from streams.kafka_util import lag  # noqa: E402
 from streams.produce import produce  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.validate import validate  # noqa: E402
-from streams.workerproc import WorkerProcess, peak_rss_mib  # noqa: E402
+from streams.workerproc import WorkerProcess, cpu_seconds, peak_rss_mib  # noqa: E402
 
 
 def raw_consume(settings: Settings, total: int) -> tuple[float, list[tuple[str, bytes]]]:
@@ -51,6 +54,31 @@ def raw_consume(settings: Settings, total: int) -> tuple[float, list[tuple[str, 
     elapsed = time.perf_counter() - (started or time.perf_counter())
     consumer.close()
     return elapsed, seen
+
+
+def measure(start: Callable[[], Any], settings: Settings, group: str, topics: list[str],
+            total: int) -> tuple[float, float, float, float, float]:
+    """Start a consumer process and time it over `total` records by its group's commits:
+    (events/s from start, events/s after its first commit, seconds to the first commit,
+    CPU seconds, peak RSS MiB)."""
+    proc = start()
+    try:
+        t0 = time.perf_counter()
+        t_first = lag_first = None
+        while (left := lag(settings, group, topics)) > 0:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{group}: the process exited with code {proc.returncode}")
+            if t_first is None and left < total:
+                t_first, lag_first = time.perf_counter(), left
+            time.sleep(0.2)
+        t_done = time.perf_counter()
+        if t_first is None or lag_first is None:  # done between two looks
+            t_first, lag_first = t_done, 0
+        return (total / (t_done - t0), lag_first / max(t_done - t_first, 1e-9), t_first - t0,
+                cpu_seconds(proc.pid), peak_rss_mib(proc.pid))
+    finally:
+        proc.terminate()
+        proc.wait(60)
 
 
 def main() -> None:
@@ -75,32 +103,29 @@ def main() -> None:
     validate_s = time.perf_counter() - t0
 
     topics = list(settings.input_topics.values())
-    figures = {}
-    for command, group in (("worker", name), ("sink", sink_group(settings))):
-        process = WorkerProcess(env, tmp / f"{command}.log", command=command).start()
-        try:
-            t0 = time.perf_counter()
-            process.wait_until(lambda: lag(settings, group, topics) < total, 120, "first commit")
-            t_first = time.perf_counter()
-            lag_first = lag(settings, group, topics)
-            process.wait_until(lambda: lag(settings, group, topics) == 0, 900, "input drained")
-            t_done = time.perf_counter()
-            figures[command] = (total / (t_done - t0), lag_first / (t_done - t_first), t_first - t0,
-                                peak_rss_mib(process.pid))
-        finally:
-            process.stop()
+    bare = [sys.executable, str(Path(__file__).with_name("bare_faust.py")), f"{name}-bare", *topics]
+    figures = {
+        "baseline: bare Faust agent (only iterates)": measure(lambda: subprocess.Popen(
+            bare, env={**os.environ, **env, "DATA_DIR": str(tmp / "bare")}, stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT), settings, f"{name}-bare", topics, total),
+    }
+    for command, group, what in (("worker", name, "Kafka -> validate (-> dead-letter)"),
+                                 ("sink", sink_group(settings), "Kafka -> events_raw")):
+        process = WorkerProcess(env, tmp / f"{command}.log", command=command)
+        figures[f"{command}: {what}"] = measure(lambda: process.start().proc, settings, group, topics, total)
 
     table = Table(title=f"ingest, {total} events, {args.partitions} partitions per topic, one process each")
     table.add_column("what")
     table.add_column("events/s", justify="right")
     table.add_column("note")
-    table.add_row("produce (confluent-kafka, acks=all)", f"{total / produce_s:,.0f}", "synthetic mix")
-    table.add_row("baseline: raw consume (confluent-kafka)", f"{total / raw_s:,.0f}", "same messages, same run")
-    table.add_row("baseline: validate() in-process", f"{total / validate_s:,.0f}", "orjson + pydantic, no I/O")
-    for command, what in (("worker", "Kafka -> validate (-> dead-letter)"), ("sink", "Kafka -> events_raw")):
-        whole, steady, startup, rss = figures[command]
-        table.add_row(f"{command}: {what}", f"{whole:,.0f}", f"incl. start-up and group join ({startup:.1f} s)")
-        table.add_row(f"{command}: steady state", f"{steady:,.0f}", f"first commit to drained; peak RSS {rss:,.0f} MiB")
+    table.add_column("CPU s / 1,000", justify="right")
+    table.add_column("peak RSS MiB", justify="right")
+    table.add_row("produce (confluent-kafka, acks=all)", f"{total / produce_s:,.0f}", "synthetic mix", "", "")
+    table.add_row("baseline: raw consume (confluent-kafka)", f"{total / raw_s:,.0f}", "same messages, same run", "", "")
+    table.add_row("baseline: validate() in-process", f"{total / validate_s:,.0f}", "orjson + pydantic, no I/O", "", "")
+    for what, (whole, steady, startup, cpu, rss) in figures.items():
+        table.add_row(what, f"{whole:,.0f}", f"steady {steady:,.0f}/s after the first commit ({startup:.1f} s)",
+                      f"{cpu / total * 1000:.3f}", f"{rss:,.0f}")
     console.print(table)
     console.print(f"data: {tmp}")
 

@@ -21,22 +21,31 @@ from streams.kafka_util import CommittedOffsets
 log = logging.getLogger(__name__)
 
 
+class SkippedRecords(RuntimeError):
+    """Faust delivered a record past offsets of the partition it never delivered."""
+
+
 def never_commit_over_gaps() -> None:
-    """Stop Faust from acknowledging offsets it never delivered.
+    """Stop Faust from acknowledging offsets it never delivered, and stop the worker instead.
 
     When a fetched record's offset jumps past the last one read, Faust records the offsets
     in between as a "gap" and counts them acknowledged at the next commit (meant for
     compacted topics and transaction markers, which our inputs never have). A record from a
     fetch made before a seek can jump that way: the chaos suite saw a probe partition
     committed 27 offsets ahead of what was counted, losing a minute and part of another.
-    The worker acknowledges every record itself, in order (acks.py); a jump is only logged.
+    The skipped records cannot be read again in this process (Faust drops records below its
+    read position), and commits could never pass them, so the worker stops: a restart
+    resumes from the committed offset (a second worker leaving once left one stalled for
+    good with only the jump logged).
     """
     if getattr(Consumer, "_slastream_no_gaps", False):
         return
 
     async def add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
-        log.warning("%s[%d]: records %d..%d were not delivered; they will not be committed unread",
-                    tp.topic, tp.partition, offset_from, offset_to)
+        problem = (f"{tp.topic}[{tp.partition}]: records {offset_from}..{offset_to - 1} were skipped by the "
+                   "fetcher; stopping the worker so that it resumes from the committed offset")
+        log.error("%s", problem)
+        await self.app.crash(SkippedRecords(problem))
 
     Consumer._add_gap = add_gap  # type: ignore[method-assign]
     Consumer._slastream_no_gaps = True  # type: ignore[attr-defined]

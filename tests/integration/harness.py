@@ -189,7 +189,7 @@ def run_faulted(run: Any, records: list[Record], fault: Callable[[], None], name
         worker.wait_until(lambda: lag(run.settings, run.settings.app_id, inputs) < len(records) * 0.8, 600,
                           "a fifth of the input committed")
         fault()
-        finish(run, worker, sink, stall_s)
+        worker = supervise(run, worker, sink, {**WORKER_ENV, "DATA_DIR": str(run.tmp / f"{name}-state")}, stall_s, [])
     finally:
         worker.stop()
         sink.stop()
@@ -233,20 +233,27 @@ def run_chaos(run: Any, records: list[Record], kills: int, seed: int, stall_s: f
                     chaos.sink_kills += 1
                     sink = run.sink(**WORKER_ENV)
             worker = run.worker(**env)
-        while True:
-            try:
-                finish(run, worker, sink, stall_s)
-                break
-            except RuntimeError:  # the worker stopped itself; a supervisor would start it again
-                if worker.alive() or len(chaos.exits) >= 5:
-                    raise
-                chaos.exits.append(worker.proc.returncode if worker.proc else -1)
-                worker = run.worker(**env)
+        worker = supervise(run, worker, sink, env, stall_s, chaos.exits)
         chaos.peak_rss_mib = max(chaos.peak_rss_mib, peak_rss_mib(worker.pid))
     finally:
         worker.stop()
         sink.stop()
     return outcome(run), chaos
+
+
+def supervise(run: Any, worker: WorkerProcess, sink: WorkerProcess, env: dict[str, str], stall_s: float,
+              exits: list[int]) -> WorkerProcess:
+    """`finish`, as a supervisor would: a worker that stops itself (it does on skipped records,
+    to resume from the committed offset) is started again, at most 5 times; returns the last."""
+    while True:
+        try:
+            finish(run, worker, sink, stall_s)
+            return worker
+        except RuntimeError:
+            if worker.alive() or len(exits) >= 5:
+                raise
+            exits.append(worker.proc.returncode if worker.proc else -1)
+            worker = run.worker(**env)
 
 
 def finish(run: Any, worker: WorkerProcess, sink: WorkerProcess, stall_s: float) -> None:

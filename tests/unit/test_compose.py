@@ -18,6 +18,8 @@ def test_services_and_variables_match_the_settings() -> None:
     assert services["sink"]["command"][:2] == ["slastream", "sink"]
     assert services["sink"]["environment"] == services["worker"]["environment"]  # one configuration
     assert services["sink"]["depends_on"]["clickhouse"] == {"condition": "service_healthy"}
+    # Both stop themselves when only a restart can resume correctly (skipped records, a hung stop).
+    assert services["worker"]["restart"] == services["sink"]["restart"] == "unless-stopped"
 
     env = services["worker"]["environment"]
     known = {name.upper() for name in Settings.model_fields}

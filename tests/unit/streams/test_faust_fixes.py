@@ -35,13 +35,21 @@ def test_the_flush_before_a_commit_waits_for_every_table_write_however_slow_the_
     asyncio.run(run())
 
 
-def test_offsets_faust_never_delivered_are_never_committed() -> None:
-    """A record from before a seek jumps the read position from 4 to 27; only 4..6 were
-    processed and acknowledged, so the commit must stop at 7, not at 28."""
+def test_offsets_faust_never_delivered_are_never_committed_and_the_worker_stops() -> None:
+    """A record from before a seek jumps the read position from 6 to 27; only 4..6 were
+    processed and acknowledged, so the commit must stop at 7, not at 28, and the worker
+    must stop so that a restart reads 7..26."""
     never_commit_over_gaps()
     tp = TP("probes", 2)
+    crashes: list[BaseException] = []
+
+    async def crash(reason: BaseException) -> None:
+        crashes.append(reason)
+
     consumer = SimpleNamespace(_committed_offset={tp: 4}, _gap=defaultdict(IntervalTree),
-                               _acked={tp: [4, 5, 6]}, _acked_index={tp: {4, 5, 6}})
-    asyncio.run(Consumer._add_gap(consumer, tp, 5, 27))  # type: ignore[arg-type]
+                               _acked={tp: [4, 5, 6]}, _acked_index={tp: {4, 5, 6}},
+                               app=SimpleNamespace(crash=crash))
+    asyncio.run(Consumer._add_gap(consumer, tp, 7, 27))  # type: ignore[arg-type]
     assert Consumer._new_offset(consumer, tp) == 7  # type: ignore[arg-type]
     assert consumer._acked[tp] == []  # nothing of 7..27 counted as acknowledged
+    assert len(crashes) == 1 and "records 7..26 were skipped" in str(crashes[0])
