@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any, Callable
 
 from confluent_kafka import Consumer
 
+from streams.kafka_util import lag
 from streams.settings import Settings, topic_env
 from streams.topics import create_topics
+from streams.workerproc import cpu_seconds, peak_rss_mib
 
 
 def isolated_run(prefix: str, partitions: int = 3, policy: str | None = None, **extra: str) -> tuple[dict[str, str], Settings, Path]:
@@ -44,3 +49,39 @@ def raw_consume_rate(settings: Settings, topic: str, n: int) -> float:
     elapsed = time.perf_counter() - (started or time.perf_counter())
     consumer.close()
     return n / elapsed
+
+
+def measure(start: Callable[[], Any], settings: Settings, group: str, topics: list[str],
+            total: int) -> tuple[float, float, float, float, float]:
+    """Start a consumer process and time it over `total` records by its group's commits:
+    (events/s from start, events/s after its first commit, seconds to the first commit,
+    CPU seconds, peak RSS MiB)."""
+    proc = start()
+    try:
+        t0 = time.perf_counter()
+        t_first = lag_first = None
+        while (left := lag(settings, group, topics)) > 0:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{group}: the process exited with code {proc.returncode}")
+            if t_first is None and left < total:
+                t_first, lag_first = time.perf_counter(), left
+            time.sleep(0.2)
+        t_done = time.perf_counter()
+        if t_first is None or lag_first is None:  # done between two looks
+            t_first, lag_first = t_done, 0
+        return (total / (t_done - t0), lag_first / max(t_done - t_first, 1e-9), t_first - t0,
+                cpu_seconds(proc.pid), peak_rss_mib(proc.pid))
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+def bare_faust(env: dict[str, str], settings: Settings, topics: list[str], total: int,
+               tmp: Path) -> tuple[float, float, float, float, float]:
+    """The baseline every worker figure stands beside: a bare Faust agent per topic that only
+    iterates (bench/bare_faust.py, a consumer group of its own), measured like the worker."""
+    group = f"{settings.app_id}-bare"
+    command = [sys.executable, str(Path(__file__).with_name("bare_faust.py")), group, *topics]
+    return measure(lambda: subprocess.Popen(command, env={**os.environ, **env, "DATA_DIR": str(tmp / "bare")},
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT),
+                   settings, group, topics, total)

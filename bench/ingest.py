@@ -11,14 +11,11 @@ validation rate, and each process's peak RSS. Needs a broker: KAFKA_BOOTSTRAP_SE
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
 
 from confluent_kafka import Consumer
 from rich.console import Console
@@ -26,13 +23,12 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import isolated_run  # noqa: E402
+from bench.common import bare_faust, isolated_run, measure  # noqa: E402
 from sinks.kafka_sink import sink_group  # noqa: E402
-from streams.kafka_util import lag  # noqa: E402
 from streams.produce import produce  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.validate import validate  # noqa: E402
-from streams.workerproc import WorkerProcess, cpu_seconds, peak_rss_mib  # noqa: E402
+from streams.workerproc import WorkerProcess  # noqa: E402
 
 
 def raw_consume(settings: Settings, total: int) -> tuple[float, list[tuple[str, bytes]]]:
@@ -54,31 +50,6 @@ def raw_consume(settings: Settings, total: int) -> tuple[float, list[tuple[str, 
     elapsed = time.perf_counter() - (started or time.perf_counter())
     consumer.close()
     return elapsed, seen
-
-
-def measure(start: Callable[[], Any], settings: Settings, group: str, topics: list[str],
-            total: int) -> tuple[float, float, float, float, float]:
-    """Start a consumer process and time it over `total` records by its group's commits:
-    (events/s from start, events/s after its first commit, seconds to the first commit,
-    CPU seconds, peak RSS MiB)."""
-    proc = start()
-    try:
-        t0 = time.perf_counter()
-        t_first = lag_first = None
-        while (left := lag(settings, group, topics)) > 0:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{group}: the process exited with code {proc.returncode}")
-            if t_first is None and left < total:
-                t_first, lag_first = time.perf_counter(), left
-            time.sleep(0.2)
-        t_done = time.perf_counter()
-        if t_first is None or lag_first is None:  # done between two looks
-            t_first, lag_first = t_done, 0
-        return (total / (t_done - t0), lag_first / max(t_done - t_first, 1e-9), t_first - t0,
-                cpu_seconds(proc.pid), peak_rss_mib(proc.pid))
-    finally:
-        proc.terminate()
-        proc.wait(60)
 
 
 def main() -> None:
@@ -103,12 +74,7 @@ def main() -> None:
     validate_s = time.perf_counter() - t0
 
     topics = list(settings.input_topics.values())
-    bare = [sys.executable, str(Path(__file__).with_name("bare_faust.py")), f"{name}-bare", *topics]
-    figures = {
-        "baseline: bare Faust agent (only iterates)": measure(lambda: subprocess.Popen(
-            bare, env={**os.environ, **env, "DATA_DIR": str(tmp / "bare")}, stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT), settings, f"{name}-bare", topics, total),
-    }
+    figures = {"baseline: bare Faust agent (only iterates)": bare_faust(env, settings, topics, total, tmp)}
     for command, group, what in (("worker", name, "Kafka -> validate (-> dead-letter)"),
                                  ("sink", sink_group(settings), "Kafka -> events_raw")):
         process = WorkerProcess(env, tmp / f"{command}.log", command=command)

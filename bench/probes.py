@@ -6,10 +6,10 @@ at their 30-day bound, so the figures are those of a worker that has run for a m
 Prints events/s beside the parse + validate rate of the same JSON (baseline), the state
 per service and in total, and peak RSS.
 
-Live (with --live N): N results sent to Kafka, one worker (3 partitions) counts them,
-closes their minutes and sinks probe_minutes into embedded ClickHouse; prints end-to-end
-events/s beside the raw confluent-kafka consume rate of the same messages, and the
-worker's peak RSS.
+Live (with --live N): N results sent to Kafka, then one worker (3 partitions) counts
+them, closes their minutes and publishes them; prints its events/s, CPU seconds per 1,000
+events and peak RSS beside a bare Faust agent's and the raw confluent-kafka consume rate
+of the same messages, measured in the same run.
 
     python bench/probes.py [--minutes 30] [--services 1000] [--live 60000]
 """
@@ -32,10 +32,10 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import isolated_run, raw_consume_rate  # noqa: E402
+from bench.common import bare_faust, isolated_run, measure, raw_consume_rate  # noqa: E402
 from schemas.events import ProbeEvent  # noqa: E402
 from schemas.policy import parse_policy  # noqa: E402
-from streams.kafka_util import group_assignments, topic_size  # noqa: E402
+from streams.kafka_util import topic_size  # noqa: E402
 from streams.produce import wait_for_topics  # noqa: E402
 from streams.probe_tracking import ProbeTracker, ServiceEntry  # noqa: E402
 from streams.slo import ErrorSeries, epoch_minute  # noqa: E402
@@ -131,33 +131,28 @@ def engine(services: int, minutes: int) -> dict[str, str]:
 
 
 def live(services: int, n: int) -> dict[str, str]:
-    # The last minutes close 2 s after the burst (idle partitions follow the wall clock).
+    """N results sent first, then a bare Faust agent and the worker each read them all; the
+    worker's figure ends when every result is acknowledged (its minute closed and published;
+    the last ones 2 s after the input ends, when the idle partitions follow the wall clock)."""
     env, settings, tmp = isolated_run("pb", policy=POLICY, PROBE_IDLE_S="2")
-    name = settings.app_id
     raw = results(services, -(-n // (services * 6)))[:n]
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 5})
     wait_for_topics(producer, settings.input_topics.values())
-    worker = WorkerProcess(env, tmp / "worker.log").start()
-    try:
-        worker.wait_until(lambda: len(group_assignments(settings, name)) == 1, 60, "worker joined")
-        t0 = time.perf_counter()
-        for i, value in enumerate(raw):
-            producer.produce(settings.topic_probes, key=orjson.loads(value)["service"].encode(), value=value)
-            if i % 1000 == 0:
-                producer.poll(0)
-        producer.flush(60)
-        worker.wait_drained(settings, timeout=900)  # every result acknowledged: its minute closed and published
-        drained = time.perf_counter() - t0
-        rss = peak_rss_mib(worker.pid)
-        minutes = topic_size(settings, settings.topic_minutes)
-    finally:
-        worker.stop()
-    return {
-        "baseline: raw consume (confluent-kafka), events/s": f"{raw_consume_rate(settings, settings.topic_probes, n):,.0f}",
-        f"live: {n:,} results to closed minutes (incl. idle close {settings.probe_idle_s:.0f} s), events/s": f"{n / drained:,.0f}",
-        "minute records published": f"{minutes:,}",
-        "worker peak RSS (MiB)": f"{rss:,.0f}",
-    }
+    for i, value in enumerate(raw):
+        producer.produce(settings.topic_probes, key=orjson.loads(value)["service"].encode(), value=value)
+        if i % 1000 == 0:
+            producer.poll(0)
+    producer.flush(60)
+    topics = [settings.topic_probes]
+    bare = bare_faust(env, settings, topics, n, tmp)
+    process = WorkerProcess(env, tmp / "worker.log")
+    worker = measure(lambda: process.start().proc, settings, settings.app_id, topics, n)
+    rows = {"baseline: raw consume (confluent-kafka), events/s": f"{raw_consume_rate(settings, topics[0], n):,.0f}"}
+    for what, (whole, steady, _, cpu, rss) in (("baseline: bare Faust agent", bare), ("worker", worker)):
+        rows[f"{what}: events/s (steady after the first commit)"] = f"{whole:,.0f} ({steady:,.0f})"
+        rows[f"{what}: CPU s per 1,000 events / peak RSS MiB"] = f"{cpu / n * 1000:.3f} / {rss:,.0f}"
+    rows["minute records published"] = f"{topic_size(settings, settings.topic_minutes):,}"
+    return rows
 
 
 def main() -> None:
