@@ -203,6 +203,7 @@ def _tracking(
     probes = ProbeTracker(
         SloPlan(policy), tables["probe"], publish_slo, clock.wall,  # type: ignore[arg-type]
         lateness=timedelta(seconds=settings.probe_lateness_s), idle=timedelta(seconds=settings.probe_idle_s),
+        status_every=settings.slo_status_every_min,
     )
 
     # Tables can only be written inside stream iteration, so a timer cannot fire deadlines

@@ -52,23 +52,28 @@ class ServiceEntry:
     series: dict[str, ErrorSeries] = field(default_factory=dict)  # per objective key
     firing: dict[str, tuple[str, ...]] = field(default_factory=dict)  # objective key -> rules firing
     silent: tuple[str, ...] = ()  # contracts whose no_data alert fires
+    status_as_of: int | None = None  # epoch minute of the last status published (its as_of)
 
     def dump(self) -> bytes:
         return orjson.dumps([
             self.partition, self.closed_until, self.offset, self.last_data,
-            {k: s.to_json() for k, s in self.series.items()}, self.firing, self.silent,
+            {k: s.to_json() for k, s in self.series.items()}, self.firing, self.silent, self.status_as_of,
         ])
 
     @classmethod
     def load(cls, data: bytes, fine: timedelta, horizon: timedelta) -> "ServiceEntry":
-        p, until, offset, last, series, firing, silent = orjson.loads(data)
+        p, until, offset, last, series, firing, silent, *rest = orjson.loads(data)  # rest: absent in older entries
         return cls(
             p, until, offset, last, {k: ErrorSeries.from_json(v, fine, horizon) for k, v in series.items()},
-            {k: tuple(v) for k, v in firing.items()}, tuple(silent),
+            {k: tuple(v) for k, v in firing.items()}, tuple(silent), rest[0] if rest else None,
         )
 
     def alerting(self) -> bool:
         return any(self.firing.values())
+
+    def status_stale(self) -> bool:
+        """A minute with results closed since the last status was published."""
+        return self.last_data is not None and self.status_as_of != self.last_data
 
 
 @dataclass
@@ -82,6 +87,7 @@ class _Partition:
     acks: dict[datetime, list[Ack]] = field(default_factory=dict)  # per minute: acks waiting for it to close
     entries: dict[str, ServiceEntry] = field(default_factory=dict)  # parsed table values, updated in place
     alerting: set[str] = field(default_factory=set)  # services with firing burn-rate alerts
+    stale: set[str] = field(default_factory=set)  # services whose newest status is not published yet
     silence_due: dict[str, int] = field(default_factory=dict)  # service -> minute its first no_data would fire
 
 
@@ -91,6 +97,7 @@ class ProbeTracker:
     def __init__(
         self, plan: SloPlan, table: Table, publish: Publish, wall: Callable[[], datetime],
         lateness: timedelta = timedelta(seconds=60), idle: timedelta = timedelta(minutes=2),
+        status_every: int = 1,
     ) -> None:
         self.plan = plan
         self.table = table
@@ -98,6 +105,7 @@ class ProbeTracker:
         self.wall = wall
         self.lateness = lateness
         self.idle = idle
+        self.status_every = status_every  # minutes of event time between statuses while catching up
         self.fine = timedelta(hours=6)
         self._parts: dict[int, _Partition] = {}
 
@@ -136,19 +144,21 @@ class ProbeTracker:
             return 0
         new = epoch_minute(until)
         old = new if part.closed_until is None else part.closed_until
-        if new <= old and not closed:
+        if new <= old and not closed and not (caught_up and part.stale):
             part.closed_until = new
             return 0
         by_service: dict[str, list[Bucket]] = {}
         for bucket in closed:
             by_service.setdefault(bucket.service, []).append(bucket)
         todo = set(by_service) | part.alerting | {s for s, due in part.silence_due.items() if due <= new}
+        if caught_up:
+            todo |= part.stale  # the newest statuses held back while catching up
         minutes: list[Record] = []
         alerts: list[Record] = []
         statuses: list[Record] = []
         entries = []
         for service in sorted(todo):
-            entry, m, a, s = self._close(part, partition, service, by_service.get(service, []), old, new)
+            entry, m, a, s = self._close(part, partition, service, by_service.get(service, []), old, new, caught_up)
             entries.append((service, entry))
             minutes += m
             alerts += a
@@ -200,6 +210,10 @@ class ProbeTracker:
             part.alerting.add(service)
         else:
             part.alerting.discard(service)
+        if entry.status_stale():
+            part.stale.add(service)
+        else:
+            part.stale.discard(service)
         after = [c.no_data_after for c in self.plan.contracts(service) if c.contract_id not in entry.silent]
         if entry.last_data is not None and after:
             part.silence_due[service] = entry.last_data + int(min(after) // timedelta(minutes=1))
@@ -207,7 +221,8 @@ class ProbeTracker:
             part.silence_due.pop(service, None)
 
     def _close(
-        self, part: _Partition, partition: int, service: str, buckets: list[Bucket], old: int, new: int
+        self, part: _Partition, partition: int, service: str, buckets: list[Bucket], old: int, new: int,
+        caught_up: bool,
     ) -> tuple[ServiceEntry, list[Record], list[Record], list[Record]]:
         """Apply a service's closed minutes before `new` in order; returns its entry (updated) and outputs.
 
@@ -239,8 +254,15 @@ class ProbeTracker:
                 alerts += self._evaluate(entry, service, objectives, minute_start(m + 1))
         alerts += self._silence(entry, service, contracts, until=new, returned=False)
         # As of the end of the service's last minute with results, not of `new`: how far one tick
-        # closes depends on the wall clock, and the status must not.
-        statuses = [self._status(entry, service, o, minute_start(max(by_minute) + 1)) for o in objectives] if by_minute else []
+        # closes depends on the wall clock, and the status must not. While the partition catches
+        # up, at most one per `status_every` minutes (and whenever an alert changes): a status
+        # row per minute and objective was most of what a backlog published.
+        statuses = []
+        if entry.last_data is not None and entry.status_stale() and (
+                caught_up or alerts or entry.status_as_of is None
+                or entry.last_data - entry.status_as_of >= self.status_every):
+            statuses = [self._status(entry, service, o, minute_start(entry.last_data)) for o in objectives]
+            entry.status_as_of = entry.last_data
 
         entry.partition, entry.closed_until, entry.offset = partition, new, part.max_offset
         records = [(f"slo:{a.contract_id}:{a.service}".encode(), codec.dumps(a)) for a in alerts]

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     probe_lateness_s: float = Field(default=60.0, ge=0)
     # ... or, on a partition without new results for this long, once the wall clock is.
     probe_idle_s: float = Field(default=120.0, gt=0)
+    # While a partition works through a backlog, one SLO status row per (contract, service,
+    # SLI) per this many minutes of event time (and one whenever an alert changes); the
+    # newest is published once the partition is caught up, and every minute's from then on.
+    slo_status_every_min: int = Field(default=5, ge=1)
     # A worker whose stop takes longer than this (e.g. a final commit to an absent broker) exits.
     shutdown_timeout_s: float = Field(default=30.0, gt=0)
     web_enabled: bool = True

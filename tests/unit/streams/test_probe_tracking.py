@@ -280,3 +280,21 @@ def test_a_crash_between_two_services_writes_loses_neither() -> None:
     assert again.send(utc("2026-11-27 10:00:30"), offset=4, service="login") == "late"  # new and late
     again.tick()
     assert [(m["service"], m["minute"][11:16], m["total"]) for m in again.out.minutes] == [("login", "10:00", 1)]
+
+
+def test_statuses_while_catching_up_come_every_few_minutes_and_the_newest_once_caught_up() -> None:
+    table: dict[bytes, bytes] = {}
+    h = Harness(table)
+    h.tracker.status_every = 5
+    for i in range(12):  # a backlog: minute by minute, not caught up
+        h.send(T0 + timedelta(minutes=i, seconds=30))
+        h.wall = T0 + timedelta(minutes=i + 2, seconds=31)  # the minute before is past the lateness
+        h.tick(caught_up=False)
+    as_of = sorted({s["as_of"][11:16] for s in h.out.statuses})
+    assert as_of == ["10:01", "10:06"]  # the first, then five minutes of event time later
+    restarted = Harness(table)  # a takeover knows from the table which status is still due
+    restarted.wall = h.wall
+    restarted.tick(caught_up=True)
+    # The newest closed minute's (10:09; 10:10 and 10:11 were within the lateness, still open).
+    assert {s["as_of"][11:16] for s in restarted.out.statuses} == {"10:10"}
+    assert len(restarted.out.statuses) == 2  # availability and latency, once each
