@@ -152,6 +152,7 @@ def live(services: int, n: int) -> dict[str, str]:
         rows[f"{what}: events/s (steady after the first commit)"] = f"{whole:,.0f} ({steady:,.0f})"
         rows[f"{what}: CPU s per 1,000 events / peak RSS MiB"] = f"{cpu / n * 1000:.3f} / {rss:,.0f}"
     rows["minute records published"] = f"{topic_size(settings, settings.topic_minutes):,}"
+    rows["status records published"] = f"{topic_size(settings, settings.topic_slo_status):,}"
     return rows
 
 
