@@ -81,3 +81,40 @@ def test_the_first_record_after_an_assignment_may_not_skip_uncommitted_ones() ->
 
 async def noop() -> None:
     return None
+
+
+def test_a_record_read_after_a_jump_stops_the_worker_even_right_after_offset_0() -> None:
+    """Faust takes read offset 0 for "nothing read" and misses a jump from 0 to 4; before the
+    first commit it would then commit past 1..3. Every later record must follow the last."""
+    async def run() -> None:
+        order = InOrder(lambda partition: _zero())
+        await order.check(0, 0)
+        with pytest.raises(OffsetGap, match="records 1..3 would be skipped"):
+            await order.check(0, 4)
+        await order.check(1, 0)
+        await order.check(1, 1)
+        await order.check(1, 1)  # the same record again (a re-read) is no jump
+        with pytest.raises(OffsetGap, match="records 2..2 would be skipped"):
+            await order.check(1, 3)
+
+    asyncio.run(run())
+
+
+def test_a_jump_over_committed_records_is_harmless() -> None:
+    """A stale record from before the seek, then the committed offset: nothing unprocessed is skipped."""
+    async def run() -> None:
+        order = InOrder(lambda partition: _committed(540))
+        await order.check(1, 500)
+        await order.check(1, 540)
+        with pytest.raises(OffsetGap, match="records 541..549 would be skipped"):
+            await order.check(1, 550)
+
+    asyncio.run(run())
+
+
+async def _zero() -> int:
+    return 0
+
+
+async def _committed(offset: int) -> int:
+    return offset
