@@ -3,7 +3,7 @@
 Faust commits the first run of consecutive acknowledged offsets, and skips the check for
 an unacknowledged head while nothing has been committed yet, so acknowledging a later
 record first can commit past an earlier one still in progress (a probe result waiting
-for its minute, a row waiting for another table's insert). This keeps acknowledgements
+for its minute). This keeps acknowledgements
 back until every earlier record of the partition is done.
 """
 
@@ -87,18 +87,3 @@ class InOrder:
     def pending(self, partition: int) -> int:
         """Records of the partition read and not yet acknowledged."""
         return len(self._queues.get(partition, ()))
-
-
-class Join:
-    """An acknowledgement that takes effect on its n-th call: once every party is done."""
-
-    def __init__(self, parties: int, ack: Ack) -> None:
-        self.waiting = parties
-        self.ack = ack
-
-    async def __call__(self) -> bool:
-        self.waiting -= 1
-        if self.waiting == 0:
-            await self.ack()
-            return True
-        return False

@@ -41,19 +41,6 @@ def test_forget_drops_what_is_pending() -> None:
     assert order.pending(0) == 0
 
 
-def test_join_acknowledges_once_every_party_is_done() -> None:
-    from streams.acks import Join
-
-    calls: list[int] = []
-
-    async def ack() -> None:
-        calls.append(1)
-
-    join = Join(2, ack)
-    assert (asyncio.run(join()), calls) == (False, [])
-    assert (asyncio.run(join()), calls) == (True, [1])
-
-
 def test_the_first_record_after_an_assignment_may_not_skip_uncommitted_ones() -> None:
     """Nothing committed yet (the log starts at 0) and the first record handed out is 4,200:
     acknowledging it would commit past 0..4,199. Found in a chaos run; here deterministic."""
