@@ -36,7 +36,7 @@ from bench.common import bare_faust, isolated_run, measure, raw_consume_rate  # 
 from schemas.events import ProbeEvent  # noqa: E402
 from schemas.policy import parse_policy  # noqa: E402
 from streams.kafka_util import topic_size  # noqa: E402
-from streams.produce import wait_for_topics  # noqa: E402
+from streams.produce import OrderedSends, wait_for_topics  # noqa: E402
 from streams.probe_tracking import ProbeTracker, ServiceEntry  # noqa: E402
 from streams.slo import ErrorSeries, epoch_minute  # noqa: E402
 from streams.slo_plan import SloPlan  # noqa: E402
@@ -136,12 +136,11 @@ def live(services: int, n: int) -> dict[str, str]:
     the last ones 2 s after the input ends, when the idle partitions follow the wall clock)."""
     env, settings, tmp = isolated_run("pb", policy=POLICY, PROBE_IDLE_S="2")
     raw = results(services, -(-n // (services * 6)))[:n]
-    producer = Producer({**settings.kafka_client_config(), "linger.ms": 5})
+    producer = Producer({**settings.kafka_client_config(), "linger.ms": 5, "max.in.flight.requests.per.connection": 1})
     wait_for_topics(producer, settings.input_topics.values())
-    for i, value in enumerate(raw):
-        producer.produce(settings.topic_probes, key=orjson.loads(value)["service"].encode(), value=value)
-        if i % 1000 == 0:
-            producer.poll(0)
+    sends = OrderedSends(producer)
+    for value in raw:
+        sends.send(settings.topic_probes, orjson.loads(value)["service"].encode(), value)
     producer.flush(60)
     topics = [settings.topic_probes]
     bare = bare_faust(env, settings, topics, n, tmp)

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import isolated_run, raw_consume_rate  # noqa: E402
 from streams.kafka_util import group_assignments, read_all  # noqa: E402
-from streams.produce import wait_for_topics  # noqa: E402
+from streams.produce import OrderedSends, wait_for_topics  # noqa: E402
 from streams.workerproc import WorkerProcess, peak_rss_mib  # noqa: E402
 
 POLICY = """
@@ -54,16 +54,14 @@ def ticket(tid: str, n: int, status: str, reply: bool, prio: str) -> bytes:
     })
 
 
-def burst(producer: Producer, topic: str, n: int) -> None:
+def burst(sends: OrderedSends, topic: str, n: int) -> None:
     for i in range(n):
         tid = f"B{i // 5}"
-        producer.produce(topic, key=tid.encode(), value=ticket(tid, i % 5, ["new", "open", "pending", "open", "solved"][i % 5], i % 5 == 1, "P2"))
-        if i % 1000 == 0:
-            producer.poll(0)
-    producer.flush(60)
+        sends.send(topic, tid.encode(), ticket(tid, i % 5, ["new", "open", "pending", "open", "solved"][i % 5], i % 5 == 1, "P2"))
+    sends.producer.flush(60)
 
 
-def paced(producer: Producer, topic: str, rate: float, seconds: float, rng: random.Random) -> int:
+def paced(sends: OrderedSends, topic: str, rate: float, seconds: float, rng: random.Random) -> int:
     """New tickets at `rate`/s; 60% get a reply 1-5 s later (the rest breach), none is solved."""
     pending: list[tuple[float, str, str]] = []
     start, sent, created = time.monotonic(), 0, 0
@@ -71,18 +69,18 @@ def paced(producer: Producer, topic: str, rate: float, seconds: float, rng: rand
         now = time.monotonic() - start
         while created < rate * min(now, seconds):
             tid = f"L{created}"
-            producer.produce(topic, key=tid.encode(), value=ticket(tid, 0, "new", False, rng.choice(["P1", "P2"])))
+            sends.send(topic, tid.encode(), ticket(tid, 0, "new", False, rng.choice(["P1", "P2"])))
             if rng.random() < 0.6:
                 heapq.heappush(pending, (now + rng.uniform(1, 5), tid, "open"))
             created += 1
             sent += 1
         while pending and pending[0][0] <= now:
             _, tid, status = heapq.heappop(pending)
-            producer.produce(topic, key=tid.encode(), value=ticket(tid, 1, status, True, "P1"))
+            sends.send(topic, tid.encode(), ticket(tid, 1, status, True, "P1"))
             sent += 1
-        producer.poll(0)
+        sends.producer.poll(0)
         time.sleep(0.005)
-    producer.flush(60)
+    sends.producer.flush(60)
     return sent
 
 
@@ -94,21 +92,22 @@ def main() -> None:
     args = parser.parse_args()
     env, settings, tmp = isolated_run("tb", policy=POLICY)
     name = settings.app_id
-    producer = Producer({**settings.kafka_client_config(), "linger.ms": 5})
+    producer = Producer({**settings.kafka_client_config(), "linger.ms": 5, "max.in.flight.requests.per.connection": 1})
     wait_for_topics(producer, settings.input_topics.values())
+    sends = OrderedSends(producer)
 
     worker = WorkerProcess(env, tmp / "worker.log").start()
     try:
         worker.wait_until(lambda: len(group_assignments(settings, name)) == 1, 60, "worker joined")
 
         t0 = time.perf_counter()
-        burst(producer, settings.topic_tickets, args.burst)
+        burst(sends, settings.topic_tickets, args.burst)
         worker.wait_drained(settings, timeout=600)
         burst_rate = args.burst / (time.perf_counter() - t0)
         raw_rate = raw_consume_rate(settings, settings.topic_tickets, args.burst)
 
         already = len(read_all(settings, settings.topic_breaches))
-        sent = paced(producer, settings.topic_tickets, args.rate, args.seconds, random.Random(3))
+        sent = paced(sends, settings.topic_tickets, args.rate, args.seconds, random.Random(3))
         time.sleep(25)  # the last resolution deadlines (20 s) pass and fire
         delays = []
         for m in read_all(settings, settings.topic_breaches)[already:]:

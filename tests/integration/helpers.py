@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka import Producer
 
-from streams.produce import wait_for_topics
+from streams.produce import OrderedSends, wait_for_topics
 from streams.settings import Settings
 
 
@@ -13,10 +13,10 @@ def send(settings: Settings, records: list[tuple[str, str, bytes]]) -> None:
     # One request in flight: a retried batch never lands after later ones (input order matters:
     # two runs of one workload must read the same records in the same order).
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 20, "max.in.flight.requests.per.connection": 1})
-    wait_for_topics(producer, settings.input_topics.values())  # else the first records may land last
+    wait_for_topics(producer, settings.input_topics.values())
+    sends = OrderedSends(producer)  # else the first records of a topic may land last
     errors: list = []
     for kind, key, value in records:
-        producer.produce(settings.input_topics[kind], key=key.encode(), value=value,
-                         on_delivery=lambda err, _m: errors.append(err) if err else None)
-        producer.poll(0)
+        sends.send(settings.input_topics[kind], key.encode(), value,
+                   lambda err, _m: errors.append(err) if err else None)
     assert producer.flush(30) == 0 and errors == []
