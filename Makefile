@@ -30,8 +30,9 @@ integration: install
 	$(BIN)/pytest -q tests/integration
 
 # The full versions of what `make test` runs short: live equals replay (40,000 events, two
-# runs), hostile input (100,000 records), two workers splitting partitions, and for three seeds 20 SIGKILLs, a 20 s broker stop
-# and a 20 s full ClickHouse disk (40,000 events each), every table compared.
+# runs), hostile input (100,000 records), two workers splitting partitions, and for three seeds 20 SIGKILLs (every
+# fourth with the sink), a second worker for 20 s, a 20 s broker stop and a 20 s full ClickHouse disk (40,000 events
+# each), every table compared.
 chaos: install
 	$(KAFKA) start
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} HARNESS_EVENTS=40000 FUZZ_RECORDS=100000 MULTI_WORKER=1 \
