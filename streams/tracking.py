@@ -13,6 +13,8 @@ status rows with it; consumers drop the copies.
 
 from __future__ import annotations
 
+import asyncio
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Awaitable, Callable, MutableMapping, Sequence
@@ -77,22 +79,33 @@ class SlaTracker:
         self.window_us = int(window.total_seconds() * 1_000_000)
         self.due = DueIndex()
         self._takeover: dict[int, list[tuple[str, bytes]]] = {}  # partition -> its entries, until recovered
+        # The ingest and tick agents interleave at every await (a publish); an entry read by one
+        # must not be written over by the other's older copy. One lock per partition serialises them.
+        self._locks: dict[int, asyncio.Lock] = {}
 
     async def on_event(self, event: TicketEvent | IncidentEvent, partition: int, offset: int, now: datetime) -> int:
         """Apply an event read at `offset`; returns how many lifecycle events were published."""
-        published = await self._recover(partition)
-        key = event.entity_id.encode()
-        old = self._get(event.kind, key)
-        new, outputs = self.engine.apply(old.state if old else None, event, now)
-        if old is not None and new == old.state:
-            return published  # a duplicate: nothing changed, nothing to say
-        await self._commit(event.kind, key, partition, old, new, outputs, now, (event.kind, offset))
-        return published + len(outputs)
+        async with self._lock(partition):
+            published = await self._recover(partition)
+            key = event.entity_id.encode()
+            old = self._get(event.kind, key)
+            new, outputs = self.engine.apply(old.state if old else None, event, now)
+            if old is not None and new == old.state:
+                return published  # a duplicate: nothing changed, nothing to say
+            await self._commit(event.kind, key, partition, old, new, outputs, now, (event.kind, offset))
+            return published + len(outputs)
 
     async def on_tick(self, partition: int, offset: int, clock: Callable[[str], datetime | None]) -> int:
         """Advance every entity of `partition` whose next deadline has passed (the tick was read
         at `offset`). `clock(kind)` is the time of that kind's input partition, None while it
         must hold (see partition_clock.py)."""
+        async with self._lock(partition):
+            return await self._tick(partition, offset, clock)
+
+    def _lock(self, partition: int) -> asyncio.Lock:
+        return self._locks.setdefault(partition, asyncio.Lock())
+
+    async def _tick(self, partition: int, offset: int, clock: Callable[[str], datetime | None]) -> int:
         published = await self._recover(partition)
         for source in self.tables:
             now = clock(source)

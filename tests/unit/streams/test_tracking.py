@@ -195,3 +195,27 @@ def test_a_new_owner_recovers_before_the_first_event_it_applies(setup, policy) -
     successor = tracker_on(policy, tables, successor_rec, wall)
     run(successor.on_event(ticket("c", "2026-11-27 10:02", "solved"), 1, 2, utc("2026-11-27 10:02")))
     assert successor_rec.events[0] == met and successor_rec.events[1]["type"] == "met"  # then resolution met
+
+
+def test_an_event_and_a_tick_for_one_entity_never_overwrite_each_other(policy) -> None:
+    """The ingest and tick agents interleave at every await: a tick that read the entry before
+    an event's write must not write its older state over it (the chaos suite lost a first
+    reply that way: the response SLA was then missed)."""
+    tables: dict[str, dict[bytes, bytes]] = {"ticket": {}, "incident": {}}
+
+    async def slow_publish(events, statuses) -> None:
+        await asyncio.sleep(0)  # a send yields to the other agent
+        await asyncio.sleep(0)
+
+    tracker = tracker_on(policy, tables, slow_publish, Wall())
+    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 3, 0, utc("2026-11-27 10:00")))
+
+    async def both() -> None:
+        reply = ticket("b", "2026-11-27 10:06", "open", reply=True)
+        await asyncio.gather(tracker.on_event(reply, 3, 1, utc("2026-11-27 10:06")),
+                             tracker.on_tick(3, 0, at(utc("2026-11-27 10:07:45"))))
+
+    run(both())
+    state = Entry.load(tables["ticket"][b"T1"]).state
+    outcome = {s.instance_id: s.outcome for s in tracker.engine.snapshot(state, utc("2026-11-27 10:08"))}
+    assert outcome["ticket:T1:gold:response"] == "met"  # the reply is in the stored state
