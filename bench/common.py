@@ -36,19 +36,21 @@ def isolated_run(prefix: str, partitions: int = 3, policy: str | None = None, **
     return env, settings, tmp
 
 
-def raw_consume_rate(settings: Settings, topic: str, n: int) -> float:
-    """Baseline: records/s a bare confluent-kafka consumer reads the first `n` records of `topic`."""
+def raw_consume(settings: Settings, topics: list[str], n: int) -> tuple[float, list[tuple[str, bytes]]]:
+    """Baseline: seconds a bare confluent-kafka consumer takes to read the first `n` records
+    of `topics` (from its first record on), and those records as (topic, value)."""
     consumer = Consumer({**settings.kafka_client_config(), "group.id": f"raw-{uuid.uuid4()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([topic])
-    seen, started = 0, None
-    while seen < n:
+    consumer.subscribe(topics)
+    seen: list[tuple[str, bytes]] = []
+    started = None
+    while len(seen) < n:
         batch = consumer.consume(1000, timeout=1.0)
         started = started or (time.perf_counter() if batch else None)
-        seen += sum(1 for m in batch if not m.error())
+        seen.extend((m.topic(), m.value()) for m in batch if not m.error())
     elapsed = time.perf_counter() - (started or time.perf_counter())
     consumer.close()
-    return n / elapsed
+    return elapsed, seen
 
 
 def measure(start: Callable[[], Any], settings: Settings, group: str, topics: list[str],

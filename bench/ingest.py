@@ -13,43 +13,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from confluent_kafka import Consumer
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import bare_faust, isolated_run, measure  # noqa: E402
-from sinks.kafka_sink import sink_group  # noqa: E402
+from bench.common import bare_faust, isolated_run, measure, raw_consume  # noqa: E402
 from streams.produce import produce  # noqa: E402
-from streams.settings import Settings  # noqa: E402
 from streams.validate import validate  # noqa: E402
 from streams.workerproc import WorkerProcess  # noqa: E402
-
-
-def raw_consume(settings: Settings, total: int) -> tuple[float, list[tuple[str, bytes]]]:
-    """Seconds to consume `total` records with a bare confluent-kafka consumer."""
-    kinds = {topic: kind for kind, topic in settings.input_topics.items()}
-    consumer = Consumer({
-        **settings.kafka_client_config(), "group.id": f"bench-raw-{uuid.uuid4()}",
-        "auto.offset.reset": "earliest", "enable.auto.commit": False,
-    })
-    consumer.subscribe(list(kinds))
-    seen: list[tuple[str, bytes]] = []
-    started = None
-    while len(seen) < total:
-        for msg in consumer.consume(1000, timeout=1.0):
-            if msg.error():
-                continue
-            started = started or time.perf_counter()
-            seen.append((kinds[msg.topic()], msg.value()))
-    elapsed = time.perf_counter() - (started or time.perf_counter())
-    consumer.close()
-    return elapsed, seen
 
 
 def main() -> None:
@@ -66,17 +41,18 @@ def main() -> None:
     produce_s = time.perf_counter() - t0
     total = args.events
 
-    raw_s, records = raw_consume(settings, total)
+    kinds = {topic: kind for kind, topic in settings.input_topics.items()}
+    raw_s, records = raw_consume(settings, list(kinds), total)
     now = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    for kind, value in records:
-        validate(kind, value, now)
+    for topic, value in records:
+        validate(kinds[topic], value, now)
     validate_s = time.perf_counter() - t0
 
     topics = list(settings.input_topics.values())
     figures = {"baseline: bare Faust agent (only iterates)": bare_faust(env, settings, topics, total, tmp)}
     for command, group, what in (("worker", name, "Kafka -> validate (-> dead-letter)"),
-                                 ("sink", sink_group(settings), "Kafka -> events_raw")):
+                                 ("sink", settings.sink_group, "Kafka -> events_raw")):
         process = WorkerProcess(env, tmp / f"{command}.log", command=command)
         figures[f"{command}: {what}"] = measure(lambda: process.start().proc, settings, group, topics, total)
 

@@ -32,7 +32,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import bare_faust, isolated_run, measure, raw_consume_rate  # noqa: E402
+from bench.common import bare_faust, isolated_run, measure, raw_consume  # noqa: E402
 from schemas.events import ProbeEvent  # noqa: E402
 from schemas.policy import parse_policy  # noqa: E402
 from streams.kafka_util import topic_size  # noqa: E402
@@ -146,7 +146,7 @@ def live(services: int, n: int) -> dict[str, str]:
     bare = bare_faust(env, settings, topics, n, tmp)
     process = WorkerProcess(env, tmp / "worker.log")
     worker = measure(lambda: process.start().proc, settings, settings.app_id, topics, n)
-    rows = {"baseline: raw consume (confluent-kafka), events/s": f"{raw_consume_rate(settings, topics[0], n):,.0f}"}
+    rows = {"baseline: raw consume (confluent-kafka), events/s": f"{n / raw_consume(settings, topics[:1], n)[0]:,.0f}"}
     for what, (whole, steady, _, cpu, rss) in (("baseline: bare Faust agent", bare), ("worker", worker)):
         rows[f"{what}: events/s (steady after the first commit)"] = f"{whole:,.0f} ({steady:,.0f})"
         rows[f"{what}: CPU s per 1,000 events / peak RSS MiB"] = f"{cpu / n * 1000:.3f} / {rss:,.0f}"

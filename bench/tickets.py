@@ -28,7 +28,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import isolated_run, raw_consume_rate  # noqa: E402
+from bench.common import isolated_run, raw_consume  # noqa: E402
 from streams.kafka_util import group_assignments, read_all  # noqa: E402
 from streams.produce import OrderedSends, wait_for_topics  # noqa: E402
 from streams.workerproc import WorkerProcess, peak_rss_mib  # noqa: E402
@@ -104,7 +104,7 @@ def main() -> None:
         burst(sends, settings.topic_tickets, args.burst)
         worker.wait_drained(settings, timeout=600)
         burst_rate = args.burst / (time.perf_counter() - t0)
-        raw_rate = raw_consume_rate(settings, settings.topic_tickets, args.burst)
+        raw_rate = args.burst / raw_consume(settings, [settings.topic_tickets], args.burst)[0]
 
         already = len(read_all(settings, settings.topic_breaches))
         sent = paced(sends, settings.topic_tickets, args.rate, args.seconds, random.Random(3))

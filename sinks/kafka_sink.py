@@ -26,11 +26,6 @@ from streams.validate import Limits
 log = logging.getLogger(__name__)
 
 
-def sink_group(settings: Settings) -> str:
-    """The sink's consumer group: apart from the workers', it commits what is stored."""
-    return f"{settings.app_id}-sink"
-
-
 def sink_topics(settings: Settings) -> list[str]:
     """Every topic the sink stores: the inputs, then the workers' outputs."""
     return list(roles(settings))
@@ -87,7 +82,7 @@ class ClickHouseSink:
         self._stop: Callable[[], bool] = lambda: False
         self._consumer = Consumer({
             **settings.kafka_client_config(),
-            "group.id": sink_group(settings),
+            "group.id": settings.sink_group,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "session.timeout.ms": int(settings.kafka_session_timeout_s * 1000),

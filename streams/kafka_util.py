@@ -55,16 +55,7 @@ def lag(settings: Settings, group: str, topics: Iterable[str], retry_for: float 
     Retries retriable errors (e.g. NOT_COORDINATOR while a new broker loads its
     offsets topic) for up to `retry_for` seconds.
     """
-    deadline = time.monotonic() + retry_for
-    while True:
-        try:
-            return _lag(settings, group, list(topics))
-        except KafkaException as exc:
-            error = exc.args[0]
-            transient = error.retriable() or error.code() in _TRANSIENT
-            if not transient or time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    return _patiently(lambda: _lag(settings, group, list(topics)), give_up_after=retry_for)
 
 
 def _lag(settings: Settings, group: str, topics: list[str]) -> int:
@@ -172,9 +163,11 @@ class CommittedOffsets:
         return start, high
 
 
-def _patiently(ask: Callable[[], T]) -> T:
-    """Ask the broker until it answers: while it is away (a restart, a coordinator moving)
-    the worker cannot go on anyway, and giving up would stop an agent."""
+def _patiently(ask: Callable[[], T], give_up_after: float | None = None) -> T:
+    """Ask the broker until it answers (or `give_up_after` seconds have passed): while it is
+    away (a restart, a coordinator moving) the worker cannot go on anyway, and giving up
+    would stop an agent."""
+    deadline = None if give_up_after is None else time.monotonic() + give_up_after
     while True:
         try:
             return ask()
@@ -182,5 +175,8 @@ def _patiently(ask: Callable[[], T]) -> T:
             error = exc.args[0]
             if not (error.retriable() or error.code() in _TRANSIENT):
                 raise
-            log.warning("broker not answering (%s); asking again", error.str())
-            time.sleep(1.0)
+            if deadline is not None and time.monotonic() > deadline:
+                raise
+            if deadline is None:  # a bounded ask is a caller's poll: it says nothing until it gives up
+                log.warning("broker not answering (%s); asking again", error.str())
+            time.sleep(0.5)

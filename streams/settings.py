@@ -122,6 +122,11 @@ class Settings(BaseSettings):
         """Event kind -> topic name."""
         return {"incident": self.topic_incidents, "ticket": self.topic_tickets, "probe": self.topic_probes}
 
+    @property
+    def sink_group(self) -> str:
+        """The sink's consumer group: apart from the workers', it commits what is stored."""
+        return f"{self.app_id}-sink"
+
     def kafka_client_config(self) -> dict[str, Any]:
         """librdkafka (confluent-kafka) connection properties."""
         conf: dict[str, Any] = {

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from sinks.kafka_sink import sink_group
 from streams.kafka_util import lag
 from streams.settings import Settings
 
@@ -106,7 +105,7 @@ class WorkerProcess:
         the worker exits or the lag has not shrunk for `stall_s` seconds. `show(left, stalled)`
         is called every half second with the records left and the seconds without progress.
         """
-        group = sink_group(settings) if self.command == "sink" else settings.app_id
+        group = settings.sink_group if self.command == "sink" else settings.app_id
         best, since = None, time.monotonic()
         while (left := lag(settings, group, topics)) > 0:
             if best is None or left < best:

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 
-from sinks.kafka_sink import sink_group
 from streams.kafka_util import lag, read_all
 from streams.synthetic import bad_records
 from tests.conftest import clickhouse
@@ -96,7 +95,7 @@ def test_sigkill_mid_run_loses_and_doubles_nothing(run) -> None:
     send(run.settings, [(k, key, orjson.dumps(v)) for k, key, v in events])
     total = 3 * n
     topics = list(run.settings.input_topics.values())
-    group = sink_group(run.settings)
+    group = run.settings.sink_group
 
     worker, sink = run.worker(), run.sink(BATCH_ROWS="500")  # small batches: many commits to crash between
     sink.wait_until(lambda: lag(run.settings, group, topics) < total, 120, "a first commit of the sink")
