@@ -71,6 +71,7 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         producer_acks=-1,
+        producer_linger=settings.producer_linger_ms / 1000,
         # Probe results stay unacknowledged until their minute closes, and every record is
         # safe to process again; so rebalances and shutdowns must not wait for acks.
         stream_wait_empty=False,
