@@ -1,16 +1,18 @@
 """The SLA clock engine (pure): ticket and incident events in, lifecycle events out.
 
 Per entity (a ticket or an incident) the state keeps the applied events in event-time
-order and, per SLA instance, a ledger of the facts already published. Every call
-re-derives each instance's facts from the ordered history up to `now`, then reconciles
-them with the ledger:
+order and, per SLA instance, a ledger of the facts already published and the walk of its
+clock over the events (a `Run`). Every call derives each instance's facts up to `now`,
+then reconciles them with the ledger:
 
 - a fact not yet published is published (warning, breached, met, missed);
 - a published fact that no longer holds (a late event changed history) gets a
   `correction` that names it, followed by the fact that holds now.
 
 This makes duplicates no-ops, makes the outcome independent of arrival order, and keeps
-the state small (a ticket has tens of events). `now` is the clock: the watermark in
+the state small (a ticket has tens of events). An event that sorts after all others (the
+usual case) continues each walk from its `Run`; a late one walks the whole history again,
+and both give the same state (the property tests check it). `now` is the clock: the watermark in
 replay, wall time in live mode; nothing fires after it.
 """
 
@@ -78,10 +80,11 @@ class EntityState:
     events: tuple[Applied, ...] = ()
     ledgers: Mapping[str, Ledger] = field(default_factory=dict)
     next_due: datetime | None = None  # when `advance` will next publish something
+    runs: Mapping[str, "Run"] = field(default_factory=dict)  # per instance: the walk over `events`
 
 
 @dataclass(frozen=True, slots=True)
-class _Fact:
+class Fact:
     key: str
     type: LifecycleType
     at: datetime
@@ -93,6 +96,22 @@ class _Fact:
     @property
     def summary(self) -> str:
         return f"{self.type.value}|{self.at.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Where the walk over an entity's events left one instance's clock: an event that sorts
+    after all of them continues from here instead of walking the whole history again."""
+
+    n: int  # events walked
+    started: datetime
+    prev: datetime  # time of the last event walked
+    elapsed: timedelta  # SLA time elapsed at `prev`
+    level: str
+    running: bool
+    stopped_at: datetime | None
+    cycle: int  # reopenings so far
+    facts: Mapping[str, Fact]  # facts of the walk, including any ahead of a clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +128,7 @@ class _Plan:
 
 @dataclass(frozen=True, slots=True)
 class _Derived:
-    facts: dict[str, _Fact]
+    facts: dict[str, Fact]
     state: Literal["running", "paused", "stopped"]
     level: str
     target: timedelta | None
@@ -152,7 +171,10 @@ class ClockEngine:
             return state, []
         applied = Applied.of(event)
         events = tuple(sorted((*state.events, applied), key=lambda e: (e.at, e.event_id)))
-        return self._reconcile(replace(state, events=events), now)
+        # In order (the usual case), each instance's walk goes on from the last event; a late
+        # event changes history before it, so the walks start again from the first.
+        runs = state.runs if events[-1] is applied else {}
+        return self._reconcile(replace(state, events=events, runs=runs), now)
 
     def advance(self, state: EntityState, now: datetime) -> tuple[EntityState, list[SlaEvent]]:
         """Publish what became due by `now` (warnings, breaches) without a new event."""
@@ -174,7 +196,7 @@ class ClockEngine:
         """Current status of every SLA instance of the entity."""
         out = []
         last = state.events[-1]
-        for (contract, metric), instance, d in self._derive_all(state, now):
+        for (contract, metric), instance, d, _ in self._derive_all(state, now):
             ledger = state.ledgers.get(instance, Ledger())
             outcome = next(
                 (f.type.value for f in sorted(d.facts.values(), key=lambda f: f.at, reverse=True)
@@ -193,91 +215,92 @@ class ClockEngine:
 
     # -- derivation -----------------------------------------------------------------
 
-    def _derive_all(self, state: EntityState, now: datetime) -> Iterable[tuple[tuple[Contract, Metric], str, _Derived]]:
+    def _derive_all(
+        self, state: EntityState, now: datetime
+    ) -> Iterable[tuple[tuple[Contract, Metric], str, _Derived, Run]]:
         if not state.events:
             return
         last = state.events[-1]
         for contract in self.policy.contracts_for(last.customer, last.service):
             for plan in self._plans.get((contract.id, state.kind), ()):
-                if not any(e.level in plan.targets for e in state.events):
-                    continue
                 instance = f"{state.kind}:{state.entity_id}:{contract.id}:{plan.metric}"
-                yield (contract, plan.metric), instance, self._derive(state.kind, state.events, plan, now)
+                run = state.runs.get(instance)
+                if run is None and not any(e.level in plan.targets for e in state.events):
+                    continue
+                run = self._walk(state.kind, state.events, plan, run)
+                yield (contract, plan.metric), instance, self._finish(run, plan, now), run
 
-    def _derive(self, kind: Kind, events: tuple[Applied, ...], plan: _Plan, now: datetime) -> _Derived:
-        calendar, pause, thresholds, metric = plan.calendar, plan.pause, plan.thresholds, plan.metric
+    def _walk(self, kind: Kind, events: tuple[Applied, ...], plan: _Plan, run: Run | None) -> Run:
+        """The instance's clock over `events`, continued from `run` (which covers the first
+        `run.n` of them) or from the first event. Independent of the clock's `now`."""
+        if run is not None and run.n == len(events):
+            return run
+        calendar, thresholds, metric = plan.calendar, plan.thresholds, plan.metric
         target_of = plan.targets.get
-        facts: dict[str, _Fact] = {}
-
-        def fire(thr: float, key: str, at: datetime, level: str, target: timedelta, elapsed: timedelta) -> None:
-            type_ = LifecycleType.breached if thr == 1.0 else LifecycleType.warning
-            facts[key] = _Fact(key, type_, at, level, target, elapsed, None if thr == 1.0 else thr)
-
-        def run_segment(
-            t0: datetime, t1: datetime, e0: timedelta, used: timedelta, level: str, target: timedelta | None, inclusive: bool
-        ) -> None:
-            """Fire thresholds reached in [t0, t1], where `used` SLA time passes."""
-            if target is None:
-                return
-            for thr, key in thresholds:
-                needed = target * thr
-                if key in facts or needed > e0 + used:
-                    continue  # already fired, or not reached in this segment (no need to locate it)
-                at = t0 if e0 >= needed else calendar.add(t0, needed - e0)
-                if at < t1 or (inclusive and at == t1):
-                    fire(thr, key, at, level, target, max(needed, e0))
-
-        first = events[0]
-        started, prev, elapsed = first.at, first.at, ZERO
-        level, target = first.level, target_of(first.level)
-        running = stopped = False
-        stopped_at: datetime | None = None
-        cycle = 0
-        for n, ev in enumerate(events):
+        if run is None:
+            first = events[0]
+            run = Run(0, first.at, first.at, ZERO, first.level, False, None, 0, {})
+        facts = dict(run.facts)
+        prev, elapsed, level, running, stopped_at, cycle = (
+            run.prev, run.elapsed, run.level, run.running, run.stopped_at, run.cycle)
+        target = target_of(level)
+        for n in range(run.n, len(events)):
+            ev = events[n]
             stops = self._stops(kind, metric, ev)
             if n:
                 if running:
                     used = calendar.elapsed(prev, ev.at)
-                    run_segment(prev, ev.at, elapsed, used, level, target, inclusive=not stops)
+                    _run_segment(facts, calendar, thresholds, prev, ev.at, elapsed, used, level, target,
+                                 inclusive=not stops)
                     elapsed += used
                 prev = ev.at
             level, target = ev.level, target_of(ev.level)
-            if not stopped and stops:
-                stopped, stopped_at = True, ev.at
+            if stopped_at is None and stops:
+                stopped_at = ev.at
                 if target is not None and elapsed > target and "breached" not in facts:
-                    fire(1.0, "breached", ev.at, level, target, elapsed)  # re-targeted below elapsed at the stop itself
-                missed = "breached" in facts
+                    _fire(facts, 1.0, "breached", ev.at, level, target, elapsed)  # re-targeted below elapsed at the stop itself
                 key = f"outcome:{cycle}"
-                facts[key] = _Fact(key, LifecycleType.missed if missed else LifecycleType.met, ev.at, level, target, elapsed)
-            elif stopped and metric in ("resolution", "resolve") and ev.status not in _TERMINAL[kind]:
-                stopped, stopped_at, cycle = False, None, cycle + 1
-            running = not stopped and ev.status not in pause
+                outcome = LifecycleType.missed if "breached" in facts else LifecycleType.met
+                facts[key] = Fact(key, outcome, ev.at, level, target, elapsed)
+            elif stopped_at is not None and metric in ("resolution", "resolve") and ev.status not in _TERMINAL[kind]:
+                stopped_at, cycle = None, cycle + 1
+            running = stopped_at is None and ev.status not in plan.pause
             if running and target is not None:  # a re-target can put elapsed past thresholds at once
                 for thr, key in thresholds:
                     if key not in facts and elapsed >= target * thr:
-                        fire(thr, key, ev.at, level, target, elapsed)
+                        _fire(facts, thr, key, ev.at, level, target, elapsed)
+        return Run(len(events), run.started, prev, elapsed, level, running, stopped_at, cycle, facts)
 
+    @staticmethod
+    def _finish(run: Run, plan: _Plan, now: datetime) -> _Derived:
+        """The instance as of `now`: the walk's facts up to `now`, and the running clock's."""
+        calendar, thresholds = plan.calendar, plan.thresholds
+        target = plan.targets.get(run.level)
+        facts = dict(run.facts)
+        elapsed = run.elapsed
         deadline = None
         dues = []
-        if running:
-            used = calendar.elapsed(prev, now)
-            if now > prev:
-                run_segment(prev, now, elapsed, used, level, target, inclusive=True)
+        if run.running:
+            used = calendar.elapsed(run.prev, now)
+            if now > run.prev:
+                _run_segment(facts, calendar, thresholds, run.prev, now, elapsed, used, run.level, target,
+                             inclusive=True)
             if target is not None:
                 # Thresholds rise, so the lowest pending one is due first.
                 lowest = next((thr for thr, key in thresholds if key not in facts), None)
                 if lowest is not None:
-                    dues.append(calendar.add(prev, target * lowest - elapsed))
-                deadline = calendar.add(prev, target - elapsed) if elapsed < target else None
+                    dues.append(calendar.add(run.prev, target * lowest - elapsed))
+                deadline = calendar.add(run.prev, target - elapsed) if elapsed < target else None
             elapsed += used
         # Events may lie ahead of the clock (skew, replay held back): their facts wait for it.
         dues += [f.at for f in facts.values() if f.at > now]
         facts = {k: f for k, f in facts.items() if f.at <= now}
-        if running and "breached" in facts:
+        if run.running and "breached" in facts:
             deadline = facts["breached"].at
         next_due = min((d for d in dues if d > now), default=None)
-        state: Literal["running", "paused", "stopped"] = "stopped" if stopped else ("running" if running else "paused")
-        return _Derived(facts, state, level, target, elapsed, started, stopped_at, deadline, next_due)
+        stopped = run.stopped_at is not None
+        state: Literal["running", "paused", "stopped"] = "stopped" if stopped else ("running" if run.running else "paused")
+        return _Derived(facts, state, run.level, target, elapsed, run.started, run.stopped_at, deadline, next_due)
 
     @staticmethod
     def _stops(kind: Kind, metric: Metric, ev: Applied) -> bool:
@@ -294,7 +317,9 @@ class ClockEngine:
         outputs: list[SlaEvent] = []
         dues: list[datetime] = []
         last = state.events[-1]
-        for (contract, metric), instance, derived in self._derive_all(state, now):
+        runs: dict[str, Run] = {}
+        for (contract, metric), instance, derived, run in self._derive_all(state, now):
+            runs[instance] = run
             if derived.next_due:
                 dues.append(derived.next_due)
             ledger = ledgers.get(instance, Ledger())
@@ -303,7 +328,7 @@ class ClockEngine:
 
             retracted = set(ledger.retracted)
 
-            def emit(type_: LifecycleType, fact: _Fact, key: str, corrects: str | None = None) -> str:
+            def emit(type_: LifecycleType, fact: Fact, key: str, corrects: str | None = None) -> str:
                 nonlocal version
                 version += 1
                 if corrects is not None:
@@ -325,14 +350,36 @@ class ClockEngine:
                 current = derived.facts.get(key)
                 if current is None or current.summary != facts[key].summary:
                     # Retract the published fact; the fact that holds now (if any) follows.
-                    notice = _Fact(key, LifecycleType.correction, now, derived.level, derived.target, derived.elapsed)
+                    notice = Fact(key, LifecycleType.correction, now, derived.level, derived.target, derived.elapsed)
                     emit(LifecycleType.correction, notice, key, facts.pop(key).event_id)
             for fact in sorted(derived.facts.values(), key=lambda f: (f.at, _ORDER[f.type], f.key)):
                 if fact.key not in facts:
                     facts[fact.key] = Published(fact.summary, emit(fact.type, fact, fact.key))
             if version != ledger.version:
                 ledgers[instance] = Ledger(version, facts, frozenset(retracted))
-        return replace(state, ledgers=ledgers, next_due=min(dues, default=None)), outputs
+        return replace(state, ledgers=ledgers, next_due=min(dues, default=None), runs=runs), outputs
+
+
+def _fire(facts: dict[str, Fact], thr: float, key: str, at: datetime, level: str, target: timedelta,
+          elapsed: timedelta) -> None:
+    type_ = LifecycleType.breached if thr == 1.0 else LifecycleType.warning
+    facts[key] = Fact(key, type_, at, level, target, elapsed, None if thr == 1.0 else thr)
+
+
+def _run_segment(
+    facts: dict[str, Fact], calendar: Calendar, thresholds: tuple[tuple[float, str], ...], t0: datetime,
+    t1: datetime, e0: timedelta, used: timedelta, level: str, target: timedelta | None, inclusive: bool,
+) -> None:
+    """Fire thresholds reached in [t0, t1], where `used` SLA time passes from `e0`."""
+    if target is None:
+        return
+    for thr, key in thresholds:
+        needed = target * thr
+        if key in facts or needed > e0 + used:
+            continue  # already fired, or not reached in this segment (no need to locate it)
+        at = t0 if e0 >= needed else calendar.add(t0, needed - e0)
+        if at < t1 or (inclusive and at == t1):
+            _fire(facts, thr, key, at, level, target, max(needed, e0))
 
 
 _ORDER = {LifecycleType.warning: 0, LifecycleType.breached: 1, LifecycleType.met: 2, LifecycleType.missed: 2, LifecycleType.correction: 3}

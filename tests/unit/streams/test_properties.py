@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +12,7 @@ from schemas.events import TicketEvent
 from schemas.policy import parse_policy
 from streams.calendar import build_calendars
 from streams.clocks import ClockEngine
+from streams.state_codec import dump_state, load_state
 from tests.unit.streams.conftest import POLICY
 
 POL = parse_policy(POLICY)
@@ -115,3 +117,18 @@ def test_no_event_sequence_raises(events: list[TicketEvent], advances: list[int]
         state, _ = ENGINE.advance(state, now)
         ENGINE.status(state, now)
         assert state.next_due is None or state.next_due > now
+
+
+@PROFILE
+@given(ticket_histories())
+def test_walks_continued_event_by_event_equal_walks_from_the_first_and_survive_the_codec(
+        events: list[TicketEvent]) -> None:
+    in_order = sorted(events, key=lambda e: (e.occurred_at, e.event_id))
+    state = None
+    for ev in in_order:  # each event sorts last: every walk goes on from its Run
+        state, _ = ENGINE.apply(state, ev, ev.occurred_at)
+    end = in_order[-1].occurred_at + timedelta(days=2)
+    from_first, _ = ENGINE.advance(replace(state, runs={}), in_order[-1].occurred_at)
+    assert from_first.runs == state.runs
+    assert ENGINE.status(state, end) == ENGINE.status(from_first, end)
+    assert load_state(dump_state(state)) == state
