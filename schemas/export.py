@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from schemas.deadletter import DeadLetter
 from schemas.events import EVENT_MODELS
-from schemas.outputs import InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
+from schemas.outputs import EntityStatus, InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
 
 EXPORT_DIR = Path(__file__).with_name("json")
 
@@ -19,7 +19,8 @@ def documents() -> dict[str, dict]:
     models: dict[str, type[BaseModel]] = {f"{kind}.schema.json": m for kind, m in EVENT_MODELS.items()}
     models["deadletter.schema.json"] = DeadLetter
     models["sla_event.schema.json"] = SlaEvent
-    models["sla_instance.schema.json"] = InstanceStatus
+    models["sla_instance.schema.json"] = InstanceStatus  # a row: replay --final, sla_instance_status
+    models["sla_status.schema.json"] = EntityStatus  # a record of the instances topic
     models["slo_alert.schema.json"] = SloAlert
     models["slo_status.schema.json"] = SloStatus
     models["probe_minute.schema.json"] = ProbeMinute

@@ -1,4 +1,4 @@
-"""Engine outputs: SLA lifecycle events (breach topic) and SLA instance status rows."""
+"""Engine outputs: SLA lifecycle events (breach topic), SLA instance status records, probe SLO records."""
 
 from __future__ import annotations
 
@@ -71,6 +71,18 @@ class InstanceStatus(_InstanceRef):
     breached: bool
     outcome: Literal["met", "missed"] | None
     as_of: datetime
+
+
+class EntityStatus(BaseModel):
+    """Every SLA instance of one ticket or incident after a change: one record per change,
+    keyed `kind:entity_id` on the compacted instances topic (its last record holds them all)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    kind: Literal["ticket", "incident"]
+    entity_id: str
+    instances: list[InstanceStatus]
 
 
 def event_id(instance_id: str, *parts: str) -> str:

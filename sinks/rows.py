@@ -16,7 +16,7 @@ import orjson
 from pydantic import BaseModel
 
 from schemas import codec
-from schemas.outputs import InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
+from schemas.outputs import EntityStatus, InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
 from schemas.deadletter import Reason
 from streams.validate import AnyEvent, Limits, Rejection, validate, wrong_key
 
@@ -101,10 +101,12 @@ def breach_rows(record: Consumed, now: datetime) -> list[Row]:
 
 
 # Status rows have no natural key: every record is a row of its own (ReplacingMergeTree
-# keeps the newest version), so the key is the record's position.
+# keeps the newest version), so the key is the record's position (and the instance's place in it).
 def instance_rows(record: Consumed, now: datetime) -> list[Row]:
-    status = InstanceStatus.model_validate_json(record.value or b"{}")
-    return [("sla_instance_status", (record.partition, record.offset), _values(status, INSTANCE_COLUMNS))]
+    """An entity's status record: one sla_instance_status row per instance."""
+    status = EntityStatus.model_validate_json(record.value or b"{}")
+    return [("sla_instance_status", (record.partition, record.offset, n), _values(i, INSTANCE_COLUMNS))
+            for n, i in enumerate(status.instances)]
 
 
 def status_rows(record: Consumed, now: datetime) -> list[Row]:

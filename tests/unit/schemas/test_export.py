@@ -16,7 +16,8 @@ def test_export_writes_one_file_per_kind(tmp_path: Path) -> None:
     written = export(tmp_path)
     assert sorted(p.name for p in written) == [
         "deadletter.schema.json", "incident.schema.json", "probe.schema.json", "probe_minute.schema.json",
-        "sla_event.schema.json", "sla_instance.schema.json", "slo_alert.schema.json", "slo_status.schema.json",
+        "sla_event.schema.json", "sla_instance.schema.json", "sla_status.schema.json", "slo_alert.schema.json",
+        "slo_status.schema.json",
         "ticket.schema.json",
     ]
     ticket = (tmp_path / "ticket.schema.json").read_text()

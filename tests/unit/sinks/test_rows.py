@@ -8,7 +8,7 @@ import orjson
 
 from schemas.deadletter import Reason
 from sinks.kafka_sink import Batch
-from sinks.rows import COLUMNS, Consumed, accepted, breach_rows, input_rows, record_time
+from sinks.rows import COLUMNS, Consumed, accepted, breach_rows, input_rows, instance_rows, record_time
 from streams.validate import Limits, Rejection
 
 PRODUCED = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -69,3 +69,15 @@ def test_an_output_record_that_cannot_be_read_is_skipped_and_counted() -> None:
     batch.add(Consumed("sla.breaches", 2, 41, None, b'{"kind": "ticket"}', PRODUCED), breach_rows, STORED)
     assert batch.tables == {} and batch.skipped == 1
     assert batch.next_offsets == {("sla.breaches", 2): 42}
+
+
+def test_an_entity_status_record_is_one_row_per_instance() -> None:
+    common = {"kind": "ticket", "entity_id": "T1", "contract_id": "gold", "customer": "acme", "service": "checkout",
+              "version": 3, "level": "P2", "state": "running", "started_at": "2026-11-27T11:00:00Z",
+              "stopped_at": None, "target_s": 3600.0, "elapsed_s": 60.0, "deadline": "2026-11-27T12:00:00Z",
+              "breached": False, "outcome": None, "as_of": "2026-11-27T11:01:00Z"}
+    instances = [{**common, "instance_id": f"ticket:T1:gold:{m}", "metric": m} for m in ("response", "resolution")]
+    value = {"kind": "ticket", "entity_id": "T1", "instances": instances}
+    rows = instance_rows(Consumed("sla.instances", 2, 7, b"ticket:T1", orjson.dumps(value), PRODUCED), STORED)
+    assert [(table, key) for table, key, _ in rows] == [("sla_instance_status", (2, 7, 0)), ("sla_instance_status", (2, 7, 1))]
+    assert [dict(zip(COLUMNS["sla_instance_status"], row))["metric"] for _, _, row in rows] == ["response", "resolution"]

@@ -16,11 +16,13 @@ from tests.unit.streams.conftest import ticket, utc
 class Recorder:
     def __init__(self) -> None:
         self.events: list[dict] = []
-        self.statuses: list[dict] = []
+        self.statuses: list[dict] = []  # instance rows, from one status record per entity
+        self.status_keys: list[bytes] = []
 
     async def __call__(self, events, statuses) -> None:
         self.events += [orjson.loads(v) for _, v in events]
-        self.statuses += [orjson.loads(v) for _, v in statuses]
+        self.statuses += [i for _, v in statuses for i in orjson.loads(v)["instances"]]
+        self.status_keys += [k for k, _ in statuses]
 
 
 class Wall:
@@ -67,6 +69,7 @@ def test_breach_on_tick_once(setup) -> None:
     entry = Entry.load(tables["ticket"][b"T1"])
     assert entry.partition == 3 and entry.state.next_due == utc("2026-11-27 10:07:30")
     assert {s["instance_id"] for s in rec.statuses} == {"ticket:T1:gold:response", "ticket:T1:gold:resolution"}
+    assert rec.status_keys == [b"ticket:T1"]  # both instances in one record
 
     assert run(tracker.on_tick(3, 0, at(utc("2026-11-27 10:07")))) == 0
     assert run(tracker.on_tick(2, 0, at(utc("2026-11-27 10:20")))) == 0  # another partition
