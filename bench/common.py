@@ -16,7 +16,7 @@ from confluent_kafka import Consumer
 from streams.kafka_util import lag
 from streams.settings import Settings, topic_env
 from streams.topics import create_topics
-from streams.workerproc import cpu_seconds, peak_rss_mib
+from streams.workerproc import WorkerProcess, cpu_seconds, peak_rss_mib
 
 
 def isolated_run(prefix: str, partitions: int = 3, policy: str | None = None, **extra: str) -> tuple[dict[str, str], Settings, Path]:
@@ -53,18 +53,19 @@ def raw_consume(settings: Settings, topics: list[str], n: int) -> tuple[float, l
     return elapsed, seen
 
 
-def measure(start: Callable[[], Any], settings: Settings, group: str, topics: list[str],
+def measure(start: Callable[[], list[subprocess.Popen[bytes]]], settings: Settings, group: str, topics: list[str],
             total: int) -> tuple[float, float, float, float, float]:
-    """Start a consumer process and time it over `total` records by its group's commits:
-    (events/s from start, events/s after its first commit, seconds to the first commit,
-    CPU seconds, peak RSS MiB)."""
-    proc = start()
+    """Start consumer processes (one group) and time them over `total` records by the group's
+    commits: (events/s from start, events/s after the first commit, seconds to the first
+    commit, CPU seconds of all, the largest peak RSS MiB of one)."""
+    procs = start()
     try:
         t0 = time.perf_counter()
         t_first = lag_first = None
         while (left := lag(settings, group, topics)) > 0:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{group}: the process exited with code {proc.returncode}")
+            for proc in procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{group}: a process exited with code {proc.returncode}")
             if t_first is None and left < total:
                 t_first, lag_first = time.perf_counter(), left
             time.sleep(0.2)
@@ -72,10 +73,24 @@ def measure(start: Callable[[], Any], settings: Settings, group: str, topics: li
         if t_first is None or lag_first is None:  # done between two looks
             t_first, lag_first = t_done, 0
         return (total / (t_done - t0), lag_first / max(t_done - t_first, 1e-9), t_first - t0,
-                cpu_seconds(proc.pid), peak_rss_mib(proc.pid))
+                sum(cpu_seconds(p.pid) for p in procs), max(peak_rss_mib(p.pid) for p in procs))
     finally:
-        proc.terminate()
-        proc.wait(60)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(60)
+
+
+def processes(env: dict[str, str], tmp: Path, command: str, n: int) -> list[WorkerProcess]:
+    """`n` worker (or sink) processes of one group, each with a data directory of its own."""
+    return [WorkerProcess({**env, "DATA_DIR": str(tmp / f"{command}{i}")}, tmp / f"{command}{i}.log", command=command)
+            for i in range(n)]
+
+
+def start_all(group: list[WorkerProcess]) -> list[subprocess.Popen[bytes]]:
+    """Start every process of `group`; their Popen objects (for measure)."""
+    started = [p.start().proc for p in group]
+    return [proc for proc in started if proc is not None]
 
 
 def bare_faust(env: dict[str, str], settings: Settings, topics: list[str], total: int,
@@ -84,6 +99,6 @@ def bare_faust(env: dict[str, str], settings: Settings, topics: list[str], total
     iterates (bench/bare_faust.py, a consumer group of its own), measured like the worker."""
     group = f"{settings.app_id}-bare"
     command = [sys.executable, str(Path(__file__).with_name("bare_faust.py")), group, *topics]
-    return measure(lambda: subprocess.Popen(command, env={**os.environ, **env, "DATA_DIR": str(tmp / "bare")},
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT),
+    return measure(lambda: [subprocess.Popen(command, env={**os.environ, **env, "DATA_DIR": str(tmp / "bare")},
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)],
                    settings, group, topics, total)

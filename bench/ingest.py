@@ -21,16 +21,16 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import bare_faust, isolated_run, measure, raw_consume  # noqa: E402
+from bench.common import bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
 from streams.produce import produce  # noqa: E402
 from streams.validate import validate  # noqa: E402
-from streams.workerproc import WorkerProcess  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=150_000)
     parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes in one group (one per core)")
     args = parser.parse_args()
     console = Console()
     env, settings, tmp = isolated_run("bench", args.partitions, STORE="memory://")
@@ -53,10 +53,10 @@ def main() -> None:
     figures = {"baseline: bare Faust agent (only iterates)": bare_faust(env, settings, topics, total, tmp)}
     for command, group, what in (("worker", name, "Kafka -> validate (-> dead-letter)"),
                                  ("sink", settings.sink_group, "Kafka -> events_raw")):
-        process = WorkerProcess(env, tmp / f"{command}.log", command=command)
-        figures[f"{command}: {what}"] = measure(lambda: process.start().proc, settings, group, topics, total)
+        group_of = processes(env, tmp, command, args.workers if command == "worker" else 1)
+        figures[f"{command}: {what}"] = measure(lambda: start_all(group_of), settings, group, topics, total)
 
-    table = Table(title=f"ingest, {total} events, {args.partitions} partitions per topic, one process each")
+    table = Table(title=f"ingest, {total} events, {args.partitions} partitions per topic, {args.workers} worker process(es), one sink")
     table.add_column("what")
     table.add_column("events/s", justify="right")
     table.add_column("note")

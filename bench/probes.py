@@ -32,7 +32,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import bare_faust, isolated_run, measure, raw_consume  # noqa: E402
+from bench.common import bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
 from schemas.events import ProbeEvent  # noqa: E402
 from schemas.policy import parse_policy  # noqa: E402
 from streams.kafka_util import topic_size  # noqa: E402
@@ -40,7 +40,7 @@ from streams.produce import OrderedSends, wait_for_topics  # noqa: E402
 from streams.probe_tracking import ProbeTracker, ServiceEntry  # noqa: E402
 from streams.slo import ErrorSeries, epoch_minute  # noqa: E402
 from streams.slo_plan import SloPlan  # noqa: E402
-from streams.workerproc import WorkerProcess, peak_rss_mib  # noqa: E402
+from streams.workerproc import peak_rss_mib  # noqa: E402
 
 POLICY = """
 contracts:
@@ -130,7 +130,7 @@ def engine(services: int, minutes: int) -> dict[str, str]:
     }
 
 
-def live(services: int, n: int) -> dict[str, str]:
+def live(services: int, n: int, workers: int) -> dict[str, str]:
     """N results sent first, then a bare Faust agent and the worker each read them all; the
     worker's figure ends when every result is acknowledged (its minute closed and published;
     the last ones 2 s after the input ends, when the idle partitions follow the wall clock)."""
@@ -144,10 +144,10 @@ def live(services: int, n: int) -> dict[str, str]:
     producer.flush(60)
     topics = [settings.topic_probes]
     bare = bare_faust(env, settings, topics, n, tmp)
-    process = WorkerProcess(env, tmp / "worker.log")
-    worker = measure(lambda: process.start().proc, settings, settings.app_id, topics, n)
+    group = processes(env, tmp, "worker", workers)
+    worker = measure(lambda: start_all(group), settings, settings.app_id, topics, n)
     rows = {"baseline: raw consume (confluent-kafka), events/s": f"{n / raw_consume(settings, topics[:1], n)[0]:,.0f}"}
-    for what, (whole, steady, _, cpu, rss) in (("baseline: bare Faust agent", bare), ("worker", worker)):
+    for what, (whole, steady, _, cpu, rss) in (("baseline: bare Faust agent", bare), (f"{workers} worker(s)", worker)):
         rows[f"{what}: events/s (steady after the first commit)"] = f"{whole:,.0f} ({steady:,.0f})"
         rows[f"{what}: CPU s per 1,000 events / peak RSS MiB"] = f"{cpu / n * 1000:.3f} / {rss:,.0f}"
     rows["minute records published"] = f"{topic_size(settings, settings.topic_minutes):,}"
@@ -160,10 +160,11 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--minutes", type=int, default=30, help="event time simulated by the engine run")
     parser.add_argument("--live", type=int, default=0, help="also send this many results through Kafka")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes in one group for --live")
     args = parser.parse_args()
     rows = engine(args.services, args.minutes)
     if args.live:
-        rows |= live(args.services, args.live)
+        rows |= live(args.services, args.live, args.workers)
     table = Table(title=f"probe SLOs: {args.services:,} services, one result every 10 s each")
     table.add_column("what")
     table.add_column("value", justify="right")

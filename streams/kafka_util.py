@@ -46,6 +46,10 @@ def require_kafka(settings: Settings, timeout: float | None = None) -> dict[str,
 
 def _partitions(consumer: Consumer, topics: Iterable[str]) -> list[TopicPartition]:
     meta = consumer.list_topics(timeout=10).topics
+    for t in topics:
+        if t not in meta:  # a broker that just started may answer before it knows every topic
+            raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"{t} not in the metadata yet",
+                                            retriable=True))
     return [TopicPartition(t, p) for t in topics for p in meta[t].partitions]
 
 
