@@ -87,6 +87,27 @@ def test_duplicates_publish_nothing(setup) -> None:
     assert (len(rec.statuses), dict(tables["ticket"])) == before
 
 
+def test_parsed_entries_are_kept_until_a_revoke_then_read_from_the_table_again(setup) -> None:
+    """While it owns a partition only the tracker writes its entries, so it keeps them parsed;
+    after a revoke the table may hold another owner's writes (a changelog recovery)."""
+    tracker, tables, rec, _ = setup
+    first = ticket("a", "2026-11-27 10:00", "new")
+    run(tracker.on_event(first, 0, 0, utc("2026-11-27 10:00")))
+    del tables["ticket"][b"T1"]  # the table changed behind the tracker's back
+    assert run(tracker.on_event(first, 0, 0, utc("2026-11-27 10:01"))) == 0  # the kept entry: a duplicate
+    tracker.forget()
+    run(tracker.on_event(first, 0, 0, utc("2026-11-27 10:01")))  # read again: nothing there, so new
+    assert b"T1" in tables["ticket"] and rec.status_keys == [b"ticket:T1", b"ticket:T1"]
+
+
+def test_only_the_most_recently_used_entries_are_kept(policy) -> None:
+    tables: dict[str, dict[bytes, bytes]] = {"ticket": {}, "incident": {}}
+    tracker = SlaTracker(ClockEngine(policy), tables, Recorder(), Wall(), Committed(), cached=2)
+    for n, tid in enumerate(["T1", "T2", "T1", "T3"]):
+        run(tracker.on_event(ticket(f"e{n}", "2026-11-27 10:00", "new", tid=tid), 0, n, utc("2026-11-27 10:00")))
+    assert list(tracker._cache) == [("ticket", b"T1"), ("ticket", b"T3")]  # T2 was the least recently used
+
+
 def test_outbox_keeps_only_the_recent_window(setup) -> None:
     tracker, tables, rec, wall = setup
     run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00")))
