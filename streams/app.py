@@ -11,20 +11,20 @@ from faust.types import StreamT
 
 from schemas import codec
 from schemas.deadletter import KEY_KEPT, DeadLetter, Reason
-from schemas.events import ProbeEvent
 from schemas.policy import Policy
-from sinks.rows import Consumed, accepted, record_time
+from sinks.rows import Consumed, record_time
 from streams.acks import InOrder, OffsetGap
 from streams.clocks import ClockEngine
 from streams.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps, realign_committed
 from streams.kafka_util import CommittedOffsets
 from streams.partition_clock import PartitionClock
 from streams.probe_tracking import ProbeTracker
+from streams.router import Router
 from streams.settings import Settings
 from streams.slo_plan import SloPlan
 from streams.topics import TABLES, ticks_topic
 from streams.tracking import Record, SlaTracker
-from streams.validate import Limits, Rejection
+from streams.validate import Limits
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -94,10 +94,13 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
 
     tracker, probes = _tracking(app, settings, policy, sla_clock, committed) if policy else (None, None)
 
-    async def reject(msg: Any, reason: Reason, detail: str) -> None:
-        record = DeadLetter.of(reason, detail, msg.topic, msg.partition, msg.offset, msg.key, msg.value, clock())
-        key = None if msg.key is None else msg.key[:KEY_KEPT]
-        await deadletter.send(key=key, value=codec.dumps(record), headers={"slastream.reason": reason.value.encode()})
+    async def reject(record: Consumed, reason: Reason, detail: str) -> None:
+        letter = DeadLetter.of(reason, detail, record.topic, record.partition, record.offset, record.key,
+                               record.value, clock())
+        key = None if record.key is None else record.key[:KEY_KEPT]
+        await deadletter.send(key=key, value=codec.dumps(letter), headers={"slastream.reason": reason.value.encode()})
+
+    router = Router(limits, sla_clock, reject, tracker, probes)
 
     async def ingest(kind: str, stream: StreamT) -> None:
         manual = cast(faust.Stream, stream).noack()
@@ -107,34 +110,9 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
             if not await checked(app, order, msg):
                 return
             ack = order.track(msg.partition, acker(manual, event), msg.offset)
-            # The same verdict `slastream sink` reaches when it stores the valid events.
-            result = accepted(kind, Consumed(msg.topic, msg.partition, msg.offset, msg.key, msg.value,
-                                           record_time(_millis(msg.timestamp))), limits)
-            sla_clock.observe(kind, msg.partition, msg.offset, app.consumer.highwater(msg.tp),
-                              None if isinstance(result, Rejection) else result.occurred_at)
-            if isinstance(result, Rejection):
-                if probes is not None and kind == "probe":
-                    probes.on_rejected(msg.partition)
-                await reject(msg, result.reason, result.detail)
-                await ack()
-                continue
-            if tracker is not None and kind in ("ticket", "incident"):
-                try:
-                    # Never None here: the record just observed gave a position and a watermark.
-                    now = cast(datetime, sla_clock.now(kind, msg.partition))
-                    await tracker.on_event(result, msg.partition, msg.offset, now)  # type: ignore[arg-type]
-                except Exception as exc:  # the worker must survive any input; keep the record
-                    log.exception("SLA processing failed for %s %s", kind, result.event_id)
-                    await reject(msg, Reason.processing_error, f"{type(exc).__name__}: {exc}")
-            if probes is not None and isinstance(result, ProbeEvent):
-                # Acknowledged once its minute is closed and published.
-                outcome = probes.on_event(result, msg.partition, msg.offset, ack)
-                if outcome == "late":
-                    await reject(msg, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
-                                                   f"{result.service} was already closed")
-                if outcome == "counted":
-                    continue
-            await ack()
+            record = Consumed(msg.topic, msg.partition, msg.offset, msg.key, msg.value,
+                              record_time(_millis(msg.timestamp)))
+            await router.route(kind, record, app.consumer.highwater(msg.tp), ack)
 
     for kind, topic_name in settings.input_topics.items():
         app.agent(app.topic(topic_name, internal=False), name=f"ingest-{kind}", concurrency=1)(_bind(ingest, kind))
