@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas.events import Priority, TicketEvent, TicketStatus  # noqa: E402
 from schemas.policy import parse_policy  # noqa: E402
-from streams.clocks import ClockEngine  # noqa: E402
-from streams.replay import Replay  # noqa: E402
-from streams.state_codec import dump_state  # noqa: E402
+from streams.engine.clocks import ClockEngine  # noqa: E402
+from streams.engine.replay import Replay  # noqa: E402
+from streams.engine.state_codec import dump_state  # noqa: E402
 
 POLICY = """
 calendars:

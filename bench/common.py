@@ -16,7 +16,7 @@ from confluent_kafka import Consumer
 from streams.kafka_util import lag
 from streams.settings import Settings, topic_env
 from streams.topics import create_topics
-from streams.workerproc import WorkerProcess, cpu_seconds, peak_rss_mib
+from streams.tools.workerproc import WorkerProcess, cpu_seconds, peak_rss_mib
 
 
 def isolated_run(prefix: str, partitions: int = 3, policy: str | None = None, **extra: str) -> tuple[dict[str, str], Settings, Path]:

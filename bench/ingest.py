@@ -22,7 +22,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
-from streams.produce import produce  # noqa: E402
+from streams.tools.produce import produce  # noqa: E402
 from streams.validate import validate  # noqa: E402
 
 

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
 from streams.kafka_util import group_assignments, read_all  # noqa: E402
-from streams.produce import OrderedSends, wait_for_topics  # noqa: E402
-from streams.workerproc import peak_rss_mib  # noqa: E402
+from streams.tools.produce import OrderedSends, wait_for_topics  # noqa: E402
+from streams.tools.workerproc import peak_rss_mib  # noqa: E402
 
 POLICY = """
 contracts:

@@ -44,7 +44,7 @@ def _policy(settings: Any) -> Any:
 def cmd_worker(args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
-    from streams.app import build_app
+    from streams.worker.app import build_app
     from streams.logs import rate_limit
     from streams.topics import prepare_worker_topics
 
@@ -162,7 +162,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from streams.produce import produce
+    from streams.tools.produce import produce
 
     report = produce(
         _settings(), rate=args.rate, duration=args.duration, time_scale=args.time_scale,
@@ -190,8 +190,8 @@ def cmd_policy_validate(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from schemas.policy import PolicyError, load_policy
-    from streams.clocks import ClockEngine
-    from streams.replay import run
+    from streams.engine.clocks import ClockEngine
+    from streams.engine.replay import run
 
     try:
         policy = load_policy(args.policy)
@@ -212,7 +212,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from streams.demo import run_demo
+    from streams.tools.demo import run_demo
 
     if args.workers < 1:
         raise UserError(f"--workers {args.workers}: give at least 1 (one worker process per core is the most useful)")

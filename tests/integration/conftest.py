@@ -12,7 +12,7 @@ import pytest
 from sinks.kafka_sink import sink_topics
 from streams.settings import Settings, topic_env
 from streams.topics import create_topics
-from streams.workerproc import WorkerProcess
+from streams.tools.workerproc import WorkerProcess
 
 pytestmark = pytest.mark.integration
 

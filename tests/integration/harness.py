@@ -23,13 +23,13 @@ import orjson
 
 from schemas.events import IncidentEvent, TicketEvent
 from schemas.policy import load_policy
-from streams.clocks import ClockEngine
+from streams.engine.clocks import ClockEngine
 from sinks.kafka_sink import sink_topics
 from streams.kafka_util import lag, read_all
-from streams.replay import Replay
-from streams.synthetic import SyntheticSource
+from streams.engine.replay import Replay
+from streams.tools.synthetic import SyntheticSource
 from streams.validate import validate
-from streams.workerproc import WorkerProcess, WorkerStalled, peak_rss_mib
+from streams.tools.workerproc import WorkerProcess, WorkerStalled, peak_rss_mib
 from tests.conftest import REPO, clickhouse
 from tests.integration.helpers import send
 

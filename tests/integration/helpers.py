@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka import Producer
 
-from streams.produce import OrderedSends, wait_for_topics
+from streams.tools.produce import OrderedSends, wait_for_topics
 from streams.settings import Settings
 
 

@@ -15,7 +15,7 @@ import orjson
 
 from schemas.deadletter import Reason
 from streams.kafka_util import read_all
-from streams.workerproc import peak_rss_mib
+from streams.tools.workerproc import peak_rss_mib
 from tests.conftest import clickhouse
 from tests.integration.fuzz import BROKER_LIMIT, hostile
 from tests.integration.harness import finish, start, workload

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import orjson
 
 from streams.kafka_util import lag, read_all
-from streams.synthetic import bad_records
+from streams.tools.synthetic import bad_records
 from tests.conftest import clickhouse
 from tests.integration.helpers import send
 

@@ -7,7 +7,7 @@ import pytest
 from schemas import codec
 from schemas.deadletter import DeadLetter, Reason
 from schemas.events import TicketEvent
-from streams.synthetic import bad_records
+from streams.tools.synthetic import bad_records
 from streams.validate import Limits, Rejection, validate, wrong_key
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)

@@ -1,0 +1,389 @@
+"""The SLA clock engine (pure): ticket and incident events in, lifecycle events out.
+
+Per entity (a ticket or an incident) the state keeps the applied events in event-time
+order and, per SLA instance, a ledger of the facts already published and the walk of its
+clock over the events (a `Run`). Every call derives each instance's facts up to `now`,
+then reconciles them with the ledger:
+
+- a fact not yet published is published (warning, breached, met, missed);
+- a published fact that no longer holds (a late event changed history) gets a
+  `correction` that names it, followed by the fact that holds now.
+
+This makes duplicates no-ops, makes the outcome independent of arrival order, and keeps
+the state small (a ticket has tens of events). An event that sorts after all others (the
+usual case) continues each walk from its `Run`; a late one walks the whole history again,
+and both give the same state (the property tests check it). `now` is the clock: the watermark in
+replay, wall time in live mode; nothing fires after it.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Iterable, Literal, Mapping
+
+from schemas.events import IncidentEvent, TicketEvent
+from schemas.outputs import InstanceStatus, LifecycleType, SlaEvent, event_id
+from schemas.policy import Contract, IncidentPolicy, Policy, TicketPolicy
+from streams.engine.calendar import ZERO, Calendar, build_calendars
+
+Kind = Literal["ticket", "incident"]
+Metric = Literal["response", "resolution", "acknowledge", "resolve"]
+METRICS: dict[str, tuple[Metric, Metric]] = {"ticket": ("response", "resolution"), "incident": ("acknowledge", "resolve")}
+_TERMINAL = {"ticket": frozenset({"solved", "closed"}), "incident": frozenset({"resolved"})}
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The part of an input event the engine needs."""
+
+    at: datetime
+    event_id: str
+    status: str
+    level: str
+    reply: bool
+    customer: str
+    service: str
+
+    @classmethod
+    def of(cls, event: TicketEvent | IncidentEvent) -> "Applied":
+        if isinstance(event, TicketEvent):
+            return cls(event.occurred_at, event.event_id, event.status.value, event.priority.value,
+                       event.public_reply, event.customer, event.service)
+        return cls(event.occurred_at, event.event_id, event.status.value, event.severity.value,
+                   False, event.customer, event.service)
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A fact already on the breach topic: its summary (to detect change) and event id."""
+
+    summary: str
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    version: int = 0
+    facts: Mapping[str, Published] = field(default_factory=dict)
+    retracted: frozenset[str] = frozenset()  # ids corrections took back: a fact that holds again needs a new one
+
+
+@dataclass(frozen=True, slots=True)
+class EntityState:
+    """Everything the engine keeps for one ticket or incident."""
+
+    kind: Kind
+    entity_id: str
+    events: tuple[Applied, ...] = ()
+    ledgers: Mapping[str, Ledger] = field(default_factory=dict)
+    next_due: datetime | None = None  # when `advance` will next publish something
+    runs: Mapping[str, "Run"] = field(default_factory=dict)  # per instance: the walk over `events`
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    key: str
+    type: LifecycleType
+    at: datetime
+    level: str
+    target: timedelta | None
+    elapsed: timedelta
+    threshold: float | None = None
+
+    @property
+    def summary(self) -> str:
+        return f"{self.type.value}|{self.at.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Where the walk over an entity's events left one instance's clock: an event that sorts
+    after all of them continues from here instead of walking the whole history again."""
+
+    n: int  # events walked
+    started: datetime
+    prev: datetime  # time of the last event walked
+    elapsed: timedelta  # SLA time elapsed at `prev`
+    level: str
+    running: bool
+    stopped_at: datetime | None
+    cycle: int  # reopenings so far
+    facts: Mapping[str, Fact]  # facts of the walk, including any ahead of a clock
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One (contract, metric) compiled for the hot path."""
+
+    contract: Contract
+    metric: Metric
+    calendar: Calendar
+    targets: Mapping[str, timedelta]  # level -> target
+    pause: frozenset[str]
+    thresholds: tuple[tuple[float, str], ...]  # (fraction, fact key), rising, ending with (1.0, "breached")
+
+
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    facts: dict[str, Fact]
+    state: Literal["running", "paused", "stopped"]
+    level: str
+    target: timedelta | None
+    elapsed: timedelta
+    started_at: datetime
+    stopped_at: datetime | None
+    deadline: datetime | None
+    next_due: datetime | None
+
+
+class ClockEngine:
+    """Applies ticket and incident events to SLA instances under a policy."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.calendars: dict[str, Calendar] = build_calendars(policy.doc.calendars)
+        self._plans: dict[tuple[str, Kind], list[_Plan]] = {}
+        for contract in policy.contracts:
+            for kind in ("ticket", "incident"):
+                section = contract.tickets if kind == "ticket" else contract.incidents
+                if section is not None:
+                    self._plans[(contract.id, kind)] = [self._plan(contract, section, m) for m in METRICS[kind]]
+
+    def _plan(self, contract: Contract, section: TicketPolicy | IncidentPolicy, metric: Metric) -> _Plan:
+        targets = {level.value: t for level, tgt in section.targets.items() if (t := getattr(tgt, metric)) is not None}
+        pause = frozenset(s.value for s in section.pause_statuses) if isinstance(section, TicketPolicy) else frozenset()
+        thresholds = (*((t, f"warning:{t}") for t in section.warn_at), (1.0, "breached"))
+        return _Plan(contract, metric, self.calendars[section.calendar], targets, pause, thresholds)
+
+    # -- public API ---------------------------------------------------------------
+
+    def apply(
+        self, state: EntityState | None, event: TicketEvent | IncidentEvent, now: datetime
+    ) -> tuple[EntityState, list[SlaEvent]]:
+        """Add one event (in any order; repeats are ignored) and publish what changed."""
+        kind: Kind = event.kind  # type: ignore[assignment]
+        entity = event.ticket_id if isinstance(event, TicketEvent) else event.incident_id
+        state = state or EntityState(kind, entity)
+        if any(e.event_id == event.event_id for e in state.events):
+            return state, []
+        applied = Applied.of(event)
+        events = tuple(sorted((*state.events, applied), key=lambda e: (e.at, e.event_id)))
+        # In order (the usual case), each instance's walk goes on from the last event; a late
+        # event changes history before it, so the walks start again from the first.
+        runs = state.runs if events[-1] is applied else {}
+        return self._reconcile(replace(state, events=events, runs=runs), now)
+
+    def advance(self, state: EntityState, now: datetime) -> tuple[EntityState, list[SlaEvent]]:
+        """Publish what became due by `now` (warnings, breaches) without a new event."""
+        return self._reconcile(state, now)
+
+    def snapshot(self, state: EntityState, now: datetime) -> list[InstanceStatus]:
+        """Status rows as of the entity's latest event or fact up to `now`.
+
+        Taking the snapshot at an event-time instant (not the wall clock) makes the rows
+        the same however late they are computed, so a replay writes identical rows.
+        """
+        latest = state.events[-1].at
+        for ledger in state.ledgers.values():  # the facts that hold, as last reconciled
+            for fact in ledger.facts.values():
+                latest = max(latest, datetime.fromisoformat(fact.summary.partition("|")[2]))
+        return self.status(state, min(latest, now))
+
+    def status(self, state: EntityState, now: datetime) -> list[InstanceStatus]:
+        """Current status of every SLA instance of the entity."""
+        out = []
+        last = state.events[-1]
+        for (contract, metric), instance, d, _ in self._derive_all(state, now):
+            ledger = state.ledgers.get(instance, Ledger())
+            outcome = next(
+                (f.type.value for f in sorted(d.facts.values(), key=lambda f: f.at, reverse=True)
+                 if f.type in (LifecycleType.met, LifecycleType.missed)),
+                None,
+            )
+            out.append(InstanceStatus(
+                instance_id=instance, version=len(state.events) + ledger.version, kind=state.kind, entity_id=state.entity_id,
+                contract_id=contract.id, customer=last.customer, service=last.service, metric=metric,
+                level=d.level, state=d.state, started_at=d.started_at, stopped_at=d.stopped_at,
+                target_s=_secs(d.target), elapsed_s=d.elapsed.total_seconds(), deadline=d.deadline,
+                breached="breached" in d.facts, outcome=outcome if d.state == "stopped" else None,
+                as_of=now,
+            ))
+        return out
+
+    # -- derivation -----------------------------------------------------------------
+
+    def _derive_all(
+        self, state: EntityState, now: datetime
+    ) -> Iterable[tuple[tuple[Contract, Metric], str, _Derived, Run]]:
+        if not state.events:
+            return
+        last = state.events[-1]
+        for contract in self.policy.contracts_for(last.customer, last.service):
+            for plan in self._plans.get((contract.id, state.kind), ()):
+                instance = f"{state.kind}:{state.entity_id}:{contract.id}:{plan.metric}"
+                run = state.runs.get(instance)
+                if run is None and not any(e.level in plan.targets for e in state.events):
+                    continue
+                run = self._walk(state.kind, state.events, plan, run)
+                yield (contract, plan.metric), instance, self._finish(run, plan, now), run
+
+    def _walk(self, kind: Kind, events: tuple[Applied, ...], plan: _Plan, run: Run | None) -> Run:
+        """The instance's clock over `events`, continued from `run` (which covers the first
+        `run.n` of them) or from the first event. Independent of the clock's `now`."""
+        if run is not None and run.n == len(events):
+            return run
+        calendar, thresholds, metric = plan.calendar, plan.thresholds, plan.metric
+        target_of = plan.targets.get
+        if run is None:
+            first = events[0]
+            run = Run(0, first.at, first.at, ZERO, first.level, False, None, 0, {})
+        facts = dict(run.facts)
+        prev, elapsed, level, running, stopped_at, cycle = (
+            run.prev, run.elapsed, run.level, run.running, run.stopped_at, run.cycle)
+        target = target_of(level)
+        for n in range(run.n, len(events)):
+            ev = events[n]
+            stops = self._stops(kind, metric, ev)
+            if n:
+                if running:
+                    used = calendar.elapsed(prev, ev.at)
+                    _run_segment(facts, calendar, thresholds, prev, ev.at, elapsed, used, level, target,
+                                 inclusive=not stops)
+                    elapsed += used
+                prev = ev.at
+            level, target = ev.level, target_of(ev.level)
+            if stopped_at is None and stops:
+                stopped_at = ev.at
+                if target is not None and elapsed > target and "breached" not in facts:
+                    _fire(facts, 1.0, "breached", ev.at, level, target, elapsed)  # re-targeted below elapsed at the stop itself
+                key = f"outcome:{cycle}"
+                outcome = LifecycleType.missed if "breached" in facts else LifecycleType.met
+                facts[key] = Fact(key, outcome, ev.at, level, target, elapsed)
+            elif stopped_at is not None and metric in ("resolution", "resolve") and ev.status not in _TERMINAL[kind]:
+                stopped_at, cycle = None, cycle + 1
+            running = stopped_at is None and ev.status not in plan.pause
+            if running and target is not None:  # a re-target can put elapsed past thresholds at once
+                for thr, key in thresholds:
+                    if key not in facts and elapsed >= target * thr:
+                        _fire(facts, thr, key, ev.at, level, target, elapsed)
+        return Run(len(events), run.started, prev, elapsed, level, running, stopped_at, cycle, facts)
+
+    @staticmethod
+    def _finish(run: Run, plan: _Plan, now: datetime) -> _Derived:
+        """The instance as of `now`: the walk's facts up to `now`, and the running clock's."""
+        calendar, thresholds = plan.calendar, plan.thresholds
+        target = plan.targets.get(run.level)
+        facts = dict(run.facts)
+        elapsed = run.elapsed
+        deadline = None
+        dues = []
+        if run.running:
+            used = calendar.elapsed(run.prev, now)
+            if now > run.prev:
+                _run_segment(facts, calendar, thresholds, run.prev, now, elapsed, used, run.level, target,
+                             inclusive=True)
+            if target is not None:
+                # Thresholds rise, so the lowest pending one is due first.
+                lowest = next((thr for thr, key in thresholds if key not in facts), None)
+                if lowest is not None:
+                    dues.append(calendar.add(run.prev, target * lowest - elapsed))
+                deadline = calendar.add(run.prev, target - elapsed) if elapsed < target else None
+            elapsed += used
+        # Events may lie ahead of the clock (skew, replay held back): their facts wait for it.
+        dues += [f.at for f in facts.values() if f.at > now]
+        facts = {k: f for k, f in facts.items() if f.at <= now}
+        if run.running and "breached" in facts:
+            deadline = facts["breached"].at
+        next_due = min((d for d in dues if d > now), default=None)
+        stopped = run.stopped_at is not None
+        state: Literal["running", "paused", "stopped"] = "stopped" if stopped else ("running" if run.running else "paused")
+        return _Derived(facts, state, run.level, target, elapsed, run.started, run.stopped_at, deadline, next_due)
+
+    @staticmethod
+    def _stops(kind: Kind, metric: Metric, ev: Applied) -> bool:
+        if metric == "response":
+            return ev.reply or ev.status in _TERMINAL["ticket"]
+        if metric == "acknowledge":
+            return ev.status in ("acknowledged", "resolved")
+        return ev.status in _TERMINAL[kind]
+
+    # -- reconciliation ---------------------------------------------------------------
+
+    def _reconcile(self, state: EntityState, now: datetime) -> tuple[EntityState, list[SlaEvent]]:
+        ledgers = dict(state.ledgers)
+        outputs: list[SlaEvent] = []
+        dues: list[datetime] = []
+        last = state.events[-1]
+        runs: dict[str, Run] = {}
+        for (contract, metric), instance, derived, run in self._derive_all(state, now):
+            runs[instance] = run
+            if derived.next_due:
+                dues.append(derived.next_due)
+            ledger = ledgers.get(instance, Ledger())
+            version = ledger.version
+            facts = dict(ledger.facts)
+
+            retracted = set(ledger.retracted)
+
+            def emit(type_: LifecycleType, fact: Fact, key: str, corrects: str | None = None) -> str:
+                nonlocal version
+                version += 1
+                if corrects is not None:
+                    eid = event_id(instance, "correction", corrects)
+                    retracted.add(corrects)
+                else:
+                    eid = next(i for n in itertools.count()
+                               if (i := event_id(instance, key, fact.summary, str(n))) not in retracted)
+                outputs.append(SlaEvent(
+                    event_id=eid, instance_id=instance, version=version, type=type_, at=fact.at,
+                    kind=state.kind, entity_id=state.entity_id, contract_id=contract.id,
+                    customer=last.customer, service=last.service, metric=metric, level=fact.level,
+                    target_s=_secs(fact.target), elapsed_s=fact.elapsed.total_seconds(),
+                    threshold=fact.threshold, corrects=corrects,
+                ))
+                return eid
+
+            for key in sorted(facts):
+                current = derived.facts.get(key)
+                if current is None or current.summary != facts[key].summary:
+                    # Retract the published fact; the fact that holds now (if any) follows.
+                    notice = Fact(key, LifecycleType.correction, now, derived.level, derived.target, derived.elapsed)
+                    emit(LifecycleType.correction, notice, key, facts.pop(key).event_id)
+            for fact in sorted(derived.facts.values(), key=lambda f: (f.at, _ORDER[f.type], f.key)):
+                if fact.key not in facts:
+                    facts[fact.key] = Published(fact.summary, emit(fact.type, fact, fact.key))
+            if version != ledger.version:
+                ledgers[instance] = Ledger(version, facts, frozenset(retracted))
+        return replace(state, ledgers=ledgers, next_due=min(dues, default=None), runs=runs), outputs
+
+
+def _fire(facts: dict[str, Fact], thr: float, key: str, at: datetime, level: str, target: timedelta,
+          elapsed: timedelta) -> None:
+    type_ = LifecycleType.breached if thr == 1.0 else LifecycleType.warning
+    facts[key] = Fact(key, type_, at, level, target, elapsed, None if thr == 1.0 else thr)
+
+
+def _run_segment(
+    facts: dict[str, Fact], calendar: Calendar, thresholds: tuple[tuple[float, str], ...], t0: datetime,
+    t1: datetime, e0: timedelta, used: timedelta, level: str, target: timedelta | None, inclusive: bool,
+) -> None:
+    """Fire thresholds reached in [t0, t1], where `used` SLA time passes from `e0`."""
+    if target is None:
+        return
+    for thr, key in thresholds:
+        needed = target * thr
+        if key in facts or needed > e0 + used:
+            continue  # already fired, or not reached in this segment (no need to locate it)
+        at = t0 if e0 >= needed else calendar.add(t0, needed - e0)
+        if at < t1 or (inclusive and at == t1):
+            _fire(facts, thr, key, at, level, target, max(needed, e0))
+
+
+_ORDER = {LifecycleType.warning: 0, LifecycleType.breached: 1, LifecycleType.met: 2, LifecycleType.missed: 2, LifecycleType.correction: 3}
+
+
+def _secs(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()

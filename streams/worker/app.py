@@ -1,0 +1,265 @@
+"""The Faust app: thin adapters from Kafka records to validation, the SLA and SLO trackers and sinks."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any, Awaitable, Callable, Sequence, cast
+
+import faust
+from faust.types import StreamT
+
+from schemas import codec
+from schemas.deadletter import KEY_KEPT, DeadLetter, Reason
+from schemas.policy import Policy
+from sinks.rows import Consumed, record_time
+from streams.worker.acks import InOrder, OffsetGap
+from streams.engine.clocks import ClockEngine
+from streams.worker.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps, realign_committed
+from streams.kafka_util import CommittedOffsets
+from streams.worker.partition_clock import PartitionClock
+from streams.worker.probe_tracking import ProbeTracker
+from streams.worker.router import Router
+from streams.settings import Settings
+from streams.engine.slo_plan import SloPlan
+from streams.topics import TABLES, ticks_topic
+from streams.worker.tracking import Record, SlaTracker
+from streams.validate import Limits
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def broker_credentials(settings: Settings) -> Any:
+    """Faust (aiokafka) credentials matching the librdkafka settings."""
+    ctx = settings.ssl_context()
+    if settings.kafka_security_protocol.startswith("SASL"):
+        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username or "",
+            password=password,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=ctx,
+        )
+    return faust.SSLCredentials(ctx) if ctx else None
+
+
+def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = utcnow) -> faust.App:
+    """Create the worker app: Kafka to Kafka, it writes nothing to ClickHouse (`slastream sink` does).
+
+    One ingest agent per input topic (validation, dead-letter); with a policy, ticket and
+    incident events also drive the SLA engine and probe results the SLO tracker, and a
+    tick agent fires deadlines and closes minutes.
+    """
+    drain_changelog_writes_before_commits()
+    never_commit_over_gaps()
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker_credentials=broker_credentials(settings),
+        key_serializer="raw",
+        value_serializer="raw",
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        web_enabled=settings.web_enabled,
+        web_port=settings.web_port,
+        web_bind=settings.web_bind,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        producer_acks=-1,
+        producer_linger=settings.producer_linger_ms / 1000,
+        # Probe results stay unacknowledged until their minute closes, and every record is
+        # safe to process again; so rebalances and shutdowns must not wait for acks.
+        stream_wait_empty=False,
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=settings.kafka_session_timeout_s / 4,
+    )
+    limits = Limits(
+        max_bytes=settings.max_event_bytes,
+        max_future=timedelta(seconds=settings.max_future_s),
+        max_past=timedelta(days=settings.max_past_days),
+    )
+    deadletter = app.topic(settings.topic_deadletter, internal=False)
+    sla_clock = PartitionClock(clock)
+    orders: dict[str, InOrder] = {}  # per topic (one agent each): acknowledgements reach Faust in offset order
+    committed = CommittedOffsets(settings, settings.app_id)
+
+    def in_order(topic: str) -> InOrder:
+        order = orders[topic] = InOrder(lambda partition: committed.start(topic, partition))
+        return order
+
+    tracker, probes = _tracking(app, settings, policy, sla_clock, committed) if policy else (None, None)
+
+    async def reject(record: Consumed, reason: Reason, detail: str) -> None:
+        letter = DeadLetter.of(reason, detail, record.topic, record.partition, record.offset, record.key,
+                               record.value, clock())
+        key = None if record.key is None else record.key[:KEY_KEPT]
+        await deadletter.send(key=key, value=codec.dumps(letter), headers={"slastream.reason": reason.value.encode()})
+
+    router = Router(limits, sla_clock, reject, tracker, probes)
+
+    async def ingest(kind: str, stream: StreamT) -> None:
+        manual = cast(faust.Stream, stream).noack()
+        order = in_order(settings.input_topics[kind])
+        async for event in manual.events():
+            msg = event.message
+            if not await checked(app, order, msg):
+                return
+            ack = order.track(msg.partition, acker(manual, event), msg.offset)
+            record = Consumed(msg.topic, msg.partition, msg.offset, msg.key, msg.value,
+                              record_time(_millis(msg.timestamp)))
+            await router.route(kind, record, app.consumer.highwater(msg.tp), ack)
+
+    for kind, topic_name in settings.input_topics.items():
+        app.agent(app.topic(topic_name, internal=False), name=f"ingest-{kind}", concurrency=1)(_bind(ingest, kind))
+
+    @app.timer(interval=5.0)
+    async def unblock_commits() -> None:
+        await realign_committed(app, orders, committed)
+
+    @app.timer(interval=30.0)
+    async def report_held() -> None:
+        for topic, order in orders.items():
+            for partition, (offset, age) in order.oldest().items():
+                if age > 60:  # probe results wait for their minute, about a minute and a half
+                    log.warning("%s[%d]: offset %d unacknowledged for %.0f s", topic, partition, offset, age)
+
+    def forget_pending(sender: Any, *args: Any, **kwargs: Any) -> None:
+        for order in orders.values():  # revoked records are read again and tracked anew
+            order.forget()
+
+    app.on_partitions_revoked.connect(forget_pending)  # type: ignore[arg-type]  # mode's stub is too narrow
+    return app
+
+
+def _tracking(
+    app: faust.App, settings: Settings, policy: Policy, clock: PartitionClock, committed: CommittedOffsets,
+) -> tuple[SlaTracker, ProbeTracker]:
+    """Tables, tick topic and agents for live SLA and SLO tracking; returns both trackers."""
+    breaches = app.topic(settings.topic_breaches, internal=False)
+    instances = app.topic(settings.topic_instances, internal=False)
+    minutes = app.topic(settings.topic_minutes, internal=False)
+    slo_status = app.topic(settings.topic_slo_status, internal=False)
+    rocksdb = {
+        "block_cache_size": settings.rocksdb_block_cache_mb * 2**20,
+        "block_cache_compressed_size": settings.rocksdb_block_cache_mb * 2**20 // 4,
+        "write_buffer_size": settings.rocksdb_write_buffer_mb * 2**20,
+    }
+    tables = {
+        kind: app.Table(name, default=None, partitions=settings.topic_partitions,
+                        key_type=bytes, value_type=bytes,
+                        options=rocksdb if settings.store.startswith("rocksdb") else None)
+        for kind, name in TABLES.items()
+    }
+
+    async def send_all(topic: Any, records: Sequence[Record]) -> None:
+        for key, value in records:
+            await topic.send(key=key, value=value)
+
+    async def publish(events: Sequence[Record], statuses: Sequence[Record]) -> None:
+        await send_all(breaches, events)
+        await send_all(instances, statuses)
+
+    async def publish_slo(closed: Sequence[Record], alerts: Sequence[Record], statuses: Sequence[Record]) -> None:
+        await send_all(minutes, closed)
+        await send_all(breaches, alerts)
+        await send_all(slo_status, statuses)
+        await app.producer.flush()  # once per tick: stored before the state that depends on them
+
+    ticks_name = ticks_topic(settings)
+
+    async def committed_at(source: str, partition: int) -> int:
+        return await committed.start(ticks_name if source == "tick" else settings.input_topics[source], partition)
+
+    tracker = SlaTracker(
+        ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall,  # type: ignore[arg-type]
+        committed_at, window=timedelta(seconds=settings.reannounce_window_s),
+    )
+    probes = ProbeTracker(
+        SloPlan(policy), tables["probe"], publish_slo, clock.wall,  # type: ignore[arg-type]
+        lateness=timedelta(seconds=settings.probe_lateness_s), idle=timedelta(seconds=settings.probe_idle_s),
+        status_every=settings.slo_status_every_min,
+    )
+
+    # Tables can only be written inside stream iteration, so a timer cannot fire deadlines
+    # or close minutes itself: the leader sends a tick to every partition of a topic
+    # co-partitioned with the inputs, and the owner of each partition advances its state.
+    ticks = app.topic(ticks_name, internal=True, partitions=settings.topic_partitions,
+                      retention=timedelta(hours=1))
+
+    @app.timer(interval=settings.tick_interval_s, on_leader=True)
+    async def send_ticks() -> None:
+        for partition in range(settings.topic_partitions):
+            await ticks.send(value=b"", partition=partition)
+
+    async def settle(partition: int) -> None:
+        """Ask the broker where the inputs of `partition` stand when reading cannot tell
+        (after a takeover, or an end unknown when the last record came); clocks hold till then."""
+        for kind in clock.unsure(partition, settings.input_topics):
+            start, end = await committed.position(settings.input_topics[kind], partition)
+            clock.learn(kind, partition, start, end)
+
+    @app.agent(ticks, name="sla-ticks", concurrency=1)
+    async def on_ticks(stream: StreamT) -> None:
+        async for event in stream.events():
+            partition = event.message.partition
+            try:
+                await settle(partition)
+                await tracker.on_tick(partition, event.message.offset, lambda kind: clock.now(kind, partition))
+                await probes.on_tick(partition, clock.caught_up("probe", partition))
+            except Exception as exc:
+                # In-memory state may be half applied: stop, so that a restart resumes from the
+                # tables and committed offsets (Faust would restart this agent on that state).
+                log.exception("tick processing failed on partition %d; stopping the worker", partition)
+                await app.crash(exc)
+                return
+
+    def forget(sender: Any, *args: Any, **kwargs: Any) -> None:
+        tracker.forget()  # partitions may move; each is re-indexed (and recovered) when next touched
+        probes.forget()
+        clock.forget()
+
+    app.on_partitions_revoked.connect(forget)  # type: ignore[arg-type]  # mode's stub is too narrow
+
+    return tracker, probes
+
+
+async def checked(app: faust.App, order: InOrder, msg: Any) -> bool:
+    """False (and the worker stopping) when the record would skip uncommitted records.
+
+    The process ends so that a restart resumes from the committed offsets; nothing of the
+    record was processed or acknowledged.
+    """
+    try:
+        await order.check(msg.partition, msg.offset)
+    except OffsetGap as exc:
+        log.error("%s: %s; stopping the worker so that it resumes from the committed offset", msg.topic, exc)
+        await app.crash(exc)
+        return False
+    return True
+
+
+def acker(stream: StreamT, event: Any) -> Callable[[], Awaitable[bool]]:
+    """The manual acknowledgement of one event of a `noack()` stream."""
+
+    async def ack() -> bool:
+        return await stream.ack(event)
+
+    return ack
+
+
+def _millis(timestamp: float | None) -> int | None:
+    """Faust's record timestamp (seconds, from Kafka's milliseconds) back in milliseconds."""
+    return None if timestamp is None else round(timestamp * 1000)
+
+
+def _bind(ingest: Callable[[str, StreamT], Any], kind: str) -> Callable[[StreamT], Any]:
+    async def agent(stream: StreamT) -> None:
+        await ingest(kind, stream)
+
+    agent.__name__ = agent.__qualname__ = f"ingest_{kind}"
+    return agent

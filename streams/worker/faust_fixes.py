@@ -1,0 +1,119 @@
+"""Where faust-streaming's own bookkeeping loses or blocks data, and what the worker does about it.
+
+All three reach into Faust's internals (faust-streaming is pinned below 0.16 in pyproject.toml);
+each is covered by a test that fails without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+from faust.transport.consumer import Consumer
+from faust.transport.producer import ProducerBuffer
+from faust.types.tuples import FutureMessage
+
+from streams.worker.acks import InOrder
+from streams.kafka_util import CommittedOffsets
+
+log = logging.getLogger(__name__)
+
+
+class SkippedRecords(RuntimeError):
+    """Faust delivered a record past offsets of the partition it never delivered."""
+
+
+def never_commit_over_gaps() -> None:
+    """Stop Faust from acknowledging offsets it never delivered, and stop the worker instead.
+
+    When a fetched record's offset jumps past the last one read, Faust records the offsets
+    in between as a "gap" and counts them acknowledged at the next commit (meant for
+    compacted topics and transaction markers, which our inputs never have). A record from a
+    fetch made before a seek can jump that way: the chaos suite saw a probe partition
+    committed 27 offsets ahead of what was counted, losing a minute and part of another.
+    The skipped records cannot be read again in this process (Faust drops records below its
+    read position), and commits could never pass them, so the worker stops: a restart
+    resumes from the committed offset (a second worker leaving once left one stalled for
+    good with only the jump logged).
+    """
+    if getattr(Consumer, "_slastream_no_gaps", False):
+        return
+
+    async def add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+        problem = (f"{tp.topic}[{tp.partition}]: records {offset_from}..{offset_to - 1} were skipped by the "
+                   "fetcher; stopping the worker so that it resumes from the committed offset")
+        log.error("%s", problem)
+        await self.app.crash(SkippedRecords(problem))
+
+    Consumer._add_gap = add_gap  # type: ignore[method-assign]
+    Consumer._slastream_no_gaps = True  # type: ignore[attr-defined]
+
+
+def drain_changelog_writes_before_commits() -> None:
+    """Make Faust's producer buffer flush wait for every message put into it.
+
+    Table writes (our state: SLA entries, probe entries) reach Kafka through this buffer,
+    and Faust flushes it before each offset commit. But its flush gives up as soon as no
+    message was sent for 0.1 s, which on a busy machine happens with writes still queued:
+    the input offsets were then committed while the state they produced existed only in
+    memory, and a crash lost it (seen in the chaos suite: a probe minute closed again with
+    the results after the commit only, overwriting its full count; SLA facts missing).
+    """
+    if getattr(ProducerBuffer, "_slastream_draining", False):
+        return
+    put, send_pending = ProducerBuffer.put, ProducerBuffer._send_pending
+
+    def counted_put(self: Any, fut: FutureMessage) -> None:
+        self._slastream_put = getattr(self, "_slastream_put", 0) + 1
+        put(self, fut)
+
+    async def counted_send(self: Any, fut: FutureMessage) -> None:
+        try:
+            await send_pending(self, fut)
+        finally:
+            self._slastream_sent = getattr(self, "_slastream_sent", 0) + 1
+
+    async def flush(self: Any) -> None:
+        """Until every message put was handed to the Kafka client (whose flush follows)."""
+        while getattr(self, "_slastream_sent", 0) < getattr(self, "_slastream_put", 0):
+            if self.state != "running":
+                raise RuntimeError("Cannot flush: Producer not Running")  # as Faust's own
+            await asyncio.sleep(0.005)
+
+    ProducerBuffer.put = counted_put  # type: ignore[method-assign]
+    ProducerBuffer._send_pending = counted_send  # type: ignore[method-assign]
+    ProducerBuffer.flush = flush  # type: ignore[method-assign]
+    ProducerBuffer._slastream_draining = True  # type: ignore[attr-defined]
+
+
+async def realign_committed(app: faust.App, orders: dict[str, InOrder], committed: CommittedOffsets) -> None:
+    """Give Faust the broker's committed offset where its own copy would block commits.
+
+    Faust keeps a copy of each partition's committed offset, taken when it seeks after an
+    assignment, and records an acknowledgement only at or above that copy, and commits only
+    acknowledged offsets that start right after it. After crashes during group joins the
+    copy was seen both behind the broker's (every commit refused) and far ahead of it (every
+    acknowledgement dropped): either way the worker sat idle with its input processed and
+    none of it committed. Acknowledgements reach Faust in offset order from the broker's
+    committed offset (acks.py), so that is the offset to count from. This reads and sets
+    Faust's private fields (faust-streaming is pinned below 0.16).
+    """
+    consumer: Any = app.consumer
+    for tp in list(consumer.assignment()):
+        order = orders.get(tp.topic)
+        if order is None:
+            continue
+        mine, acked = consumer._committed_offset.get(tp), consumer._acked.get(tp)
+        upto = order.acked_upto.get(tp.partition)
+        ahead = mine is not None and upto is not None and mine > upto + 1  # ours would be dropped
+        behind = mine is not None and bool(acked) and min(acked) - mine > 1  # its commits refused
+        if ahead or behind:
+            broker = await committed.start(tp.topic, tp.partition)
+            if broker != mine:
+                log.warning("%s[%d]: Faust counted commits from %s, the broker has %d; realigned",
+                            tp.topic, tp.partition, mine, broker)
+                consumer._committed_offset[tp] = broker or None
+
+

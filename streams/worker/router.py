@@ -1,0 +1,72 @@
+"""What the worker does with one input record, without Faust: the verdict, the dead-letter
+topic, the SLA tracker or the probe tracker, and when the record is acknowledged.
+
+The Faust agent (app.py) only checks the record's offset, hands it here with its
+acknowledgement, and sends what `reject` is given to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Awaitable, Callable
+
+from schemas.deadletter import Reason
+from schemas.events import IncidentEvent, ProbeEvent, TicketEvent
+from sinks.rows import Consumed, accepted
+from streams.worker.partition_clock import PartitionClock
+from streams.worker.probe_tracking import ProbeTracker
+from streams.worker.tracking import SlaTracker
+from streams.validate import Limits, Rejection
+
+log = logging.getLogger(__name__)
+
+Ack = Callable[[], Awaitable[object]]
+Reject = Callable[[Consumed, Reason, str], Awaitable[None]]  # record, reason, detail
+
+
+class Router:
+    """Routes input records; one per worker, shared by the ingest agents."""
+
+    def __init__(self, limits: Limits, clock: PartitionClock, reject: Reject,
+                 tracker: SlaTracker | None = None, probes: ProbeTracker | None = None) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.reject = reject
+        self.tracker = tracker
+        self.probes = probes
+
+    async def route(self, kind: str, record: Consumed, highwater: int, ack: Ack) -> None:
+        """Process one record of `kind`'s input topic (`highwater`: its partition's end as the
+        consumer knows it). `ack` is called once nothing of the record can be lost: at once,
+        or for a counted probe result once its minute is closed and published."""
+        # The same verdict `slastream sink` reaches when it stores the valid events.
+        result = accepted(kind, record, self.limits)
+        self.clock.observe(kind, record.partition, record.offset, highwater,
+                           None if isinstance(result, Rejection) else result.occurred_at)
+        if isinstance(result, Rejection):
+            if self.probes is not None and kind == "probe":
+                self.probes.on_rejected(record.partition)
+            await self.reject(record, result.reason, result.detail)
+            await ack()
+            return
+        if self.tracker is not None and isinstance(result, (TicketEvent, IncidentEvent)):
+            await self._track(record, result)
+        if self.probes is not None and isinstance(result, ProbeEvent):
+            outcome = self.probes.on_event(result, record.partition, record.offset, ack)
+            if outcome == "counted":
+                return  # acknowledged by the probe tracker once its minute is closed
+            if outcome == "late":
+                await self.reject(record, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
+                                                       f"{result.service} was already closed")
+        await ack()
+
+    async def _track(self, record: Consumed, event: TicketEvent | IncidentEvent) -> None:
+        assert self.tracker is not None
+        try:
+            # Never None here: the record just observed gave a position and a watermark.
+            now: datetime = self.clock.now(event.kind, record.partition)  # type: ignore[assignment]
+            await self.tracker.on_event(event, record.partition, record.offset, now)
+        except Exception as exc:  # the worker must survive any input; keep the record
+            log.exception("SLA processing failed for %s %s", event.kind, event.event_id)
+            await self.reject(record, Reason.processing_error, f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,318 @@
+"""ProbeTracker with a plain dict as its table: closing, acks, restarts, alerts, maintenance, no-data.
+
+Objective 99.9 % availability and 99 % of results within 300 ms; Google SRE default rules;
+no_data after 5 minutes; one result per minute unless a test says otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import orjson
+
+from schemas.events import ProbeEvent
+from schemas.policy import parse_policy
+from streams.worker.probe_tracking import ProbeTracker, ServiceEntry
+from streams.engine.slo_plan import SloPlan
+from tests.unit.streams.conftest import utc
+
+POLICY = """
+contracts:
+  - id: gold
+    customer: acme
+    services: [search, login]
+    probes:
+      availability: {objective: 0.999, window: 30d}
+      latency: {threshold_ms: 300, objective: 0.99}
+      maintenance:
+        - {start: "2026-11-27T12:00:00Z", end: "2026-11-27T12:10:00Z"}
+      no_data_after: 5m
+"""
+PLAN = SloPlan(parse_policy(POLICY))
+T0 = utc("2026-11-27 10:00")
+
+
+class Outputs:
+    def __init__(self) -> None:
+        self.minutes: list[dict] = []
+        self.alerts: list[dict] = []
+        self.statuses: list[dict] = []
+
+    async def __call__(self, minutes, alerts, statuses) -> None:
+        self.minutes += [orjson.loads(v) for _, v in minutes]
+        self.alerts += [orjson.loads(v) for _, v in alerts]
+        self.statuses += [orjson.loads(v) for _, v in statuses]
+
+    def alert_log(self) -> list[tuple[str, str, str]]:
+        return [(a["alert"], a["type"], a["at"][11:16]) for a in self.alerts]
+
+
+class Harness:
+    """A tracker on partition 0 with an injected wall clock; offsets count up."""
+
+    def __init__(self, table: dict | None = None) -> None:
+        self.table: dict[bytes, bytes] = {} if table is None else table
+        self.out = Outputs()
+        self.wall = T0
+        self.offset = 0
+        self.acked: list[int] = []
+        self.tracker = ProbeTracker(PLAN, self.table, self.out, lambda: self.wall,
+                                    lateness=timedelta(seconds=60), idle=timedelta(minutes=2))
+
+    def send(self, at: datetime, ok: bool = True, latency: float = 100.0, eid: str | None = None,
+             offset: int | None = None, service: str = "search") -> str:
+        offset = self.offset if offset is None else offset
+        self.offset = max(self.offset, offset + 1)
+        event = ProbeEvent(event_id=eid or f"e{offset}", occurred_at=at, source="t", probe_id="p", service=service,
+                           region="eu", ok=ok, latency_ms=latency, status_code=200 if ok else 503)
+
+        async def ack() -> None:
+            self.acked.append(offset)
+
+        return self.tracker.on_event(event, 0, offset, ack)
+
+    def tick(self, caught_up: bool = True) -> int:
+        return asyncio.run(self.tracker.on_tick(0, caught_up))
+
+    def minutes(self, results: list[bool], start: datetime = T0) -> None:
+        """One result per minute at second 30, ticking after each."""
+        for i, ok in enumerate(results):
+            self.send(start + timedelta(minutes=i, seconds=30), ok=ok)
+            self.tick()
+
+
+def test_a_minute_closes_after_the_lateness_and_acks_its_results_then() -> None:
+    h = Harness()
+    assert h.send(utc("2026-11-27 10:00:10"), latency=120) == "counted"
+    assert h.send(utc("2026-11-27 10:00:40"), ok=False, latency=800) == "counted"
+    assert h.send(utc("2026-11-27 10:00:40"), ok=False, latency=800, eid="e1") == "duplicate"  # same event id
+    assert h.send(utc("2026-11-27 10:01:30")) == "counted"
+    h.tick()
+    assert h.out.minutes == [] and h.acked == []  # watermark 10:00:30: nothing closed
+    h.send(utc("2026-11-27 10:02:00"))  # watermark 10:01:00
+    h.tick()
+    (minute,) = h.out.minutes
+    assert (minute["minute"], minute["total"], minute["good"]) == ("2026-11-27T10:00:00Z", 2, 1)
+    assert (minute["latency_sum_ms"], minute["latency_max_ms"]) == (920.0, 800.0)
+    assert (minute["fast_le_ms"], minute["fast"]) == ([300.0], [1])
+    assert minute["contracts"] == [{"contract_id": "gold", "customer": "acme", "fast": 1, "excluded": False}]
+    assert h.acked == [0, 1]  # only the results of the closed minute
+    assert h.send(utc("2026-11-27 10:00:59")) == "late"
+    assert {(s["sli"], s["error_rate_5m"]) for s in h.out.statuses} == {("availability", 0.5), ("latency", 0.5)}
+
+
+def test_a_restart_skips_what_was_counted_and_counts_open_minutes_again() -> None:
+    first = Harness()
+    first.send(utc("2026-11-27 10:00:10"))
+    first.send(utc("2026-11-27 10:01:10"), ok=False)
+    first.send(utc("2026-11-27 10:02:10"))
+    first.tick()  # watermark 10:01:10: minute 10:00 closed
+    assert [m["minute"][11:16] for m in first.out.minutes] == ["10:00"]
+
+    # A new worker takes the partition over; every result after the last commit comes again.
+    again = Harness(first.table)
+    again.wall = T0 + timedelta(seconds=10)
+    assert again.send(utc("2026-11-27 10:00:10"), offset=0) == "duplicate"
+    assert again.send(utc("2026-11-27 10:01:10"), ok=False, offset=1) == "counted"
+    assert again.send(utc("2026-11-27 10:02:10"), offset=2) == "counted"
+    assert again.send(utc("2026-11-27 10:00:50"), offset=3) == "late"  # new, for a closed minute
+    again.send(utc("2026-11-27 10:04:00"), offset=4)  # watermark 10:03
+    again.tick()
+    assert [(m["minute"][11:16], m["total"], m["good"]) for m in again.out.minutes] == [("10:01", 1, 0), ("10:02", 1, 1)]
+    series = ServiceEntry.load(again.table[b"search"], timedelta(hours=6), PLAN.horizon).series["gold/availability"]
+    assert series.counts(utc("2026-11-27 10:03"), timedelta(minutes=5)) == (3, 1)  # nothing counted twice
+
+
+def test_burn_rate_alerts_fire_and_resolve_minute_by_minute() -> None:
+    h = Harness()
+    # Ten good minutes, one bad one (10:10), then good ones. At the end of 10:10 (10:11), 1 of
+    # 11 results is bad: burn (1/11)/0.001 = 90.9 on every window, above 14.4, 6 and 1, so all
+    # three rules fire. page-1h resolves when 10:10 leaves its 5 m window: at 10:16; page-6h
+    # when it leaves the 30 m window: at 10:41; ticket-3d stays (6 h window still holds it).
+    h.minutes([True] * 10 + [False] + [True] * 40)
+    h.send(T0 + timedelta(minutes=52))
+    h.tick()
+    assert h.out.alert_log() == [
+        ("page-1h", "firing", "10:11"), ("page-6h", "firing", "10:11"), ("ticket-3d", "firing", "10:11"),
+        ("page-1h", "resolved", "10:16"), ("page-6h", "resolved", "10:41"),
+    ]
+    first = h.out.alerts[0]
+    assert (first["sli"], first["severity"], round(first["long_burn"], 1)) == ("availability", "page", 90.9)
+    assert round(first["budget_remaining"], 2) == round(1 - (1 / 11) / 0.001, 2)
+    # Ids are deterministic: a second run over the same input yields the same ones.
+    again = Harness()
+    again.minutes([True] * 10 + [False] + [True] * 40)
+    again.send(T0 + timedelta(minutes=52))
+    again.tick()
+    assert [a["event_id"] for a in again.out.alerts] == [a["event_id"] for a in h.out.alerts]
+
+
+def test_alerts_evaluate_every_minute_while_firing_even_without_data() -> None:
+    h = Harness()
+    h.minutes([True] * 10 + [False])
+    h.send(T0 + timedelta(minutes=20, seconds=30))  # nine silent minutes, then data
+    h.send(T0 + timedelta(minutes=22))
+    h.tick()
+    # page-1h resolved at 10:16 although no result arrived between 10:11 and 10:20.
+    assert ("page-1h", "resolved", "10:16") in h.out.alert_log()
+
+
+def test_minutes_in_a_maintenance_window_do_not_spend_budget() -> None:
+    h = Harness()
+    start = utc("2026-11-27 11:50")
+    h.minutes([True] * 10 + [False] * 10 + [True] * 5, start=start)  # bad 12:00-12:10: all in maintenance
+    h.send(start + timedelta(minutes=27))
+    h.tick()
+    assert h.out.alerts == []
+    flags = {m["minute"][11:16]: m["contracts"][0]["excluded"] for m in h.out.minutes}
+    assert (flags["11:59"], flags["12:00"], flags["12:09"], flags["12:10"]) == (False, True, True, False)
+    series = ServiceEntry.load(h.table[b"search"], timedelta(hours=6), PLAN.horizon).series["gold/availability"]
+    assert series.counts(start + timedelta(minutes=25), timedelta(hours=1)) == (15, 0)
+
+
+def test_no_data_fires_after_a_silence_and_resolves_when_results_return() -> None:
+    h = Harness()
+    h.minutes([True] * 3)  # last result at 10:02:30; its minute ends 10:03
+    # The partition goes quiet: after 2 minutes idle the watermark follows the wall clock.
+    for minutes in range(3, 12):
+        h.wall = T0 + timedelta(minutes=minutes)
+        h.tick()
+    # 10:03 + 5 m = 10:08 is closed once the wall clock passes 10:09 (lateness 60 s).
+    assert h.out.alert_log() == [("no_data", "firing", "10:08")]
+    h.send(utc("2026-11-27 10:15:30"))
+    h.send(utc("2026-11-27 10:17:00"))
+    h.tick()
+    assert h.out.alert_log() == [("no_data", "firing", "10:08"), ("no_data", "resolved", "10:15")]
+
+
+def test_a_silence_inside_a_catch_up_fires_and_resolves_in_event_time() -> None:
+    h = Harness()
+    for m in [0, 1, 2, 30, 31]:  # a 27-minute gap, all processed in one tick
+        h.send(T0 + timedelta(minutes=m, seconds=30))
+    h.send(T0 + timedelta(minutes=33))
+    h.tick()
+    assert h.out.alert_log() == [("no_data", "firing", "10:08"), ("no_data", "resolved", "10:30")]
+
+
+def test_nothing_is_written_or_acknowledged_unless_the_outputs_are_stored() -> None:
+    h = Harness()
+    h.send(utc("2026-11-27 10:00:10"), ok=False)
+    h.send(utc("2026-11-27 10:02:00"))
+
+    async def broker_down(*_records) -> None:
+        raise ConnectionError("broker unreachable")
+
+    h.tracker.publish = broker_down
+    try:
+        h.tick()
+    except ConnectionError:
+        pass
+    assert h.table == {} and h.acked == []
+    # Delivered again after the crash, the results give the same minute.
+    again = Harness(h.table)
+    again.send(utc("2026-11-27 10:00:10"), ok=False, offset=0)
+    again.send(utc("2026-11-27 10:02:00"), offset=1)
+    again.tick()
+    assert [(m["minute"][11:16], m["total"], m["good"]) for m in again.out.minutes] == [("10:00", 1, 0)]
+    assert again.acked == [0] and b"search" in again.table
+
+
+def test_a_rejected_record_moves_the_idle_clock() -> None:
+    """Idle means no record at all was read, counted or rejected, for `idle` (2 min here)."""
+    h = Harness()
+    h.send(utc("2026-11-27 10:00:10"))
+    h.wall = utc("2026-11-27 10:29")
+    h.tracker.on_rejected(0)
+    h.wall = utc("2026-11-27 10:30")
+    h.tick()
+    assert h.out.minutes == []  # a record was read a minute ago
+    h.wall = utc("2026-11-27 10:31")
+    h.tick()
+    assert [m["minute"] for m in h.out.minutes] == ["2026-11-27T10:00:00Z"]
+
+
+async def _noop() -> None:
+    return None
+
+
+def test_a_status_is_as_of_its_last_minute_with_results_however_far_a_tick_closes() -> None:
+    h = Harness()
+    h.send(utc("2026-11-27 10:00:10"))
+    h.wall = utc("2026-11-27 10:30")  # idle: this tick closes up to 10:29 at once
+    h.tick()
+    assert {s["as_of"] for s in h.out.statuses} == {"2026-11-27T10:01:00Z"}
+
+
+def test_an_alert_turning_without_data_publishes_a_status_as_of_that_minute() -> None:
+    """Results stop after a bad minute (10:10): page-1h resolves at 10:16 and page-6h at 10:41
+    with no data. The newest status is as of the last turn, whichever tick closes it, so one
+    as_of never shows two different firing lists."""
+    def run(wall: str) -> list[dict]:
+        h = Harness()
+        h.minutes([True] * 10 + [False])
+        h.wall = utc(wall)
+        h.tick()
+        return [s for s in h.out.statuses if s["sli"] == "availability"]
+
+    soon, late = run("2026-11-27 10:30"), run("2026-11-27 10:50")
+    assert (soon[-1]["as_of"][11:16], soon[-1]["firing"]) == ("10:16", ["page-6h", "ticket-3d"])
+    assert (late[-1]["as_of"][11:16], late[-1]["firing"]) == ("10:41", ["ticket-3d"])
+    by_as_of = {s["as_of"]: s for s in late}
+    assert len(soon) == 10 and soon[:-1] == [by_as_of[s["as_of"]] for s in soon[:-1]]
+
+
+def test_after_a_takeover_minutes_close_by_the_wall_clock_only_once_caught_up() -> None:
+    table: dict[bytes, bytes] = {}
+    h = Harness(table)
+    h.send(utc("2026-11-27 10:00:10"))
+    h.send(utc("2026-11-27 10:02:00"))
+    h.tick()  # 10:00 closed and written; 10:02 open (its result is read again after a restart)
+    restarted = Harness(table)
+    restarted.wall = utc("2026-11-27 10:30")
+    restarted.tick(caught_up=False)
+    assert restarted.out.minutes == []  # the 10:02 result still waits in Kafka
+    restarted.send(utc("2026-11-27 10:02:00"), offset=1)  # read again: counted anew
+    restarted.wall = utc("2026-11-27 11:30")
+    restarted.tick(caught_up=True)
+    assert [m["minute"] for m in restarted.out.minutes] == ["2026-11-27T10:02:00Z"]
+
+
+def test_a_crash_between_two_services_writes_loses_neither() -> None:
+    """The minute of 10:00 closes for search and login in one tick; the worker dies after
+    writing search's entry and before login's. Login's result, read again, is counted again
+    (not refused as late) and its minute closed; search's is skipped as counted."""
+    first = Harness()
+    first.send(utc("2026-11-27 10:00:10"), offset=0)
+    first.send(utc("2026-11-27 10:00:20"), offset=1, service="login")
+    first.send(utc("2026-11-27 10:02:00"), offset=2)
+    first.tick()
+    assert sorted(m["service"] for m in first.out.minutes) == ["login", "search"]
+    crashed = {k: v for k, v in first.table.items() if k == b"search"}
+
+    again = Harness(crashed)
+    assert again.send(utc("2026-11-27 10:00:10"), offset=0) == "duplicate"
+    assert again.send(utc("2026-11-27 10:00:20"), offset=1, service="login") == "counted"
+    again.send(utc("2026-11-27 10:02:00"), offset=2)
+    again.send(utc("2026-11-27 10:03:30"), offset=3, service="login")  # new, for an open minute
+    assert again.send(utc("2026-11-27 10:00:30"), offset=4, service="login") == "late"  # new and late
+    again.tick()
+    assert [(m["service"], m["minute"][11:16], m["total"]) for m in again.out.minutes] == [("login", "10:00", 1)]
+
+
+def test_statuses_while_catching_up_come_every_few_minutes_and_the_newest_once_caught_up() -> None:
+    table: dict[bytes, bytes] = {}
+    h = Harness(table)
+    h.tracker.status_every = 5
+    for i in range(12):  # a backlog: minute by minute, not caught up
+        h.send(T0 + timedelta(minutes=i, seconds=30))
+        h.wall = T0 + timedelta(minutes=i + 2, seconds=31)  # the minute before is past the lateness
+        h.tick(caught_up=False)
+    as_of = sorted({s["as_of"][11:16] for s in h.out.statuses})
+    assert as_of == ["10:01", "10:06"]  # the first, then five minutes of event time later
+    restarted = Harness(table)  # a takeover knows from the table which status is still due
+    restarted.wall = h.wall
+    restarted.tick(caught_up=True)
+    # The newest closed minute's (10:09; 10:10 and 10:11 were within the lateness, still open).
+    assert {s["as_of"][11:16] for s in restarted.out.statuses} == {"10:10"}
+    assert len(restarted.out.statuses) == 2  # availability and latency, once each

@@ -1,0 +1,130 @@
+"""The worker's routing of input records, without Faust: real trackers over plain dicts,
+an injected wall clock, and lists for what is dead-lettered and acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import orjson
+import pytest
+
+from schemas.deadletter import Reason
+from schemas.policy import parse_policy
+from sinks.rows import Consumed
+from streams.engine.clocks import ClockEngine
+from streams.worker.partition_clock import PartitionClock
+from streams.worker.probe_tracking import ProbeTracker
+from streams.worker.router import Router
+from streams.engine.slo_plan import SloPlan
+from streams.worker.tracking import SlaTracker
+from streams.validate import Limits
+from tests.unit.streams.conftest import utc
+
+POLICY = parse_policy("""
+contracts:
+  - id: gold
+    customer: acme
+    services: [checkout]
+    tickets:
+      targets:
+        P1: {response: 15m, resolution: 1h}
+    probes:
+      availability: {objective: 0.999}
+""")
+T0 = utc("2026-11-27 10:00")
+TOPICS = {"ticket": "sla.tickets", "probe": "sla.probes"}
+
+
+class World:
+    """A router with both trackers on dict tables; records are numbered per topic."""
+
+    def __init__(self, fail_sla: bool = False) -> None:
+        self.wall = T0
+        self.letters: list[tuple[str, int, Reason, str]] = []
+        self.acked: list[tuple[str, int]] = []
+        self.published: list[bytes] = []
+        self.offsets = {kind: 0 for kind in TOPICS}
+
+        async def publish(*groups) -> None:
+            self.published += [k for group in groups for k, _ in group]
+
+        async def committed(source: str, partition: int) -> int:
+            return 0
+
+        async def reject(record: Consumed, reason: Reason, detail: str) -> None:
+            self.letters.append((record.topic, record.offset, reason, detail))
+
+        engine = ClockEngine(POLICY)
+        if fail_sla:
+            def broken(*args):
+                raise RuntimeError("engine broke")
+            engine.apply = broken  # type: ignore[method-assign]
+        self.tracker = SlaTracker(engine, {"ticket": {}, "incident": {}}, publish, lambda: self.wall, committed)
+        self.probes = ProbeTracker(SloPlan(POLICY), {}, publish, lambda: self.wall,
+                                   lateness=timedelta(seconds=60), idle=timedelta(minutes=2))
+        self.router = Router(Limits(), PartitionClock(lambda: self.wall), reject, self.tracker, self.probes)
+
+    def send(self, kind: str, value: dict | bytes, key: bytes) -> int:
+        offset = self.offsets[kind]
+        self.offsets[kind] += 1
+        data = value if isinstance(value, bytes) else orjson.dumps(value)
+        record = Consumed(TOPICS[kind], 0, offset, key, data, self.wall)
+
+        async def ack() -> None:
+            self.acked.append((kind, offset))
+
+        asyncio.run(self.router.route(kind, record, offset + 1, ack))
+        return offset
+
+
+def ticket(at: datetime, status: str = "new", eid: str = "t1") -> dict:
+    return {"event_id": eid, "occurred_at": at.isoformat(), "source": "desk", "ticket_id": "T1",
+            "customer": "acme", "service": "checkout", "priority": "P1", "status": status}
+
+
+def probe(at: datetime, eid: str) -> dict:
+    return {"event_id": eid, "occurred_at": at.isoformat(), "source": "p", "probe_id": "p1",
+            "service": "checkout", "region": "eu", "ok": True, "latency_ms": 80.0, "status_code": 200}
+
+
+def test_a_refused_record_is_dead_lettered_with_its_reason_and_acknowledged() -> None:
+    w = World()
+    w.send("ticket", b"{not json", b"T1")
+    w.send("ticket", {**ticket(T0), "priority": 1}, b"T1")  # a number where a string belongs
+    assert [(offset, reason) for _, offset, reason, _ in w.letters] == [(0, Reason.malformed_json), (1, Reason.invalid)]
+    assert w.acked == [("ticket", 0), ("ticket", 1)] and w.published == []
+
+
+def test_a_ticket_drives_the_sla_tracker_and_is_acknowledged_at_once() -> None:
+    w = World()
+    w.send("ticket", ticket(T0), b"T1")
+    assert w.published == [b"ticket:T1"] and w.acked == [("ticket", 0)] and w.letters == []
+
+
+def test_a_probe_result_is_acknowledged_once_its_minute_is_closed_and_a_late_one_dead_lettered() -> None:
+    w = World()
+    w.send("probe", probe(T0 + timedelta(seconds=10), "p0"), b"checkout")
+    assert w.acked == []  # counted: waits for its minute
+    w.wall = T0 + timedelta(minutes=3)
+    w.send("probe", probe(T0 + timedelta(minutes=2, seconds=30), "p1"), b"checkout")  # watermark past 10:00 + 60 s
+    asyncio.run(w.probes.on_tick(0, True))
+    assert ("probe", 0) in w.acked and ("probe", 1) not in w.acked
+    w.send("probe", probe(T0 + timedelta(seconds=20), "p2"), b"checkout")  # for the closed minute
+    assert [(offset, reason) for _, offset, reason, _ in w.letters] == [(2, Reason.late)]
+    assert ("probe", 2) in w.acked
+
+
+def test_a_failure_inside_the_sla_tracker_dead_letters_the_record_and_the_worker_goes_on() -> None:
+    w = World(fail_sla=True)
+    w.send("ticket", ticket(T0), b"T1")
+    (letter,) = w.letters
+    assert letter[2] == Reason.processing_error and "engine broke" in letter[3]
+    assert w.acked == [("ticket", 0)]
+
+
+@pytest.mark.parametrize("key", [b"T2", None])
+def test_a_ticket_keyed_by_another_id_is_refused(key: bytes | None) -> None:
+    w = World()
+    w.send("ticket", ticket(T0), key)
+    assert [reason for _, _, reason, _ in w.letters] == [Reason.wrong_key] and w.published == []
