@@ -15,8 +15,8 @@ from confluent_kafka import Consumer
 
 from streams.kafka_util import lag
 from streams.settings import Settings, topic_env
-from streams.topics import create_topics
 from streams.tools.workerproc import WorkerProcess, cpu_seconds, peak_rss_mib
+from streams.topics import create_topics
 
 
 def isolated_run(prefix: str, partitions: int = 3, policy: str | None = None, **extra: str) -> tuple[dict[str, str], Settings, Path]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,7 +19,6 @@ from pydantic import (
 )
 
 from schemas.durations import Duration, format_duration, parse_duration
-from schemas.errors import read_text
 from schemas.events import Priority, Severity, TicketStatus
 
 ALWAYS = "24x7"
@@ -416,27 +414,6 @@ def _dotted(loc: tuple[Any, ...]) -> str:
             continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
-
-
-def load_policy(path: str | Path, openslo: str | Path | None = None) -> "Policy":
-    """Read and validate a policy file: slastream YAML, or OpenSLO v1 SLO documents.
-
-    `openslo` names a file of OpenSLO documents whose contracts join those of `path`.
-    """
-    from schemas.openslo import is_openslo, parse_openslo  # it builds on this module
-
-    p = Path(path)
-    text = read_text(p, "policy file")
-    doc = PolicyDocument(contracts=parse_openslo(text, str(p))) if is_openslo(text) else parse_policy(text, str(p)).doc
-    if openslo is not None:
-        q = Path(openslo)
-        extra = parse_openslo(read_text(q, "OpenSLO file"), str(q))
-        known = {c.id for c in doc.contracts}
-        clashes = [Problem(None, f"contract {c.id}", f"already defined in {p}") for c in extra if c.id in known]
-        if clashes:
-            raise PolicyError(str(q), clashes)
-        doc = doc.model_copy(update={"contracts": doc.contracts + extra})
-    return Policy(doc)
 
 
 class Policy:

@@ -16,8 +16,8 @@ import orjson
 from pydantic import BaseModel
 
 from schemas import codec
-from schemas.outputs import EntityStatus, InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
 from schemas.deadletter import Reason
+from schemas.outputs import EntityStatus, InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
 from streams.validate import AnyEvent, Limits, Rejection, validate, wrong_key
 
 EVENTS_RAW_COLUMNS = (

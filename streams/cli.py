@@ -29,7 +29,8 @@ def _settings() -> Any:  # imported lazily so `--help` stays fast
 
 def _policy(settings: Any) -> Any:
     """The policy of SLA_POLICY_FILE / OPENSLO_FILE, None when neither is set."""
-    from schemas.policy import PolicyError, load_policy
+    from schemas.policy import PolicyError
+    from schemas.policy_files import load_policy
 
     files = [f for f in (settings.sla_policy_file, settings.openslo_file) if f]
     if not files:
@@ -176,7 +177,8 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_validate(args: argparse.Namespace) -> int:
-    from schemas.policy import PolicyError, load_policy
+    from schemas.policy import PolicyError
+    from schemas.policy_files import load_policy
 
     try:
         policy = load_policy(args.file, args.openslo)
@@ -189,7 +191,8 @@ def cmd_policy_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from schemas.policy import PolicyError, load_policy
+    from schemas.policy import PolicyError
+    from schemas.policy_files import load_policy
     from streams.engine.clocks import ClockEngine
     from streams.engine.replay import run
 

@@ -18,10 +18,10 @@ from schemas.errors import RunFailed
 from sinks.clickhouse import connect
 from sinks.kafka_sink import sink_topics
 from streams.kafka_util import read_all
-from streams.tools.produce import produce
 from streams.settings import Settings, load_settings, topic_env
-from streams.topics import create_topics
+from streams.tools.produce import produce
 from streams.tools.workerproc import WorkerProcess, WorkerStalled
+from streams.topics import create_topics
 
 DEMO_DIR = Path("var/demo")
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "examples" / "demo-policy.yaml"

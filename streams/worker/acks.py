@@ -13,7 +13,8 @@ import time
 from collections import deque
 from typing import Any, Awaitable, Callable
 
-Ack = Callable[[], Awaitable[Any]]
+from streams.worker.types import Ack
+
 Start = Callable[[int], Awaitable[int]]  # partition -> the offset the group must read first
 
 

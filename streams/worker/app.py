@@ -13,18 +13,18 @@ from schemas import codec
 from schemas.deadletter import KEY_KEPT, DeadLetter, Reason
 from schemas.policy import Policy
 from sinks.rows import Consumed, record_time
-from streams.worker.acks import InOrder, OffsetGap
 from streams.engine.clocks import ClockEngine
-from streams.worker.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps, realign_committed
+from streams.engine.slo_plan import SloPlan
 from streams.kafka_util import CommittedOffsets
+from streams.settings import Settings
+from streams.topics import TABLES, ticks_topic
+from streams.validate import Limits
+from streams.worker.acks import InOrder, OffsetGap
+from streams.worker.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps, realign_committed
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
 from streams.worker.router import Router
-from streams.settings import Settings
-from streams.engine.slo_plan import SloPlan
-from streams.topics import TABLES, ticks_topic
 from streams.worker.tracking import Record, SlaTracker
-from streams.validate import Limits
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]

@@ -15,8 +15,8 @@ from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 from faust.types.tuples import FutureMessage
 
-from streams.worker.acks import InOrder
 from streams.kafka_util import CommittedOffsets
+from streams.worker.acks import InOrder
 
 log = logging.getLogger(__name__)
 

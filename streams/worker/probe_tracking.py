@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable, Literal, MutableMapping, Sequence
+from typing import Awaitable, Callable, Literal, Sequence
 
 import orjson
 
@@ -29,12 +29,10 @@ from schemas.outputs import ContractMinute, ProbeMinute, SloAlert, SloStatus, al
 from streams.engine.probes import Bucket, MinuteBuckets
 from streams.engine.slo import ErrorSeries, budget_remaining, epoch_minute, evaluate, minute_start
 from streams.engine.slo_plan import ContractProbes, Objective, SloPlan
+from streams.worker.types import Ack, Record, Table
 
-Ack = Callable[[], Awaitable[Any]]
-Record = tuple[bytes, bytes]  # Kafka key, value
 # (minutes, alerts, statuses); returns once the broker has stored them all.
 Publish = Callable[[Sequence[Record], Sequence[Record], Sequence[Record]], Awaitable[None]]
-Table = MutableMapping[bytes, bytes]
 Outcome = Literal["counted", "duplicate", "late"]
 
 _RATES = {"5m": timedelta(minutes=5), "30m": timedelta(minutes=30), "1h": timedelta(hours=1),

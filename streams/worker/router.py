@@ -14,14 +14,14 @@ from typing import Awaitable, Callable
 from schemas.deadletter import Reason
 from schemas.events import IncidentEvent, ProbeEvent, TicketEvent
 from sinks.rows import Consumed, accepted
+from streams.validate import Limits, Rejection
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
 from streams.worker.tracking import SlaTracker
-from streams.validate import Limits, Rejection
+from streams.worker.types import Ack
 
 log = logging.getLogger(__name__)
 
-Ack = Callable[[], Awaitable[object]]
 Reject = Callable[[Consumed, Reason, str], Awaitable[None]]  # record, reason, detail
 
 

@@ -17,7 +17,7 @@ import asyncio
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Awaitable, Callable, MutableMapping, Sequence
+from typing import Awaitable, Callable, Sequence
 
 import orjson
 
@@ -25,12 +25,11 @@ from schemas import codec
 from schemas.events import IncidentEvent, TicketEvent
 from schemas.outputs import EntityStatus, SlaEvent
 from streams.engine.clocks import ClockEngine, EntityState
-from streams.worker.due_index import DueIndex
 from streams.engine.state_codec import micros, state_from_json, state_to_json
+from streams.worker.due_index import DueIndex
+from streams.worker.types import Record, Table
 
-Record = tuple[bytes, bytes]  # Kafka key, value
 Publish = Callable[[Sequence[Record], Sequence[Record]], Awaitable[None]]  # breaches, statuses
-Table = MutableMapping[bytes, bytes]
 
 
 Cause = tuple[str, int]  # the record an output came from: (source: ticket, incident or tick; offset)

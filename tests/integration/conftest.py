@@ -11,8 +11,8 @@ import pytest
 
 from sinks.kafka_sink import sink_topics
 from streams.settings import Settings, topic_env
-from streams.topics import create_topics
 from streams.tools.workerproc import WorkerProcess
+from streams.topics import create_topics
 
 pytestmark = pytest.mark.integration
 

@@ -22,14 +22,14 @@ from typing import Any, Callable
 import orjson
 
 from schemas.events import IncidentEvent, TicketEvent
-from schemas.policy import load_policy
-from streams.engine.clocks import ClockEngine
+from schemas.policy_files import load_policy
 from sinks.kafka_sink import sink_topics
-from streams.kafka_util import lag, read_all
+from streams.engine.clocks import ClockEngine
 from streams.engine.replay import Replay
+from streams.kafka_util import lag, read_all
 from streams.tools.synthetic import SyntheticSource
-from streams.validate import validate
 from streams.tools.workerproc import WorkerProcess, WorkerStalled, peak_rss_mib
+from streams.validate import validate
 from tests.conftest import REPO, clickhouse
 from tests.integration.helpers import send
 

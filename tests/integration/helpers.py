@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from confluent_kafka import Producer
 
-from streams.tools.produce import OrderedSends, wait_for_topics
 from streams.settings import Settings
+from streams.tools.produce import OrderedSends, wait_for_topics
 
 
 def send(settings: Settings, records: list[tuple[str, str, bytes]]) -> None:

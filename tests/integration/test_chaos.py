@@ -21,9 +21,9 @@ from typing import Iterator
 
 import pytest
 
+from streams.kafka_util import group_assignments
 from tests.conftest import LocalBroker
 from tests.integration.conftest import make_run
-from streams.kafka_util import group_assignments
 from tests.integration.harness import WORKER_ENV, Outcome, Record, diff, run_chaos, run_faulted, run_live, workload
 
 KILLS = int(os.environ.get("CHAOS_KILLS", "6"))

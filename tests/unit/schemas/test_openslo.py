@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from schemas.openslo import parse_openslo
-from schemas.policy import PolicyError, load_policy
+from schemas.policy import PolicyError
+from schemas.policy_files import load_policy
 
 GOLD = Path(__file__).resolve().parents[2] / "data" / "openslo" / "gold.yaml"
 TEXT = GOLD.read_text()

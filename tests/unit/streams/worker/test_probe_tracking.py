@@ -13,8 +13,8 @@ import orjson
 
 from schemas.events import ProbeEvent
 from schemas.policy import parse_policy
-from streams.worker.probe_tracking import ProbeTracker, ServiceEntry
 from streams.engine.slo_plan import SloPlan
+from streams.worker.probe_tracking import ProbeTracker, ServiceEntry
 from tests.unit.streams.conftest import utc
 
 POLICY = """

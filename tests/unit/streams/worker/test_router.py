@@ -13,12 +13,12 @@ from schemas.deadletter import Reason
 from schemas.policy import parse_policy
 from sinks.rows import Consumed
 from streams.engine.clocks import ClockEngine
+from streams.engine.slo_plan import SloPlan
+from streams.validate import Limits
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
 from streams.worker.router import Router
-from streams.engine.slo_plan import SloPlan
 from streams.worker.tracking import SlaTracker
-from streams.validate import Limits
 from tests.unit.streams.conftest import utc
 
 POLICY = parse_policy("""
