@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DataError, ProgrammingError
 from clickhouse_connect.driver.exceptions import Error as ClickHouseError
 
 from schemas.errors import UserError
@@ -49,3 +50,25 @@ def connect(dsn: str, password: str | None = None) -> Client:
 def redact(dsn: str) -> str:
     """The DSN with any password replaced by ***."""
     return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", dsn)
+
+
+# Server error codes an insert cannot pass by waiting: the schema, the rows or the account
+# must change first (ClickHouse's src/Common/ErrorCodes.cpp).
+_FOR_GOOD = {
+    6: "CANNOT_PARSE_TEXT", 8: "THERE_IS_NO_COLUMN", 10: "NOT_FOUND_COLUMN_IN_BLOCK",
+    16: "NO_SUCH_COLUMN_IN_TABLE", 27: "CANNOT_PARSE_INPUT_ASSERTION_FAILED", 36: "BAD_ARGUMENTS",
+    41: "CANNOT_PARSE_DATETIME", 43: "ILLEGAL_TYPE_OF_ARGUMENT", 44: "ILLEGAL_COLUMN", 47: "UNKNOWN_IDENTIFIER",
+    53: "TYPE_MISMATCH", 60: "UNKNOWN_TABLE", 62: "SYNTAX_ERROR", 70: "CANNOT_CONVERT_TYPE", 81: "UNKNOWN_DATABASE",
+    117: "INCORRECT_DATA", 192: "UNKNOWN_USER", 194: "REQUIRED_PASSWORD", 497: "ACCESS_DENIED",
+    516: "AUTHENTICATION_FAILED",
+}
+
+
+def passes_with_time(exc: Exception) -> bool:
+    """Whether a failed insert may succeed if tried again later: a server or connection
+    that is away, busy, out of disk or memory. Not: a server error in `_FOR_GOOD`, or rows
+    the client library itself cannot encode (a bug, not an outage)."""
+    if isinstance(exc, (ProgrammingError, DataError, TypeError, ValueError, KeyError)):
+        return False
+    code = re.search(r"Code: (\d+)\.", str(exc))
+    return code is None or int(code.group(1)) not in _FOR_GOOD

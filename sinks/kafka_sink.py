@@ -5,8 +5,9 @@ data directory), so any number of workers can run beside it. librdkafka batch
 consumption; a batch is inserted table by table, and its offsets are committed only
 after every insert succeeded. A crash or a failed commit re-reads records whose rows may
 already be stored: every table deduplicates on the row's key (ReplacingMergeTree), so a
-copy never counts twice. While ClickHouse refuses, the batch is retried and nothing more
-is read (input is held, not lost).
+copy never counts twice. While ClickHouse refuses for a reason that can pass (away, busy,
+out of disk), the batch is retried and nothing more is read (input is held, not lost); a
+refusal that cannot pass (an unknown table, a wrong password) stops the sink with the reason.
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ from typing import Any, Callable, Hashable
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
+from schemas.errors import RunFailed
+from sinks.clickhouse import passes_with_time
 from sinks.rows import COLUMNS, Consumed, Rows, breach_rows, input_rows, instance_rows, minute_rows, record_time, status_rows
 from streams.settings import Settings
 from streams.validate import Limits
 
 log = logging.getLogger(__name__)
+
+
+class SinkFailed(RunFailed):
+    """ClickHouse refused an insert in a way that waiting cannot mend."""
 
 
 def sink_topics(settings: Settings) -> list[str]:
@@ -65,6 +72,29 @@ class Batch:
             self.tables.setdefault(table, {}).setdefault(key, row)  # a copy inside one batch is dropped here
         self.next_offsets[(record.topic, record.partition)] = record.offset + 1
         self.records += 1
+
+
+def insert_rows(client: Client, table: str, rows: list[tuple[Any, ...]], settings: Settings,
+                stop: Callable[[], bool]) -> bool:
+    """Insert, retrying what can pass with time (waits from SINK_RETRY_S, doubling up to
+    SINK_RETRY_MAX_S). Raises SinkFailed on what cannot; False when `stop()` turned true
+    meanwhile. The caller commits nothing unless this returned True."""
+    wait = settings.sink_retry_s
+    while True:
+        try:
+            client.insert(table, data=rows, column_names=list(COLUMNS[table]))
+            return True
+        except Exception as exc:
+            problem = f"insert of {len(rows)} rows into {table} failed ({type(exc).__name__}: {str(exc)[:300]})"
+            if not passes_with_time(exc):
+                raise SinkFailed(f"{problem}; retrying cannot help: fix the table or the account (the migrations "
+                                 "run at start), then start the sink again; nothing of this batch was committed, "
+                                 "so its records are read again") from exc
+            log.error("%s; retrying in %g s", problem, wait)
+            if stop():
+                return False
+            time.sleep(wait)
+            wait = min(wait * 2, settings.sink_retry_max_s)
 
 
 class ClickHouseSink:
@@ -122,16 +152,8 @@ class ClickHouseSink:
         if not batch.records:
             return True
         for table, rows in list(batch.tables.items()):
-            while True:
-                try:
-                    self.client.insert(table, data=list(rows.values()), column_names=list(COLUMNS[table]))
-                    break
-                except Exception as exc:
-                    log.error("insert of %d rows into %s failed (%s: %.200s); retrying in %g s", len(rows), table,
-                              type(exc).__name__, exc, self.settings.sink_retry_s)
-                    if self._stop():
-                        return False
-                    time.sleep(self.settings.sink_retry_s)
+            if not insert_rows(self.client, table, list(rows.values()), self.settings, self._stop):
+                return False
             self.rows_written += len(rows)
             del batch.tables[table]  # stored: a retry of a later table does not insert it again
         offsets = [TopicPartition(t, p, o) for (t, p), o in batch.next_offsets.items()]

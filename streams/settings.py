@@ -100,8 +100,10 @@ class Settings(BaseSettings):
     clickhouse_password: SecretStr | None = None
     batch_rows: int = Field(default=10_000, ge=1)
     flush_interval_s: float = Field(default=1.0, gt=0)
-    # `slastream sink`: the wait before an insert ClickHouse refused is tried again.
+    # `slastream sink`: the first wait before an insert ClickHouse refused is tried again;
+    # each further refusal doubles it, up to the second setting.
     sink_retry_s: float = Field(default=1.0, gt=0)
+    sink_retry_max_s: float = Field(default=30.0, gt=0)
 
     @classmethod
     def settings_customise_sources(
