@@ -51,15 +51,11 @@ class ServiceEntry:
     firing: dict[str, tuple[str, ...]] = field(default_factory=dict)  # objective key -> rules firing
     silent: tuple[str, ...] = ()  # contracts whose no_data alert fires
     status_as_of: int | None = None  # epoch minute of the last status published (its as_of)
-    # Epoch minute ending the last closed minute with results or with a burn-rate alert turning:
-    # the newest status is as of it, so one as_of always shows the same rates and firing rules.
-    last_change: int | None = None
 
     def dump(self) -> bytes:
         return orjson.dumps([
             self.partition, self.closed_until, self.offset, self.last_data,
             {k: s.to_json() for k, s in self.series.items()}, self.firing, self.silent, self.status_as_of,
-            self.last_change,
         ])
 
     @classmethod
@@ -68,15 +64,14 @@ class ServiceEntry:
         return cls(
             p, until, offset, last, {k: ErrorSeries.from_json(v, fine, horizon) for k, v in series.items()},
             {k: tuple(v) for k, v in firing.items()}, tuple(silent), rest[0] if rest else None,
-            rest[1] if len(rest) > 1 else last,
         )
 
     def alerting(self) -> bool:
         return any(self.firing.values())
 
     def status_stale(self) -> bool:
-        """A change closed since the last status was published."""
-        return self.last_change is not None and self.status_as_of != self.last_change
+        """A minute with results closed since the last status was published."""
+        return self.last_data is not None and self.status_as_of != self.last_data
 
 
 @dataclass
@@ -251,24 +246,21 @@ class ProbeTracker:
                     if not o.maintenance.covers(bucket.minute):
                         series = entry.series.setdefault(o.key, ErrorSeries(self.fine, self.plan.horizon))
                         series.add(bucket.minute, *o.counts(bucket.total, bucket.good, fast))
-                entry.last_data = entry.last_change = m + 1
+                entry.last_data = m + 1
                 minutes.append(self._minute_record(bucket, contracts))
             if bucket is not None or entry.alerting():
-                turned = self._evaluate(entry, service, objectives, minute_start(m + 1))
-                if turned:
-                    entry.last_change = m + 1
-                alerts += turned
+                alerts += self._evaluate(entry, service, objectives, minute_start(m + 1))
         alerts += self._silence(entry, service, contracts, until=new, returned=False)
-        # As of the end of the service's last change, not of `new`: how far one tick closes
-        # depends on the wall clock, and the status must not. While the partition catches
+        # As of the end of the service's last minute with results, not of `new`: how far one tick
+        # closes depends on the wall clock, and the status must not. While the partition catches
         # up, at most one per `status_every` minutes (and whenever an alert changes): a status
         # row per minute and objective was most of what a backlog published.
         statuses = []
-        if entry.last_change is not None and entry.status_stale() and (
+        if entry.last_data is not None and entry.status_stale() and (
                 caught_up or alerts or entry.status_as_of is None
-                or entry.last_change - entry.status_as_of >= self.status_every):
-            statuses = [self._status(entry, service, o, minute_start(entry.last_change)) for o in objectives]
-            entry.status_as_of = entry.last_change
+                or entry.last_data - entry.status_as_of >= self.status_every):
+            statuses = [self._status(entry, service, o, minute_start(entry.last_data)) for o in objectives]
+            entry.status_as_of = entry.last_data
 
         entry.partition, entry.closed_until, entry.offset = partition, new, part.max_offset
         records = [(f"slo:{a.contract_id}:{a.service}".encode(), codec.dumps(a)) for a in alerts]

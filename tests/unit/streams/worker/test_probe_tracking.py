@@ -244,24 +244,6 @@ def test_a_status_is_as_of_its_last_minute_with_results_however_far_a_tick_close
     assert {s["as_of"] for s in h.out.statuses} == {"2026-11-27T10:01:00Z"}
 
 
-def test_an_alert_turning_without_data_publishes_a_status_as_of_that_minute() -> None:
-    """Results stop after a bad minute (10:10): page-1h resolves at 10:16 and page-6h at 10:41
-    with no data. The newest status is as of the last turn, whichever tick closes it, so one
-    as_of never shows two different firing lists."""
-    def run(wall: str) -> list[dict]:
-        h = Harness()
-        h.minutes([True] * 10 + [False])
-        h.wall = utc(wall)
-        h.tick()
-        return [s for s in h.out.statuses if s["sli"] == "availability"]
-
-    soon, late = run("2026-11-27 10:30"), run("2026-11-27 10:50")
-    assert (soon[-1]["as_of"][11:16], soon[-1]["firing"]) == ("10:16", ["page-6h", "ticket-3d"])
-    assert (late[-1]["as_of"][11:16], late[-1]["firing"]) == ("10:41", ["ticket-3d"])
-    by_as_of = {s["as_of"]: s for s in late}
-    assert len(soon) == 10 and soon[:-1] == [by_as_of[s["as_of"]] for s in soon[:-1]]
-
-
 def test_after_a_takeover_minutes_close_by_the_wall_clock_only_once_caught_up() -> None:
     table: dict[bytes, bytes] = {}
     h = Harness(table)
