@@ -51,11 +51,15 @@ class ServiceEntry:
     firing: dict[str, tuple[str, ...]] = field(default_factory=dict)  # objective key -> rules firing
     silent: tuple[str, ...] = ()  # contracts whose no_data alert fires
     status_as_of: int | None = None  # epoch minute of the last status published (its as_of)
+    # Rules firing at `last_data`, what a status shows: later minutes without data may still
+    # turn rules (alerts), but a status is as of its last data whichever tick publishes it.
+    data_firing: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def dump(self) -> bytes:
         return orjson.dumps([
             self.partition, self.closed_until, self.offset, self.last_data,
             {k: s.to_json() for k, s in self.series.items()}, self.firing, self.silent, self.status_as_of,
+            self.data_firing,
         ])
 
     @classmethod
@@ -64,6 +68,7 @@ class ServiceEntry:
         return cls(
             p, until, offset, last, {k: ErrorSeries.from_json(v, fine, horizon) for k, v in series.items()},
             {k: tuple(v) for k, v in firing.items()}, tuple(silent), rest[0] if rest else None,
+            {k: tuple(v) for k, v in (rest[1] if len(rest) > 1 else firing).items()},
         )
 
     def alerting(self) -> bool:
@@ -250,6 +255,8 @@ class ProbeTracker:
                 minutes.append(self._minute_record(bucket, contracts))
             if bucket is not None or entry.alerting():
                 alerts += self._evaluate(entry, service, objectives, minute_start(m + 1))
+            if bucket is not None:
+                entry.data_firing = dict(entry.firing)
         alerts += self._silence(entry, service, contracts, until=new, returned=False)
         # As of the end of the service's last minute with results, not of `new`: how far one tick
         # closes depends on the wall clock, and the status must not. While the partition catches
@@ -341,6 +348,6 @@ class ProbeTracker:
             contract_id=o.contract_id, customer=o.customer, service=service, sli=o.sli, objective=o.objective,
             window=o.window_name, as_of=end, **{f"error_rate_{k}": v for k, v in rates.items()},
             error_rate_window=in_window, burn_rate_1h=(rates["1h"] or 0.0) / (1 - o.objective),
-            budget_remaining=1 - (in_window or 0.0) / (1 - o.objective), firing=list(entry.firing.get(o.key, ())),
+            budget_remaining=1 - (in_window or 0.0) / (1 - o.objective), firing=list(entry.data_firing.get(o.key, ())),
         )
         return f"{o.contract_id}:{service}:{o.sli}".encode(), codec.dumps(status)

@@ -89,9 +89,6 @@ class Outcome:
         # still evaluated minute by minute while firing, as the idle partition's minutes close.
         last_minute = max(r[3] for r in self.tables["events"] if r[0] == "probe").replace(second=0, microsecond=0)
         out["slo_alerts"] = [r for r in self.tables["slo_alerts"] if r[4] <= last_minute + timedelta(minutes=1)]
-        # For the same reason a status row's list of firing rules (its last column): the rows
-        # keep the as_of of the last minute with data while later evaluations change the list.
-        out["slo_status"] = [r[:-1] for r in self.tables["slo_status"]]
         return out
 
     @property

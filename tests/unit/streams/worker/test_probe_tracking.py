@@ -244,6 +244,23 @@ def test_a_status_is_as_of_its_last_minute_with_results_however_far_a_tick_close
     assert {s["as_of"] for s in h.out.statuses} == {"2026-11-27T10:01:00Z"}
 
 
+def test_a_status_shows_the_rules_firing_at_its_last_data_whichever_tick_publishes_it() -> None:
+    """Results stop after a bad minute (10:10): page-1h resolves at 10:16 and page-6h at 10:41
+    without data (alerts say so). The status stays as of 10:11 with the rules firing then,
+    however far the last tick closed, so one as_of always carries one firing list."""
+    def run(wall: str) -> tuple[list[dict], list[tuple[str, str, str]]]:
+        h = Harness()
+        h.minutes([True] * 10 + [False])
+        h.wall = utc(wall)
+        h.tick()
+        return [s for s in h.out.statuses if s["sli"] == "availability"], h.out.alert_log()
+
+    (soon, soon_alerts), (late, late_alerts) = run("2026-11-27 10:30"), run("2026-11-27 10:50")
+    assert ("page-6h", "resolved", "10:41") in late_alerts and ("page-6h", "resolved", "10:41") not in soon_alerts
+    assert soon == late
+    assert (late[-1]["as_of"][11:16], late[-1]["firing"]) == ("10:11", ["page-1h", "page-6h", "ticket-3d"])
+
+
 def test_after_a_takeover_minutes_close_by_the_wall_clock_only_once_caught_up() -> None:
     table: dict[bytes, bytes] = {}
     h = Harness(table)
