@@ -35,12 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
 from schemas.events import ProbeEvent  # noqa: E402
 from schemas.policy import parse_policy  # noqa: E402
+from streams.engine.service_slo import ServiceEntry  # noqa: E402
 from streams.engine.slo import ErrorSeries, epoch_minute  # noqa: E402
 from streams.engine.slo_plan import SloPlan  # noqa: E402
 from streams.kafka_util import topic_size  # noqa: E402
 from streams.tools.produce import OrderedSends, wait_for_topics  # noqa: E402
 from streams.tools.workerproc import peak_rss_mib  # noqa: E402
-from streams.worker.probe_tracking import ProbeTracker, ServiceEntry  # noqa: E402
+from streams.worker.probe_tracking import ProbeTracker  # noqa: E402
 
 POLICY = """
 contracts:

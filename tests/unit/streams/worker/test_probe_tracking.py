@@ -13,8 +13,9 @@ import orjson
 
 from schemas.events import ProbeEvent
 from schemas.policy import parse_policy
+from streams.engine.service_slo import ServiceEntry
 from streams.engine.slo_plan import SloPlan
-from streams.worker.probe_tracking import ProbeTracker, ServiceEntry
+from streams.worker.probe_tracking import ProbeTracker
 from tests.unit.streams.conftest import utc
 
 POLICY = """

@@ -1,0 +1,45 @@
+"""Closing one service's minutes without a tracker: records, alerts, status, and the entry's bytes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from schemas.policy import parse_policy
+from streams.engine.probes import Bucket
+from streams.engine.service_slo import ServiceEntry, ServiceSlo
+from streams.engine.slo import epoch_minute
+from streams.engine.slo_plan import SloPlan
+from tests.unit.streams.conftest import utc
+
+PLAN = SloPlan(parse_policy("""
+contracts:
+  - id: gold
+    customer: acme
+    services: [search]
+    probes:
+      availability: {objective: 0.999}
+      latency: {threshold_ms: 300, objective: 0.99}
+      no_data_after: 5m
+"""))
+T0 = utc("2026-11-27 10:00")
+
+
+def bucket(minute: int, good: bool) -> Bucket:
+    return Bucket("search", T0 + timedelta(minutes=minute), 1, int(good), 100.0, 100.0, ((300.0, 1),))
+
+
+def test_a_bad_minute_fires_the_rules_and_a_silence_fires_no_data_in_event_time() -> None:
+    slo = ServiceSlo(PLAN)
+    entry = ServiceEntry(0, epoch_minute(T0), -1)
+    start = epoch_minute(T0)
+    minutes, alerts = slo.close(entry, "search", [bucket(i, i != 10) for i in range(11)], start, start + 11)
+    assert [m.minute for m in minutes] == [T0 + timedelta(minutes=i) for i in range(11)]
+    assert {(a.alert, a.type) for a in alerts} == {("page-1h", "firing"), ("page-6h", "firing"), ("ticket-3d", "firing")}
+    _, later = slo.close(entry, "search", [], start + 11, start + 20)  # nothing more arrives
+    assert [(a.alert, a.type, a.at) for a in later if a.alert in ("no_data", "page-1h")] == [
+        ("page-1h", "resolved", utc("2026-11-27 10:16")), ("no_data", "firing", utc("2026-11-27 10:16"))]
+    status = slo.status(entry, "search", PLAN.objectives("search")[0], utc("2026-11-27 10:11"))
+    assert status.firing == ["page-1h", "page-6h", "ticket-3d"]  # as at its last data
+    again = ServiceEntry.load(entry.dump(), slo.fine, PLAN.horizon)
+    assert (again.firing, again.data_firing, again.silent, again.last_data) == (
+        entry.firing, entry.data_firing, entry.silent, entry.last_data)
