@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable, Literal, Mapping
 
@@ -92,10 +92,11 @@ class Fact:
     target: timedelta | None
     elapsed: timedelta
     threshold: float | None = None
+    # What identifies the fact on the breach topic; compared on every apply, so made once.
+    summary: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def summary(self) -> str:
-        return f"{self.type.value}|{self.at.isoformat()}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "summary", f"{self.type.value}|{self.at.isoformat()}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,11 +171,15 @@ class ClockEngine:
         if any(e.event_id == event.event_id for e in state.events):
             return state, []
         applied = Applied.of(event)
-        events = tuple(sorted((*state.events, applied), key=lambda e: (e.at, e.event_id)))
+        last = state.events[-1] if state.events else None
+        if last is None or (last.at, last.event_id) < (applied.at, applied.event_id):
+            events = (*state.events, applied)
+        else:
+            events = tuple(sorted((*state.events, applied), key=lambda e: (e.at, e.event_id)))
         # In order (the usual case), each instance's walk goes on from the last event; a late
         # event changes history before it, so the walks start again from the first.
         runs = state.runs if events[-1] is applied else {}
-        return self._reconcile(replace(state, events=events, runs=runs), now)
+        return self._reconcile(EntityState(state.kind, state.entity_id, events, state.ledgers, state.next_due, runs), now)
 
     def advance(self, state: EntityState, now: datetime) -> tuple[EntityState, list[SlaEvent]]:
         """Publish what became due by `now` (warnings, breaches) without a new event."""
@@ -293,8 +298,10 @@ class ClockEngine:
                 deadline = calendar.add(run.prev, target - elapsed) if elapsed < target else None
             elapsed += used
         # Events may lie ahead of the clock (skew, replay held back): their facts wait for it.
-        dues += [f.at for f in facts.values() if f.at > now]
-        facts = {k: f for k, f in facts.items() if f.at <= now}
+        ahead = [f.at for f in facts.values() if f.at > now]
+        if ahead:
+            dues += ahead
+            facts = {k: f for k, f in facts.items() if f.at <= now}
         if run.running and "breached" in facts:
             deadline = facts["breached"].at
         next_due = min((d for d in dues if d > now), default=None)
@@ -357,7 +364,7 @@ class ClockEngine:
                     facts[fact.key] = Published(fact.summary, emit(fact.type, fact, fact.key))
             if version != ledger.version:
                 ledgers[instance] = Ledger(version, facts, frozenset(retracted))
-        return replace(state, ledgers=ledgers, next_due=min(dues, default=None), runs=runs), outputs
+        return EntityState(state.kind, state.entity_id, state.events, ledgers, min(dues, default=None), runs), outputs
 
 
 def _fire(facts: dict[str, Fact], thr: float, key: str, at: datetime, level: str, target: timedelta,
