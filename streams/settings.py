@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     rocksdb_write_buffer_mb: int = Field(default=8, ge=1)
     # A crashed worker's partitions move to the others after this long without heartbeats.
     kafka_session_timeout_s: float = Field(default=10.0, ge=6.0)
+    # While an input partition has a backlog, SLA deadlines fire this far behind its largest
+    # event time read, so records out of event-time order by less are applied first.
+    sla_lateness_s: float = Field(default=60.0, ge=0)
     # Probe minutes close once the largest event time seen is this far past their end ...
     probe_lateness_s: float = Field(default=60.0, ge=0)
     # ... or, on a partition without new results for this long, once the wall clock is.

@@ -84,7 +84,7 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
         max_past=timedelta(days=settings.max_past_days),
     )
     deadletter = app.topic(settings.topic_deadletter, internal=False)
-    sla_clock = PartitionClock(clock)
+    sla_clock = PartitionClock(clock, lateness=timedelta(seconds=settings.sla_lateness_s))
     orders: dict[str, InOrder] = {}  # per topic (one agent each): acknowledgements reach Faust in offset order
     committed = CommittedOffsets(settings, settings.app_id)
 

@@ -4,6 +4,10 @@ While a topic's partition has a backlog (after a restart, a rebalance, or a burs
 deadlines of its entities fire from that partition's event-time watermark, as in replay,
 so events still waiting in it can stop a clock before its breach is published; once it is
 caught up the clock is the wall clock, so deadlines fire on time without new input.
+Records of different entities in one partition need not come in event-time order (a
+producer that sends a batch entity by entity): the watermark then runs ahead of records
+still unread, so a backlog's clock holds `lateness` (SLA_LATENESS_S) behind it, and an event
+out of order by less than that never causes a fact that a correction takes back.
 Probe minutes follow the same rule (`caught_up`): a quiet partition closes its minutes by
 the wall clock only when nothing of it waits in Kafka.
 
@@ -46,9 +50,11 @@ class _Position:
 class PartitionClock:
     """Position, end and event-time watermark per (source, partition)."""
 
-    def __init__(self, wall: Callable[[], datetime], settle: timedelta = timedelta(seconds=2)) -> None:
+    def __init__(self, wall: Callable[[], datetime], settle: timedelta = timedelta(seconds=2),
+                 lateness: timedelta = timedelta(0)) -> None:
         self.wall = wall
         self.settle = settle  # how long a partition reads nothing before the broker is asked where it ends
+        self.lateness = lateness  # how far behind its watermark a partition with a backlog holds the clock
         self._at: dict[Key, _Position] = {}
 
     def observe(
@@ -93,15 +99,16 @@ class PartitionClock:
         return at is not None and at.caught_up()
 
     def now(self, source: str, partition: int) -> datetime | None:
-        """Wall time when the partition of `source` is caught up; else its watermark (never
-        ahead of wall time); None while nothing is known or there is no watermark yet."""
+        """Wall time when the partition of `source` is caught up; else its watermark less the
+        lateness (never ahead of wall time); None while nothing is known or there is no
+        watermark yet."""
         wall = self.wall()
         at = self._at.get((source, partition))
         if at is None or at.next_offset is None:
             return None
         if at.caught_up():
             return wall
-        return None if at.watermark is None else min(at.watermark, wall)
+        return None if at.watermark is None else min(at.watermark - self.lateness, wall)
 
     def forget(self) -> None:
         """Drop all knowledge (partitions were revoked)."""

@@ -39,15 +39,18 @@ TOPICS = {"ticket": "sla.tickets", "probe": "sla.probes"}
 class World:
     """A router with both trackers on dict tables; records are numbered per topic."""
 
-    def __init__(self, fail_sla: bool = False) -> None:
+    def __init__(self, fail_sla: bool = False, lateness: timedelta = timedelta(0)) -> None:
         self.wall = T0
         self.letters: list[tuple[str, int, Reason, str]] = []
         self.acked: list[tuple[str, int]] = []
-        self.published: list[bytes] = []
+        self.published: list[bytes] = []  # keys of every record published
+        self.lifecycle: list[tuple[str, str]] = []  # (instance, type) on the breach topic
         self.offsets = {kind: 0 for kind in TOPICS}
 
         async def publish(*groups) -> None:
             self.published += [k for group in groups for k, _ in group]
+            if len(groups) == 2:  # the SLA tracker's (lifecycle events, statuses)
+                self.lifecycle += [(e["instance_id"], e["type"]) for e in map(orjson.loads, (v for _, v in groups[0]))]
 
         async def committed(source: str, partition: int) -> int:
             return 0
@@ -63,9 +66,10 @@ class World:
         self.tracker = SlaTracker(engine, {"ticket": {}, "incident": {}}, publish, lambda: self.wall, committed)
         self.probes = ProbeTracker(SloPlan(POLICY), {}, publish, lambda: self.wall,
                                    lateness=timedelta(seconds=60), idle=timedelta(minutes=2))
-        self.router = Router(Limits(), PartitionClock(lambda: self.wall), reject, self.tracker, self.probes)
+        self.clock = PartitionClock(lambda: self.wall, lateness=lateness)
+        self.router = Router(Limits(), self.clock, reject, self.tracker, self.probes)
 
-    def send(self, kind: str, value: dict | bytes, key: bytes) -> int:
+    def send(self, kind: str, value: dict | bytes, key: bytes, highwater: int | None = None) -> int:
         offset = self.offsets[kind]
         self.offsets[kind] += 1
         data = value if isinstance(value, bytes) else orjson.dumps(value)
@@ -74,12 +78,12 @@ class World:
         async def ack() -> None:
             self.acked.append((kind, offset))
 
-        asyncio.run(self.router.route(kind, record, offset + 1, ack))
+        asyncio.run(self.router.route(kind, record, offset + 1 if highwater is None else highwater, ack))
         return offset
 
 
-def ticket(at: datetime, status: str = "new", eid: str = "t1") -> dict:
-    return {"event_id": eid, "occurred_at": at.isoformat(), "source": "desk", "ticket_id": "T1",
+def ticket(at: datetime, status: str = "new", eid: str = "t1", tid: str = "T1") -> dict:
+    return {"event_id": eid, "occurred_at": at.isoformat(), "source": "desk", "ticket_id": tid,
             "customer": "acme", "service": "checkout", "priority": "P1", "status": status}
 
 
@@ -128,3 +132,20 @@ def test_a_ticket_keyed_by_another_id_is_refused(key: bytes | None) -> None:
     w = World()
     w.send("ticket", ticket(T0), key)
     assert [reason for _, _, reason, _ in w.letters] == [Reason.wrong_key] and w.published == []
+
+
+@pytest.mark.parametrize("lateness, false_breach", [(timedelta(0), True), (timedelta(minutes=30), False)])
+def test_a_backlog_out_of_event_time_order_fires_nothing_a_later_record_disproves(
+        lateness: timedelta, false_breach: bool) -> None:
+    """A restarted worker's backlog: T3 opened at 10:00, T9 at 10:20, then T3 set pending at
+    10:01 (sent entity by entity). A tick after the second record must not breach T3's
+    15-minute response: the pending record, still unread, pauses it before."""
+    w = World(lateness=lateness)
+    w.wall = T0 + timedelta(hours=2)  # long after: only the partition's watermark holds the clock
+    w.send("ticket", ticket(T0, eid="a", tid="T3"), b"T3", highwater=3)
+    w.send("ticket", ticket(T0 + timedelta(minutes=20), eid="b", tid="T9"), b"T9", highwater=3)
+    asyncio.run(w.tracker.on_tick(0, 0, lambda kind: w.clock.now(kind, 0)))
+    w.send("ticket", ticket(T0 + timedelta(minutes=1), "pending", eid="c", tid="T3"), b"T3", highwater=3)
+    t3 = [(i, t) for i, t in w.lifecycle if i == "ticket:T3:gold:response"]
+    assert t3 == ([("ticket:T3:gold:response", "breached"), ("ticket:T3:gold:response", "correction")]
+                  if false_breach else [])
