@@ -12,14 +12,13 @@ then reconciles them with the ledger:
 This makes duplicates no-ops, makes the outcome independent of arrival order, and keeps
 the state small (a ticket has tens of events). An event that sorts after all others (the
 usual case) continues each walk from its `Run`; a late one walks the whole history again,
-and both give the same state (the property tests check it). `now` is the clock: the watermark in
-replay, wall time in live mode; nothing fires after it.
+and both give the same state (the property tests check it). `now` is the clock: the
+watermark in replay, wall time in live mode; nothing fires after it.
 """
 
 from __future__ import annotations
 
 import itertools
-
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable, Literal, Mapping

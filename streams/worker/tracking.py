@@ -8,13 +8,12 @@ record that caused it (the input or tick topic's offset). An output is stored fo
 once the group's committed offset has passed its cause. When a partition is taken over
 (start, restart, rebalance), before anything else happens in it, every output whose cause
 is not committed yet is published again with its original event id, and the entity's
-status rows with it; consumers drop the copies.
+status record with it; consumers drop the copies.
 """
 
 from __future__ import annotations
 
 import asyncio
-
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Awaitable, Callable, Sequence
