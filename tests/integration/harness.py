@@ -200,7 +200,7 @@ class Chaos:
     kills: int = 0  # of the worker
     sink_kills: int = 0
     peak_rss_mib: float = 0.0
-    exits: list[int] = field(default_factory=list)  # exit codes of workers that ended by themselves
+    exits: list[str] = field(default_factory=list)  # workers that ended by themselves: exit code and why
 
 
 def run_chaos(run: Any, records: list[Record], kills: int, seed: int, stall_s: float = 180.0) -> tuple[Outcome, Chaos]:
@@ -221,7 +221,7 @@ def run_chaos(run: Any, records: list[Record], kills: int, seed: int, stall_s: f
                 chaos.peak_rss_mib = max(chaos.peak_rss_mib, peak_rss_mib(worker.pid))
                 time.sleep(0.1)
             if not worker.alive():  # e.g. stopped itself on an offset gap: a supervisor restarts it
-                chaos.exits.append(worker.proc.returncode if worker.proc else -1)
+                chaos.exits.append(self_exit(worker))
             else:
                 worker.kill()
                 chaos.kills += 1
@@ -239,7 +239,7 @@ def run_chaos(run: Any, records: list[Record], kills: int, seed: int, stall_s: f
 
 
 def supervise(run: Any, worker: WorkerProcess, sink: WorkerProcess, env: dict[str, str], stall_s: float,
-              exits: list[int]) -> WorkerProcess:
+              exits: list[str]) -> WorkerProcess:
     """`finish`, as a supervisor would: a worker that stops itself (it does on skipped records,
     to resume from the committed offset) is started again, at most 5 times; returns the last."""
     while True:
@@ -249,8 +249,14 @@ def supervise(run: Any, worker: WorkerProcess, sink: WorkerProcess, env: dict[st
         except RuntimeError:
             if worker.alive() or len(exits) >= 5:
                 raise
-            exits.append(worker.proc.returncode if worker.proc else -1)
+            exits.append(self_exit(worker))
             worker = run.worker(**env)
+
+
+def self_exit(worker: WorkerProcess) -> str:
+    """A worker that ended by itself: its exit code and its last ERROR line (why it stopped)."""
+    errors = [line for line in worker.log_path.read_text(errors="replace").splitlines() if " ERROR " in line]
+    return f"exit {worker.proc.returncode if worker.proc else -1}: {errors[-1][-300:] if errors else 'no ERROR line'}"
 
 
 def finish(run: Any, worker: WorkerProcess, sink: WorkerProcess, stall_s: float) -> None:
