@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     # newest is published once the partition is caught up, and every minute's from then on.
     slo_status_every_min: int = Field(default=5, ge=1)
     # How long the worker's producer gathers outputs into one request: with 0 each output was
-    # its own produce request, most of the worker's CPU (docs/architecture.md, "Throughput").
+    # its own produce request (docs/architecture.md, "Throughput").
     producer_linger_ms: float = Field(default=10.0, ge=0)
     # A worker whose stop takes longer than this (e.g. a final commit to an absent broker) exits.
     shutdown_timeout_s: float = Field(default=30.0, gt=0)

@@ -172,12 +172,11 @@ class ClockEngine:
         applied = Applied.of(event)
         last = state.events[-1] if state.events else None
         if last is None or (last.at, last.event_id) < (applied.at, applied.event_id):
-            events = (*state.events, applied)
+            # In order (the usual case): each instance's walk goes on from the last event.
+            events, runs = (*state.events, applied), state.runs
         else:
-            events = tuple(sorted((*state.events, applied), key=lambda e: (e.at, e.event_id)))
-        # In order (the usual case), each instance's walk goes on from the last event; a late
-        # event changes history before it, so the walks start again from the first.
-        runs = state.runs if events[-1] is applied else {}
+            # A late event changes history before it: the walks start again from the first.
+            events, runs = tuple(sorted((*state.events, applied), key=lambda e: (e.at, e.event_id))), {}
         return self._reconcile(EntityState(state.kind, state.entity_id, events, state.ledgers, state.next_due, runs), now)
 
     def advance(self, state: EntityState, now: datetime) -> tuple[EntityState, list[SlaEvent]]:
