@@ -39,7 +39,8 @@ class Router:
     async def route(self, kind: str, record: Consumed, highwater: int, ack: Ack) -> None:
         """Process one record of `kind`'s input topic (`highwater`: its partition's end as the
         consumer knows it). `ack` is called once nothing of the record can be lost: at once,
-        or for a counted probe result once its minute is closed and published."""
+        for a ticket or incident event once the partition's next tick has written its entity,
+        for a counted probe result once its minute is closed and published."""
         # The same verdict `slastream sink` reaches when it stores the valid events.
         result = accepted(kind, record, self.limits)
         self.clock.observe(kind, record.partition, record.offset, highwater,
@@ -51,7 +52,8 @@ class Router:
             await ack()
             return
         if self.tracker is not None and isinstance(result, (TicketEvent, IncidentEvent)):
-            await self._track(record, result)
+            if await self._track(record, result, ack):
+                return  # acknowledged by the SLA tracker at the partition's next tick
         if self.probes is not None and isinstance(result, ProbeEvent):
             outcome = self.probes.on_event(result, record.partition, record.offset, ack)
             if outcome == "counted":
@@ -61,12 +63,15 @@ class Router:
                                                        f"{result.service} was already closed")
         await ack()
 
-    async def _track(self, record: Consumed, event: TicketEvent | IncidentEvent) -> None:
+    async def _track(self, record: Consumed, event: TicketEvent | IncidentEvent, ack: Ack) -> bool:
+        """Apply the event; False when it failed (then it is dead-lettered, `ack` not kept)."""
         assert self.tracker is not None
         try:
             # Never None here: the record just observed gave a position and a watermark.
             now: datetime = self.clock.now(event.kind, record.partition)  # type: ignore[assignment]
-            await self.tracker.on_event(event, record.partition, record.offset, now)
+            await self.tracker.on_event(event, record.partition, record.offset, now, ack)
+            return True
         except Exception as exc:  # the worker must survive any input; keep the record
             log.exception("SLA processing failed for %s %s", event.kind, event.event_id)
             await self.reject(record, Reason.processing_error, f"{type(exc).__name__}: {exc}")
+            return False

@@ -9,12 +9,18 @@ once the group's committed offset has passed its cause. When a partition is take
 (start, restart, rebalance), before anything else happens in it, every output whose cause
 is not committed yet is published again with its original event id, and the entity's
 status record with it; consumers drop the copies.
+
+Changes are staged and written once per tick: an event's lifecycle outputs are sent at once,
+but its entity's table entry and status record wait for the partition's next tick, which
+writes each changed entity once (five updates of a ticket within a tick: one table write,
+one status record) and only then acknowledges the events. A crash before that loses
+nothing: the events are not acknowledged, so they are read and applied again.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Awaitable, Callable, Sequence
 
@@ -26,7 +32,7 @@ from schemas.outputs import EntityStatus, SlaEvent
 from streams.engine.clocks import ClockEngine, EntityState
 from streams.engine.state_codec import micros, state_from_json, state_to_json
 from streams.worker.due_index import DueIndex
-from streams.worker.types import Record, Table
+from streams.worker.types import Ack, Record, Table
 
 Publish = Callable[[Sequence[Record], Sequence[Record]], Awaitable[None]]  # breaches, statuses
 
@@ -62,6 +68,15 @@ class Entry:
         return cls(partition, state_from_json(state), items, written, cause)  # type: ignore[arg-type]
 
 
+@dataclass
+class _Staged:
+    """A partition's changes since its last tick: entries to write (with the time of their
+    status record) and the acknowledgements of the events applied."""
+
+    entries: dict[tuple[str, bytes], tuple[Entry, datetime]] = field(default_factory=dict)
+    acks: list[Ack] = field(default_factory=list)
+
+
 class SlaTracker:
     """Keeps SLA instance state in tables (one per kind) and fires due deadlines on ticks."""
 
@@ -86,25 +101,36 @@ class SlaTracker:
         # Only this process writes the partitions it owns; a revoke empties it (forget).
         self._cache: dict[tuple[str, bytes], Entry] = {}
         self._cached = cached
+        self._staged: dict[int, _Staged] = {}
 
-    async def on_event(self, event: TicketEvent | IncidentEvent, partition: int, offset: int, now: datetime) -> int:
-        """Apply an event read at `offset`; returns how many lifecycle events were published."""
+    async def on_event(
+        self, event: TicketEvent | IncidentEvent, partition: int, offset: int, now: datetime, ack: Ack,
+    ) -> int:
+        """Apply an event read at `offset`; returns how many lifecycle events were published.
+
+        `ack` is kept and called by the partition's next tick, once the entity's entry is
+        written. If this raises, the event was not applied and `ack` is not kept.
+        """
         async with self._lock(partition):
             published = await self._recover(partition)
             key = event.entity_id.encode()
-            old = self._get(event.kind, key)
+            old = self._get(partition, event.kind, key)
             new, outputs = self.engine.apply(old.state if old else None, event, now)
-            if old is not None and new == old.state:
-                return published  # a duplicate: nothing changed, nothing to say
-            await self._commit(event.kind, key, partition, old, new, outputs, now, (event.kind, offset))
-            return published + len(outputs)
+            if old is None or new != old.state:  # else a duplicate: nothing changed, nothing to say
+                await self._stage(event.kind, key, partition, old, new, outputs, now, (event.kind, offset))
+                published += len(outputs)
+            self._staged.setdefault(partition, _Staged()).acks.append(ack)
+            return published
 
     async def on_tick(self, partition: int, offset: int, clock: Callable[[str], datetime | None]) -> int:
         """Advance every entity of `partition` whose next deadline has passed (the tick was read
-        at `offset`). `clock(kind)` is the time of that kind's input partition, None while it
-        must hold (see partition_clock.py)."""
+        at `offset`), then write what changed since the last tick and acknowledge its events.
+        `clock(kind)` is the time of that kind's input partition, None while it must hold
+        (see partition_clock.py)."""
         async with self._lock(partition):
-            return await self._tick(partition, offset, clock)
+            published = await self._tick(partition, offset, clock)
+            await self._flush(partition)
+            return published
 
     def _lock(self, partition: int) -> asyncio.Lock:
         return self._locks.setdefault(partition, asyncio.Lock())
@@ -116,12 +142,12 @@ class SlaTracker:
             if now is None:
                 continue
             for kind, key in self.due.pop_due(partition, source, now):
-                old = self._get(kind, key)
+                old = self._get(partition, kind, key)
                 if old is None:
                     continue
                 new, outputs = self.engine.advance(old.state, now)
                 if outputs:
-                    await self._commit(kind, key, partition, old, new, outputs, now, ("tick", offset))
+                    await self._stage(kind, key, partition, old, new, outputs, now, ("tick", offset))
                     published += len(outputs)
                 else:
                     self.due.set(partition, (kind, key), new.next_due)
@@ -132,8 +158,12 @@ class SlaTracker:
         self.due.clear()
         self._takeover.clear()
         self._cache.clear()
+        self._staged.clear()  # their events are not acknowledged: read and applied again
 
-    def _get(self, kind: str, key: bytes) -> Entry | None:
+    def _get(self, partition: int, kind: str, key: bytes) -> Entry | None:
+        staged = self._staged.get(partition)
+        if staged is not None and (kind, key) in staged.entries:
+            return staged.entries[(kind, key)][0]
         entry = self._cache.pop((kind, key), None)
         if entry is None:
             raw = self.tables[kind].get(key)
@@ -148,19 +178,35 @@ class SlaTracker:
         if len(self._cache) > self._cached:
             del self._cache[next(iter(self._cache))]  # the least recently used
 
-    async def _commit(
+    async def _stage(
         self, kind: str, key: bytes, partition: int, old: Entry | None,
         state: EntityState, outputs: Sequence[SlaEvent], now: datetime, cause: Cause,
     ) -> None:
+        """Publish the lifecycle outputs now; the entry and its status record wait for the tick."""
         records = [(o.instance_id.encode(), codec.dumps(o)) for o in outputs]
-        await self.publish(records, self._statuses(state, now))
+        if records:
+            await self.publish(records, [])
         wall = micros(self.wall())
         recent = tuple(e for e in (old.outbox if old else ()) if e[0] >= wall - self.window_us)
         entry = Entry(partition, state, recent + tuple((wall, k, v, cause) for k, v in records), wall, cause)
-        self.tables[kind][key] = entry.dump()
-        self._cache.pop((kind, key), None)
-        self._keep(kind, key, entry)
+        self._staged.setdefault(partition, _Staged()).entries[(kind, key)] = (entry, now)
         self.due.set(partition, (kind, key), state.next_due)
+
+    async def _flush(self, partition: int) -> None:
+        """Send the status record of every entity staged in `partition`, write its entry, then
+        acknowledge the events applied (Faust sends the table changelog before it commits)."""
+        staged = self._staged.pop(partition, None)
+        if staged is None:
+            return
+        statuses = [s for entry, now in staged.entries.values() for s in self._statuses(entry.state, now)]
+        if statuses:
+            await self.publish([], statuses)
+        for (kind, key), (entry, _) in staged.entries.items():
+            self.tables[kind][key] = entry.dump()
+            self._cache.pop((kind, key), None)
+            self._keep(kind, key, entry)
+        for ack in staged.acks:
+            await ack()
 
     def _statuses(self, state: EntityState, now: datetime) -> list[Record]:
         """The entity's status record: all its instances in one (fewer sends than one each)."""
@@ -205,7 +251,7 @@ class SlaTracker:
         records: list[Record] = []
         statuses: list[Record] = []
         for kind, key in todo:
-            entry = self._get(kind, key)
+            entry = self._get(partition, kind, key)
             if entry is None:
                 continue
             records += [(k, v) for t, k, v, cause in entry.outbox if not await stored(cause, t)]

@@ -100,10 +100,12 @@ def test_a_refused_record_is_dead_lettered_with_its_reason_and_acknowledged() ->
     assert w.acked == [("ticket", 0), ("ticket", 1)] and w.published == []
 
 
-def test_a_ticket_drives_the_sla_tracker_and_is_acknowledged_at_once() -> None:
+def test_a_ticket_drives_the_sla_tracker_and_is_acknowledged_once_the_next_tick_wrote_it() -> None:
     w = World()
     w.send("ticket", ticket(T0), b"T1")
-    assert w.published == [b"ticket:T1"] and w.acked == [("ticket", 0)] and w.letters == []
+    assert w.published == [] and w.acked == [] and w.letters == []  # staged until the tick
+    asyncio.run(w.tracker.on_tick(0, 0, lambda kind: T0))
+    assert w.published == [b"ticket:T1"] and w.acked == [("ticket", 0)] and b"T1" in w.tracker.tables["ticket"]
 
 
 def test_a_probe_result_is_acknowledged_once_its_minute_is_closed_and_a_late_one_dead_lettered() -> None:

@@ -58,6 +58,20 @@ def run(coro):
     return asyncio.run(coro)
 
 
+async def no_ack() -> None:
+    pass
+
+
+def apply(tracker: SlaTracker, event, partition: int, offset: int, now) -> int:
+    """Apply one event, then a tick that fires nothing (every clock holds) writes it."""
+    async def both() -> int:
+        published = await tracker.on_event(event, partition, offset, now, no_ack)
+        await tracker.on_tick(partition, offset, lambda kind: None)
+        return published
+
+    return run(both())
+
+
 def at(now):
     """The same clock for every input kind."""
     return lambda kind: now
@@ -65,7 +79,7 @@ def at(now):
 
 def test_breach_on_tick_once(setup) -> None:
     tracker, tables, rec, _ = setup
-    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 3, 0, utc("2026-11-27 10:00")))
+    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 3, 0, utc("2026-11-27 10:00"))
     entry = Entry.load(tables["ticket"][b"T1"])
     assert entry.partition == 3 and entry.state.next_due == utc("2026-11-27 10:07:30")
     assert {s["instance_id"] for s in rec.statuses} == {"ticket:T1:gold:response", "ticket:T1:gold:resolution"}
@@ -81,9 +95,9 @@ def test_breach_on_tick_once(setup) -> None:
 def test_duplicates_publish_nothing(setup) -> None:
     tracker, tables, rec, _ = setup
     first = ticket("a", "2026-11-27 10:00", "new")
-    run(tracker.on_event(first, 0, 0, utc("2026-11-27 10:00")))
+    apply(tracker, first, 0, 0, utc("2026-11-27 10:00"))
     before = (len(rec.statuses), dict(tables["ticket"]))
-    assert run(tracker.on_event(first, 0, 0, utc("2026-11-27 10:01"))) == 0
+    assert apply(tracker, first, 0, 0, utc("2026-11-27 10:01")) == 0
     assert (len(rec.statuses), dict(tables["ticket"])) == before
 
 
@@ -92,11 +106,11 @@ def test_parsed_entries_are_kept_until_a_revoke_then_read_from_the_table_again(s
     after a revoke the table may hold another owner's writes (a changelog recovery)."""
     tracker, tables, rec, _ = setup
     first = ticket("a", "2026-11-27 10:00", "new")
-    run(tracker.on_event(first, 0, 0, utc("2026-11-27 10:00")))
+    apply(tracker, first, 0, 0, utc("2026-11-27 10:00"))
     del tables["ticket"][b"T1"]  # the table changed behind the tracker's back
-    assert run(tracker.on_event(first, 0, 0, utc("2026-11-27 10:01"))) == 0  # the kept entry: a duplicate
+    assert apply(tracker, first, 0, 0, utc("2026-11-27 10:01")) == 0  # the kept entry: a duplicate
     tracker.forget()
-    run(tracker.on_event(first, 0, 0, utc("2026-11-27 10:01")))  # read again: nothing there, so new
+    apply(tracker, first, 0, 0, utc("2026-11-27 10:01"))  # read again: nothing there, so new
     assert b"T1" in tables["ticket"] and rec.status_keys == [b"ticket:T1", b"ticket:T1"]
 
 
@@ -104,22 +118,22 @@ def test_only_the_most_recently_used_entries_are_kept(policy) -> None:
     tables: dict[str, dict[bytes, bytes]] = {"ticket": {}, "incident": {}}
     tracker = SlaTracker(ClockEngine(policy), tables, Recorder(), Wall(), Committed(), cached=2)
     for n, tid in enumerate(["T1", "T2", "T1", "T3"]):
-        run(tracker.on_event(ticket(f"e{n}", "2026-11-27 10:00", "new", tid=tid), 0, n, utc("2026-11-27 10:00")))
+        apply(tracker, ticket(f"e{n}", "2026-11-27 10:00", "new", tid=tid), 0, n, utc("2026-11-27 10:00"))
     assert list(tracker._cache) == [("ticket", b"T1"), ("ticket", b"T3")]  # T2 was the least recently used
 
 
 def test_outbox_keeps_only_the_recent_window(setup) -> None:
     tracker, tables, rec, wall = setup
-    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00")))
+    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"))
     wall.now = utc("2026-11-27 10:15")
     run(tracker.on_tick(0, 0, at(utc("2026-11-27 10:15"))))  # 3 events published at wall 10:15
     wall.now = utc("2026-11-27 10:15:20")
-    run(tracker.on_event(ticket("b", "2026-11-27 10:15:20", "open", reply=True), 0, 0, utc("2026-11-27 10:15:20")))
+    apply(tracker, ticket("b", "2026-11-27 10:15:20", "open", reply=True), 0, 0, utc("2026-11-27 10:15:20"))
     # The reply stops the breached response clock: `missed`; the three of 10:15 are 20 s old.
     outbox = Entry.load(tables["ticket"][b"T1"]).outbox
     assert [orjson.loads(v)["type"] for _, _, v, _ in outbox] == ["warning", "warning", "breached", "missed"]
     wall.now = utc("2026-11-27 10:17")
-    run(tracker.on_event(ticket("c", "2026-11-27 10:17", "solved"), 0, 0, utc("2026-11-27 10:17")))
+    apply(tracker, ticket("c", "2026-11-27 10:17", "solved"), 0, 0, utc("2026-11-27 10:17"))
     # Resolution met at 10:17 (17 min of 1 h); everything older than 30 s has aged out.
     outbox = Entry.load(tables["ticket"][b"T1"]).outbox
     assert [orjson.loads(v)["type"] for _, _, v, _ in outbox] == ["met"]
@@ -127,7 +141,7 @@ def test_outbox_keeps_only_the_recent_window(setup) -> None:
 
 def test_a_new_owner_republishes_what_may_have_been_lost_and_fires_due_deadlines(setup, policy) -> None:
     tracker, tables, rec, wall = setup
-    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00")))
+    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
     wall.now = utc("2026-11-27 10:08")
     run(tracker.on_tick(1, 0, at(utc("2026-11-27 10:08"))))  # the 50% warning, then "crash"
     lost = [e["event_id"] for e in rec.events]
@@ -148,7 +162,7 @@ def test_a_new_owner_republishes_what_may_have_been_lost_and_fires_due_deadlines
 
 def test_a_tick_fires_each_kind_by_its_own_inputs_clock(setup) -> None:
     tracker, _, rec, _ = setup
-    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 3, 0, utc("2026-11-27 10:00")))
+    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 3, 0, utc("2026-11-27 10:00"))
     # The incident topic has been read up to 11:00, the ticket topic only to 10:05 (backlog).
     clocks = {"ticket": utc("2026-11-27 10:05"), "incident": utc("2026-11-27 11:00")}
     assert run(tracker.on_tick(3, 0, clocks.__getitem__)) == 0 and rec.events == []
@@ -159,17 +173,17 @@ def test_a_tick_fires_each_kind_by_its_own_inputs_clock(setup) -> None:
 def test_a_workers_own_outputs_are_not_announced_again_at_its_first_tick(setup) -> None:
     tracker, _, rec, wall = setup
     wall.now = utc("2026-11-27 10:00:05")  # events are read before the partition's first tick
-    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00")))
-    run(tracker.on_event(ticket("b", "2026-11-27 10:01", "open", reply=True), 1, 0, utc("2026-11-27 10:01")))
+    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
+    apply(tracker, ticket("b", "2026-11-27 10:01", "open", reply=True), 1, 0, utc("2026-11-27 10:01"))
     assert [e["type"] for e in rec.events] == ["met"]
     assert run(tracker.on_tick(1, 0, at(utc("2026-11-27 10:01")))) == 0 and len(rec.events) == 1
 
 
 def test_a_new_owner_republishes_status_rows_of_changes_without_lifecycle_events(setup, policy) -> None:
     tracker, tables, rec, wall = setup
-    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00")))
+    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
     wall.now = utc("2026-11-27 10:01")
-    run(tracker.on_event(ticket("b", "2026-11-27 10:01", "pending"), 1, 0, utc("2026-11-27 10:01")))  # paused: no event
+    apply(tracker, ticket("b", "2026-11-27 10:01", "pending"), 1, 0, utc("2026-11-27 10:01"))  # paused: no event
     assert rec.events == [] and {s["state"] for s in rec.statuses[-2:]} == {"paused"}
     successor_rec = Recorder()
     wall.now = utc("2026-11-27 10:01:05")  # the status rows of 10:01 may not have been stored
@@ -186,16 +200,16 @@ def test_what_a_chain_of_crashes_lost_is_published_until_its_input_is_committed(
     wall, committed = Wall(), Committed()
     first = Recorder()
     a = tracker_on(policy, tables, first, wall, committed)
-    run(a.on_event(ticket("a1", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00")))
+    apply(a, ticket("a1", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
     wall.now = utc("2026-11-27 10:00:05")
-    run(a.on_event(ticket("a2", "2026-11-27 10:00:05", "open", reply=True), 1, 1, utc("2026-11-27 10:00:05")))
+    apply(a, ticket("a2", "2026-11-27 10:00:05", "open", reply=True), 1, 1, utc("2026-11-27 10:00:05"))
     (met,) = first.events  # the response was met; lost in the crash that follows
 
     wall.now = utc("2026-11-27 10:00:10")
     b = tracker_on(policy, tables, Recorder(), wall, committed)  # publishes it again, then dies before storing it
     for n in range(12):  # a minute of other tickets in the same partition
         wall.now = utc("2026-11-27 10:00:10") + timedelta(seconds=5 * n)
-        run(b.on_event(ticket(f"b{n}", "2026-11-27 10:00:10", "new", tid=f"T{n + 2}"), 1, 2 + n, wall.now))
+        apply(b, ticket(f"b{n}", "2026-11-27 10:00:10", "new", tid=f"T{n + 2}"), 1, 2 + n, wall.now)
 
     wall.now = utc("2026-11-27 10:01:20")
     again = Recorder()
@@ -212,12 +226,12 @@ def test_a_new_owner_recovers_before_the_first_event_it_applies(setup, policy) -
     """The first record of a taken-over partition may be an event for the very entity whose
     outputs were lost: they are published again before the event rewrites its entry."""
     tracker, tables, rec, wall = setup
-    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00")))
-    run(tracker.on_event(ticket("b", "2026-11-27 10:01", "open", reply=True), 1, 1, utc("2026-11-27 10:01")))
+    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
+    apply(tracker, ticket("b", "2026-11-27 10:01", "open", reply=True), 1, 1, utc("2026-11-27 10:01"))
     (met,) = rec.events
     successor_rec = Recorder()
     successor = tracker_on(policy, tables, successor_rec, wall)
-    run(successor.on_event(ticket("c", "2026-11-27 10:02", "solved"), 1, 2, utc("2026-11-27 10:02")))
+    apply(successor, ticket("c", "2026-11-27 10:02", "solved"), 1, 2, utc("2026-11-27 10:02"))
     assert successor_rec.events[0] == met and successor_rec.events[1]["type"] == "met"  # then resolution met
 
 
@@ -232,14 +246,53 @@ def test_an_event_and_a_tick_for_one_entity_never_overwrite_each_other(policy) -
         await asyncio.sleep(0)
 
     tracker = tracker_on(policy, tables, slow_publish, Wall())
-    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 3, 0, utc("2026-11-27 10:00")))
+    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 3, 0, utc("2026-11-27 10:00"))
 
     async def both() -> None:
         reply = ticket("b", "2026-11-27 10:06", "open", reply=True)
-        await asyncio.gather(tracker.on_event(reply, 3, 1, utc("2026-11-27 10:06")),
+        await asyncio.gather(tracker.on_event(reply, 3, 1, utc("2026-11-27 10:06"), no_ack),
                              tracker.on_tick(3, 0, at(utc("2026-11-27 10:07:45"))))
 
     run(both())
+    run(tracker.on_tick(3, 1, lambda kind: None))  # writes the reply if it came after the tick
     state = Entry.load(tables["ticket"][b"T1"]).state
     outcome = {s.instance_id: s.outcome for s in tracker.engine.snapshot(state, utc("2026-11-27 10:08"))}
     assert outcome["ticket:T1:gold:response"] == "met"  # the reply is in the stored state
+
+
+def test_changes_are_written_once_per_entity_and_acknowledged_at_the_next_tick(setup) -> None:
+    """Lifecycle events go out at once; the entry and status record of an entity changed three
+    times wait for the tick, which writes each once and then acknowledges every event in order."""
+    tracker, tables, rec, _ = setup
+    acked: list[int] = []
+
+    def ack(offset: int):
+        async def done() -> None:
+            acked.append(offset)
+        return done
+
+    events = [ticket("a", "2026-11-27 10:00", "new"), ticket("b", "2026-11-27 10:01", "open", reply=True),
+              ticket("c", "2026-11-27 10:00", "new", tid="T2"), ticket("d", "2026-11-27 10:02", "pending")]
+    for offset, event in enumerate(events):
+        run(tracker.on_event(event, 0, offset, event.occurred_at, ack(offset)))
+    assert [e["type"] for e in rec.events] == ["met"]  # the response, at once
+    assert tables["ticket"] == {} and rec.status_keys == [] and acked == []
+
+    assert run(tracker.on_tick(0, 4, at(utc("2026-11-27 10:02")))) == 0
+    assert sorted(rec.status_keys) == [b"ticket:T1", b"ticket:T2"] and acked == [0, 1, 2, 3]
+    assert Entry.load(tables["ticket"][b"T1"]).state.events[-1].at == utc("2026-11-27 10:02")
+    assert {s["state"] for s in rec.statuses if s["entity_id"] == "T1"} == {"paused", "stopped"}
+
+
+def test_a_revoke_drops_staged_changes_unacknowledged(setup) -> None:
+    """The next owner reads those events again; nothing of them may be written or acknowledged here."""
+    tracker, tables, rec, _ = setup
+    acked: list[int] = []
+
+    async def ack() -> None:
+        acked.append(0)
+
+    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"), ack))
+    tracker.forget()
+    run(tracker.on_tick(0, 1, at(utc("2026-11-27 10:00"))))
+    assert tables["ticket"] == {} and rec.status_keys == [] and acked == []
