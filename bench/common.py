@@ -26,7 +26,8 @@ def isolated_run(prefix: str, partitions: int = 3, policy: str | None = None, **
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
         "APP_ID": name, "DATA_DIR": str(tmp / "worker"), "CLICKHOUSE_DSN": f"chdb://{tmp / 'chdb'}",
-        "WEB_ENABLED": "false", "TOPIC_PARTITIONS": str(partitions), **topic_env(name), **extra,
+        "WEB_ENABLED": "false", "METRICS_PORT": "0", "SINK_METRICS_PORT": "0",
+        "TOPIC_PARTITIONS": str(partitions), **topic_env(name), **extra,
     }
     if policy is not None:
         (tmp / "policy.yaml").write_text(policy)

@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from schemas.errors import RunFailed
 from sinks.clickhouse import passes_with_time
 from sinks.rows import COLUMNS, Consumed, Rows, breach_rows, input_rows, instance_rows, minute_rows, record_time, status_rows
+from streams.metrics import ACKED, CONSUMED, SINK_BATCHES, SINK_FAILURES, SINK_INSERT_SECONDS, SINK_ROWS, Watch, live_gauge
 from streams.settings import Settings
 from streams.validate import Limits
 
@@ -54,6 +55,7 @@ class Batch:
     def __init__(self) -> None:
         self.tables: dict[str, dict[Hashable, tuple[Any, ...]]] = {}
         self.next_offsets: dict[tuple[str, int], int] = {}
+        self.per_topic: dict[str, int] = {}
         self.records = 0
         self.skipped = 0
         self.started = time.monotonic()
@@ -71,7 +73,12 @@ class Batch:
         for table, key, row in converted:
             self.tables.setdefault(table, {}).setdefault(key, row)  # a copy inside one batch is dropped here
         self.next_offsets[(record.topic, record.partition)] = record.offset + 1
+        self.per_topic[record.topic] = self.per_topic.get(record.topic, 0) + 1
         self.records += 1
+
+    def rows(self) -> int:
+        """Rows converted and not stored yet."""
+        return sum(len(rows) for rows in list(self.tables.values()))
 
 
 def insert_rows(client: Client, table: str, rows: list[tuple[Any, ...]], settings: Settings,
@@ -81,10 +88,14 @@ def insert_rows(client: Client, table: str, rows: list[tuple[Any, ...]], setting
     meanwhile. The caller commits nothing unless this returned True."""
     wait = settings.sink_retry_s
     while True:
+        started = time.perf_counter()
         try:
             client.insert(table, data=rows, column_names=list(COLUMNS[table]))
+            SINK_INSERT_SECONDS.labels(table).observe(time.perf_counter() - started)
+            SINK_ROWS.labels(table).inc(len(rows))
             return True
         except Exception as exc:
+            SINK_FAILURES.labels(table).inc()
             problem = f"insert of {len(rows)} rows into {table} failed ({type(exc).__name__}: {str(exc)[:300]})"
             if not passes_with_time(exc):
                 raise SinkFailed(f"{problem}; retrying cannot help: fix the table or the account (the migrations "
@@ -101,8 +112,9 @@ class ClickHouseSink:
     """Reads `roles`' topics as consumer group `group` and keeps ClickHouse current."""
 
     def __init__(self, settings: Settings, client: Client, topic_roles: dict[str, Rows],
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc), watch: Watch | None = None) -> None:
         self.settings = settings
+        self.watch = watch
         self.client = client
         self.roles = topic_roles
         self.clock = clock
@@ -110,6 +122,7 @@ class ClickHouseSink:
         self.rows_written = 0
         self.records_stored = 0
         self._stop: Callable[[], bool] = lambda: False
+        self._inserts_pass = True  # the migrations at start reached ClickHouse
         self._consumer = Consumer({
             **settings.kafka_client_config(),
             "group.id": settings.sink_group,
@@ -121,9 +134,11 @@ class ClickHouseSink:
     def run(self, stop: Callable[[], bool]) -> None:
         """Until `stop()` is true: read, store, commit; then store what is left and leave the group."""
         self._stop = stop
-        self._consumer.subscribe(list(self.roles), on_revoke=self._on_revoke)
+        self._consumer.subscribe(list(self.roles), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        if self.watch is not None:
+            self._watched(self.watch)
         try:
-            while not stop():
+            while not self._stopping():
                 self._read(self._consumer.consume(num_messages=min(self.settings.batch_rows, 10_000), timeout=0.2))
                 age = time.monotonic() - self.batch.started
                 if self.batch.records >= self.settings.batch_rows or (
@@ -133,6 +148,17 @@ class ClickHouseSink:
         finally:
             self._consumer.close()
 
+    def _stopping(self) -> bool:
+        """Asked between reads and between insert retries: so the loop is alive."""
+        if self.watch is not None:
+            self.watch.alive()
+        return self._stop()
+
+    def _watched(self, watch: Watch) -> None:
+        watch.checks["partitions_assigned"] = lambda: bool(watch.lag.owned)
+        watch.checks["clickhouse_inserts_pass"] = lambda: self._inserts_pass
+        live_gauge("slastream_sink_rows_waiting", "Rows read and not yet inserted", [], lambda: [((), self.batch.rows())])
+
     def _read(self, messages: list[Message]) -> None:
         now = self.clock()
         for msg in messages:
@@ -141,6 +167,7 @@ class ClickHouseSink:
                 log.warning("reading: %s", error.str())
                 continue
             topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+            CONSUMED.labels(topic).inc()
             _, timestamp = msg.timestamp()
             record = Consumed(topic, partition, offset, msg.key(), msg.value(), record_time(timestamp))
             self.batch.add(record, self.roles[topic], now)
@@ -152,8 +179,10 @@ class ClickHouseSink:
         if not batch.records:
             return True
         for table, rows in list(batch.tables.items()):
-            if not insert_rows(self.client, table, list(rows.values()), self.settings, self._stop):
+            self._inserts_pass = False  # until this insert passes: ClickHouse may be away
+            if not insert_rows(self.client, table, list(rows.values()), self.settings, self._stopping):
                 return False
+            self._inserts_pass = True
             self.rows_written += len(rows)
             del batch.tables[table]  # stored: a retry of a later table does not insert it again
         offsets = [TopicPartition(t, p, o) for (t, p), o in batch.next_offsets.items()]
@@ -163,11 +192,20 @@ class ClickHouseSink:
             log.warning("commit of %d offsets failed (%s); the records will be read again", len(offsets),
                         exc.args[0].str())
         self.records_stored += batch.records
+        for topic, n in batch.per_topic.items():
+            ACKED.labels(topic).inc(n)
+        SINK_BATCHES.inc()
         self.batch = Batch()
         return True
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self.watch is not None:
+            self.watch.lag.owned = self.watch.lag.owned | {(tp.topic, tp.partition) for tp in partitions}
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Rows of records read from partitions now leaving must be stored and committed first:
         # their next owner starts at the committed offsets.
         if not self._store():
             self.batch = Batch()  # stopping: not committed, so read again by whoever owns them next
+        if self.watch is not None:
+            self.watch.lag.owned = self.watch.lag.owned - {(tp.topic, tp.partition) for tp in partitions}

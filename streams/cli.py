@@ -45,15 +45,19 @@ def _policy(settings: Any) -> Any:
 def cmd_worker(args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
-    from streams.worker.app import build_app
     from streams.logs import rate_limit
+    from streams.metrics import Watch
+    from streams.worker.app import build_app
     from streams.topics import prepare_worker_topics
 
     settings = _settings()
     policy = _policy(settings)
     # Everything the worker needs is checked before it writes anything anywhere.
     prepare_worker_topics(settings)
-    app = build_app(settings, policy)
+    watch = Watch(settings, settings.app_id) if settings.metrics_port else None
+    app = build_app(settings, policy, watch=watch)
+    if watch is not None:  # before the group is joined: /ready says so until partitions are assigned
+        watch.serve(settings.metrics_bind, settings.metrics_port)
 
     class BoundedStopWorker(Worker):  # type: ignore[misc]
         """A stop (SIGTERM, or a crash) that hangs, e.g. in its last offset commit while the
@@ -82,6 +86,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
     from sinks.kafka_sink import ClickHouseSink, roles
     from sinks.migrate import migrate
     from streams.logs import rate_limit
+    from streams.metrics import Watch
     from streams.topics import require_topics
 
     logging.basicConfig(level=args.loglevel.upper(), format="[%(asctime)s] [%(process)d] %(levelname)s %(name)s: %(message)s")
@@ -97,7 +102,10 @@ def cmd_sink(args: argparse.Namespace) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
-    sink = ClickHouseSink(settings, client, roles(settings))
+    watch = Watch(settings, settings.sink_group) if settings.sink_metrics_port else None
+    sink = ClickHouseSink(settings, client, roles(settings), watch=watch)
+    if watch is not None:
+        watch.serve(settings.metrics_bind, settings.sink_metrics_port)
     try:
         sink.run(stopping.is_set)
     finally:

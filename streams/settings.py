@@ -98,6 +98,19 @@ class Settings(BaseSettings):
     max_future_s: float = 3600
     max_past_days: float = 400
 
+    # Operations (docs/operations.md): /metrics, /health and /ready over HTTP; 0 turns it off.
+    # Worker and sink need ports of their own (one per worker process on a machine).
+    metrics_port: int = Field(default=9108, ge=0, le=65535)
+    sink_metrics_port: int = Field(default=9109, ge=0, le=65535)
+    metrics_bind: str = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheus can reach it
+    # /ready answers 503 while the process's own partitions lag more than this many records.
+    ready_max_lag: int = Field(default=100_000, ge=0)
+    # /health answers 503 once the process's loop has not come round for this long.
+    health_stall_s: float = Field(default=60.0, gt=0)
+    # How often consumer lag per partition is asked of the broker (a thread of its own).
+    lag_interval_s: float = Field(default=5.0, gt=0)
+    log_format: Literal["text", "json"] = "text"
+
     # ClickHouse
     clickhouse_dsn: str = Field(default_factory=lambda: f"chdb://{Path('var/chdb').resolve()}")
     clickhouse_password: SecretStr | None = None

@@ -61,6 +61,10 @@ class MinuteBuckets:
         self._closed_until: datetime | None = None  # every minute ending at or before this is closed
         self._last_record_wall: datetime | None = None
 
+    def __len__(self) -> int:
+        """Open buckets: (service, minute) pairs counting results."""
+        return len(self._open)
+
     @property
     def watermark(self) -> datetime | None:
         return None if self._max_event is None else self._max_event - self.lateness

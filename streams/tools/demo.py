@@ -20,7 +20,7 @@ from sinks.kafka_sink import sink_topics
 from streams.kafka_util import read_all
 from streams.settings import Settings, load_settings, topic_env
 from streams.tools.produce import produce
-from streams.tools.workerproc import WorkerProcess, WorkerStalled
+from streams.tools.workerproc import WorkerProcess, WorkerStalled, free_ports
 from streams.topics import create_topics
 
 DEMO_DIR = Path("var/demo")
@@ -55,14 +55,18 @@ def run_demo(seconds: float, rate: float, time_scale: float, workers: int = 1, s
     console.print(f"{len(created)} topics {run}.sla.* on {settings.kafka_bootstrap_servers}")
     console.rule("2/4 worker and sink")
     # Each worker keeps its state in a directory of its own; the group splits the partitions.
-    pool = [WorkerProcess({**env, "DATA_DIR": str((DEMO_DIR / f"worker-{i}").resolve())},
+    # Free ports for each process's metrics: the defaults may be taken on a user's machine.
+    ports = free_ports(workers + 1)
+    pool = [WorkerProcess({**env, "DATA_DIR": str((DEMO_DIR / f"worker-{i}").resolve()), "METRICS_PORT": str(ports[i])},
                           DEMO_DIR / f"worker-{i}.log").start() for i in range(workers)]
     worker = pool[0]
-    sink = WorkerProcess(env, DEMO_DIR / "sink.log", command="sink").start()
+    sink = WorkerProcess({**env, "SINK_METRICS_PORT": str(ports[-1])}, DEMO_DIR / "sink.log", command="sink").start()
     try:
-        for w in pool:
+        for w, port in zip(pool, ports):
             console.print(f"worker pid {w.pid}, policy {DEMO_POLICY.name}, log {w.log_path}")
+            console.print(f"  metrics http://{settings.metrics_bind}:{port}/metrics, /health, /ready")
         console.print(f"sink pid {sink.pid} (writes ClickHouse), log {sink.log_path}")
+        console.print(f"  metrics http://{settings.metrics_bind}:{ports[-1]}/metrics, /health, /ready")
         console.rule(f"3/4 producing {seconds:g} s at {rate:g} events/s, event time x{time_scale:g}")
         # Event time ends two minutes ago, so the last probe minutes can close right after the traffic.
         report = produce(settings, rate=rate, duration=seconds, time_scale=time_scale, bad=True,
@@ -183,3 +187,4 @@ def _report(console: Console, settings: Settings, produced: int, bad: int) -> No
 
 def _percent(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value * 100:.{digits}f} %"
+

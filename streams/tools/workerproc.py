@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -123,3 +124,15 @@ class WorkerProcess:
         """Wait until the worker's group has committed every input record."""
         topics = list(settings.input_topics.values())
         self.wait_until(lambda: lag(settings, settings.app_id, topics) == 0, timeout, "input drained")
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` TCP ports free on this machine just now (the OS picks them), e.g. for metrics."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()

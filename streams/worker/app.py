@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence, cast
 
 import faust
+import orjson
 from faust.types import StreamT
 
 from schemas import codec
@@ -16,6 +21,7 @@ from sinks.rows import Consumed, record_time
 from streams.engine.clocks import ClockEngine
 from streams.engine.slo_plan import SloPlan
 from streams.kafka_util import CommittedOffsets
+from streams.metrics import ACKED, LIFECYCLE, PUBLISHED, SEND_FAILURES, TICK_SECONDS, TICKS, Watch, live_gauge
 from streams.settings import Settings
 from streams.topics import TABLES, ticks_topic
 from streams.validate import Limits
@@ -48,12 +54,14 @@ def broker_credentials(settings: Settings) -> Any:
     return faust.SSLCredentials(ctx) if ctx else None
 
 
-def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = utcnow) -> faust.App:
+def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = utcnow,
+              watch: Watch | None = None) -> faust.App:
     """Create the worker app: Kafka to Kafka, it writes nothing to ClickHouse (`slastream sink` does).
 
     One ingest agent per input topic (validation, dead-letter); with a policy, ticket and
     incident events also drive the SLA engine and probe results the SLO tracker, and a
-    tick agent fires deadlines and closes minutes.
+    tick agent fires deadlines and closes minutes. With `watch`, the app keeps its health,
+    readiness and owned partitions current (streams/metrics.py).
     """
     drain_changelog_writes_before_commits()
     never_commit_over_gaps()
@@ -98,18 +106,19 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
         letter = DeadLetter.of(reason, detail, record.topic, record.partition, record.offset, record.key,
                                record.value, clock())
         key = None if record.key is None else record.key[:KEY_KEPT]
-        await deadletter.send(key=key, value=codec.dumps(letter), headers={"slastream.reason": reason.value.encode()})
+        await sent(deadletter, [(key, codec.dumps(letter))], headers={"slastream.reason": reason.value.encode()})
 
     router = Router(limits, sla_clock, reject, tracker, probes)
 
     async def ingest(kind: str, stream: StreamT) -> None:
         manual = cast(faust.Stream, stream).noack()
         order = in_order(settings.input_topics[kind])
+        acked = ACKED.labels(settings.input_topics[kind])
         async for event in manual.events():
             msg = event.message
             if not await checked(app, order, msg):
                 return
-            ack = order.track(msg.partition, acker(manual, event), msg.offset)
+            ack = order.track(msg.partition, acker(manual, event, acked), msg.offset)
             record = Consumed(msg.topic, msg.partition, msg.offset, msg.key, msg.value,
                               record_time(_millis(msg.timestamp)))
             await router.route(kind, record, app.consumer.highwater(msg.tp), ack)
@@ -133,7 +142,36 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
             order.forget()
 
     app.on_partitions_revoked.connect(forget_pending)  # type: ignore[arg-type]  # mode's stub is too narrow
+    live_gauge("slastream_oldest_unacked_age_seconds", "Age of the oldest record read and not yet acknowledged",
+               ["topic", "partition"], lambda: [((topic, str(partition)), age) for topic, order in list(orders.items())
+                                                for partition, (_, age) in order.oldest().items()])
+    live_gauge("slastream_table_store_bytes", "Bytes of the worker's table store on disk (RocksDB)", [],
+               lambda: [((), _disk_bytes(settings.data_dir))])
+    if watch is not None:
+        _watched(app, watch, set(settings.input_topics.values()))
     return app
+
+
+def _watched(app: faust.App, watch: Watch, inputs: set[str]) -> None:
+    """Keep `watch` current: a heartbeat from the event loop, the owned input partitions."""
+    assigned = {"now": False}
+
+    @app.timer(interval=1.0)
+    async def beat() -> None:
+        watch.alive()
+
+    def on_assigned(sender: Any, assigned_tps: Any = (), **kwargs: Any) -> None:
+        watch.lag.owned = frozenset((tp.topic, tp.partition) for tp in assigned_tps if tp.topic in inputs)
+        assigned["now"] = True
+
+    def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+        assigned["now"] = False
+        watch.lag.owned = frozenset()
+
+    app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
+    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
+    watch.checks["partitions_assigned"] = lambda: assigned["now"]
+    watch.checks["tables_recovered"] = lambda: not (app.rebalancing or app.in_recovery)
 
 
 def _tracking(
@@ -156,18 +194,14 @@ def _tracking(
         for kind, name in TABLES.items()
     }
 
-    async def send_all(topic: Any, records: Sequence[Record]) -> None:
-        for key, value in records:
-            await topic.send(key=key, value=value)
-
     async def publish(events: Sequence[Record], statuses: Sequence[Record]) -> None:
-        await send_all(breaches, events)
-        await send_all(instances, statuses)
+        await sent(breaches, events, lifecycle=True)
+        await sent(instances, statuses)
 
     async def publish_slo(closed: Sequence[Record], alerts: Sequence[Record], statuses: Sequence[Record]) -> None:
-        await send_all(minutes, closed)
-        await send_all(breaches, alerts)
-        await send_all(slo_status, statuses)
+        await sent(minutes, closed)
+        await sent(breaches, alerts, lifecycle=True)
+        await sent(slo_status, statuses)
         await app.producer.flush()  # once per tick: stored before the state that depends on them
 
     ticks_name = ticks_topic(settings)
@@ -203,14 +237,19 @@ def _tracking(
             start, end = await committed.position(settings.input_topics[kind], partition)
             clock.learn(kind, partition, start, end)
 
+    last_tick: dict[int, float] = {}  # partition -> monotonic time of its last tick handled
+
     @app.agent(ticks, name="sla-ticks", concurrency=1)
     async def on_ticks(stream: StreamT) -> None:
         async for event in stream.events():
             partition = event.message.partition
             try:
-                await settle(partition)
-                await tracker.on_tick(partition, event.message.offset, lambda kind: clock.now(kind, partition))
-                await probes.on_tick(partition, clock.caught_up("probe", partition))
+                with TICK_SECONDS.time():
+                    await settle(partition)
+                    await tracker.on_tick(partition, event.message.offset, lambda kind: clock.now(kind, partition))
+                    await probes.on_tick(partition, clock.caught_up("probe", partition))
+                TICKS.inc()
+                last_tick[partition] = time.monotonic()
             except Exception as exc:
                 # In-memory state may be half applied: stop, so that a restart resumes from the
                 # tables and committed offsets (Faust would restart this agent on that state).
@@ -222,6 +261,14 @@ def _tracking(
         tracker.forget()  # partitions may move; each is re-indexed (and recovered) when next touched
         probes.forget()
         clock.forget()
+        last_tick.clear()
+
+    live_gauge("slastream_seconds_since_tick", "Seconds since the last tick handled, per owned partition",
+               ["partition"], lambda: [((str(p),), time.monotonic() - t) for p, t in list(last_tick.items())])
+    live_gauge("slastream_sla_due_deadlines", "SLA entities with a deadline or warning pending (owned partitions)",
+               [], lambda: [((), len(tracker.due))])
+    live_gauge("slastream_probe_open_minutes", "Probe minute buckets still counting results (owned partitions)",
+               [], lambda: [((), probes.open_minutes())])
 
     app.on_partitions_revoked.connect(forget)  # type: ignore[arg-type]  # mode's stub is too narrow
 
@@ -243,13 +290,39 @@ async def checked(app: faust.App, order: InOrder, msg: Any) -> bool:
     return True
 
 
-def acker(stream: StreamT, event: Any) -> Callable[[], Awaitable[bool]]:
-    """The manual acknowledgement of one event of a `noack()` stream."""
+def acker(stream: StreamT, event: Any, acked: Any) -> Callable[[], Awaitable[bool]]:
+    """The manual acknowledgement of one event of a `noack()` stream (counted on `acked`)."""
 
     async def ack() -> bool:
+        acked.inc()
         return await stream.ack(event)
 
     return ack
+
+
+async def sent(topic: Any, records: Sequence[tuple[bytes | None, bytes]], lifecycle: bool = False,
+               headers: dict[str, bytes] | None = None) -> None:
+    """Send records to a Faust topic, counted by topic (and on the breach topic by type)."""
+    name = topic.get_topic_name()
+    for key, value in records:
+        try:
+            await topic.send(key=key, value=value, headers=headers)
+        except Exception:
+            SEND_FAILURES.labels(name).inc()
+            raise
+        if lifecycle:
+            LIFECYCLE.labels(orjson.loads(value)["type"]).inc()
+    PUBLISHED.labels(name).inc(len(records))
+
+
+def _disk_bytes(path: Path) -> int:
+    """Bytes of the files under `path`; a file RocksDB removes meanwhile counts 0."""
+    total = 0
+    for folder, _, names in os.walk(path):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(folder, name)).st_size
+    return total
 
 
 def _millis(timestamp: float | None) -> int | None:

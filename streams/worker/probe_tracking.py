@@ -27,6 +27,7 @@ from streams.engine.probes import Bucket, MinuteBuckets
 from streams.engine.service_slo import ServiceEntry, ServiceSlo
 from streams.engine.slo import epoch_minute, minute_start
 from streams.engine.slo_plan import SloPlan
+from streams.metrics import MINUTES_CLOSED
 from streams.worker.types import Ack, Record, Table
 
 # (minutes, alerts, statuses); returns once the broker has stored them all.
@@ -97,6 +98,7 @@ class ProbeTracker:
         were published."""
         part = self._partition(partition)
         closed = part.buckets.close(self.wall(), caught_up)
+        MINUTES_CLOSED.inc(len(closed))
         until = part.buckets.closed_until
         if until is None:
             return 0
@@ -136,6 +138,10 @@ class ProbeTracker:
     def forget(self) -> None:
         """Partitions were revoked: drop open buckets (their results are delivered again)."""
         self._parts.clear()
+
+    def open_minutes(self) -> int:
+        """Minute buckets counting results in the owned partitions."""
+        return sum(len(part.buckets) for part in self._parts.values())
 
     def state_bytes(self) -> int:
         """Size of every service entry in the table (what a restart recovers)."""

@@ -14,6 +14,7 @@ from typing import Awaitable, Callable
 from schemas.deadletter import Reason
 from schemas.events import IncidentEvent, ProbeEvent, TicketEvent
 from sinks.rows import Consumed, accepted
+from streams.metrics import CONSUMED, PROBE_LATE, REJECTED
 from streams.validate import Limits, Rejection
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
@@ -41,6 +42,7 @@ class Router:
         consumer knows it). `ack` is called once nothing of the record can be lost: at once,
         for a ticket or incident event once the partition's next tick has written its entity,
         for a counted probe result once its minute is closed and published."""
+        CONSUMED.labels(record.topic).inc()
         # The same verdict `slastream sink` reaches when it stores the valid events.
         result = accepted(kind, record, self.limits)
         self.clock.observe(kind, record.partition, record.offset, highwater,
@@ -48,7 +50,7 @@ class Router:
         if isinstance(result, Rejection):
             if self.probes is not None and kind == "probe":
                 self.probes.on_rejected(record.partition)
-            await self.reject(record, result.reason, result.detail)
+            await self._reject(record, result.reason, result.detail)
             await ack()
             return
         if self.tracker is not None and isinstance(result, (TicketEvent, IncidentEvent)):
@@ -59,7 +61,8 @@ class Router:
             if outcome == "counted":
                 return  # acknowledged by the probe tracker once its minute is closed
             if outcome == "late":
-                await self.reject(record, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
+                PROBE_LATE.inc()
+                await self._reject(record, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
                                                        f"{result.service} was already closed")
         await ack()
 
@@ -73,5 +76,9 @@ class Router:
             return True
         except Exception as exc:  # the worker must survive any input; keep the record
             log.exception("SLA processing failed for %s %s", event.kind, event.event_id)
-            await self.reject(record, Reason.processing_error, f"{type(exc).__name__}: {exc}")
+            await self._reject(record, Reason.processing_error, f"{type(exc).__name__}: {exc}")
             return False
+
+    async def _reject(self, record: Consumed, reason: Reason, detail: str) -> None:
+        REJECTED.labels(record.topic, reason.value).inc()
+        await self.reject(record, reason, detail)

@@ -28,15 +28,17 @@ import orjson
 
 from schemas import codec
 from schemas.events import IncidentEvent, TicketEvent
-from schemas.outputs import EntityStatus, SlaEvent
+from schemas.outputs import EntityStatus, LifecycleType, SlaEvent
 from streams.engine.clocks import ClockEngine, EntityState
 from streams.engine.state_codec import micros, state_from_json, state_to_json
+from streams.metrics import DEADLINE_DELAY
 from streams.worker.due_index import DueIndex
 from streams.worker.types import Ack, Record, Table
 
 Publish = Callable[[Sequence[Record], Sequence[Record]], Awaitable[None]]  # breaches, statuses
 
 
+_DUE = (LifecycleType.warning, LifecycleType.breached)  # facts that fire at an instant, not at an event
 Cause = tuple[str, int]  # the record an output came from: (source: ticket, incident or tick; offset)
 Committed = Callable[[str, int], Awaitable[int]]  # (source, partition) -> the group's committed offset
 
@@ -186,7 +188,11 @@ class SlaTracker:
         records = [(o.instance_id.encode(), codec.dumps(o)) for o in outputs]
         if records:
             await self.publish(records, [])
-        wall = micros(self.wall())
+        wall_now = self.wall()
+        for o in outputs:
+            if o.type in _DUE:
+                DEADLINE_DELAY.observe(max((wall_now - o.at).total_seconds(), 0.0))
+        wall = micros(wall_now)
         recent = tuple(e for e in (old.outbox if old else ()) if e[0] >= wall - self.window_us)
         entry = Entry(partition, state, recent + tuple((wall, k, v, cause) for k, v in records), wall, cause)
         self._staged.setdefault(partition, _Staged()).entries[(kind, key)] = (entry, now)

@@ -60,6 +60,8 @@ def make_run(kafka_bootstrap: str, tmp: Path) -> Run:
         "STORE": "memory://",
         "CLICKHOUSE_DSN": f"chdb://{chdb_path}",
         "WEB_ENABLED": "false",
+        "METRICS_PORT": "0",  # tests that scrape choose ports of their own
+        "SINK_METRICS_PORT": "0",
         "TOPIC_PARTITIONS": "3",
         "BATCH_ROWS": "2000",
         "FLUSH_INTERVAL_S": "0.5",
