@@ -67,7 +67,8 @@ class Batch:
             converted = rows(record, now)
         except Exception as exc:
             log.error("%s[%d]@%d cannot be stored and is skipped: %s: %.300s",
-                      record.topic, record.partition, record.offset, type(exc).__name__, exc)
+                      record.topic, record.partition, record.offset, type(exc).__name__, exc,
+                      extra={"topic": record.topic, "partition": record.partition, "offset": record.offset})
             converted = []
             self.skipped += 1
         for table, key, row in converted:
@@ -101,7 +102,7 @@ def insert_rows(client: Client, table: str, rows: list[tuple[Any, ...]], setting
                 raise SinkFailed(f"{problem}; retrying cannot help: fix the table or the account (the migrations "
                                  "run at start), then start the sink again; nothing of this batch was committed, "
                                  "so its records are read again") from exc
-            log.error("%s; retrying in %g s", problem, wait)
+            log.error("%s; retrying in %g s", problem, wait, extra={"table": table})
             if stop():
                 return False
             time.sleep(wait)
@@ -157,7 +158,7 @@ class ClickHouseSink:
     def _watched(self, watch: Watch) -> None:
         watch.checks["partitions_assigned"] = lambda: bool(watch.lag.owned)
         watch.checks["clickhouse_inserts_pass"] = lambda: self._inserts_pass
-        live_gauge("slastream_sink_rows_waiting", "Rows read and not yet inserted", [], lambda: [((), self.batch.rows())])
+        live_gauge("slastream_sink_rows_waiting", lambda: [((), self.batch.rows())])
 
     def _read(self, messages: list[Message]) -> None:
         now = self.clock()

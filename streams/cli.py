@@ -45,7 +45,7 @@ def _policy(settings: Any) -> Any:
 def cmd_worker(args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
-    from streams.logs import rate_limit
+    from streams.logs import rate_limit, use_format
     from streams.metrics import Watch
     from streams.worker.app import build_app
     from streams.topics import prepare_worker_topics
@@ -71,6 +71,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
             super().on_setup_root_logger(logger, level)
             rate_limit(logger)  # an outage repeats one failure per fetch and commit
+            use_format(logger, settings.log_format)
 
     worker = BoundedStopWorker(app, loglevel=args.loglevel, quiet=True)
     worker.execute_from_commandline()
@@ -85,13 +86,14 @@ def cmd_sink(args: argparse.Namespace) -> int:
     from sinks.contracts import write_contracts
     from sinks.kafka_sink import ClickHouseSink, roles
     from sinks.migrate import migrate
-    from streams.logs import rate_limit
+    from streams.logs import rate_limit, use_format
     from streams.metrics import Watch
     from streams.topics import require_topics
 
     logging.basicConfig(level=args.loglevel.upper(), format="[%(asctime)s] [%(process)d] %(levelname)s %(name)s: %(message)s")
     rate_limit(logging.getLogger())
     settings = _settings()
+    use_format(logging.getLogger(), settings.log_format)
     policy = _policy(settings)
     require_topics(settings)  # before anything is written anywhere
     client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))

@@ -53,11 +53,25 @@ SINK_INSERT_SECONDS = Histogram("slastream_sink_insert_duration_seconds", "Time 
 Samples = Callable[[], Iterable[tuple[tuple[str, ...], float]]]  # -> (label values, value) pairs
 
 
+# Gauges read when scraped: name -> (help, labels). Declared here, so every name is known
+# before a process registers how to read it.
+LIVE: dict[str, tuple[str, list[str]]] = {
+    "slastream_oldest_unacked_age_seconds": ("Age of the oldest record read and not yet acknowledged",
+                                             ["topic", "partition"]),
+    "slastream_seconds_since_tick": ("Seconds since the last tick handled, per owned partition", ["partition"]),
+    "slastream_sla_due_deadlines": ("SLA entities with a deadline or warning pending (owned partitions)", []),
+    "slastream_probe_open_minutes": ("Probe minute buckets still counting results (owned partitions)", []),
+    "slastream_table_store_bytes": ("Bytes of the worker's table store on disk (RocksDB)", []),
+    "slastream_sink_rows_waiting": ("Rows read and not yet inserted", []),
+}
+
+
 class _Live(Collector):
     """A gauge whose samples are read when scraped."""
 
-    def __init__(self, name: str, doc: str, labels: list[str], read: Samples) -> None:
-        self.name, self.doc, self.labels, self.read = name, doc, labels, read
+    def __init__(self, name: str, read: Samples) -> None:
+        self.name, self.read = name, read
+        self.doc, self.labels = LIVE[name]
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(self.name, self.doc, labels=self.labels)
@@ -72,11 +86,11 @@ class _Live(Collector):
 _live: dict[str, _Live] = {}
 
 
-def live_gauge(name: str, doc: str, labels: list[str], read: Samples) -> None:
-    """Register a gauge read at scrape time (again under the same name: the new one replaces it)."""
+def live_gauge(name: str, read: Samples) -> None:
+    """Register how to read the LIVE gauge `name` (again: the new reader replaces the old)."""
     if name in _live:
         REGISTRY.unregister(_live.pop(name))
-    _live[name] = _Live(name, doc, labels, read)
+    _live[name] = _Live(name, read)
     REGISTRY.register(_live[name])
 
 

@@ -135,18 +135,18 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
         for topic, order in orders.items():
             for partition, (offset, age) in order.oldest().items():
                 if age > 60:  # probe results wait for their minute, about a minute and a half
-                    log.warning("%s[%d]: offset %d unacknowledged for %.0f s", topic, partition, offset, age)
+                    log.warning("%s[%d]: offset %d unacknowledged for %.0f s", topic, partition, offset, age,
+                                extra={"topic": topic, "partition": partition, "offset": offset})
 
     def forget_pending(sender: Any, *args: Any, **kwargs: Any) -> None:
         for order in orders.values():  # revoked records are read again and tracked anew
             order.forget()
 
     app.on_partitions_revoked.connect(forget_pending)  # type: ignore[arg-type]  # mode's stub is too narrow
-    live_gauge("slastream_oldest_unacked_age_seconds", "Age of the oldest record read and not yet acknowledged",
-               ["topic", "partition"], lambda: [((topic, str(partition)), age) for topic, order in list(orders.items())
-                                                for partition, (_, age) in order.oldest().items()])
-    live_gauge("slastream_table_store_bytes", "Bytes of the worker's table store on disk (RocksDB)", [],
-               lambda: [((), _disk_bytes(settings.data_dir))])
+    live_gauge("slastream_oldest_unacked_age_seconds", lambda: [
+        ((topic, str(partition)), age) for topic, order in list(orders.items())
+        for partition, (_, age) in order.oldest().items()])
+    live_gauge("slastream_table_store_bytes", lambda: [((), _disk_bytes(settings.data_dir))])
     if watch is not None:
         _watched(app, watch, set(settings.input_topics.values()))
     return app
@@ -253,7 +253,8 @@ def _tracking(
             except Exception as exc:
                 # In-memory state may be half applied: stop, so that a restart resumes from the
                 # tables and committed offsets (Faust would restart this agent on that state).
-                log.exception("tick processing failed on partition %d; stopping the worker", partition)
+                log.exception("tick processing failed on partition %d; stopping the worker", partition,
+                              extra={"topic": ticks_name, "partition": partition, "offset": event.message.offset})
                 await app.crash(exc)
                 return
 
@@ -263,12 +264,10 @@ def _tracking(
         clock.forget()
         last_tick.clear()
 
-    live_gauge("slastream_seconds_since_tick", "Seconds since the last tick handled, per owned partition",
-               ["partition"], lambda: [((str(p),), time.monotonic() - t) for p, t in list(last_tick.items())])
-    live_gauge("slastream_sla_due_deadlines", "SLA entities with a deadline or warning pending (owned partitions)",
-               [], lambda: [((), len(tracker.due))])
-    live_gauge("slastream_probe_open_minutes", "Probe minute buckets still counting results (owned partitions)",
-               [], lambda: [((), probes.open_minutes())])
+    live_gauge("slastream_seconds_since_tick", lambda: [((str(p),), time.monotonic() - t)
+                                                        for p, t in list(last_tick.items())])
+    live_gauge("slastream_sla_due_deadlines", lambda: [((), len(tracker.due))])
+    live_gauge("slastream_probe_open_minutes", lambda: [((), probes.open_minutes())])
 
     app.on_partitions_revoked.connect(forget)  # type: ignore[arg-type]  # mode's stub is too narrow
 
@@ -284,7 +283,8 @@ async def checked(app: faust.App, order: InOrder, msg: Any) -> bool:
     try:
         await order.check(msg.partition, msg.offset)
     except OffsetGap as exc:
-        log.error("%s: %s; stopping the worker so that it resumes from the committed offset", msg.topic, exc)
+        log.error("%s: %s; stopping the worker so that it resumes from the committed offset", msg.topic, exc,
+                  extra={"topic": msg.topic, "partition": msg.partition, "offset": msg.offset})
         await app.crash(exc)
         return False
     return True

@@ -75,7 +75,9 @@ class Router:
             await self.tracker.on_event(event, record.partition, record.offset, now, ack)
             return True
         except Exception as exc:  # the worker must survive any input; keep the record
-            log.exception("SLA processing failed for %s %s", event.kind, event.event_id)
+            log.exception("SLA processing failed for %s %s", event.kind, event.event_id, extra={
+                "topic": record.topic, "partition": record.partition, "offset": record.offset,
+                "reason": Reason.processing_error.value})
             await self._reject(record, Reason.processing_error, f"{type(exc).__name__}: {exc}")
             return False
 
