@@ -82,9 +82,11 @@ def measure(start: Callable[[], list[subprocess.Popen[bytes]]], settings: Settin
             proc.wait(60)
 
 
-def processes(env: dict[str, str], tmp: Path, command: str, n: int) -> list[WorkerProcess]:
-    """`n` worker (or sink) processes of one group, each with a data directory of its own."""
-    return [WorkerProcess({**env, "DATA_DIR": str(tmp / f"{command}{i}")}, tmp / f"{command}{i}.log", command=command)
+def processes(env: dict[str, str], tmp: Path, command: str, n: int, label: str = "") -> list[WorkerProcess]:
+    """`n` worker (or sink) processes of one group, each with a data directory of its own
+    (named by `label`, default the command)."""
+    label = label or command
+    return [WorkerProcess({**env, "DATA_DIR": str(tmp / f"{label}{i}")}, tmp / f"{label}{i}.log", command=command)
             for i in range(n)]
 
 

@@ -3,7 +3,8 @@ events_raw, beside raw consume baselines.
 
 Prints events/s of the worker (no policy) and of the sink, each alone on the same
 messages, the raw confluent-kafka consume rate in the same run, the in-process
-validation rate, and each process's peak RSS. Needs a broker: KAFKA_BOOTSTRAP_SERVERS (make bench starts one).
+validation rate, and each process's peak RSS; then the worker again with its /metrics
+served (the cost of the counters). Needs a broker: KAFKA_BOOTSTRAP_SERVERS (make bench starts one).
 
     python bench/ingest.py [--events 150000] [--partitions 3]
 """
@@ -22,7 +23,9 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
+from streams.metrics import ACKED, CONSUMED  # noqa: E402
 from streams.tools.produce import produce  # noqa: E402
+from streams.tools.workerproc import free_ports  # noqa: E402
 from streams.validate import validate  # noqa: E402
 
 
@@ -55,6 +58,12 @@ def main() -> None:
                                  ("sink", settings.sink_group, "Kafka -> events_raw")):
         group_of = processes(env, tmp, command, args.workers if command == "worker" else 1)
         figures[f"{command}: {what}"] = measure(lambda: start_all(group_of), settings, group, topics, total)
+    # The same workers with /metrics served (a group of their own reads the same messages).
+    ports = free_ports(args.workers)
+    metered = [w for i, port in enumerate(ports) for w in processes(
+        {**env, "APP_ID": f"{name}-metrics", "METRICS_PORT": str(port)}, tmp, "worker", 1, f"metered{i}-")]
+    figures["worker: the same with metrics on (METRICS_PORT)"] = measure(
+        lambda: start_all(metered), settings, f"{name}-metrics", topics, total)
 
     table = Table(title=f"ingest, {total} events, {args.partitions} partitions per topic, {args.workers} worker process(es), one sink")
     table.add_column("what")
@@ -69,6 +78,17 @@ def main() -> None:
         table.add_row(what, f"{whole:,.0f}", f"steady {steady:,.0f}/s after the first commit ({startup:.1f} s)",
                       f"{cpu / total * 1000:.3f}", f"{rss:,.0f}")
     console.print(table)
+    # Counting happens with or without METRICS_PORT (only serving is optional): what the
+    # worker does per record, timed in-process.
+    acked = ACKED.labels("bench")
+    t0 = time.process_time()
+    for _ in range(100_000):
+        CONSUMED.labels("bench").inc()
+        acked.inc()
+    per_record_us = (time.process_time() - t0) / 100_000 * 1e6
+    worker_cpu_us = figures["worker: Kafka -> validate (-> dead-letter)"][3] / total * 1e6
+    console.print(f"metric counting per input record: {per_record_us:.1f} µs CPU, "
+                  f"{per_record_us / worker_cpu_us:.1%} of the worker's {worker_cpu_us:,.0f} µs")
     console.print(f"data: {tmp}")
 
 
