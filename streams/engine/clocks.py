@@ -216,11 +216,31 @@ class ClockEngine:
             ))
         return out
 
+    def deadlines(self, state: EntityState) -> dict[str, datetime | None]:
+        """Per instance, when its clock reaches its target: the breach instant if it did; for
+        a clock stopped (or paused) before that, the instant it would reach the target had it
+        run on from the stop (or the last event). None without a target for its level."""
+        out: dict[str, datetime | None] = {}
+        for contract, plan, instance, run in self._runs(state):
+            target = plan.targets.get(run.level)
+            if target is None:
+                out[instance] = None
+            elif "breached" in run.facts:
+                out[instance] = run.facts["breached"].at
+            else:
+                out[instance] = plan.calendar.add(run.stopped_at or run.prev, target - run.elapsed)
+        return out
+
     # -- derivation -----------------------------------------------------------------
 
     def _derive_all(
         self, state: EntityState, now: datetime
     ) -> Iterable[tuple[tuple[Contract, Metric], str, _Derived, Run]]:
+        for contract, plan, instance, run in self._runs(state):
+            yield (contract, plan.metric), instance, self._finish(run, plan, now), run
+
+    def _runs(self, state: EntityState) -> Iterable[tuple[Contract, _Plan, str, Run]]:
+        """Each SLA instance of the entity with its clock walked over every event."""
         if not state.events:
             return
         last = state.events[-1]
@@ -230,8 +250,7 @@ class ClockEngine:
                 run = state.runs.get(instance)
                 if run is None and not any(e.level in plan.targets for e in state.events):
                     continue
-                run = self._walk(state.kind, state.events, plan, run)
-                yield (contract, plan.metric), instance, self._finish(run, plan, now), run
+                yield contract, plan, instance, self._walk(state.kind, state.events, plan, run)
 
     def _walk(self, kind: Kind, events: tuple[Applied, ...], plan: _Plan, run: Run | None) -> Run:
         """The instance's clock over `events`, continued from `run` (which covers the first

@@ -48,6 +48,12 @@ class Replay:
         key = (event.kind, event.entity_id)
         state, out = self.engine.apply(self.states.get(key), event, self.watermark)
         self._store(key, state)
+        return out + self.advance(self.watermark)
+
+    def advance(self, until: datetime) -> list[SlaEvent]:
+        """Move the watermark on to `until` (no event came meanwhile) and fire what became due."""
+        self.watermark = max(self.watermark or until, until)
+        out: list[SlaEvent] = []
         while self._due and self._due[0][0] <= self.watermark:
             due, other = heapq.heappop(self._due)
             if self._scheduled.get(other) != due:

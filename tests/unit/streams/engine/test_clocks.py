@@ -254,3 +254,22 @@ def test_event_ids_name_the_fact_not_the_order_it_was_published_in(engine) -> No
     assert (met[0][0], met_late[0][0]) == (2, 4) and met[0][1] == met_late[0][1]
     (correction,) = [e for e in after if e.type.value == "correction"]
     assert correction.event_id == event_id(RESP, "correction", correction.corrects or "")
+
+
+def test_deadlines_of_met_breached_and_paused_instances(engine) -> None:
+    """2026-11-27 is a Friday. T1: replied at 10:05 (response met; its deadline stays 10:15),
+    pending 10:20-10:50, so resolution's hour of SLA time ends at 11:30, not 11:00."""
+    state = None
+    for e in (ticket("a", "2026-11-27 10:00", "new"), ticket("b", "2026-11-27 10:05", "open", reply=True),
+              ticket("c", "2026-11-27 10:20", "pending"), ticket("d", "2026-11-27 10:50", "open")):
+        state, _ = engine.apply(state, e, e.occurred_at)
+    got = engine.deadlines(state)
+    assert got["ticket:T1:gold:response"] == utc("2026-11-27 10:15")
+    assert got["ticket:T1:gold:resolution"] == utc("2026-11-27 11:30")
+    state, _ = engine.advance(state, utc("2026-11-27 12:00"))
+    assert engine.deadlines(state)["ticket:T1:gold:resolution"] == utc("2026-11-27 11:30")  # the breach instant
+    biz = None  # business hours (Berlin, 08-18): 2 h from Friday 17:00 local end on Monday 09:00 local
+    for e in (ticket("x", "2026-11-27 16:00", "new", tid="T9", customer="initech"),
+              ticket("y", "2026-11-27 16:30", "solved", tid="T9", customer="initech")):
+        biz, _ = engine.apply(biz, e, e.occurred_at)
+    assert engine.deadlines(biz)["ticket:T9:biz:resolution"] == utc("2026-11-30 08:00")
