@@ -224,6 +224,77 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return OK
 
 
+def _policy_file(path: str, option: str) -> Any:
+    from schemas.policy import PolicyError
+    from schemas.policy_files import load_policy
+
+    try:
+        return load_policy(path)
+    except PolicyError as exc:
+        raise UserError(f"{option} is not usable ({len(exc.problems)} problem(s); `slastream policy validate "
+                        f"{path}` lists them): {exc.source}: {exc.problems[0]}") from None
+
+
+def _instant(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{option} {text!r} is not an ISO 8601 instant: write e.g. 2026-10-01 or "
+                        "2026-10-01T00:00:00+02:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def cmd_whatif(args: argparse.Namespace) -> int:
+    from sinks.clickhouse import connect
+    from streams.whatif import history as source
+    from streams.whatif.compare import compare
+    from streams.whatif.figures import read
+    from streams.whatif.report import print_tables, write_csv, write_html
+    from streams.whatif.run import whatif
+
+    current, proposed = _policy_file(args.policy, "--policy"), _policy_file(args.proposed, "--proposed")
+    since, until = _instant(args.since, "--since"), _instant(args.until, "--until") or datetime.now(timezone.utc)
+    out = Console()
+    live = None
+    if args.events:
+        missing = [f for f in args.events if not Path(f).is_file()]
+        if missing:
+            raise UserError(f"--events {missing[0]} is not a file: give JSONL files of input events")
+        history = source.from_files([Path(f) for f in args.events], since, until)
+        for problem in history.bad:
+            console.print(f"skipped {problem}")
+    if args.check or not args.events:
+        settings = _settings()
+        client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
+        try:
+            if not args.events:
+                history = source.from_clickhouse(client, since, until)
+            live = read(client) if args.check else None
+        finally:
+            client.close()
+    console.print(f"history: {len(history.events):,} events up to {until.isoformat()}")
+    comparison, a, b = whatif(current, proposed, history, until, console, args.customer, args.contract)
+    print_tables(out, comparison)
+    for name, run in (("current", a), ("proposed", b)):
+        rate = len(history.events) / run.seconds if run.seconds else float("inf")
+        console.print(f"{name}: {len(history.events):,} events replayed in {run.seconds:.1f} s CPU ({rate:,.0f} events/s)")
+    if args.csv:
+        for path in write_csv(Path(args.csv), comparison):
+            console.print(f"wrote {path}")
+    if args.html:
+        console.print(f"wrote {write_html(Path(args.html), comparison, f'What if: {args.proposed} instead of {args.policy}')}")
+    console.print(f"{comparison.differences:,} differences: {len(comparison.changes):,} instances change outcome")
+    if live is not None:
+        check = compare(live, a.figures, {}, {}, set(args.customer) or None, set(args.contract) or None)
+        verdict = "reproduces the live tables" if check.differences == 0 else f"differs from the live tables in {check.differences:,} figures or instances (see docs/whatif.md)"
+        console.print(f"check: the current policy over this history {verdict}")
+        if check.differences:
+            return INPUT_PROBLEMS
+    return OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.tools.demo import run_demo
 
@@ -308,6 +379,21 @@ def parser() -> argparse.ArgumentParser:
                     help="kind of lines without a `kind` field (default: implied by ticket_id / incident_id)")
     rp.add_argument("--skip-bad", action="store_true", help="exit 0 even if bad lines were skipped")
     rp.set_defaults(func=cmd_replay)
+
+    wi = sub.add_parser("whatif", help="replay history under the current and a proposed policy; show what changes")
+    wi.add_argument("--policy", required=True, help="the policy in force (slastream YAML or OpenSLO)")
+    wi.add_argument("--proposed", required=True, help="the policy to try")
+    wi.add_argument("--events", nargs="+", metavar="JSONL",
+                    help="history from these files (default: events_raw of CLICKHOUSE_DSN)")
+    wi.add_argument("--since", help="first instant of the history (ISO 8601, UTC if no offset)")
+    wi.add_argument("--until", help="end of the history: deadlines fire up to it (default: now)")
+    wi.add_argument("--customer", action="append", default=[], help="only this customer (repeatable)")
+    wi.add_argument("--contract", action="append", default=[], help="only this contract (repeatable)")
+    wi.add_argument("--csv", metavar="DIR", help="write sla.csv, probes.csv and changes.csv here")
+    wi.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with a chart")
+    wi.add_argument("--check", action="store_true",
+                    help="also compare the current policy's figures with the live tables of CLICKHOUSE_DSN")
+    wi.set_defaults(func=cmd_whatif)
 
     dm = sub.add_parser("demo", help="end-to-end demo on the local broker and embedded ClickHouse")
     dm.add_argument("--seconds", type=float, default=10.0)

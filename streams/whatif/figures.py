@@ -1,0 +1,132 @@
+"""The figures analysts read, from ClickHouse views: the live tables, or a scratch database
+holding a simulation's outputs (written with the sink's own row builders and migrations,
+so both are computed by the same SQL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Hashable
+
+from clickhouse_connect.driver.client import Client
+
+from schemas.policy import Policy
+from sinks.clickhouse import connect
+from sinks.contracts import write_contracts
+from sinks.migrate import migrate
+from sinks.rows import COLUMNS, Consumed, Rows, breach_rows, instance_rows, minute_rows
+from streams.whatif.simulate import Outputs
+
+SlaKey = tuple[str, str, str, date]  # contract, metric, level (priority or severity), month of the instance's start
+ProbeKey = tuple[str, str, str, date]  # contract, customer, service, month
+
+
+@dataclass(frozen=True)
+class SlaFigures:
+    customer: str
+    instances: int
+    met: int
+    missed: int
+    breached: int
+    warnings: int
+    mean_elapsed_s: float | None  # of stopped instances: MTTA / MTTR for incidents, in SLA time
+
+    @property
+    def met_pct(self) -> float | None:
+        decided = self.met + self.missed
+        return None if decided == 0 else 100.0 * self.met / decided
+
+
+@dataclass(frozen=True)
+class ProbeFigures:
+    availability: float | None
+    latency: float | None
+    availability_budget_used: float | None
+    latency_budget_used: float | None
+    credit_percent: float | None
+
+
+@dataclass(frozen=True)
+class Instance:
+    contract_id: str
+    customer: str
+    metric: str
+    level: str
+    started_at: datetime
+    state: str
+    outcome: str | None
+    breached: bool
+
+
+@dataclass
+class Figures:
+    sla: dict[SlaKey, SlaFigures]
+    probes: dict[ProbeKey, ProbeFigures]
+    instances: dict[str, Instance]
+
+
+def read(client: Client) -> Figures:
+    """Figures per contract, metric, level and month, probe attainment and credits per month,
+    and every SLA instance, from the views of `client`'s database."""
+    warnings: dict[tuple[Any, ...], int] = {
+        tuple(r[:4]): r[4] for r in client.query(
+            "SELECT i.contract_id, i.metric, i.level, toStartOfMonth(i.started_at) AS month, count() "
+            "FROM sla_events AS e INNER JOIN sla_instances_current AS i ON e.instance_id = i.instance_id "
+            "WHERE e.type = 'warning' GROUP BY i.contract_id, i.metric, i.level, month").result_rows}
+    sla = {}
+    for contract, metric, level, month, customer, n, met, missed, breached, elapsed in client.query(
+            "SELECT contract_id, metric, level, toStartOfMonth(started_at) AS month, any(customer), count(), "
+            "countIf(outcome = 'met'), countIf(outcome = 'missed'), countIf(breached), "
+            "avgIf(elapsed_s, state = 'stopped') FROM sla_instances_current "
+            "GROUP BY contract_id, metric, level, month").result_rows:
+        key = (contract, metric, level, month)
+        sla[key] = SlaFigures(customer, n, met, missed, breached, warnings.get(key, 0), _number(elapsed))
+    credits = {tuple(r[:3]): r[3] for r in client.query(
+        "SELECT contract_id, service, month, credit_percent FROM service_credits_monthly").result_rows}
+    probes = {
+        (contract, customer, service, month): ProbeFigures(
+            _number(avail), _number(latency), _number(avail_used), _number(latency_used),
+            _number(credits.get((contract, service, month))))
+        for contract, customer, service, month, avail, latency, avail_used, latency_used in client.query(
+            "SELECT contract_id, customer, service, month, availability, latency_attainment, "
+            "availability_budget_used, latency_budget_used FROM slo_attainment_monthly").result_rows
+    }
+    instances = {
+        r[0]: Instance(r[1], r[2], r[3], r[4], r[5].replace(tzinfo=timezone.utc), r[6], r[7], bool(r[8]))
+        for r in client.query("SELECT instance_id, contract_id, customer, metric, level, started_at, state, outcome, "
+                              "breached FROM sla_instances_current").result_rows
+    }
+    return Figures(sla, probes, instances)
+
+
+def simulated(policy: Policy, outputs: Outputs, scratch: Path, now: datetime) -> Figures:
+    """Store `outputs` in a new embedded ClickHouse at `scratch` (migrations, the policy's
+    contracts, the sink's rows) and read the figures back."""
+    client = connect(f"chdb://{scratch}")
+    try:
+        for _ in migrate(client):
+            pass
+        write_contracts(client, policy, now)
+        tables: dict[str, dict[Hashable, tuple[Any, ...]]] = {}
+        for topic, rows, values in (("breaches", breach_rows, outputs.lifecycle),
+                                    ("instances", instance_rows, outputs.statuses),
+                                    ("minutes", minute_rows, outputs.minutes)):
+            _convert(tables, topic, rows, values, now)
+        for table, keyed in tables.items():
+            client.insert(table, data=list(keyed.values()), column_names=list(COLUMNS[table]))
+        return read(client)
+    finally:
+        client.close()
+
+
+def _convert(tables: dict[str, dict[Hashable, tuple[Any, ...]]], topic: str, rows: Rows, values: list[bytes],
+             now: datetime) -> None:
+    for offset, value in enumerate(values):
+        for table, key, row in rows(Consumed(topic, 0, offset, None, value, now), now):
+            tables.setdefault(table, {}).setdefault(key, row)
+
+
+def _number(value: Any) -> float | None:
+    """A ClickHouse number as a float; NULL and NaN (an average of nothing) as None."""
+    return None if value is None or value != value else float(value)
