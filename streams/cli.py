@@ -288,9 +288,13 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     console.print(f"{comparison.differences:,} differences: {len(comparison.changes):,} instances change outcome")
     if live is not None:
         check = compare(live, a.figures, {}, {}, set(args.customer) or None, set(args.contract) or None)
-        verdict = "reproduces the live tables" if check.differences == 0 else f"differs from the live tables in {check.differences:,} figures or instances (see docs/whatif.md)"
-        console.print(f"check: the current policy over this history {verdict}")
-        if check.differences:
+        if check.differences == 0:
+            console.print("check: the current policy over this history reproduces the live tables")
+        else:
+            console.print(f"check: the current policy over this history differs from the live tables in "
+                          f"{check.differences:,} figures or instances (live → replayed below; docs/whatif.md says why "
+                          "they can)")
+            print_tables(out, check.only_changed())
             return INPUT_PROBLEMS
     return OK
 

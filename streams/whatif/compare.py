@@ -44,6 +44,10 @@ class Comparison:
     probes: list[Row[ProbeKey, ProbeFigures]]
     changes: list[Change]
 
+    def only_changed(self) -> "Comparison":
+        """The rows that differ, and the changes."""
+        return Comparison([r for r in self.sla if r.changed], [r for r in self.probes if r.changed], self.changes)
+
     @property
     def differences(self) -> int:
         """Rows and instances that differ; 0 when the policies agree on this history."""
