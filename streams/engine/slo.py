@@ -53,7 +53,15 @@ class Ring:
         self.newest = -1
 
     def add(self, key: int, total: int, bad: int) -> None:
-        i = key % len(self.keys)
+        size = len(self.keys)
+        if self.newest >= 0:
+            # Keys skipped since the newest are held empty, with their marks: a sum from any
+            # key the ring covers is then one lookup, not a scan for the next key with data.
+            for skipped in range(max(self.newest + 1, key - size + 1), key):
+                j = skipped % size
+                self.keys[j], self.totals[j], self.bads[j] = skipped, 0, 0
+                self.before_totals[j], self.before_bads[j] = self.running
+        i = key % size
         if self.keys[i] != key:
             if self.keys[i] > key:
                 return  # older than anything the ring still holds
@@ -102,11 +110,11 @@ class Ring:
         return total, bad
 
     def cells(self) -> dict[int, tuple[int, int]]:
-        """Key -> (total, bad) of every held key."""
-        return {k: (t, b) for k, t, b in zip(self.keys, self.totals, self.bads) if k >= 0}
+        """Key -> (total, bad) of every held key with counts."""
+        return {k: (t, b) for k, t, b in zip(self.keys, self.totals, self.bads) if k >= 0 and (t or b)}
 
     def __len__(self) -> int:
-        return sum(1 for k in self.keys if k >= 0)
+        return len(self.cells())
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Ring) and self.cells() == other.cells()
@@ -133,9 +141,10 @@ class ErrorSeries:
 
     def counts(self, end: datetime, window: timedelta) -> tuple[int, int]:
         """(total, bad) over [end - window, end); whole hours when the window exceeds `fine`."""
-        stop = epoch_minute(end)
-        start = epoch_minute(end - window)
-        if window <= self.fine:
+        return self._counts(epoch_minute(end - window), epoch_minute(end), window <= self.fine)
+
+    def _counts(self, start: int, stop: int, fine: bool) -> tuple[int, int]:
+        if fine:
             return self.minutes.sum(start, stop)
         return self.hours.sum(-(-start // 60), -(-stop // 60))  # hours starting in [start, stop)
 
@@ -148,6 +157,12 @@ class ErrorSeries:
         """Error rate over the window divided by the error budget (1 - objective); 0 without data."""
         rate = self.error_rate(end, window)
         return 0.0 if rate is None else rate / (1 - objective)
+
+    def burn_rate_before(self, stop: int, window: timedelta, objective: float) -> float:
+        """burn_rate at the start of epoch minute `stop`, without datetime arithmetic (alerts
+        are evaluated every minute a service has data or a rule firing)."""
+        total, bad = self._counts(stop - _span(window), stop, window <= self.fine)
+        return 0.0 if total == 0 else bad / total / (1 - objective)
 
     def to_json(self) -> list[Any]:
         """Compact JSON-ready form: per granularity the first key and dense lists of totals and bads."""
@@ -173,6 +188,17 @@ def _dense(cells: dict[int, tuple[int, int]]) -> tuple[int, list[int], list[int]
     return first, [t for t, _ in found], [b for _, b in found]
 
 
+_SPANS: dict[timedelta, int] = {}
+
+
+def _span(window: timedelta) -> int:
+    """Whole minutes a window reaches back from a minute's start (partial minutes count whole)."""
+    span = _SPANS.get(window)
+    if span is None:
+        span = _SPANS[window] = -(-window // MINUTE)
+    return span
+
+
 @dataclass(frozen=True, slots=True)
 class AlertChange:
     rule: BurnRateAlert
@@ -185,12 +211,13 @@ class AlertChange:
 def evaluate(
     series: ErrorSeries, objective: float, rules: tuple[BurnRateAlert, ...], end: datetime, firing: frozenset[str]
 ) -> tuple[frozenset[str], list[AlertChange]]:
-    """Which rules fire at `end` (the end of the last closed minute), and what changed."""
+    """Which rules fire at `end` (the end of the last closed minute: a minute's start), and what changed."""
     now_firing = set(firing)
     changes = []
+    stop = epoch_minute(end)
     for rule in rules:
-        long_burn = series.burn_rate(end, rule.long, objective)
-        short_burn = series.burn_rate(end, rule.short, objective)
+        long_burn = series.burn_rate_before(stop, rule.long, objective)
+        short_burn = series.burn_rate_before(stop, rule.short, objective)
         on = long_burn >= rule.factor and short_burn >= rule.factor
         if on and rule.name not in firing:
             now_firing.add(rule.name)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.policy import GOOGLE_SRE_DEFAULT, BurnRateAlert
-from streams.engine.slo import ErrorSeries, Ring, budget_remaining, evaluate
+from streams.engine.slo import ErrorSeries, Ring, budget_remaining, epoch_minute, evaluate, minute_start
 
 RULES = tuple(BurnRateAlert.model_validate(r) for r in GOOGLE_SRE_DEFAULT)
 from tests.unit.streams.conftest import utc
@@ -116,3 +116,17 @@ def test_ring_sums_are_the_sums_of_the_cells_it_holds(size, adds, first, length)
     held = {k: c for k, c in ring.cells().items() if k > newest - size and max(first, last - size) <= k < last}
     want = sum(t for t, _ in held.values()), sum(b for _, b in held.values())
     assert ring.sum(first, last) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 50), st.integers(0, 50)), max_size=60),
+       st.integers(0, 3100), st.integers(1, 5 * 24 * 3600))
+def test_burn_rate_before_a_minute_equals_burn_rate_at_its_start(cells, stop, window_s) -> None:
+    """The integer fast path used every minute agrees with the datetime one (windows of any
+    length, whole minutes or not, finer or coarser than the minute ring)."""
+    series = ErrorSeries(timedelta(hours=6), timedelta(days=30))
+    base = epoch_minute(utc("2026-11-01 00:00"))
+    for minute, total, bad in sorted(cells):
+        series.add(minute_start(base + minute), total + bad, bad)
+    window = timedelta(seconds=window_s)
+    assert series.burn_rate_before(base + stop, window, 0.999) == series.burn_rate(minute_start(base + stop), window, 0.999)
