@@ -58,6 +58,7 @@ bench: install
 	$(BIN)/python bench/clocks.py
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} $(BIN)/python bench/tickets.py
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} $(BIN)/python bench/probes.py --live 60000
+	$(BIN)/python bench/whatif.py
 
 clean:
 	rm -rf var .kafka-local
