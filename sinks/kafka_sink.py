@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Hashable
 
@@ -83,7 +84,7 @@ class Batch:
 
 
 def insert_rows(client: Client, table: str, rows: list[tuple[Any, ...]], settings: Settings,
-                stop: Callable[[], bool]) -> bool:
+                stop: Callable[[], bool], lock: AbstractContextManager[Any] = nullcontext()) -> bool:
     """Insert, retrying what can pass with time (waits from SINK_RETRY_S, doubling up to
     SINK_RETRY_MAX_S). Raises SinkFailed on what cannot; False when `stop()` turned true
     meanwhile. The caller commits nothing unless this returned True."""
@@ -91,7 +92,8 @@ def insert_rows(client: Client, table: str, rows: list[tuple[Any, ...]], setting
     while True:
         started = time.perf_counter()
         try:
-            client.insert(table, data=rows, column_names=list(COLUMNS[table]))
+            with lock:  # the portal, when the sink serves it, queries the same client
+                client.insert(table, data=rows, column_names=list(COLUMNS[table]))
             SINK_INSERT_SECONDS.labels(table).observe(time.perf_counter() - started)
             SINK_ROWS.labels(table).inc(len(rows))
             return True
@@ -113,9 +115,11 @@ class ClickHouseSink:
     """Reads `roles`' topics as consumer group `group` and keeps ClickHouse current."""
 
     def __init__(self, settings: Settings, client: Client, topic_roles: dict[str, Rows],
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc), watch: Watch | None = None) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc), watch: Watch | None = None,
+                 lock: AbstractContextManager[Any] = nullcontext()) -> None:
         self.settings = settings
         self.watch = watch
+        self.lock = lock
         self.client = client
         self.roles = topic_roles
         self.clock = clock
@@ -181,7 +185,7 @@ class ClickHouseSink:
             return True
         for table, rows in list(batch.tables.items()):
             self._inserts_pass = False  # until this insert passes: ClickHouse may be away
-            if not insert_rows(self.client, table, list(rows.values()), self.settings, self._stopping):
+            if not insert_rows(self.client, table, list(rows.values()), self.settings, self._stopping, self.lock):
                 return False
             self._inserts_pass = True
             self.rows_written += len(rows)

@@ -88,6 +88,8 @@ def cmd_sink(args: argparse.Namespace) -> int:
     from sinks.migrate import migrate
     from streams.logs import rate_limit, use_format
     from streams.metrics import Watch
+    from streams.portal.queries import Db
+    from streams.portal.server import serve
     from streams.topics import require_topics
 
     logging.basicConfig(level=args.loglevel.upper(), format="[%(asctime)s] [%(process)d] %(levelname)s %(name)s: %(message)s")
@@ -105,7 +107,16 @@ def cmd_sink(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     watch = Watch(settings, settings.sink_group) if settings.sink_metrics_port else None
-    sink = ClickHouseSink(settings, client, roles(settings), watch=watch)
+    db = Db(client)
+    if settings.sink_portal:  # the one process that may open an embedded ClickHouse serves the portal too
+        users = _portal_users(settings)
+        try:
+            serve(db, users, settings.portal_bind, settings.portal_port, background=True)
+        except OSError as exc:
+            raise UserError(f"cannot serve the portal on {settings.portal_bind}:{settings.portal_port} "
+                            f"({exc.strerror}): set PORTAL_PORT to a free port") from None
+        console.print(f"SLA portal on http://{settings.portal_bind}:{settings.portal_port}/")
+    sink = ClickHouseSink(settings, client, roles(settings), watch=watch, lock=db.lock)
     if watch is not None:
         watch.serve(settings.metrics_bind, settings.sink_metrics_port)
     try:
@@ -299,6 +310,50 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     return OK
 
 
+def _portal_users(settings: Any) -> Any:
+    from streams.portal.access import load_users
+
+    if settings.portal_users_file is None:
+        raise UserError("PORTAL_USERS_FILE is not set: name a YAML file of users (`slastream portal-token "
+                        "--customer NAME` prints an entry for it)")
+    return load_users(settings.portal_users_file)
+
+
+def cmd_portal(args: argparse.Namespace) -> int:
+    from sinks.clickhouse import connect
+    from streams.portal.queries import Db
+    from streams.portal.server import serve
+
+    settings = _settings()
+    users = _portal_users(settings)
+    client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
+    bind, port = args.bind or settings.portal_bind, args.port or settings.portal_port
+    try:
+        server = serve(Db(client), users, bind, port)
+    except OSError as exc:
+        client.close()
+        raise UserError(f"cannot serve the portal on {bind}:{port} ({exc.strerror}): choose another --port") from None
+    console.print(f"SLA portal on http://{bind}:{server.server_port}/ ({len(users.by_hash)} users); Ctrl-C stops it")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        client.close()
+    return OK
+
+
+def cmd_portal_token(args: argparse.Namespace) -> int:
+    from streams.portal.access import new_token
+
+    token, digest = new_token()
+    name = args.name or ("analyst" if args.analyst else args.customer)
+    who = "role: analyst" if args.analyst else f"customer: {args.customer}"
+    print(f"token (give it to the user; it is not stored anywhere): {token}")
+    print("entry for PORTAL_USERS_FILE (under `users:`):")
+    print(f"  - {{name: {name}, {who}, token_sha256: {digest}}}")
+    return OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.tools.demo import run_demo
 
@@ -398,6 +453,17 @@ def parser() -> argparse.ArgumentParser:
     wi.add_argument("--check", action="store_true",
                     help="also compare the current policy's figures with the live tables of CLICKHOUSE_DSN")
     wi.set_defaults(func=cmd_whatif)
+
+    pt = sub.add_parser("portal", help="serve the SLA portal from CLICKHOUSE_DSN (users: PORTAL_USERS_FILE)")
+    pt.add_argument("--port", type=int, help="default PORTAL_PORT (8080)")
+    pt.add_argument("--bind", help="default PORTAL_BIND (127.0.0.1)")
+    pt.set_defaults(func=cmd_portal)
+    tk = sub.add_parser("portal-token", help="make a portal access token; prints it and the users-file entry")
+    who = tk.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer", help="the customer whose contracts the token shows")
+    who.add_argument("--analyst", action="store_true", help="a token that sees every customer")
+    tk.add_argument("--name", help="the user's name in the users file (default: the customer, or analyst)")
+    tk.set_defaults(func=cmd_portal_token)
 
     dm = sub.add_parser("demo", help="end-to-end demo on the local broker and embedded ClickHouse")
     dm.add_argument("--seconds", type=float, default=10.0)

@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     # How often consumer lag per partition is asked of the broker (a thread of its own).
     lag_interval_s: float = Field(default=5.0, gt=0)
     log_format: Literal["text", "json"] = "text"
+    # The SLA portal (docs/portal.md): `slastream portal`, or the sink with SINK_PORTAL=true
+    # (embedded chDB: only the process owning the data directory can read it).
+    portal_users_file: Path | None = None
+    portal_port: int = Field(default=8080, ge=1, le=65535)
+    portal_bind: str = "127.0.0.1"
+    sink_portal: bool = False
 
     # ClickHouse
     clickhouse_dsn: str = Field(default_factory=lambda: f"chdb://{Path('var/chdb').resolve()}")

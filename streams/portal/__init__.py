@@ -1,0 +1,1 @@
+"""The SLA portal: what customers and analysts look at, served from ClickHouse."""

@@ -1,0 +1,178 @@
+"""Every query the portal runs: parameterised (values never pasted into SQL), one per table shown."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows as shown on a page and exported as CSV."""
+
+    name: str  # the CSV export's name (?csv=name)
+    title: str
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+class Db:
+    """One ClickHouse client shared by the server's threads (embedded chDB allows one per
+    process, and its client is not made for concurrent use: queries take turns)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.lock = threading.Lock()
+
+    def table(self, name: str, title: str, sql: str, **params: Any) -> Table:
+        with self.lock:
+            result = self.client.query(sql, parameters=params)
+        return Table(name, title, list(result.column_names), [tuple(r) for r in result.result_rows])
+
+    def value(self, sql: str, **params: Any) -> Any:
+        with self.lock:
+            rows = self.client.query(sql, parameters=params).result_rows
+        return rows[0][0] if rows else None
+
+
+def customers(db: Db, month: date) -> Table:
+    return db.table("customers", "Customers", """
+        SELECT customer, sum(instances) AS sla_instances, sum(breached) AS breached, max(credit) AS highest_credit_pct
+        FROM (
+            SELECT customer, count() AS instances, countIf(breached) AS breached, 0 AS credit
+            FROM sla_instances_current WHERE toStartOfMonth(started_at) = {month:Date} GROUP BY customer
+            UNION ALL
+            SELECT customer, 0, 0, ifNull(credit_percent, 0) FROM service_credits_monthly WHERE month = {month:Date}
+            UNION ALL
+            SELECT customer, 0, 0, 0 FROM slo_contracts FINAL
+        ) GROUP BY customer ORDER BY customer""", month=month)
+
+
+def known_customer(db: Db, customer: str) -> bool:
+    return bool(db.value("""
+        SELECT count() FROM (SELECT customer FROM sla_instance_status WHERE customer = {c:String} LIMIT 1
+                             UNION ALL SELECT customer FROM slo_contracts WHERE customer = {c:String} LIMIT 1)""",
+                         c=customer))
+
+
+def contract_of(db: Db, customer: str, contract: str) -> bool:
+    """True when `contract` is one of `customer`'s (by its SLA instances or probe objectives)."""
+    return bool(db.value("""
+        SELECT count() FROM (
+            SELECT contract_id FROM sla_instance_status WHERE contract_id = {k:String} AND customer = {c:String} LIMIT 1
+            UNION ALL
+            SELECT contract_id FROM slo_contracts WHERE contract_id = {k:String} AND customer = {c:String} LIMIT 1)""",
+                         c=customer, k=contract))
+
+
+def sla_month(db: Db, customer: str, month: date, contract: str | None = None) -> Table:
+    return db.table("sla", "SLA instances by contract, metric and priority (started this month)", """
+        SELECT contract_id AS contract, metric, level, any(target_s) AS target_s, count() AS instances,
+               countIf(outcome = 'met') AS met, countIf(outcome = 'missed') AS missed,
+               if(met + missed = 0, NULL, round(100 * met / (met + missed), 2)) AS met_pct,
+               countIf(breached) AS breached, countIf(state != 'stopped') AS open
+        FROM sla_instances_current
+        WHERE customer = {c:String} AND toStartOfMonth(started_at) = {month:Date}
+          AND ({k:String} = '' OR contract_id = {k:String})
+        GROUP BY contract_id, metric, level ORDER BY contract_id, metric, level""",
+                    c=customer, month=month, k=contract or "")
+
+
+def probes_month(db: Db, customer: str, month: date, contract: str | None = None) -> Table:
+    return db.table("probes", "Probe SLOs: attainment, error budget and service credits", """
+        SELECT a.contract_id AS contract, a.service AS service, a.total AS results,
+               round(100 * a.availability, 3) AS availability_pct, round(100 * a.availability_objective, 3) AS objective_pct,
+               round(100 * a.latency_attainment, 3) AS latency_ok_pct,
+               round(100 * (1 - a.availability_budget_used), 1) AS budget_left_pct, c.credit_percent AS credit_pct
+        FROM slo_attainment_monthly AS a
+        LEFT JOIN service_credits_monthly AS c
+          ON c.contract_id = a.contract_id AND c.service = a.service AND c.month = a.month
+        WHERE a.customer = {c:String} AND a.month = {month:Date} AND ({k:String} = '' OR a.contract_id = {k:String})
+        ORDER BY contract, service""", c=customer, month=month, k=contract or "")
+
+
+def contracts(db: Db, customer: str) -> list[str]:
+    rows = db.table("contracts", "", """
+        SELECT DISTINCT contract_id FROM (
+            SELECT contract_id FROM sla_instance_status WHERE customer = {c:String}
+            UNION ALL SELECT contract_id FROM slo_contracts FINAL WHERE customer = {c:String})
+        ORDER BY contract_id""", c=customer).rows
+    return [r[0] for r in rows]
+
+
+def attainment_by_day(db: Db, contract: str, month: date) -> Table:
+    return db.table("attainment", "Probe results per day", """
+        SELECT toDate(minute) AS day, sumIf(total, NOT excluded) AS results, sumIf(good, NOT excluded) AS good,
+               if(results = 0, NULL, round(100 * good / results, 3)) AS availability_pct
+        FROM slo_minutes FINAL WHERE contract_id = {k:String} AND toStartOfMonth(minute) = {month:Date}
+        GROUP BY day ORDER BY day""", k=contract, month=month)
+
+
+def objective(db: Db, contract: str) -> float | None:
+    return db.value("SELECT availability_objective FROM slo_contracts FINAL WHERE contract_id = {k:String}", k=contract)
+
+
+def breaches_by_day(db: Db, contract: str, month: date) -> Table:
+    return db.table("breaches_per_day", "Breaches per day", """
+        SELECT toDate(at) AS day, count() AS breaches FROM sla_events
+        WHERE contract_id = {k:String} AND type = 'breached' AND toStartOfMonth(at) = {month:Date}
+        GROUP BY day ORDER BY day""", k=contract, month=month)
+
+
+def breach_lifecycles(db: Db, contract: str, month: date) -> Table:
+    return db.table("breaches", "Breaches this month and their lifecycle", """
+        SELECT instance_id AS instance, type, at, level, round(elapsed_s) AS elapsed_s, threshold, corrects
+        FROM breaches FINAL
+        WHERE contract_id = {k:String} AND instance_id IN (
+            SELECT instance_id FROM sla_events
+            WHERE contract_id = {k:String} AND type = 'breached' AND toStartOfMonth(at) = {month:Date})
+        ORDER BY instance, version""", k=contract, month=month)
+
+
+def at_risk(db: Db, contract: str) -> Table:
+    return db.table("at_risk", "Open instances at risk (warned, not breached yet)", """
+        SELECT instance_id AS instance, metric, level, deadline, round(elapsed_s) AS elapsed_s, target_s
+        FROM sla_instances_current
+        WHERE contract_id = {k:String} AND state != 'stopped' AND NOT breached AND instance_id IN (
+            SELECT instance_id FROM sla_events WHERE contract_id = {k:String} AND type = 'warning')
+        ORDER BY deadline""", k=contract)
+
+
+def response_times(db: Db, contract: str, month: date) -> Table:
+    return db.table("times", "Mean times of stopped instances (incidents: MTTA = acknowledge, MTTR = resolve)", """
+        SELECT kind, metric, count() AS stopped, round(avg(elapsed_s)) AS mean_elapsed_s
+        FROM sla_instances_current
+        WHERE contract_id = {k:String} AND state = 'stopped' AND toStartOfMonth(started_at) = {month:Date}
+        GROUP BY kind, metric ORDER BY kind, metric""", k=contract, month=month)
+
+
+def instance_owner(db: Db, instance: str) -> tuple[str, str, str] | None:
+    """(customer, kind, entity id) of an SLA instance; None when there is no such instance."""
+    rows = db.table("owner", "", "SELECT customer, kind, entity_id FROM sla_instance_status "
+                                 "WHERE instance_id = {i:String} LIMIT 1", i=instance).rows
+    return tuple(rows[0]) if rows else None  # type: ignore[return-value]
+
+
+def instance_status(db: Db, instance: str) -> Table:
+    return db.table("status", "Status rows (every version received)", """
+        SELECT DISTINCT version, state, round(elapsed_s) AS elapsed_s, deadline, breached, outcome, as_of
+        FROM sla_instance_status WHERE instance_id = {i:String} ORDER BY version""", i=instance)
+
+
+def instance_lifecycle(db: Db, instance: str) -> Table:
+    return db.table("lifecycle", "Lifecycle events", """
+        SELECT type, at, level, round(elapsed_s) AS elapsed_s, threshold, corrects, event_id
+        FROM breaches FINAL WHERE instance_id = {i:String} ORDER BY version""", i=instance)
+
+
+def instance_inputs(db: Db, kind: str, entity: str) -> Table:
+    return db.table("inputs", "Input events of the ticket or incident", """
+        SELECT occurred_at, event_id, source, JSONExtractString(payload, 'status') AS status,
+               if(kind = 'ticket', JSONExtractString(payload, 'priority'), JSONExtractString(payload, 'severity')) AS level,
+               JSONExtractBool(payload, 'public_reply') AS public_reply
+        FROM events_raw FINAL WHERE kind = {kind:String} AND entity_id = {e:String} ORDER BY occurred_at, event_id""",
+                    kind=kind, e=entity)

@@ -1,0 +1,244 @@
+"""The portal's HTTP server: routes, log in, access checks, CSV export.
+
+Pages (each a stable URL; `?month=YYYY-MM` where a month applies, `?csv=TABLE` for any table):
+  /customers                                 analysts: every customer
+  /c/CUSTOMER                                a customer's contracts this month at a glance
+  /c/CUSTOMER/contract/CONTRACT/YYYY-MM      charts, breaches, instances at risk, MTTA/MTTR
+  /c/CUSTOMER/report/YYYY-MM                 the printable monthly report
+  /i/INSTANCE                                an SLA instance's audit trail
+Anything a user may not see answers 404, exactly like what does not exist.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from streams.portal import pages, queries
+from streams.portal.access import User, Users
+from streams.portal.queries import Db, Table
+
+log = logging.getLogger(__name__)
+COOKIE = "slastream_token"
+MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+class NotFound(Exception):
+    """Unknown, or not this user's: the same answer either way."""
+
+
+@dataclass
+class View:
+    """A page: its title and its parts in order (HTML, or tables that also export as CSV)."""
+
+    title: str
+    parts: list[str | Table] = field(default_factory=list)
+    links: dict[str, dict[int, str]] = field(default_factory=dict)  # table name -> column -> URL prefix
+
+
+def parse_month(text: str | None) -> date:
+    if not text:
+        today = datetime.now(timezone.utc).date()
+        return today.replace(day=1)
+    m = MONTH.match(text)
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise NotFound()
+    return date(int(m.group(1)), int(m.group(2)), 1)
+
+
+def _shift(month: date, by: int) -> date:
+    n = month.year * 12 + month.month - 1 + by
+    return date(n // 12, n % 12 + 1, 1)
+
+
+def customers_view(db: Db, user: User, month: date) -> View:
+    if user.role != "analyst":
+        raise NotFound()
+    return View(f"Customers, {month:%B %Y}", [queries.customers(db, month)], {"customers": {0: "/c/"}})
+
+
+def customer_view(db: Db, user: User, customer: str, month: date) -> View:
+    _check_customer(db, user, customer)
+    base = f"/c/{quote(customer, safe='')}"
+    nav = (f"<p class='noprint'><a href='{base}?month={_shift(month, -1):%Y-%m}'>← {_shift(month, -1):%B}</a> · "
+           f"<a href='{base}?month={_shift(month, 1):%Y-%m}'>{_shift(month, 1):%B} →</a> · "
+           f"<a href='{base}/report/{month:%Y-%m}'>printable monthly report</a></p>")
+    contract_links = "".join(f"<li><a href='{base}/contract/{quote(k, safe='')}/{month:%Y-%m}'>{pages.cell(k)}</a></li>"
+                             for k in queries.contracts(db, customer))
+    return View(f"{customer}: {month:%B %Y}", [
+        nav, f"<h2>Contracts</h2><ul>{contract_links}</ul>",
+        queries.sla_month(db, customer, month), queries.probes_month(db, customer, month)])
+
+
+def contract_view(db: Db, user: User, customer: str, contract: str, month: date) -> View:
+    _check_customer(db, user, customer)
+    if not queries.contract_of(db, customer, contract):
+        raise NotFound()
+    days = queries.attainment_by_day(db, contract, month)
+    goal = queries.objective(db, contract)
+    attainment = [(r[0], r[3]) for r in days.rows]
+    burn: list[tuple[date, float | None]] = []
+    total = bad = 0
+    for day, results, good, _ in days.rows:  # error budget left, cumulative over the month
+        total, bad = total + results, bad + results - good
+        burn.append((day, None if goal is None or not total else 100 * (1 - bad / total / (1 - goal))))
+    breaches = queries.breaches_by_day(db, contract, month)
+    charts = ("<div class='charts'>"
+              + pages.line_chart("Availability per day (%), objective dashed", attainment,
+                                 min([v for _, v in attainment if v is not None] + [100 * (goal or 0.99)]) - 0.1, 100,
+                                 None if goal is None else 100 * goal)
+              + pages.line_chart("Error budget left (%), cumulative", burn,
+                                 min([v for _, v in burn if v is not None] + [0]), 100, 0)
+              + pages.bar_chart("SLA breaches per day", [(r[0], r[1]) for r in breaches.rows]) + "</div>")
+    instance = {0: "/i/"}
+    return View(f"{contract} ({customer}): {month:%B %Y}", [
+        charts, queries.sla_month(db, customer, month, contract), queries.probes_month(db, customer, month, contract),
+        queries.response_times(db, contract, month), queries.breach_lifecycles(db, contract, month),
+        queries.at_risk(db, contract), days, breaches,
+    ], {"breaches": instance, "at_risk": instance})
+
+
+def report_view(db: Db, user: User, customer: str, month: date) -> View:
+    _check_customer(db, user, customer)
+    parts: list[str | Table] = [
+        f"<p>Service level report for <strong>{pages.cell(customer)}</strong>, {month:%B %Y} (UTC). "
+        f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Print this page (or save it as PDF).</p>",
+        queries.sla_month(db, customer, month), queries.probes_month(db, customer, month)]
+    for contract in queries.contracts(db, customer):
+        parts += [f"<h2>Contract {pages.cell(contract)}</h2>", queries.response_times(db, contract, month),
+                  queries.breach_lifecycles(db, contract, month)]
+    return View(f"{customer}: monthly report, {month:%B %Y}", parts)
+
+
+def instance_view(db: Db, user: User, instance: str) -> View:
+    owner = queries.instance_owner(db, instance)
+    if owner is None or not user.may_see(owner[0]):
+        raise NotFound()
+    customer, kind, entity = owner
+    return View(f"SLA instance {instance}", [
+        f"<p>{pages.cell(kind)} <strong>{pages.cell(entity)}</strong> of customer "
+        f"<a href='/c/{quote(customer, safe='')}'>{pages.cell(customer)}</a>: every input event, every lifecycle "
+        "event it caused and every status row received.</p>",
+        queries.instance_inputs(db, kind, entity), queries.instance_lifecycle(db, instance),
+        queries.instance_status(db, instance)])
+
+
+def _check_customer(db: Db, user: User, customer: str) -> None:
+    if not user.may_see(customer) or not queries.known_customer(db, customer):
+        raise NotFound()
+
+
+def route(db: Db, user: User, path: str, query: dict[str, list[str]]) -> View:
+    """The view at `path`; NotFound for anything else."""
+    month = parse_month(query.get("month", [None])[0])
+    parts = [unquote(p) for p in path.strip("/").split("/")]
+    match parts:
+        case ["customers"]:
+            return customers_view(db, user, month)
+        case ["c", customer]:
+            return customer_view(db, user, customer, month)
+        case ["c", customer, "contract", contract, when]:
+            return contract_view(db, user, customer, contract, parse_month(when))
+        case ["c", customer, "report", when]:
+            return report_view(db, user, customer, parse_month(when))
+        case ["i", instance]:
+            return instance_view(db, user, instance)
+    raise NotFound()
+
+
+def as_csv(t: Table) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(t.columns)
+    writer.writerows([v.isoformat() if isinstance(v, (date, datetime)) else ("" if v is None else v) for v in r]
+                     for r in t.rows)
+    return out.getvalue().encode()
+
+
+def handler(db: Db, users: Users) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            url = urlsplit(self.path)
+            if url.path == "/login":
+                return self._send(200, pages.login())
+            if url.path == "/logout":
+                return self._redirect("/login", f"{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict")
+            user = users.find(self._token())
+            if user is None:
+                return self._redirect("/login")
+            if url.path == "/":
+                return self._redirect("/customers" if user.role == "analyst" else f"/c/{quote(user.customer or '')}")
+            query = parse_qs(url.query)
+            try:
+                view = route(db, user, url.path, query)
+            except NotFound:
+                return self._send(404, pages.page("Not found", "<p>There is no such page.</p>", user.name))
+            wanted = query.get("csv", [None])[0]
+            if wanted is not None:
+                table = next((p for p in view.parts if isinstance(p, Table) and p.name == wanted), None)
+                if table is None:
+                    return self._send(404, pages.page("Not found", "<p>There is no such table.</p>", user.name))
+                return self._send(200, as_csv(table), "text/csv; charset=utf-8",
+                                  {"Content-Disposition": f"attachment; filename={table.name}.csv"})
+            keep = "&".join(f"{k}={quote(v[0])}" for k, v in query.items() if k == "month")
+            body = "".join(p if isinstance(p, str) else pages.table(
+                p, f"{url.path}?{keep + '&' if keep else ''}csv={p.name}", view.links.get(p.name))
+                for p in view.parts)
+            self._send(200, pages.page(view.title, body, user.name))
+
+        def do_POST(self) -> None:  # noqa: N802
+            if urlsplit(self.path).path != "/login":
+                return self._send(404, pages.page("Not found", ""))
+            length = min(int(self.headers.get("Content-Length") or 0), 4096)
+            token = parse_qs(self.rfile.read(length).decode(errors="replace")).get("token", [""])[0]
+            if users.find(token) is None:
+                return self._send(401, pages.login("That token is not valid."))
+            self._redirect("/", f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict")
+
+        def _token(self) -> str | None:
+            auth = self.headers.get("Authorization", "")
+            if auth.startswith("Bearer "):
+                return auth[7:]
+            morsel = SimpleCookie(self.headers.get("Cookie", "")).get(COOKIE)
+            return morsel.value if morsel else None
+
+        def _redirect(self, to: str, cookie: str | None = None) -> None:
+            self.send_response(303)
+            self.send_header("Location", to)
+            if cookie:
+                self.send_header("Set-Cookie", cookie)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _send(self, code: int, body: bytes, content_type: str = "text/html; charset=utf-8",
+                  headers: dict[str, str] | None = None) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            log.debug("%s %s", self.address_string(), format % args)
+
+    return Handler
+
+
+def serve(db: Db, users: Users, bind: str, port: int, background: bool = False) -> ThreadingHTTPServer:
+    """Serve the portal (in a daemon thread with `background`, e.g. inside the sink)."""
+    server = ThreadingHTTPServer((bind, port), handler(db, users))
+    if background:
+        threading.Thread(target=server.serve_forever, name="portal", daemon=True).start()
+    return server
+

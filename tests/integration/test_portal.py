@@ -1,0 +1,187 @@
+"""The SLA portal in a real browser (Debian's headless Chromium through chromedriver) over
+data a real run put into ClickHouse: log in as a customer, see its figures equal the views,
+fail to see another customer's pages, print the monthly report to PDF, export a CSV.
+Screenshots of the main pages go to PORTAL_SCREENSHOTS (default var/screenshots)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streams.portal.access import new_token
+from streams.tools.workerproc import free_ports
+from tests.conftest import clickhouse
+from tests.integration import scenario
+from tests.integration.helpers import send
+from tests.integration.test_sla_live import breach_records, start_time
+from tests.integration.test_whatif_live import PROBES, probe_records
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver "
+                                                                   "(.ci/run installs them)")
+GLOBEX = """
+  - id: globex-std
+    customer: globex
+    services: [billing]
+    tickets:
+      warn_at: [0.5]
+      targets:
+        P1: {response: 4s, resolution: 8s}
+"""
+SHOTS = Path(os.environ.get("PORTAL_SCREENSHOTS", "var/screenshots"))
+
+
+def globex_records(t0: datetime) -> list[tuple[str, str, bytes]]:
+    out = []
+    for kind, key, value in scenario.records(t0, "g-"):
+        if kind == "ticket":
+            event = orjson.loads(value)
+            out.append((kind, key, orjson.dumps({**event, "customer": "globex", "service": "billing"})))
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,1400"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def table_rows(driver, name: str) -> list[dict[str, str]]:
+    from selenium.webdriver.common.by import By
+
+    table = driver.find_element(By.CSS_SELECTOR, f"table[data-table='{name}']")
+    rows = table.find_elements(By.TAG_NAME, "tr")
+    header = [c.text for c in rows[0].find_elements(By.TAG_NAME, "th")]
+    return [dict(zip(header, (c.text for c in r.find_elements(By.TAG_NAME, "td")))) for r in rows[1:]]
+
+
+def test_a_customer_sees_its_own_figures_and_nothing_else(run, browser, tmp_path) -> None:
+    from selenium.webdriver.common.by import By
+
+    policy = run.tmp / "policy.yaml"
+    policy.write_text(scenario.POLICY.read_text().rstrip() + "\n" + PROBES + GLOBEX)
+    worker = run.worker(SLA_POLICY_FILE=str(policy), PROBE_IDLE_S="3")
+    t0 = start_time()
+    send(run.settings, scenario.records(t0) + globex_records(t0) + probe_records(datetime.now(timezone.utc)))
+    expected = len(scenario.EXPECTED_EVENTS) + sum(1 for i, _, _ in scenario.EXPECTED_EVENTS if i.startswith("ticket"))
+    worker.wait_until(lambda: len({r["event_id"] for r in breach_records(run) if r["kind"] != "slo"}) >= expected,
+                      90, "both customers' lifecycle events")  # globex sends tickets only
+    worker.stop()
+    run.store(SLA_POLICY_FILE=str(policy))
+
+    # What the views say, read before the portal opens the (embedded, single-process) database.
+    with clickhouse(run.chdb_path) as client:
+        want = {(k, m, lv): (n, met, missed, br) for k, m, lv, n, met, missed, br in client.query(
+            "SELECT contract_id, metric, level, count(), countIf(outcome = 'met'), countIf(outcome = 'missed'), "
+            "countIf(breached) FROM sla_instances_current WHERE customer = 'acme' "
+            "GROUP BY contract_id, metric, level").result_rows}
+        (availability, credit), = client.query(
+            "SELECT availability, credit_percent FROM service_credits_monthly WHERE customer = 'acme'").result_rows
+        globex_instance = client.command("SELECT any(instance_id) FROM sla_instances_current WHERE customer = 'globex'")
+
+    tokens = {who: new_token() for who in ("acme", "globex")}
+    users = run.tmp / "users.yaml"
+    users.write_text("users:\n" + "".join(f"  - {{name: {w}, customer: {w}, token_sha256: {h}}}\n"
+                                          for w, (_, h) in tokens.items()))
+    port = free_ports(1)[0]
+    portal = subprocess.Popen([sys.executable, "-m", "streams.cli", "portal", "--port", str(port)],
+                              env={**run.env, "PORTAL_USERS_FILE": str(users), "PYTHONPATH": str(Path.cwd())},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/login", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and portal.poll() is None, "the portal did not start"
+                time.sleep(0.2)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        month = datetime.now(timezone.utc).strftime("%Y-%m")
+
+        browser.get(f"{base}/c/acme")  # not logged in yet: to the log-in page
+        assert browser.current_url.endswith("/login")
+        browser.find_element(By.ID, "token").send_keys("not a token")
+        browser.find_element(By.ID, "login").click()
+        assert "not valid" in browser.page_source
+        browser.find_element(By.ID, "token").send_keys(tokens["acme"][0])
+        browser.find_element(By.ID, "login").click()
+        assert browser.current_url == f"{base}/c/acme"
+        browser.save_screenshot(str(SHOTS / "customer.png"))
+
+        shown = {(r["contract"], r["metric"], r["level"]): (int(r["instances"]), int(r["met"]), int(r["missed"]),
+                                                             int(r["breached"])) for r in table_rows(browser, "sla")}
+        assert shown == want and len(want) == 4
+        (probe,) = table_rows(browser, "probes")
+        assert float(probe["availability_pct"]) == pytest.approx(100 * availability, abs=1e-3)
+        assert float(probe["credit_pct"]) == credit
+
+        for foreign in ("/c/globex", f"/i/{globex_instance}", f"/c/acme/contract/globex-std/{month}",
+                        f"/c/globex/report/{month}", "/customers", "/c/nobody"):
+            assert urllib_status(base, foreign, tokens["acme"][0]) == 404, foreign
+        browser.get(f"{base}/c/globex")
+        assert "Not found" in browser.title and "acme-gold" not in browser.page_source
+
+        browser.get(f"{base}/c/acme/contract/fast/{month}")
+        assert len(browser.find_elements(By.TAG_NAME, "svg")) == 3
+        browser.save_screenshot(str(SHOTS / "contract.png"))
+        breached = [r["instance"] for r in table_rows(browser, "breaches") if r["type"] == "breached"]
+        assert sorted(set(breached)) == sorted(i.format("") for i, t, _ in scenario.EXPECTED_EVENTS
+                                               if t == "breached")
+        browser.find_element(By.LINK_TEXT, "ticket:T2:fast:response").click()
+        inputs = table_rows(browser, "inputs")
+        assert [r["event_id"] for r in inputs] == ["T2-3"]  # T2 had one event: the breach came from the clock
+        assert [r["type"] for r in table_rows(browser, "lifecycle")] == ["warning", "breached"]
+        browser.save_screenshot(str(SHOTS / "instance.png"))
+
+        browser.get(f"{base}/c/acme/report/{month}")
+        browser.save_screenshot(str(SHOTS / "report.png"))
+        pdf = base64.b64decode(browser.print_page())
+        assert pdf.startswith(b"%PDF") and len(pdf) > 1000
+        (SHOTS / "report.pdf").write_bytes(pdf)
+
+        exported = list(csv.DictReader(io.StringIO(urllib_body(base, "/c/acme?csv=sla", tokens["acme"][0]))))
+        assert {(r["contract"], r["metric"], r["level"]): (int(r["instances"]), int(r["met"]), int(r["missed"]),
+                                                           int(r["breached"])) for r in exported} == want
+    finally:
+        portal.terminate()
+        portal.wait(10)
+
+
+def urllib_status(base: str, path: str, token: str) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"}),
+                                    timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def urllib_body(base: str, path: str, token: str) -> str:
+    request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.read().decode()
