@@ -18,6 +18,7 @@ from schemas.errors import RunFailed
 from sinks.clickhouse import connect
 from sinks.kafka_sink import sink_topics
 from streams.kafka_util import read_all
+from streams.portal.access import new_token
 from streams.settings import Settings, load_settings, topic_env
 from streams.tools.produce import produce
 from streams.tools.workerproc import WorkerProcess, WorkerStalled, free_ports
@@ -169,6 +170,10 @@ def _report(console: Console, settings: Settings, produced: int, bad: int) -> No
     finally:
         client.close()
     prefix = settings.topic_breaches.removesuffix("breaches")
+    # An analyst token for the portal on this data (a local demo: the token is printed).
+    token, digest = new_token()
+    users = (DEMO_DIR / "portal-users.yaml").resolve()
+    users.write_text(f"users:\n  - {{name: demo-analyst, role: analyst, token_sha256: {digest}}}\n")
     console.rule("where to look next")
     console.print(
         f"ClickHouse (embedded chDB; one process at a time may open it):\n"
@@ -180,6 +185,12 @@ def _report(console: Console, settings: Settings, produced: int, bad: int) -> No
         f"Topics {prefix}*:\n"
         "  incidents, tickets, probes (input); breaches (SLA lifecycle events and SLO alerts);\n"
         "  instances (SLA status); deadletter (rejected input with the reason)\n"
+        "SLA portal on this data (then open http://127.0.0.1:8080/ and log in with the token):\n"
+        f"  PORTAL_USERS_FILE={users} CLICKHOUSE_DSN={settings.clickhouse_dsn} \\\n"
+        "    .venv/bin/slastream portal\n"
+        f"  token: {token}\n"
+        "What-if, a proposed policy over the same history:\n"
+        f"  CLICKHOUSE_DSN={settings.clickhouse_dsn} .venv/bin/slastream whatif --policy {DEMO_POLICY} --proposed NEW.yaml\n"
         "The broker keeps running for a second look: `make kafka-stop` stops it.",
         markup=False, highlight=False, overflow="ignore", crop=False,
     )
