@@ -43,7 +43,7 @@ def main() -> None:
     month = datetime.now(timezone.utc).strftime("%Y-%m")
     token, digest = new_token()
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write(f"users:\n  - {{name: bench, role: analyst, token_sha256: {digest}}}\n")
+        f.write(f"users:\n  - {{name: bench, role: analyst, token_sha256: \"{digest}\"}}\n")
     port = free_ports(1)[0]
     server = serve(db, load_users(Path(f.name)), "127.0.0.1", port, background=True)
     pages = {

@@ -350,7 +350,7 @@ def cmd_portal_token(args: argparse.Namespace) -> int:
     who = "role: analyst" if args.analyst else f"customer: {args.customer}"
     print(f"token (give it to the user; it is not stored anywhere): {token}")
     print("entry for PORTAL_USERS_FILE (under `users:`):")
-    print(f"  - {{name: {name}, {who}, token_sha256: {digest}}}")
+    print(f"  - {{name: {name}, {who}, token_sha256: \"{digest}\"}}")
     return OK
 
 

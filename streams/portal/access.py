@@ -2,8 +2,8 @@
 analysts everything.
 
     users:
-      - {name: acme-portal, customer: acme, token_sha256: 3f1c...}
-      - {name: analyst, role: analyst, token_sha256: 9ab2...}
+      - {name: acme-portal, customer: acme, token_sha256: "3f1c..."}
+      - {name: analyst, role: analyst, token_sha256: "9ab2..."}
 
 Only SHA-256 hashes of the tokens are stored (tokens are long random strings, made by
 `slastream portal token`), never the tokens themselves.
@@ -84,5 +84,6 @@ def load_users(path: Path) -> Users:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"PORTAL_USERS_FILE {path}: {where}: {first['msg']}") from None
+        hint = " (YAML read it as a number: put it in quotes)" if first["type"] == "string_type" else ""
+        raise UserError(f"PORTAL_USERS_FILE {path}: {where}: {first['msg']}{hint}") from None
     return Users({u.token_sha256: u for u in users})

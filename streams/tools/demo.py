@@ -173,7 +173,7 @@ def _report(console: Console, settings: Settings, produced: int, bad: int) -> No
     # An analyst token for the portal on this data (a local demo: the token is printed).
     token, digest = new_token()
     users = (DEMO_DIR / "portal-users.yaml").resolve()
-    users.write_text(f"users:\n  - {{name: demo-analyst, role: analyst, token_sha256: {digest}}}\n")
+    users.write_text(f"users:\n  - {{name: demo-analyst, role: analyst, token_sha256: \"{digest}\"}}\n")
     console.rule("where to look next")
     console.print(
         f"ClickHouse (embedded chDB; one process at a time may open it):\n"

@@ -105,7 +105,7 @@ def test_a_customer_sees_its_own_figures_and_nothing_else(run, browser, tmp_path
 
     tokens = {who: new_token() for who in ("acme", "globex")}
     users = run.tmp / "users.yaml"
-    users.write_text("users:\n" + "".join(f"  - {{name: {w}, customer: {w}, token_sha256: {h}}}\n"
+    users.write_text("users:\n" + "".join(f"  - {{name: {w}, customer: {w}, token_sha256: \"{h}\"}}\n"
                                           for w, (_, h) in tokens.items()))
     port = free_ports(1)[0]
     portal = subprocess.Popen([sys.executable, "-m", "streams.cli", "portal", "--port", str(port)],

@@ -1,0 +1,84 @@
+"""Portal access and routing over a small embedded ClickHouse: who sees what, users file checks."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from schemas.errors import UserError
+from sinks.migrate import migrate
+from sinks.rows import COLUMNS
+from streams.portal.access import User, Users, hash_token, load_users, new_token
+from streams.portal.queries import Db
+from streams.portal.server import NotFound, as_csv, route
+from tests.conftest import clickhouse
+
+NOW = datetime(2026, 11, 10, 12, tzinfo=timezone.utc)
+
+
+def status(instance: str, customer: str, contract: str, outcome: str | None, breached: bool) -> dict:
+    return {"instance_id": instance, "version": 3, "kind": "ticket", "entity_id": instance.split(":")[1],
+            "contract_id": contract, "customer": customer, "service": "checkout", "metric": "response", "level": "P1",
+            "state": "stopped" if outcome else "running", "started_at": NOW, "stopped_at": NOW if outcome else None,
+            "target_s": 900.0, "elapsed_s": 60.0, "deadline": None, "breached": breached, "outcome": outcome,
+            "as_of": NOW}
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    with clickhouse(tmp_path_factory.mktemp("portal")) as client:
+        list(migrate(client))
+        rows = [status("ticket:A1:gold:response", "acme", "gold", "met", False),
+                status("ticket:A2:gold:response", "acme", "gold", "missed", True),
+                status("ticket:B1:std:response", "globex", "std", None, True)]
+        client.insert("sla_instance_status", [[r[c] for c in COLUMNS["sla_instance_status"]] for r in rows],
+                      column_names=list(COLUMNS["sla_instance_status"]))
+        yield Db(client)
+
+
+ACME = User(name="a", token_sha256=hash_token("x"), customer="acme")
+ANALYST = User(name="n", token_sha256=hash_token("y"), role="analyst")
+
+
+def test_a_customer_sees_its_month_and_instances(db) -> None:
+    view = route(db, ACME, "/c/acme", {"month": ["2026-11"]})
+    (sla,) = [p for p in view.parts if not isinstance(p, str) and p.name == "sla"]
+    assert [(r[0], r[4], r[5], r[6], r[7]) for r in sla.rows] == [("gold", 2, 1, 1, 50.0)]
+    assert b"gold,response,P1,900.0,2,1,1,50.0,1,0" in as_csv(sla)
+    assert route(db, ACME, "/i/ticket%3AA2%3Agold%3Aresponse", {}).title == "SLA instance ticket:A2:gold:response"
+
+
+@pytest.mark.parametrize("path", ["/c/globex", "/i/ticket:B1:std:response", "/c/acme/contract/std/2026-11",
+                                  "/c/globex/report/2026-11", "/customers", "/c/nobody", "/c/acme' OR '1'='1",
+                                  "/c/acme?x", "/c/acme/contract/gold/2026-13", "/etc/passwd"])
+def test_anything_not_the_customers_own_is_not_found(db, path: str) -> None:
+    with pytest.raises(NotFound):
+        route(db, ACME, path, {})
+
+
+def test_an_analyst_sees_every_customer(db) -> None:
+    (customers,) = [p for p in route(db, ANALYST, "/customers", {"month": ["2026-11"]}).parts]
+    assert [(r[0], r[1], r[2]) for r in customers.rows] == [("acme", 2, 1), ("globex", 1, 1)]
+    assert route(db, ANALYST, "/c/globex/contract/std/2026-11", {}).title.startswith("std (globex)")
+
+
+def test_tokens_are_found_by_their_hash_only(tmp_path: Path) -> None:
+    token, digest = new_token()
+    users = Users({digest: User(name="a", token_sha256=digest, customer="acme")})
+    assert users.find(token).customer == "acme" and users.find(digest) is None and users.find(None) is None
+
+
+@pytest.mark.parametrize("text, words", [
+    ("users:\n  - {name: a, token_sha256: abc, customer: acme}\n", ("users.0.token_sha256",)),
+    ("users:\n  - {name: a, token_sha256: \"" + "0" * 64 + "\"}\n", ("needs `customer`",)),
+    ("users:\n  - {name: a, customer: acme, token_sha256: " + "0" * 64 + "}\n", ("quote",)),
+    ("users: [\n", ("not YAML",)),
+])
+def test_a_bad_users_file_names_the_entry_and_field(tmp_path: Path, text: str, words: tuple[str, ...]) -> None:
+    path = tmp_path / "users.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as err:
+        load_users(path)
+    assert all(w in str(err.value) for w in words)
