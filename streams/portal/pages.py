@@ -13,8 +13,8 @@ STYLE = """
 body{font:14px system-ui,sans-serif;margin:0;color:#1d1d1f}
 header{background:#1f3a5f;color:#fff;padding:10px 24px;display:flex;gap:24px;align-items:center}
 header a{color:#fff}main{padding:16px 24px;max-width:1200px}
-table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:right}
-th{background:#f3f5f8}td:first-child,th:first-child{text-align:left}
+table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left}
+th{background:#f3f5f8}td.n{text-align:right}
 .bad{color:#b00020;font-weight:600}.ok{color:#137333}.muted{color:#666}
 .csv{font-size:12px;margin-left:8px}.charts{display:flex;flex-wrap:wrap;gap:24px}
 svg text{font-size:10px;fill:#444}.line{fill:none;stroke:#1f6feb;stroke-width:2}.bar{fill:#d1495b}
@@ -54,7 +54,8 @@ def table(t: Table, csv_path: str | None = None, links: dict[int, str] | None = 
             text = cell(v)
             if links and i in links and v is not None:
                 text = f"<a href='{html.escape(links[i] + quote(str(v), safe=''))}'>{text}</a>"
-            cells.append(f"<td>{text}</td>")
+            number = isinstance(v, (int, float)) and not isinstance(v, bool)
+            cells.append(f"<td class='n'>{text}</td>" if number else f"<td>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     empty = "" if t.rows else f"<tr><td colspan='{len(t.columns)}' class='muted'>none</td></tr>"
     return (f"<h2 id='{html.escape(t.name)}'>{html.escape(t.title)}{link}</h2>"
