@@ -32,15 +32,17 @@ integration: install
 # The full versions of what `make test` runs short: live equals replay (40,000 events, two
 # runs), hostile input (100,000 records), two workers splitting partitions, and for three seeds 20 SIGKILLs (every
 # fourth with the sink), a second worker for 20 s, a 20 s broker stop and a 20 s full ClickHouse disk (40,000 events
-# each), every table compared.
+# each), every table compared. Each stage keeps its processes' logs under var/chaos/ (pytest's
+# own temp directories rotate away after three runs).
 chaos: install
 	$(KAFKA) start
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} HARNESS_EVENTS=40000 FUZZ_RECORDS=100000 MULTI_WORKER=1 \
-	  $(BIN)/pytest -q -s -p no:cacheprovider tests/integration/test_live_equals_replay.py tests/integration/test_fuzz.py \
-	  tests/integration/test_sla_live.py
+	  $(BIN)/pytest -q -s -p no:cacheprovider --basetemp=var/chaos/stage1 tests/integration/test_live_equals_replay.py \
+	  tests/integration/test_fuzz.py tests/integration/test_sla_live.py
 	for seed in 1 2 3; do \
 	  KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} CHAOS_KILLS=20 CHAOS_EVENTS=40000 CHAOS_OUTAGE_S=20 \
-	    CHAOS_SEED=$$seed $(BIN)/pytest -q -s -p no:cacheprovider tests/integration/test_chaos.py || exit 1; \
+	    CHAOS_SEED=$$seed $(BIN)/pytest -q -s -p no:cacheprovider --basetemp=var/chaos/seed$$seed \
+	    tests/integration/test_chaos.py || exit 1; \
 	done
 
 lint: install
