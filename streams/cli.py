@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -261,7 +261,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     from sinks.clickhouse import connect
     from streams.whatif import history as source
     from streams.whatif.compare import compare
-    from streams.whatif.figures import read
+    from streams.whatif.figures import live_end, read
     from streams.whatif.report import print_tables, write_csv, write_html
     from streams.whatif.run import whatif
 
@@ -280,9 +280,13 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         settings = _settings()
         client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
         try:
+            if args.check:
+                live = read(client)
+                # Unless told, up to where the live tables end: the worker fired every deadline up to
+                # there; later ones it may not have seen yet.
+                until = _instant(args.until, "--until") or live_end(client) or until
             if not args.events:
-                history = source.from_clickhouse(client, since, until)
-            live = read(client) if args.check else None
+                history = source.from_clickhouse(client, since, until + timedelta(milliseconds=1))
         finally:
             client.close()
     console.print(f"history: {len(history.events):,} events up to {until.isoformat()}")

@@ -81,13 +81,13 @@ def read(client: Client) -> Figures:
             "avgIf(elapsed_s, state = 'stopped') FROM sla_instances_current "
             "GROUP BY contract_id, metric, level, month").result_rows:
         key = (contract, metric, level, month)
-        sla[key] = SlaFigures(customer, n, met, missed, breached, warnings.get(key, 0), _number(elapsed))
+        sla[key] = SlaFigures(customer, n, met, missed, breached, warnings.get(key, 0), _number(elapsed, 3))
     credits = {tuple(r[:3]): r[3] for r in client.query(
         "SELECT contract_id, service, month, credit_percent FROM service_credits_monthly").result_rows}
     probes = {
         (contract, customer, service, month): ProbeFigures(
-            _number(avail), _number(latency), _number(avail_used), _number(latency_used),
-            _number(credits.get((contract, service, month))))
+            _number(avail, 9), _number(latency, 9), _number(avail_used, 9), _number(latency_used, 9),
+            _number(credits.get((contract, service, month)), 9))
         for contract, customer, service, month, avail, latency, avail_used, latency_used in client.query(
             "SELECT contract_id, customer, service, month, availability, latency_attainment, "
             "availability_budget_used, latency_budget_used FROM slo_attainment_monthly").result_rows
@@ -127,6 +127,18 @@ def _convert(tables: dict[str, dict[Hashable, tuple[Any, ...]]], topic: str, row
             tables.setdefault(table, {}).setdefault(key, row)
 
 
-def _number(value: Any) -> float | None:
-    """A ClickHouse number as a float; NULL and NaN (an average of nothing) as None."""
-    return None if value is None or value != value else float(value)
+def _number(value: Any, digits: int) -> float | None:
+    """A ClickHouse number as a float rounded to `digits` (sums and averages differ in their
+    last bits with the order rows are read in); NULL and NaN (an average of nothing) as None."""
+    return None if value is None or value != value else round(float(value), digits)
+
+
+def live_end(client: Client) -> datetime | None:
+    """The last instant the live tables know of: the latest input event, lifecycle event or
+    end of a closed probe minute. A live worker had fired every deadline up to it."""
+    end = client.command(
+        "SELECT greatest((SELECT max(occurred_at) FROM events_raw), (SELECT max(at) FROM breaches), "
+        "(SELECT toDateTime64(max(minute), 3, 'UTC') + INTERVAL 1 MINUTE FROM probe_minutes))")
+    if not isinstance(end, datetime) or end.year < 1971:  # empty tables give the epoch
+        return None
+    return end.replace(tzinfo=timezone.utc)
