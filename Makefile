@@ -36,6 +36,7 @@ integration: install
 # own temp directories rotate away after three runs).
 chaos: install
 	$(KAFKA) start
+	mkdir -p var/chaos
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} HARNESS_EVENTS=40000 FUZZ_RECORDS=100000 MULTI_WORKER=1 \
 	  $(BIN)/pytest -q -s -p no:cacheprovider --basetemp=var/chaos/stage1 tests/integration/test_live_equals_replay.py \
 	  tests/integration/test_fuzz.py tests/integration/test_sla_live.py
