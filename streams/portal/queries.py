@@ -10,6 +10,12 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 
+# ClickHouse compiles an expression (LLVM) the third time it sees it: a few hundred ms in the
+# middle of a page view, once per query shape (seen as p99 spikes in bench/portal.py). These
+# small queries gain nothing from it.
+_SETTINGS = {"compile_expressions": 0, "compile_aggregate_expressions": 0, "compile_sort_description": 0}
+
+
 @dataclass(frozen=True)
 class Table:
     """Rows as shown on a page and exported as CSV."""
@@ -30,12 +36,12 @@ class Db:
 
     def table(self, name: str, title: str, sql: str, **params: Any) -> Table:
         with self.lock:
-            result = self.client.query(sql, parameters=params)
+            result = self.client.query(sql, parameters=params, settings=_SETTINGS)
         return Table(name, title, list(result.column_names), [tuple(r) for r in result.result_rows])
 
     def value(self, sql: str, **params: Any) -> Any:
         with self.lock:
-            rows = self.client.query(sql, parameters=params).result_rows
+            rows = self.client.query(sql, parameters=params, settings=_SETTINGS).result_rows
         return rows[0][0] if rows else None
 
 
