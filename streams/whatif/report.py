@@ -161,8 +161,8 @@ def _chart(c: Comparison) -> str:
     width, bar, height = 40 + 70 * len(groups), 24, 220
     svg = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height + 70}' role='img' "
            "aria-label='met percent per month under both policies'>",
-           f"<text x='0' y='12'>met % per contract, metric and month: <tspan class='cur'>■</tspan> current "
-           f"<tspan class='prop'>■</tspan> proposed</text>"]
+           "<text x='0' y='12'>met % per contract, metric and month: <tspan class='cur'>■</tspan> current "
+           "<tspan class='prop'>■</tspan> proposed</text>"]
     for i, ((contract, metric, month), (cur, prop)) in enumerate(groups):
         x = 40 + 70 * i
         for j, (value, cls) in enumerate(((cur, "cur"), (prop, "prop"))):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from schemas.outputs import SlaEvent, event_id
-from streams.engine.clocks import ClockEngine, EntityState
-from tests.unit.streams.conftest import incident, ticket, utc
+from streams.engine.clocks import ClockEngine
+from tests.unit.streams.conftest import ticket, utc
 
 RESP = "ticket:T1:gold:response"
 RESO = "ticket:T1:gold:resolution"
