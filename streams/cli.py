@@ -110,11 +110,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
     db = Db(client)
     if settings.sink_portal:  # the one process that may open an embedded ClickHouse serves the portal too
         users = _portal_users(settings)
-        try:
-            serve(db, users, settings.portal_bind, settings.portal_port, background=True)
-        except OSError as exc:
-            raise UserError(f"cannot serve the portal on {settings.portal_bind}:{settings.portal_port} "
-                            f"({exc.strerror}): set PORTAL_PORT to a free port") from None
+        serve(db, users, settings.portal_bind, settings.portal_port, background=True)
         console.print(f"SLA portal on http://{settings.portal_bind}:{settings.portal_port}/")
     sink = ClickHouseSink(settings, client, roles(settings), watch=watch, lock=db.lock)
     if watch is not None:
@@ -212,16 +208,10 @@ def cmd_policy_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from schemas.policy import PolicyError
-    from schemas.policy_files import load_policy
     from streams.engine.clocks import ClockEngine
     from streams.engine.replay import run
 
-    try:
-        policy = load_policy(args.policy)
-    except PolicyError as exc:
-        raise UserError(f"--policy is not usable ({len(exc.problems)} problem(s); `slastream policy validate "
-                        f"{args.policy}` lists them): {exc.source}: {exc.problems[0]}") from None
+    policy = _policy_file(args.policy, "--policy")
     source = sys.stdin.buffer if args.events == "-" else open_file(args.events, "rb", "events file")
     out = open_file(args.out, "wb", "--out file") if args.out else sys.stdout.buffer
     with source, out:
@@ -266,7 +256,8 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     from streams.whatif.run import whatif
 
     current, proposed = _policy_file(args.policy, "--policy"), _policy_file(args.proposed, "--proposed")
-    since, until = _instant(args.since, "--since"), _instant(args.until, "--until") or datetime.now(timezone.utc)
+    since, given = _instant(args.since, "--since"), _instant(args.until, "--until")
+    until = given or datetime.now(timezone.utc)
     out = Console()
     live = None
     if args.events:
@@ -284,7 +275,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
                 live = read(client)
                 # Unless told, up to where the live tables end: the worker fired every deadline up to
                 # there; later ones it may not have seen yet.
-                until = _instant(args.until, "--until") or live_end(client) or until
+                until = given or live_end(client) or until
             if not args.events:
                 history = source.from_clickhouse(client, since, until + timedelta(milliseconds=1))
         finally:
@@ -334,9 +325,9 @@ def cmd_portal(args: argparse.Namespace) -> int:
     bind, port = args.bind or settings.portal_bind, args.port or settings.portal_port
     try:
         server = serve(Db(client), users, bind, port)
-    except OSError as exc:
+    except UserError:
         client.close()
-        raise UserError(f"cannot serve the portal on {bind}:{port} ({exc.strerror}): choose another --port") from None
+        raise
     console.print(f"SLA portal on http://{bind}:{server.server_port}/ ({len(users.by_hash)} users); Ctrl-C stops it")
     try:
         server.serve_forever()

@@ -22,6 +22,7 @@ from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from schemas.errors import UserError
 from streams.portal import pages, queries
 from streams.portal.access import User, Users
 from streams.portal.queries import Db, Table
@@ -236,8 +237,13 @@ def handler(db: Db, users: Users) -> type[BaseHTTPRequestHandler]:
 
 
 def serve(db: Db, users: Users, bind: str, port: int, background: bool = False) -> ThreadingHTTPServer:
-    """Serve the portal (in a daemon thread with `background`, e.g. inside the sink)."""
-    server = ThreadingHTTPServer((bind, port), handler(db, users))
+    """Serve the portal (in a daemon thread with `background`, e.g. inside the sink); a port
+    that cannot be had is one UserError naming the setting."""
+    try:
+        server = ThreadingHTTPServer((bind, port), handler(db, users))
+    except OSError as exc:
+        raise UserError(f"cannot serve the portal on {bind}:{port} ({exc.strerror}): set PORTAL_PORT "
+                        "(or `slastream portal --port`) to a free port") from None
     if background:
         threading.Thread(target=server.serve_forever, name="portal", daemon=True).start()
     return server
