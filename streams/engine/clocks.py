@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable, Literal, Mapping
+from typing import Iterable, Literal, Mapping, NamedTuple
 
 from schemas.events import IncidentEvent, TicketEvent
 from schemas.outputs import InstanceStatus, LifecycleType, SlaEvent, event_id
@@ -34,9 +34,8 @@ METRICS: dict[str, tuple[Metric, Metric]] = {"ticket": ("response", "resolution"
 _TERMINAL = {"ticket": frozenset({"solved", "closed"}), "incident": frozenset({"resolved"})}
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """The part of an input event the engine needs."""
+class Applied(NamedTuple):
+    """The part of an input event the engine needs (a NamedTuple: one is built per event)."""
 
     at: datetime
     event_id: str
@@ -98,10 +97,12 @@ class Fact:
         object.__setattr__(self, "summary", f"{self.type.value}|{self.at.isoformat()}")
 
 
-@dataclass(frozen=True, slots=True)
-class Run:
+class Run(NamedTuple):
     """Where the walk over an entity's events left one instance's clock: an event that sorts
-    after all of them continues from here instead of walking the whole history again."""
+    after all of them continues from here instead of walking the whole history again.
+
+    Immutable like the other state; a NamedTuple because one is built per instance per
+    event, and it builds several times faster than a frozen dataclass."""
 
     n: int  # events walked
     started: datetime
@@ -112,6 +113,9 @@ class Run:
     stopped_at: datetime | None
     cycle: int  # reopenings so far
     facts: Mapping[str, Fact]  # facts of the walk, including any ahead of a clock
+    # When the running clock reaches its lowest threshold not yet fired (None: not running,
+    # no target, or all fired): until then time alone changes nothing.
+    due: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +130,7 @@ class _Plan:
     thresholds: tuple[tuple[float, str], ...]  # (fraction, fact key), rising, ending with (1.0, "breached")
 
 
-@dataclass(frozen=True, slots=True)
-class _Derived:
+class _Derived(NamedTuple):
     facts: dict[str, Fact]
     state: Literal["running", "paused", "stopped"]
     level: str
@@ -146,6 +149,7 @@ class ClockEngine:
         self.policy = policy
         self.calendars: dict[str, Calendar] = build_calendars(policy.doc.calendars)
         self._plans: dict[tuple[str, Kind], list[_Plan]] = {}
+        self._covering: dict[tuple[Kind, str, str], list[tuple[Contract, _Plan, str]]] = {}
         for contract in policy.contracts:
             for kind in ("ticket", "incident"):
                 section = contract.tickets if kind == "ticket" else contract.incidents
@@ -167,8 +171,9 @@ class ClockEngine:
         kind: Kind = event.kind  # type: ignore[assignment]
         entity = event.ticket_id if isinstance(event, TicketEvent) else event.incident_id
         state = state or EntityState(kind, entity)
-        if any(e.event_id == event.event_id for e in state.events):
-            return state, []
+        for seen in state.events:
+            if seen.event_id == event.event_id:
+                return state, []
         applied = Applied.of(event)
         last = state.events[-1] if state.events else None
         if last is None or (last.at, last.event_id) < (applied.at, applied.event_id):
@@ -177,11 +182,11 @@ class ClockEngine:
         else:
             # A late event changes history before it: the walks start again from the first.
             events, runs = tuple(sorted((*state.events, applied), key=lambda e: (e.at, e.event_id))), {}
-        return self._reconcile(EntityState(state.kind, state.entity_id, events, state.ledgers, state.next_due, runs), now)
+        return self._reconcile(state, now, events, runs)
 
     def advance(self, state: EntityState, now: datetime) -> tuple[EntityState, list[SlaEvent]]:
         """Publish what became due by `now` (warnings, breaches) without a new event."""
-        return self._reconcile(state, now)
+        return self._reconcile(state, now, state.events, state.runs)
 
     def snapshot(self, state: EntityState, now: datetime) -> list[InstanceStatus]:
         """Status rows as of the entity's latest event or fact up to `now`.
@@ -199,7 +204,8 @@ class ClockEngine:
         """Current status of every SLA instance of the entity."""
         out = []
         last = state.events[-1]
-        for (contract, metric), instance, d, _ in self._derive_all(state, now):
+        for contract, plan, instance, run in self._runs(state):
+            d = self._finish(run, plan, now)
             ledger = state.ledgers.get(instance, Ledger())
             outcome = next(
                 (f.type.value for f in sorted(d.facts.values(), key=lambda f: f.at, reverse=True)
@@ -208,7 +214,7 @@ class ClockEngine:
             )
             out.append(InstanceStatus(
                 instance_id=instance, version=len(state.events) + ledger.version, kind=state.kind, entity_id=state.entity_id,
-                contract_id=contract.id, customer=last.customer, service=last.service, metric=metric,
+                contract_id=contract.id, customer=last.customer, service=last.service, metric=plan.metric,
                 level=d.level, state=d.state, started_at=d.started_at, stopped_at=d.stopped_at,
                 target_s=_secs(d.target), elapsed_s=d.elapsed.total_seconds(), deadline=d.deadline,
                 breached="breached" in d.facts, outcome=outcome if d.state == "stopped" else None,
@@ -233,24 +239,34 @@ class ClockEngine:
 
     # -- derivation -----------------------------------------------------------------
 
-    def _derive_all(
-        self, state: EntityState, now: datetime
-    ) -> Iterable[tuple[tuple[Contract, Metric], str, _Derived, Run]]:
-        for contract, plan, instance, run in self._runs(state):
-            yield (contract, plan.metric), instance, self._finish(run, plan, now), run
-
     def _runs(self, state: EntityState) -> Iterable[tuple[Contract, _Plan, str, Run]]:
         """Each SLA instance of the entity with its clock walked over every event."""
-        if not state.events:
+        return self._walks(state.kind, state.entity_id, state.events, state.runs)
+
+    def _walks(self, kind: Kind, entity: str, events: tuple[Applied, ...],
+               runs: Mapping[str, Run]) -> Iterable[tuple[Contract, _Plan, str, Run]]:
+        if not events:
             return
-        last = state.events[-1]
-        for contract in self.policy.contracts_for(last.customer, last.service):
-            for plan in self._plans.get((contract.id, state.kind), ()):
-                instance = f"{state.kind}:{state.entity_id}:{contract.id}:{plan.metric}"
-                run = state.runs.get(instance)
-                if run is None and not any(e.level in plan.targets for e in state.events):
-                    continue
-                yield contract, plan, instance, self._walk(state.kind, state.events, plan, run)
+        last = events[-1]
+        for contract, plan, suffix in self._instances(kind, last.customer, last.service):
+            instance = f"{kind}:{entity}{suffix}"
+            run = runs.get(instance)
+            if run is None and not any(e.level in plan.targets for e in events):
+                continue
+            yield contract, plan, instance, self._walk(kind, events, plan, run)
+
+    def _instances(self, kind: Kind, customer: str, service: str) -> list[tuple[Contract, _Plan, str]]:
+        """The (contract, metric) plans covering a customer's service, each with its instance id suffix."""
+        key = (kind, customer, service)
+        found = self._covering.get(key)
+        if found is None:
+            if len(self._covering) >= 65536:  # services and customers named by input: keep it bounded
+                self._covering.clear()
+            found = self._covering[key] = [
+                (contract, plan, f":{contract.id}:{plan.metric}")
+                for contract in self.policy.contracts_for(customer, service)
+                for plan in self._plans.get((contract.id, kind), ())]
+        return found
 
     def _walk(self, kind: Kind, events: tuple[Applied, ...], plan: _Plan, run: Run | None) -> Run:
         """The instance's clock over `events`, continued from `run` (which covers the first
@@ -261,7 +277,7 @@ class ClockEngine:
         target_of = plan.targets.get
         if run is None:
             first = events[0]
-            run = Run(0, first.at, first.at, ZERO, first.level, False, None, 0, {})
+            run = Run(0, first.at, first.at, ZERO, first.level, False, None, 0, {}, None)
         facts = dict(run.facts)
         prev, elapsed, level, running, stopped_at, cycle = (
             run.prev, run.elapsed, run.level, run.running, run.stopped_at, run.cycle)
@@ -291,7 +307,26 @@ class ClockEngine:
                 for thr, key in thresholds:
                     if key not in facts and elapsed >= target * thr:
                         _fire(facts, thr, key, ev.at, level, target, elapsed)
-        return Run(len(events), run.started, prev, elapsed, level, running, stopped_at, cycle, facts)
+        due = None
+        if running and target is not None:
+            lowest = next((thr for thr, key in thresholds if key not in facts), None)
+            if lowest is not None:
+                due = calendar.add(prev, target * lowest - elapsed)
+        return Run(len(events), run.started, prev, elapsed, level, running, stopped_at, cycle, facts, due)
+
+    @staticmethod
+    def _facts_at(run: Run, plan: _Plan, now: datetime) -> tuple[Mapping[str, Fact], datetime | None]:
+        """The instance's facts up to `now` and when it next publishes something: what
+        `_finish` derives, without its calendar work while no threshold is due by `now`."""
+        if run.due is not None and run.due <= now:
+            derived = ClockEngine._finish(run, plan, now)
+            return derived.facts, derived.next_due
+        facts, due = run.facts, run.due
+        ahead = [f.at for f in facts.values() if f.at > now]
+        if ahead:  # events ahead of the clock (skew, replay held back): their facts wait for it
+            facts = {k: f for k, f in facts.items() if f.at <= now}
+            due = min(ahead if due is None else [due, *ahead])
+        return facts, due
 
     @staticmethod
     def _finish(run: Run, plan: _Plan, now: datetime) -> _Derived:
@@ -336,52 +371,76 @@ class ClockEngine:
 
     # -- reconciliation ---------------------------------------------------------------
 
-    def _reconcile(self, state: EntityState, now: datetime) -> tuple[EntityState, list[SlaEvent]]:
-        ledgers = dict(state.ledgers)
+    def _publish(self, state: EntityState, last: Applied, contract: Contract, plan: _Plan, instance: str, run: Run,
+                 holding: Mapping[str, Fact], ledger: Ledger, now: datetime, outputs: list[SlaEvent]) -> Ledger:
+        """Append to `outputs` what makes the published facts `holding` (the instance's facts
+        at `now`, `last` the entity's latest event); returns the new ledger."""
+        version = ledger.version
+        facts = dict(ledger.facts)
+        retracted = set(ledger.retracted)
+
+        def emit(type_: LifecycleType, fact: Fact, eid: str, corrects: str | None = None) -> None:
+            nonlocal version
+            version += 1
+            outputs.append(SlaEvent(
+                event_id=eid, instance_id=instance, version=version, type=type_, at=fact.at,
+                kind=state.kind, entity_id=state.entity_id, contract_id=contract.id,
+                customer=last.customer, service=last.service, metric=plan.metric, level=fact.level,
+                target_s=_secs(fact.target), elapsed_s=fact.elapsed.total_seconds(),
+                threshold=fact.threshold, corrects=corrects,
+            ))
+
+        gone = [key for key, seen in facts.items() if (f := holding.get(key)) is None or f.summary != seen.summary]
+        if gone:
+            # Retract each published fact that no longer holds; the fact that holds now (if any) follows.
+            derived = self._finish(run, plan, now)  # the clock as of now, which the notices carry
+            for key in sorted(gone):
+                notice = Fact(key, LifecycleType.correction, now, derived.level, derived.target, derived.elapsed)
+                corrects = facts.pop(key).event_id
+                retracted.add(corrects)
+                emit(LifecycleType.correction, notice, event_id(instance, "correction", corrects), corrects)
+        new = [f for f in holding.values() if f.key not in facts]
+        for fact in sorted(new, key=lambda f: (f.at, _ORDER[f.type], f.key)) if len(new) > 1 else new:
+            eid = next(i for n in itertools.count()
+                       if (i := event_id(instance, fact.key, fact.summary, str(n))) not in retracted)
+            emit(fact.type, fact, eid)
+            facts[fact.key] = Published(fact.summary, eid)
+        return Ledger(version, facts, frozenset(retracted))
+
+    def _reconcile(self, state: EntityState, now: datetime, events: tuple[Applied, ...],
+                   runs: Mapping[str, Run]) -> tuple[EntityState, list[SlaEvent]]:
+        """The state with `events` (walks continued from `runs`) and what to publish by `now`."""
+        changed: dict[str, Ledger] | None = None  # copied on the first change
         outputs: list[SlaEvent] = []
         dues: list[datetime] = []
-        last = state.events[-1]
-        runs: dict[str, Run] = {}
-        for (contract, metric), instance, derived, run in self._derive_all(state, now):
-            runs[instance] = run
-            if derived.next_due:
-                dues.append(derived.next_due)
-            ledger = ledgers.get(instance, Ledger())
-            version = ledger.version
-            facts = dict(ledger.facts)
+        walked: dict[str, Run] = {}
+        for contract, plan, instance, run in self._walks(state.kind, state.entity_id, events, runs):
+            walked[instance] = run
+            facts, due = self._facts_at(run, plan, now)
+            if due is not None:
+                dues.append(due)
+            ledger = state.ledgers.get(instance, _NO_LEDGER)
+            if not _holds(facts, ledger.facts):  # most events change no published fact
+                if changed is None:
+                    changed = dict(state.ledgers)
+                changed[instance] = self._publish(
+                    state, events[-1], contract, plan, instance, run, facts, ledger, now, outputs)
+        ledgers = state.ledgers if changed is None else changed
+        return EntityState(state.kind, state.entity_id, events, ledgers, min(dues, default=None), walked), outputs
 
-            retracted = set(ledger.retracted)
 
-            def emit(type_: LifecycleType, fact: Fact, key: str, corrects: str | None = None) -> str:
-                nonlocal version
-                version += 1
-                if corrects is not None:
-                    eid = event_id(instance, "correction", corrects)
-                    retracted.add(corrects)
-                else:
-                    eid = next(i for n in itertools.count()
-                               if (i := event_id(instance, key, fact.summary, str(n))) not in retracted)
-                outputs.append(SlaEvent(
-                    event_id=eid, instance_id=instance, version=version, type=type_, at=fact.at,
-                    kind=state.kind, entity_id=state.entity_id, contract_id=contract.id,
-                    customer=last.customer, service=last.service, metric=metric, level=fact.level,
-                    target_s=_secs(fact.target), elapsed_s=fact.elapsed.total_seconds(),
-                    threshold=fact.threshold, corrects=corrects,
-                ))
-                return eid
+_NO_LEDGER = Ledger()
 
-            for key in sorted(facts):
-                current = derived.facts.get(key)
-                if current is None or current.summary != facts[key].summary:
-                    # Retract the published fact; the fact that holds now (if any) follows.
-                    notice = Fact(key, LifecycleType.correction, now, derived.level, derived.target, derived.elapsed)
-                    emit(LifecycleType.correction, notice, key, facts.pop(key).event_id)
-            for fact in sorted(derived.facts.values(), key=lambda f: (f.at, _ORDER[f.type], f.key)):
-                if fact.key not in facts:
-                    facts[fact.key] = Published(fact.summary, emit(fact.type, fact, fact.key))
-            if version != ledger.version:
-                ledgers[instance] = Ledger(version, facts, frozenset(retracted))
-        return EntityState(state.kind, state.entity_id, state.events, ledgers, min(dues, default=None), runs), outputs
+
+def _holds(derived: Mapping[str, Fact], published: Mapping[str, Published]) -> bool:
+    """Whether the published facts are exactly the derived ones (nothing to publish or correct)."""
+    if len(derived) != len(published):
+        return False
+    for key, fact in derived.items():
+        seen = published.get(key)
+        if seen is None or seen.summary != fact.summary:
+            return False
+    return True
 
 
 def _fire(facts: dict[str, Fact], thr: float, key: str, at: datetime, level: str, target: timedelta,

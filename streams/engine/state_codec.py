@@ -45,7 +45,7 @@ def state_from_json(obj: list[Any]) -> EntityState:
         {i: Ledger(v, {k: Published(s, e) for k, (s, e) in facts.items()}, frozenset(rest[0] if rest else ()))
          for i, (v, facts, *rest) in ledgers.items()},
         None if due is None else _dt(due),
-        {i: _run_from_json(r) for i, r in rest[0].items()} if rest else {},
+        {i: run for i, r in rest[0].items() if (run := _run_from_json(r)) is not None} if rest else {},
     )
 
 
@@ -67,15 +67,20 @@ def _run_to_json(run: Run) -> list[Any]:
         None if run.stopped_at is None else micros(run.stopped_at), run.cycle,
         [[f.key, f.type.value, micros(f.at), f.level, _us(f.target), _us(f.elapsed), f.threshold]
          for f in run.facts.values()],
+        None if run.due is None else micros(run.due),
     ]
 
 
-def _run_from_json(obj: list[Any]) -> Run:
-    n, started, prev, elapsed, level, running, stopped_at, cycle, facts = obj
+def _run_from_json(obj: list[Any]) -> Run | None:
+    """None for a run stored before runs kept their due time: the engine walks it again."""
+    if len(obj) < 10:
+        return None
+    n, started, prev, elapsed, level, running, stopped_at, cycle, facts, due = obj
     return Run(
         n, _dt(started), _dt(prev), timedelta(microseconds=elapsed), level, bool(running), _opt_dt(stopped_at), cycle,
         {k: Fact(k, LifecycleType(t), _dt(at), lv, _td(tg), timedelta(microseconds=el), th)
          for k, t, at, lv, tg, el, th in facts},
+        _opt_dt(due),
     )
 
 
