@@ -166,16 +166,19 @@ class ClickHouseSink:
 
     def _read(self, messages: list[Message]) -> None:
         now = self.clock()
+        read: dict[str, int] = {}  # per topic, counted once per call: a labelled increment per record cost 8 %
         for msg in messages:
             error = msg.error()
             if error is not None:
                 log.warning("reading: %s", error.str())
                 continue
             topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
-            CONSUMED.labels(topic).inc()
+            read[topic] = read.get(topic, 0) + 1
             _, timestamp = msg.timestamp()
             record = Consumed(topic, partition, offset, msg.key(), msg.value(), record_time(timestamp))
             self.batch.add(record, self.roles[topic], now)
+        for topic, n in read.items():
+            CONSUMED.labels(topic).inc(n)
 
     def _store(self) -> bool:
         """Insert the batch's rows, then commit its offsets. False when asked to stop while
