@@ -9,7 +9,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from confluent_kafka import Consumer
 
@@ -54,50 +54,93 @@ def raw_consume(settings: Settings, topics: list[str], n: int) -> tuple[float, l
     return elapsed, seen
 
 
-def measure(start: Callable[[], list[subprocess.Popen[bytes]]], settings: Settings, group: str, topics: list[str],
-            total: int) -> tuple[float, float, float, float, float]:
+class Measured(NamedTuple):
+    """How a group of consumer processes read `total` records."""
+
+    rate: float  # events/s from the start of the processes
+    steady: float  # events/s after the group's first commit
+    first_commit_s: float  # seconds from the start to the first commit
+    cpu_s: float  # CPU seconds of all the processes
+    peak_mib: float  # the largest peak RSS of one process
+    broker_cpu_s: float | None  # CPU seconds the local broker used meanwhile (None: not known)
+    wall_s: float  # seconds from the start to the last commit
+    restarts: int  # worker processes that stopped themselves and were started again
+
+    def cores(self) -> str:
+        """Cores kept busy by the processes and the broker together, e.g. "1.7 (broker 0.4)"."""
+        broker = self.broker_cpu_s
+        used = (self.cpu_s + (broker or 0.0)) / self.wall_s
+        return f"{used:.2f}" + ("" if broker is None else f" (broker {broker / self.wall_s:.2f})")
+
+
+def broker_pid() -> int | None:
+    """The local broker's process (deploy/kafka/kafka-local's pid file), when it runs here."""
+    pidfile = Path(os.environ.get("KAFKA_LOCAL_DIR", Path(__file__).resolve().parents[1] / ".kafka-local")) / "broker.pid"
+    try:
+        pid = int(pidfile.read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
+Consumers = list[subprocess.Popen[bytes]] | list[WorkerProcess]
+
+
+def measure(start: Callable[[], Consumers], settings: Settings, group: str, topics: list[str],
+            total: int) -> Measured:
     """Start consumer processes (one group) and time them over `total` records by the group's
-    commits: (events/s from start, events/s after the first commit, seconds to the first
-    commit, CPU seconds of all, the largest peak RSS MiB of one)."""
+    commits, with the CPU time of the processes and of the local broker meanwhile. Worker
+    processes are supervised (one that stops itself is started again, and counted)."""
+    broker = broker_pid()
+    broker_cpu0 = cpu_seconds(broker) if broker else 0.0
     procs = start()
+    cpu: dict[int, float] = {}  # per process id, as last seen: a restarted process's time still counts
+    peak: dict[int, float] = {}
     try:
         t0 = time.perf_counter()
         t_first = lag_first = None
-        while (left := lag(settings, group, topics)) > 0:
-            for proc in procs:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{group}: a process exited with code {proc.returncode}")
+        while True:
+            for p in procs:
+                cpu[p.pid] = cpu_seconds(p.pid) or cpu.get(p.pid, 0.0)
+                peak[p.pid] = max(peak_rss_mib(p.pid), peak.get(p.pid, 0.0))
+            if (left := lag(settings, group, topics)) <= 0:
+                break
+            for p in procs:
+                if not (p.keep_alive() if isinstance(p, WorkerProcess) else p.poll() is None):
+                    raise RuntimeError(f"{group}: a process exited")
             if t_first is None and left < total:
                 t_first, lag_first = time.perf_counter(), left
             time.sleep(0.2)
         t_done = time.perf_counter()
         if t_first is None or lag_first is None:  # done between two looks
             t_first, lag_first = t_done, 0
-        return (total / (t_done - t0), lag_first / max(t_done - t_first, 1e-9), t_first - t0,
-                sum(cpu_seconds(p.pid) for p in procs), max(peak_rss_mib(p.pid) for p in procs))
+        return Measured(total / (t_done - t0), lag_first / max(t_done - t_first, 1e-9), t_first - t0,
+                        sum(cpu.values()), max(peak.values()), cpu_seconds(broker) - broker_cpu0 if broker else None,
+                        t_done - t0, sum(p.restarts for p in procs if isinstance(p, WorkerProcess)))
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(60)
+        for p in procs:
+            if isinstance(p, WorkerProcess):
+                p.stop(60)
+            else:
+                p.terminate()
+                p.wait(60)
 
 
 def processes(env: dict[str, str], tmp: Path, command: str, n: int, label: str = "") -> list[WorkerProcess]:
     """`n` worker (or sink) processes of one group, each with a data directory of its own
     (named by `label`, default the command)."""
     label = label or command
-    return [WorkerProcess({**env, "DATA_DIR": str(tmp / f"{label}{i}")}, tmp / f"{label}{i}.log", command=command)
-            for i in range(n)]
+    return [WorkerProcess({**env, "DATA_DIR": str(tmp / f"{label}{i}")}, tmp / f"{label}{i}.log", command=command,
+                          supervised=command == "worker") for i in range(n)]
 
 
-def start_all(group: list[WorkerProcess]) -> list[subprocess.Popen[bytes]]:
-    """Start every process of `group`; their Popen objects (for measure)."""
-    started = [p.start().proc for p in group]
-    return [proc for proc in started if proc is not None]
+def start_all(group: list[WorkerProcess]) -> list[WorkerProcess]:
+    """Start every process of `group` (for measure)."""
+    return [p.start() for p in group]
 
 
 def bare_faust(env: dict[str, str], settings: Settings, topics: list[str], total: int,
-               tmp: Path) -> tuple[float, float, float, float, float]:
+               tmp: Path) -> Measured:
     """The baseline every worker figure stands beside: a bare Faust agent per topic that only
     iterates (bench/bare_faust.py, a consumer group of its own), measured like the worker."""
     group = f"{settings.app_id}-bare"

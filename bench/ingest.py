@@ -71,12 +71,15 @@ def main() -> None:
     table.add_column("note")
     table.add_column("CPU s / 1,000", justify="right")
     table.add_column("peak RSS MiB", justify="right")
-    table.add_row("produce (confluent-kafka, acks=all)", f"{total / produce_s:,.0f}", "synthetic mix", "", "")
-    table.add_row("baseline: raw consume (confluent-kafka)", f"{total / raw_s:,.0f}", "same messages, same run", "", "")
-    table.add_row("baseline: validate() in-process", f"{total / validate_s:,.0f}", "orjson + pydantic, no I/O", "", "")
-    for what, (whole, steady, startup, cpu, rss) in figures.items():
-        table.add_row(what, f"{whole:,.0f}", f"steady {steady:,.0f}/s after the first commit ({startup:.1f} s)",
-                      f"{cpu / total * 1000:.3f}", f"{rss:,.0f}")
+    table.add_column("cores busy (broker)", justify="right")
+    table.add_row("produce (confluent-kafka, acks=all)", f"{total / produce_s:,.0f}", "synthetic mix")
+    table.add_row("baseline: raw consume (confluent-kafka)", f"{total / raw_s:,.0f}", "same messages, same run")
+    table.add_row("baseline: validate() in-process", f"{total / validate_s:,.0f}", "orjson + pydantic, no I/O")
+    for what, m in figures.items():
+        restarted = f"; {m.restarts} restart(s)" if m.restarts else ""
+        table.add_row(what, f"{m.rate:,.0f}", f"steady {m.steady:,.0f}/s after the first commit ({m.first_commit_s:.1f} s)"
+                      f"{restarted}",
+                      f"{m.cpu_s / total * 1000:.3f}", f"{m.peak_mib:,.0f}", m.cores())
     console.print(table)
     # Counting happens with or without METRICS_PORT (only serving is optional): what the
     # worker does per record, timed in-process.
@@ -86,7 +89,7 @@ def main() -> None:
         CONSUMED.labels("bench").inc()
         acked.inc()
     per_record_us = (time.process_time() - t0) / 100_000 * 1e6
-    worker_cpu_us = figures["worker: Kafka -> validate (-> dead-letter)"][3] / total * 1e6
+    worker_cpu_us = figures["worker: Kafka -> validate (-> dead-letter)"].cpu_s / total * 1e6
     console.print(f"metric counting per input record: {per_record_us:.1f} µs CPU, "
                   f"{per_record_us / worker_cpu_us:.1%} of the worker's {worker_cpu_us:,.0f} µs")
     console.print(f"data: {tmp}")

@@ -148,9 +148,11 @@ def live(services: int, n: int, workers: int) -> dict[str, str]:
     group = processes(env, tmp, "worker", workers)
     worker = measure(lambda: start_all(group), settings, settings.app_id, topics, n)
     rows = {"baseline: raw consume (confluent-kafka), events/s": f"{n / raw_consume(settings, topics[:1], n)[0]:,.0f}"}
-    for what, (whole, steady, _, cpu, rss) in (("baseline: bare Faust agent", bare), (f"{workers} worker(s)", worker)):
-        rows[f"{what}: events/s (steady after the first commit)"] = f"{whole:,.0f} ({steady:,.0f})"
-        rows[f"{what}: CPU s per 1,000 events / peak RSS MiB"] = f"{cpu / n * 1000:.3f} / {rss:,.0f}"
+    for what, m in (("baseline: bare Faust agent", bare), (f"{workers} worker(s)", worker)):
+        rows[f"{what}: events/s (steady after the first commit)"] = f"{m.rate:,.0f} ({m.steady:,.0f})"
+        rows[f"{what}: CPU s per 1,000 events / peak RSS MiB"] = f"{m.cpu_s / n * 1000:.3f} / {m.peak_mib:,.0f}"
+        rows[f"{what}: cores busy, with the broker's share"] = m.cores()
+    rows["worker restarts (stopped themselves to resume from the committed offsets)"] = f"{worker.restarts}"
     rows["minute records published"] = f"{topic_size(settings, settings.topic_minutes):,}"
     rows["status records published"] = f"{topic_size(settings, settings.topic_slo_status):,}"
     return rows

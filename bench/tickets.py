@@ -20,6 +20,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import orjson
 from confluent_kafka import Producer
@@ -61,8 +62,10 @@ def burst(sends: OrderedSends, topic: str, n: int) -> None:
     sends.producer.flush(60)
 
 
-def paced(sends: OrderedSends, topic: str, rate: float, seconds: float, rng: random.Random) -> int:
-    """New tickets at `rate`/s; 60% get a reply 1-5 s later (the rest breach), none is solved."""
+def paced(sends: OrderedSends, topic: str, rate: float, seconds: float, rng: random.Random,
+          tend: Callable[[], None]) -> int:
+    """New tickets at `rate`/s; 60% get a reply 1-5 s later (the rest breach), none is solved.
+    `tend()` is called between sends (the workers' supervisor)."""
     pending: list[tuple[float, str, str]] = []
     start, sent, created = time.monotonic(), 0, 0
     while time.monotonic() - start < seconds or pending:
@@ -79,6 +82,7 @@ def paced(sends: OrderedSends, topic: str, rate: float, seconds: float, rng: ran
             sends.send(topic, tid.encode(), ticket(tid, 1, status, True, "P1"))
             sent += 1
         sends.producer.poll(0)
+        tend()
         time.sleep(0.005)
     sends.producer.flush(60)
     return sent
@@ -107,18 +111,27 @@ def main() -> None:
 
     workers = processes(env, tmp, "worker", args.workers)  # the same group goes on with live traffic
     start_all(workers)
+
+    def tend() -> None:
+        for w in workers:
+            if not w.keep_alive():
+                raise RuntimeError(f"a worker exited for good; see {w.log_path}")
+
     try:
         workers[0].wait_until(lambda: len(group_assignments(settings, settings.app_id)) == args.workers, 60,
                               "workers joined")
         already = len(read_all(settings, settings.topic_breaches))
-        sent = paced(sends, settings.topic_tickets, args.rate, args.seconds, random.Random(3))
-        time.sleep(25)  # the last resolution deadlines (20 s) pass and fire
+        sent = paced(sends, settings.topic_tickets, args.rate, args.seconds, random.Random(3), tend)
+        for _ in range(50):  # the last resolution deadlines (20 s) pass and fire
+            tend()
+            time.sleep(0.5)
         delays = []
         for m in read_all(settings, settings.topic_breaches)[already:]:
             record = orjson.loads(m.value())
             if record["type"] == "breached":
                 delays.append(m.timestamp()[1] / 1000 - datetime.fromisoformat(record["at"]).timestamp())
         rss = max(peak_rss_mib(w.pid) for w in workers)
+        paced_restarts = sum(w.restarts for w in workers)
     finally:
         for w in workers:
             w.stop()
@@ -128,10 +141,13 @@ def main() -> None:
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("baseline: raw consume (confluent-kafka), events/s", f"{raw_rate:,.0f}")
-    for what, (whole, steady, _, cpu, peak) in (("baseline: bare Faust agent", bare), ("worker(s)", measured)):
+    for what, m in (("baseline: bare Faust agent", bare), ("worker(s)", measured)):
         table.add_row(f"{what}: burst of {args.burst:,} ticket updates, events/s (steady after the first commit)",
-                      f"{whole:,.0f} ({steady:,.0f})")
-        table.add_row(f"{what}: CPU s per 1,000 events / peak RSS MiB", f"{cpu / args.burst * 1000:.3f} / {peak:,.0f}")
+                      f"{m.rate:,.0f} ({m.steady:,.0f})")
+        table.add_row(f"{what}: CPU s per 1,000 events / peak RSS MiB", f"{m.cpu_s / args.burst * 1000:.3f} / {m.peak_mib:,.0f}")
+        table.add_row(f"{what}: cores busy, with the broker's share", m.cores())
+    table.add_row("worker restarts (stopped themselves to resume from the committed offsets): burst / paced",
+                  f"{measured.restarts} / {paced_restarts}")
     table.add_row(f"paced load: {sent:,} events at ~{args.rate * 1.6:,.0f}/s; breaches", f"{len(delays):,}")
     table.add_row("deadline -> breach record delay p50 / p99 (s)", f"{q[49]:.2f} / {q[98]:.2f}")
     table.add_row("reference: tick interval (s)", f"{settings.tick_interval_s}")

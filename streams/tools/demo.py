@@ -8,7 +8,7 @@ import shutil
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import orjson
 from rich.console import Console
@@ -57,9 +57,11 @@ def run_demo(seconds: float, rate: float, time_scale: float, workers: int = 1, s
     console.rule("2/4 worker and sink")
     # Each worker keeps its state in a directory of its own; the group splits the partitions.
     # Free ports for each process's metrics: the defaults may be taken on a user's machine.
+    # Supervised, as a worker must be: one that stops itself to resume from the committed
+    # offsets (workers joining one group can make that happen) is started again.
     ports = free_ports(workers + 1)
     pool = [WorkerProcess({**env, "DATA_DIR": str((DEMO_DIR / f"worker-{i}").resolve()), "METRICS_PORT": str(ports[i])},
-                          DEMO_DIR / f"worker-{i}.log").start() for i in range(workers)]
+                          DEMO_DIR / f"worker-{i}.log", supervised=True).start() for i in range(workers)]
     worker = pool[0]
     sink = WorkerProcess({**env, "SINK_METRICS_PORT": str(ports[-1])}, DEMO_DIR / "sink.log", command="sink").start()
     try:
@@ -77,9 +79,12 @@ def run_demo(seconds: float, rate: float, time_scale: float, workers: int = 1, s
         console.rule("4/4 waiting for the worker and the sink")
         started = time.monotonic()
         _wait(console, worker, settings, list(settings.input_topics.values()), "input records not yet processed",
-              stall_s)
+              stall_s, pool[1:])
         _wait(console, sink, settings, sink_topics(settings), "records not yet stored in ClickHouse", stall_s)
         console.print(f"worker and sink done {time.monotonic() - started:.1f} s after the last send")
+        if restarts := sum(w.restarts for w in pool):
+            console.print(f"worker restarts: {restarts} (a worker stops itself to resume from the committed offsets; "
+                          f"see {DEMO_DIR}/worker-*.log)")
     finally:
         for w in pool:
             w.stop()
@@ -90,14 +95,14 @@ def run_demo(seconds: float, rate: float, time_scale: float, workers: int = 1, s
 
 
 def _wait(console: Console, process: WorkerProcess, settings: Settings, topics: list[str], what: str,
-          stall_s: float) -> None:
+          stall_s: float, peers: Sequence[WorkerProcess] = ()) -> None:
     """Until the process's group has committed every record of `topics`, showing what is left."""
     with console.status("") as status:
         def show(left: int, stalled: float) -> None:
             status.update(f"{left:,} {what}" + (f" (no progress for {stalled:.0f} s)" if stalled > 5 else ""))
 
         try:
-            process.wait_committed(settings, topics, stall_s, show)
+            process.wait_committed(settings, topics, stall_s, show, peers)
         except WorkerStalled as exc:
             raise RunFailed(f"{exc} ({what})") from None
     console.print(f"0 {what}")

@@ -9,8 +9,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
+from schemas.errors import USAGE
 from streams.kafka_util import lag
 from streams.settings import Settings
 
@@ -46,12 +47,21 @@ class WorkerStalled(RuntimeError):
 
 class WorkerProcess:
     """A worker (or, with command "sink", a ClickHouse sink) child process configured by
-    environment variables."""
+    environment variables.
 
-    def __init__(self, env: dict[str, str], log_path: Path, command: str = "worker") -> None:
+    `supervised`: play the supervisor a worker needs (docs/architecture.md): when it ends by
+    itself (it stops to resume from the committed offsets, e.g. after a rebalance), start it
+    again on the same state directory, up to `MAX_RESTARTS` times. Tests leave it off to see
+    every exit."""
+
+    MAX_RESTARTS = 5
+
+    def __init__(self, env: dict[str, str], log_path: Path, command: str = "worker", supervised: bool = False) -> None:
         self.env = env
         self.log_path = log_path
         self.command = command
+        self.supervised = supervised
+        self.restarts = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "WorkerProcess":
@@ -71,8 +81,21 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def keep_alive(self) -> bool:
+        """Whether it runs; a supervised process that ended by itself is started again first
+        (not after a usage mistake such as a bad policy, exit 2, nor past MAX_RESTARTS)."""
+        if self.alive():
+            return True
+        if (not self.supervised or self.proc is None or self.proc.returncode == USAGE
+                or self.restarts >= self.MAX_RESTARTS):
+            return False
+        self.restarts += 1
+        self.start()
+        return True
+
     def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM and wait; SIGKILL if it does not stop in time."""
+        """SIGTERM and wait; SIGKILL if it does not stop in time. Stopped on purpose: never restarted."""
+        self.supervised = False
         if self.alive():
             assert self.proc is not None
             self.proc.send_signal(signal.SIGTERM)
@@ -92,18 +115,19 @@ class WorkerProcess:
         """Poll `condition` every `every` seconds; fail if the worker dies or time runs out."""
         deadline = time.monotonic() + timeout
         while not condition():
-            if not self.alive():
+            if not self.keep_alive():
                 raise RuntimeError(f"worker exited while waiting for {what}; log: {self.log_path}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{what} did not happen within {timeout} s; log: {self.log_path}")
             time.sleep(every)
 
     def wait_committed(self, settings: Settings, topics: list[str], stall_s: float,
-                       show: Callable[[int, float], None] = lambda left, stalled: None) -> None:
-        """Until the process's group has committed every record of `topics`.
+                       show: Callable[[int, float], None] = lambda left, stalled: None,
+                       peers: Sequence["WorkerProcess"] = ()) -> None:
+        """Until the process's group (itself and `peers`) has committed every record of `topics`.
 
         No deadline (a busy machine is slower, not broken): fails (WorkerStalled) only when
-        the worker exits or the lag has not shrunk for `stall_s` seconds. `show(left, stalled)`
+        a process exits or the lag has not shrunk for `stall_s` seconds. `show(left, stalled)`
         is called every half second with the records left and the seconds without progress.
         """
         group = settings.sink_group if self.command == "sink" else settings.app_id
@@ -112,8 +136,10 @@ class WorkerProcess:
             if best is None or left < best:
                 best, since = left, time.monotonic()
             stalled = time.monotonic() - since
-            if not self.alive():
-                raise WorkerStalled(left, f"the {self.command} exited with {left} records left; see {self.log_path}")
+            for process in (self, *peers):
+                if not process.keep_alive():
+                    raise WorkerStalled(left, f"the {process.command} exited with {left} records left; "
+                                              f"see {process.log_path}")
             if stalled > stall_s:
                 raise WorkerStalled(left, f"the {self.command} made no progress for {stall_s:g} s with {left} records "
                                           f"left; see {self.log_path}")
