@@ -2,8 +2,9 @@
 
 Per entity (a ticket or an incident) the state keeps the applied events in event-time
 order and, per SLA instance, a ledger of the facts already published and the walk of its
-clock over the events (a `Run`). Every call derives each instance's facts up to `now`,
-then reconciles them with the ledger:
+clock over the events (a `Run`, which also holds when the running clock next reaches a
+threshold, so that time passing costs nothing until then). Every call derives each
+instance's facts up to `now`, then reconciles them with the ledger:
 
 - a fact not yet published is published (warning, breached, met, missed);
 - a published fact that no longer holds (a late event changed history) gets a
@@ -149,7 +150,6 @@ class ClockEngine:
         self.policy = policy
         self.calendars: dict[str, Calendar] = build_calendars(policy.doc.calendars)
         self._plans: dict[tuple[str, Kind], list[_Plan]] = {}
-        self._covering: dict[tuple[Kind, str, str], list[tuple[Contract, _Plan, str]]] = {}
         for contract in policy.contracts:
             for kind in ("ticket", "incident"):
                 section = contract.tickets if kind == "ticket" else contract.incidents
@@ -248,25 +248,13 @@ class ClockEngine:
         if not events:
             return
         last = events[-1]
-        for contract, plan, suffix in self._instances(kind, last.customer, last.service):
-            instance = f"{kind}:{entity}{suffix}"
-            run = runs.get(instance)
-            if run is None and not any(e.level in plan.targets for e in events):
-                continue
-            yield contract, plan, instance, self._walk(kind, events, plan, run)
-
-    def _instances(self, kind: Kind, customer: str, service: str) -> list[tuple[Contract, _Plan, str]]:
-        """The (contract, metric) plans covering a customer's service, each with its instance id suffix."""
-        key = (kind, customer, service)
-        found = self._covering.get(key)
-        if found is None:
-            if len(self._covering) >= 65536:  # services and customers named by input: keep it bounded
-                self._covering.clear()
-            found = self._covering[key] = [
-                (contract, plan, f":{contract.id}:{plan.metric}")
-                for contract in self.policy.contracts_for(customer, service)
-                for plan in self._plans.get((contract.id, kind), ())]
-        return found
+        for contract in self.policy.contracts_for(last.customer, last.service):
+            for plan in self._plans.get((contract.id, kind), ()):
+                instance = f"{kind}:{entity}:{contract.id}:{plan.metric}"
+                run = runs.get(instance)
+                if run is None and not any(e.level in plan.targets for e in events):
+                    continue
+                yield contract, plan, instance, self._walk(kind, events, plan, run)
 
     def _walk(self, kind: Kind, events: tuple[Applied, ...], plan: _Plan, run: Run | None) -> Run:
         """The instance's clock over `events`, continued from `run` (which covers the first
