@@ -33,19 +33,22 @@ def state_to_json(state: EntityState) -> list[Any]:
          for i, lg in state.ledgers.items()},
         None if state.next_due is None else micros(state.next_due),
         {i: _run_to_json(r) for i, r in state.runs.items()},
+        # Apart from the runs, so that a worker of the previous version still reads the entry.
+        {i: None if r.due is None else micros(r.due) for i, r in state.runs.items()},
     ]
 
 
 def state_from_json(obj: list[Any]) -> EntityState:
     """Inverse of state_to_json."""
-    kind, entity, events, ledgers, due, *rest = obj  # rest: absent in entries from before runs were kept
+    kind, entity, events, ledgers, due, *rest = obj  # rest: absent in entries of earlier versions
     return EntityState(
         kind, entity,
         tuple(Applied(_dt(at), eid, st, lv, bool(rp), cu, sv) for at, eid, st, lv, rp, cu, sv in events),
         {i: Ledger(v, {k: Published(s, e) for k, (s, e) in facts.items()}, frozenset(rest[0] if rest else ()))
          for i, (v, facts, *rest) in ledgers.items()},
         None if due is None else _dt(due),
-        {i: run for i, r in rest[0].items() if (run := _run_from_json(r)) is not None} if rest else {},
+        # Runs stored without their due time are left out: the engine walks them again.
+        {i: _run_from_json(r, rest[1][i]) for i, r in rest[0].items() if i in rest[1]} if len(rest) > 1 else {},
     )
 
 
@@ -67,15 +70,11 @@ def _run_to_json(run: Run) -> list[Any]:
         None if run.stopped_at is None else micros(run.stopped_at), run.cycle,
         [[f.key, f.type.value, micros(f.at), f.level, _us(f.target), _us(f.elapsed), f.threshold]
          for f in run.facts.values()],
-        None if run.due is None else micros(run.due),
     ]
 
 
-def _run_from_json(obj: list[Any]) -> Run | None:
-    """None for a run stored before runs kept their due time: the engine walks it again."""
-    if len(obj) < 10:
-        return None
-    n, started, prev, elapsed, level, running, stopped_at, cycle, facts, due = obj
+def _run_from_json(obj: list[Any], due: int | None) -> Run:
+    n, started, prev, elapsed, level, running, stopped_at, cycle, facts = obj
     return Run(
         n, _dt(started), _dt(prev), timedelta(microseconds=elapsed), level, bool(running), _opt_dt(stopped_at), cycle,
         {k: Fact(k, LifecycleType(t), _dt(at), lv, _td(tg), timedelta(microseconds=el), th)

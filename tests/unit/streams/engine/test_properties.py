@@ -133,8 +133,8 @@ def test_walks_continued_event_by_event_equal_walks_from_the_first_and_survive_t
     assert ENGINE.status(state, end) == ENGINE.status(from_first, end)
     assert load_state(dump_state(state)) == state
     # An entry written before runs kept their due time loads without runs: walked again, same answers.
-    old = state_to_json(state)
-    old[5] = {i: run[:9] for i, run in old[5].items()}
+    assert all(len(run) == 9 for run in state_to_json(state)[5].values())  # the shape the previous version reads
+    old = state_to_json(state)[:6]
     reloaded = state_from_json(old)
     assert reloaded.runs == {}
     assert ENGINE.status(reloaded, end) == ENGINE.status(state, end)
