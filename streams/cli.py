@@ -8,7 +8,6 @@ and the fix; 3 a run that started but could not finish. `--debug` adds traceback
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import sys
 from datetime import datetime, timedelta, timezone
@@ -18,6 +17,7 @@ from typing import Any, Sequence
 from rich.console import Console
 
 from schemas.errors import FAILED, INPUT_PROBLEMS, OK, RunFailed, UserError, open_file
+from streams.runtime import collect_less
 
 console = Console(stderr=True)
 
@@ -26,15 +26,6 @@ def _settings() -> Any:  # imported lazily so `--help` stays fast
     from streams.settings import load_settings
 
     return load_settings()
-
-
-def _collect_less() -> None:
-    """For a long run: what start-up loaded is never garbage, so the collector stops scanning
-    it (freeze), and the young generation is collected every 50,000 allocations instead of
-    700. The engine and Faust allocate many short-lived objects and few cycles; with the
-    defaults the collector took about a tenth of the engine's time (docs/architecture.md)."""
-    gc.freeze()
-    gc.set_threshold(50_000, 10, 10)
 
 
 def _policy(settings: Any) -> Any:
@@ -66,7 +57,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     prepare_worker_topics(settings)
     watch = Watch(settings, settings.app_id) if settings.metrics_port else None
     app = build_app(settings, policy, watch=watch)
-    _collect_less()
+    collect_less()
     if watch is not None:  # before the group is joined: /ready says so until partitions are assigned
         watch.serve(settings.metrics_bind, settings.metrics_port)
 
@@ -127,7 +118,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
     if watch is not None:
         watch.serve(settings.metrics_bind, settings.sink_metrics_port)
     try:
-        _collect_less()
+        collect_less()
         sink.run(stopping.is_set)
     finally:
         client.close()
@@ -293,7 +284,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         finally:
             client.close()
     console.print(f"history: {len(history.events):,} events up to {until.isoformat()}")
-    _collect_less()
+    collect_less()
     comparison, a, b = whatif(current, proposed, history, until, console, args.customer, args.contract)
     print_tables(out, comparison)
     for name, run in (("current", a), ("proposed", b)):
