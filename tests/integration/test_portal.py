@@ -79,6 +79,19 @@ def table_rows(driver, name: str) -> list[dict[str, str]]:
     return [dict(zip(header, (c.text for c in r.find_elements(By.TAG_NAME, "td")))) for r in rows[1:]]
 
 
+def follow(driver, element) -> None:
+    """Click a link or a submit button and wait for the page it leads to: a click returns
+    before the navigation (seen on a busy machine: the old page was read)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def test_a_customer_sees_its_own_figures_and_nothing_else(run, browser, tmp_path) -> None:
     from selenium.webdriver.common.by import By
 
@@ -127,10 +140,10 @@ def test_a_customer_sees_its_own_figures_and_nothing_else(run, browser, tmp_path
         browser.get(f"{base}/c/acme")  # not logged in yet: to the log-in page
         assert browser.current_url.endswith("/login")
         browser.find_element(By.ID, "token").send_keys("not a token")
-        browser.find_element(By.ID, "login").click()
+        follow(browser, browser.find_element(By.ID, "login"))
         assert "not valid" in browser.page_source
         browser.find_element(By.ID, "token").send_keys(tokens["acme"][0])
-        browser.find_element(By.ID, "login").click()
+        follow(browser, browser.find_element(By.ID, "login"))
         assert browser.current_url == f"{base}/c/acme"
         browser.save_screenshot(str(SHOTS / "customer.png"))
 
@@ -153,7 +166,7 @@ def test_a_customer_sees_its_own_figures_and_nothing_else(run, browser, tmp_path
         breached = [r["instance"] for r in table_rows(browser, "breaches") if r["type"] == "breached"]
         assert sorted(set(breached)) == sorted(i.format("") for i, t, _ in scenario.EXPECTED_EVENTS
                                                if t == "breached")
-        browser.find_element(By.LINK_TEXT, "ticket:T2:fast:response").click()
+        follow(browser, browser.find_element(By.LINK_TEXT, "ticket:T2:fast:response"))
         inputs = table_rows(browser, "inputs")
         assert [r["event_id"] for r in inputs] == ["T2-3"]  # T2 had one event: the breach came from the clock
         assert [r["type"] for r in table_rows(browser, "lifecycle")] == ["warning", "breached"]
