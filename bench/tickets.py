@@ -7,7 +7,7 @@ Phase 2 (latency): ticket lifecycles at a steady rate in real time; for every `b
 record prints the delay from its deadline (`at`) to the record's broker timestamp
 (p50, p99), beside the tick interval, the floor of that delay. Peak RSS of the worker.
 
-    python bench/tickets.py [--burst 30000] [--rate 300] [--seconds 30] [--workers 1]
+    python bench/tickets.py [--burst 30000] [--rate 300] [--seconds 30] [--workers 1] [--partitions 3]
 """
 
 from __future__ import annotations
@@ -94,8 +94,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=1, help="worker processes in one group (one per core)")
+    parser.add_argument("--partitions", type=int, default=3, help="per topic; a multiple of --workers splits evenly")
     args = parser.parse_args()
-    env, settings, tmp = isolated_run("tb", policy=POLICY)
+    env, settings, tmp = isolated_run("tb", args.partitions, policy=POLICY)
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 5, "max.in.flight.requests.per.connection": 1})
     wait_for_topics(producer, settings.input_topics.values())
     sends = OrderedSends(producer)
@@ -137,7 +138,7 @@ def main() -> None:
             w.stop()
 
     q = statistics.quantiles(delays, n=100) if len(delays) >= 2 else [float("nan")] * 99
-    table = Table(title=f"live SLA tracking, {args.workers} worker process(es), 3 partitions")
+    table = Table(title=f"live SLA tracking, {args.workers} worker process(es), {args.partitions} partitions")
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("baseline: raw consume (confluent-kafka), events/s", f"{raw_rate:,.0f}")
