@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence, cast
 
 import faust
-import orjson
 from faust.types import StreamT
 
 from schemas import codec
@@ -21,11 +20,12 @@ from sinks.rows import Consumed, record_time
 from streams.engine.clocks import ClockEngine
 from streams.engine.slo_plan import SloPlan
 from streams.kafka_util import CommittedOffsets
-from streams.metrics import ACKED, LIFECYCLE, PUBLISHED, SEND_FAILURES, TICK_SECONDS, TICKS, Watch, live_gauge
+from streams.metrics import ACKED, PUBLISHED, SEND_FAILURES, TICK_SECONDS, TICKS, Watch, live_gauge
 from streams.settings import Settings
 from streams.topics import TABLES, ticks_topic
 from streams.validate import Limits
 from streams.worker.acks import InOrder, OffsetGap
+from streams.worker.outputs import Outputs
 from streams.worker.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps, realign_committed
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
@@ -178,10 +178,6 @@ def _tracking(
     app: faust.App, settings: Settings, policy: Policy, clock: PartitionClock, committed: CommittedOffsets,
 ) -> tuple[SlaTracker, ProbeTracker]:
     """Tables, tick topic and agents for live SLA and SLO tracking; returns both trackers."""
-    breaches = app.topic(settings.topic_breaches, internal=False)
-    instances = app.topic(settings.topic_instances, internal=False)
-    minutes = app.topic(settings.topic_minutes, internal=False)
-    slo_status = app.topic(settings.topic_slo_status, internal=False)
     rocksdb = {
         "block_cache_size": settings.rocksdb_block_cache_mb * 2**20,
         "block_cache_compressed_size": settings.rocksdb_block_cache_mb * 2**20 // 4,
@@ -194,15 +190,17 @@ def _tracking(
         for kind, name in TABLES.items()
     }
 
+    outputs = Outputs(settings.kafka_client_config(), settings.producer_linger_ms)
+
     async def publish(events: Sequence[Record], statuses: Sequence[Record]) -> None:
-        await sent(breaches, events, lifecycle=True)
-        await sent(instances, statuses)
+        outputs.send(settings.topic_breaches, events, lifecycle=True)
+        outputs.send(settings.topic_instances, statuses)
 
     async def publish_slo(closed: Sequence[Record], alerts: Sequence[Record], statuses: Sequence[Record]) -> None:
-        await sent(minutes, closed)
-        await sent(breaches, alerts, lifecycle=True)
-        await sent(slo_status, statuses)
-        await app.producer.flush()  # once per tick: stored before the state that depends on them
+        outputs.send(settings.topic_minutes, closed)
+        outputs.send(settings.topic_breaches, alerts, lifecycle=True)
+        outputs.send(settings.topic_slo_status, statuses)
+        await outputs.stored()  # once per tick: stored before the state that depends on them
 
     ticks_name = ticks_topic(settings)
 
@@ -211,7 +209,7 @@ def _tracking(
 
     tracker = SlaTracker(
         ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall,  # type: ignore[arg-type]
-        committed_at, window=timedelta(seconds=settings.reannounce_window_s),
+        committed_at, window=timedelta(seconds=settings.reannounce_window_s), stored=outputs.stored,
     )
     probes = ProbeTracker(
         SloPlan(policy), tables["probe"], publish_slo, clock.wall,  # type: ignore[arg-type]
@@ -300,9 +298,8 @@ def acker(stream: StreamT, event: Any, acked: Any) -> Callable[[], Awaitable[boo
     return ack
 
 
-async def sent(topic: Any, records: Sequence[tuple[bytes | None, bytes]], lifecycle: bool = False,
-               headers: dict[str, bytes] | None = None) -> None:
-    """Send records to a Faust topic, counted by topic (and on the breach topic by type)."""
+async def sent(topic: Any, records: Sequence[tuple[bytes | None, bytes]], headers: dict[str, bytes] | None = None) -> None:
+    """Send records to a Faust topic (through Faust's producer, flushed before each commit), counted by topic."""
     name = topic.get_topic_name()
     for key, value in records:
         try:
@@ -310,8 +307,6 @@ async def sent(topic: Any, records: Sequence[tuple[bytes | None, bytes]], lifecy
         except Exception:
             SEND_FAILURES.labels(name).inc()
             raise
-        if lifecycle:
-            LIFECYCLE.labels(orjson.loads(value)["type"]).inc()
     PUBLISHED.labels(name).inc(len(records))
 
 

@@ -1,11 +1,12 @@
 """Live SLA tracking: the thin layer between Faust (tables, ticks) and the pure engine.
 
 Outputs are sent without waiting for the broker, then the entity's state is written to
-its table. A crash can lose outputs sent after the last offset commit (Faust flushes the
-producer before every commit) while their state survives in the changelog. So each table
-entry also keeps an outbox (the outputs it published in the last `window`), each with the
-record that caused it (the input or tick topic's offset). An output is stored for sure
-once the group's committed offset has passed its cause. When a partition is taken over
+its table. The events are acknowledged only once the broker has stored the outputs
+(`stored`), but the table's changelog may be stored before them, so a crash can lose
+outputs whose state survives. So each table entry also keeps an outbox (the outputs it
+published in the last `window`), each with the record that caused it (the input or tick
+topic's offset). An output is stored for sure once the group's committed offset has
+passed its cause. When a partition is taken over
 (start, restart, rebalance), before anything else happens in it, every output whose cause
 is not committed yet is published again with its original event id, and the entity's
 status record with it; consumers drop the copies.
@@ -35,7 +36,8 @@ from streams.metrics import DEADLINE_DELAY
 from streams.worker.due_index import DueIndex
 from streams.worker.types import Ack, Record, Table
 
-Publish = Callable[[Sequence[Record], Sequence[Record]], Awaitable[None]]  # breaches, statuses
+Publish = Callable[[Sequence[Record], Sequence[Record]], Awaitable[None]]  # breaches, statuses; does not wait
+Stored = Callable[[], Awaitable[None]]  # returns once the broker has stored everything published
 
 
 _DUE = (LifecycleType.warning, LifecycleType.breached)  # facts that fire at an instant, not at an event
@@ -85,11 +87,12 @@ class SlaTracker:
     def __init__(
         self, engine: ClockEngine, tables: dict[str, Table], publish: Publish,
         wall: Callable[[], datetime], committed: Committed, window: timedelta = timedelta(minutes=5),
-        cached: int = 4096,
+        cached: int = 4096, *, stored: Stored,
     ) -> None:
         self.engine = engine
         self.tables = tables
         self.publish = publish
+        self.stored = stored
         self.wall = wall
         self.committed = committed
         self.window_us = int(window.total_seconds() * 1_000_000)
@@ -199,8 +202,9 @@ class SlaTracker:
         self.due.set(partition, (kind, key), state.next_due)
 
     async def _flush(self, partition: int) -> None:
-        """Send the status record of every entity staged in `partition`, write its entry, then
-        acknowledge the events applied (Faust sends the table changelog before it commits)."""
+        """Send the status record of every entity staged in `partition`, write its entry, wait
+        until the broker has stored the outputs, then acknowledge the events applied (Faust
+        sends the table changelog before it commits)."""
         staged = self._staged.pop(partition, None)
         if staged is None:
             return
@@ -211,6 +215,7 @@ class SlaTracker:
             self.tables[kind][key] = entry.dump()
             self._cache.pop((kind, key), None)
             self._keep(kind, key, entry)
+        await self.stored()
         for ack in staged.acks:
             await ack()
 
