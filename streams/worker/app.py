@@ -25,12 +25,13 @@ from streams.settings import Settings
 from streams.topics import TABLES, ticks_topic
 from streams.validate import Limits
 from streams.worker.acks import InOrder, OffsetGap
-from streams.worker.outputs import Outputs
+from streams.worker.outputs import DirectTable, Outputs
 from streams.worker.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps, realign_committed
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
 from streams.worker.router import Router
-from streams.worker.tracking import Record, SlaTracker
+from streams.worker.tracking import SlaTracker
+from streams.worker.types import Record, Table
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -183,14 +184,14 @@ def _tracking(
         "block_cache_compressed_size": settings.rocksdb_block_cache_mb * 2**20 // 4,
         "write_buffer_size": settings.rocksdb_write_buffer_mb * 2**20,
     }
-    tables = {
-        kind: app.Table(name, default=None, partitions=settings.topic_partitions,
-                        key_type=bytes, value_type=bytes,
-                        options=rocksdb if settings.store.startswith("rocksdb") else None)
+    outputs = Outputs(settings.kafka_client_config(), settings.producer_linger_ms)
+    tables: dict[str, Table] = {
+        kind: cast(Table, app.tables.add(DirectTable(
+            app, outputs=outputs, name=name, default=None, beacon=app.tables.beacon,
+            partitions=settings.topic_partitions, key_type=bytes, value_type=bytes,
+            options=rocksdb if settings.store.startswith("rocksdb") else None)))
         for kind, name in TABLES.items()
     }
-
-    outputs = Outputs(settings.kafka_client_config(), settings.producer_linger_ms)
 
     async def publish(events: Sequence[Record], statuses: Sequence[Record]) -> None:
         outputs.send(settings.topic_breaches, events, lifecycle=True)
@@ -200,7 +201,6 @@ def _tracking(
         outputs.send(settings.topic_minutes, closed)
         outputs.send(settings.topic_breaches, alerts, lifecycle=True)
         outputs.send(settings.topic_slo_status, statuses)
-        await outputs.stored()  # once per tick: stored before the state that depends on them
 
     ticks_name = ticks_topic(settings)
 
@@ -208,13 +208,13 @@ def _tracking(
         return await committed.start(ticks_name if source == "tick" else settings.input_topics[source], partition)
 
     tracker = SlaTracker(
-        ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall,  # type: ignore[arg-type]
+        ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall,
         committed_at, window=timedelta(seconds=settings.reannounce_window_s), stored=outputs.stored,
     )
     probes = ProbeTracker(
-        SloPlan(policy), tables["probe"], publish_slo, clock.wall,  # type: ignore[arg-type]
+        SloPlan(policy), tables["probe"], publish_slo, clock.wall,
         lateness=timedelta(seconds=settings.probe_lateness_s), idle=timedelta(seconds=settings.probe_idle_s),
-        status_every=settings.slo_status_every_min,
+        status_every=settings.slo_status_every_min, stored=outputs.stored,
     )
 
     # Tables can only be written inside stream iteration, so a timer cannot fire deadlines

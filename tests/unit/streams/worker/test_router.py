@@ -69,7 +69,7 @@ class World:
         self.tracker = SlaTracker(engine, {"ticket": {}, "incident": {}}, publish, lambda: self.wall, committed,
                                   stored=stored)
         self.probes = ProbeTracker(SloPlan(POLICY), {}, publish, lambda: self.wall,
-                                   lateness=timedelta(seconds=60), idle=timedelta(minutes=2))
+                                   lateness=timedelta(seconds=60), idle=timedelta(minutes=2), stored=stored)
         self.clock = PartitionClock(lambda: self.wall, lateness=lateness)
         self.router = Router(Limits(), self.clock, reject, self.tracker, self.probes)
 
