@@ -92,6 +92,10 @@ class DirectTable(faust.Table):
         super().__init__(app, **kwargs)
         self._outputs = outputs
 
+    def get(self, key: bytes, default: Any = None) -> Any:
+        """One store lookup: Faust's own asks the store twice (whether the key is there, then its value)."""
+        return self.data.get(key, default)
+
     def on_key_set(self, key: bytes, value: bytes) -> None:
         partition = self.partition_for_key(key)
         assert partition is not None  # tables are co-partitioned with their input (no partitioner)
