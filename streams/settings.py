@@ -73,9 +73,6 @@ class Settings(BaseSettings):
     # 3 x 64 MiB write buffers each) would reserve far more memory than SLA state needs.
     rocksdb_block_cache_mb: int = Field(default=64, ge=1)
     rocksdb_write_buffer_mb: int = Field(default=8, ge=1)
-    # SLA table entries kept parsed in memory (about 8 KiB each), most recently used first:
-    # an entry read at a tick or event and not kept is read from the store and parsed again.
-    sla_cached_entries: int = Field(default=16384, ge=1)
     # A crashed worker's partitions move to the others after this long without heartbeats.
     kafka_session_timeout_s: float = Field(default=10.0, ge=6.0)
     # While an input partition has a backlog, SLA deadlines fire this far behind its largest

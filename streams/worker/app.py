@@ -209,8 +209,7 @@ def _tracking(
 
     tracker = SlaTracker(
         ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall,
-        committed_at, window=timedelta(seconds=settings.reannounce_window_s), cached=settings.sla_cached_entries,
-        stored=outputs.stored,
+        committed_at, window=timedelta(seconds=settings.reannounce_window_s), stored=outputs.stored,
     )
     probes = ProbeTracker(
         SloPlan(policy), tables["probe"], publish_slo, clock.wall,
