@@ -11,7 +11,7 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 from schemas.policy import BurnRateAlert
 
@@ -41,7 +41,7 @@ class Ring:
     minutes); an add to an older key than the newest recomputes those marks.
     """
 
-    __slots__ = ("keys", "totals", "bads", "before_totals", "before_bads", "running", "newest")
+    __slots__ = ("keys", "totals", "bads", "before_totals", "before_bads", "running", "newest", "oldest")
 
     def __init__(self, size: int) -> None:
         self.keys = array("q", [-1]) * size
@@ -51,6 +51,28 @@ class Ring:
         self.before_bads = array("q", [0]) * size
         self.running = [0, 0]  # total, bad of every add since the ring was made
         self.newest = -1
+        self.oldest = -1  # no key below it is held: sums start their search there
+
+    @classmethod
+    def of(cls, size: int, first: int, totals: Sequence[int], bads: Sequence[int]) -> "Ring":
+        """The ring that adding the dense counts from key `first` (what `dense` gives) in order
+        would leave; keys without a total are held empty. One pass: a takeover loads thousands."""
+        ring = cls(size)
+        held = [i for i, t in enumerate(totals) if t]
+        if not held:
+            return ring
+        lo, hi = max(held[0], held[-1] - size + 1), held[-1]
+        total = bad = 0
+        for i in range(lo, hi + 1):
+            t = totals[i]
+            b = bads[i] if t else 0
+            j = (first + i) % size
+            ring.keys[j], ring.totals[j], ring.bads[j] = first + i, t, b
+            ring.before_totals[j], ring.before_bads[j] = total, bad
+            total, bad = total + t, bad + b
+        ring.running = [total, bad]
+        ring.newest, ring.oldest = first + hi, first + lo
+        return ring
 
     def add(self, key: int, total: int, bad: int) -> None:
         size = len(self.keys)
@@ -67,6 +89,8 @@ class Ring:
                 return  # older than anything the ring still holds
             self.keys[i], self.totals[i], self.bads[i] = key, 0, 0
             self.before_totals[i], self.before_bads[i] = self.running
+        if self.oldest < 0 or key < self.oldest:
+            self.oldest = key
         self.totals[i] += total
         self.bads[i] += bad
         self.running[0] += total
@@ -91,7 +115,7 @@ class Ring:
     def _from(self, first: int) -> tuple[int, int]:
         """(total, bad) over the held keys >= first."""
         size = len(self.keys)
-        for key in range(max(first, self.newest - size + 1), self.newest + 1):
+        for key in range(max(first, self.newest - size + 1, self.oldest), self.newest + 1):
             i = key % size
             if self.keys[i] == key:
                 return self.running[0] - self.before_totals[i], self.running[1] - self.before_bads[i]
@@ -108,6 +132,26 @@ class Ring:
             later_total, later_bad = self._from(last)
             total, bad = total - later_total, bad - later_bad
         return total, bad
+
+    def dense(self) -> tuple[int, list[int], list[int]]:
+        """(first key, totals, bads) from the oldest held key with counts to the newest, zeros
+        for keys between without any; (0, [], []) when none has counts. Written with every
+        closed minute, so the common case (the held keys consecutive, as adds in order leave
+        them) is array slicing, not a loop over a month of cells."""
+        size = len(self.keys)
+        lo = max(self.oldest, self.newest - size + 1)
+        if self.newest < 0:
+            return 0, [], []
+        start, n = lo % size, self.newest - lo + 1
+        if (self.keys[start:] + self.keys[:start])[:n] != array("q", range(lo, self.newest + 1)):
+            return _dense(self.cells())  # a gap left by an add out of order
+        totals = (self.totals[start:] + self.totals[:start])[:n].tolist()
+        bads = (self.bads[start:] + self.bads[:start])[:n].tolist()
+        first = next((i for i in range(n) if totals[i] or bads[i]), n)
+        last = next((i for i in range(n - 1, first - 1, -1) if totals[i] or bads[i]), first - 1)
+        if first > last:
+            return 0, [], []
+        return lo + first, totals[first:last + 1], bads[first:last + 1]
 
     def cells(self) -> dict[int, tuple[int, int]]:
         """Key -> (total, bad) of every held key with counts."""
@@ -166,17 +210,15 @@ class ErrorSeries:
 
     def to_json(self) -> list[Any]:
         """Compact JSON-ready form: per granularity the first key and dense lists of totals and bads."""
-        return [*_dense(self.minutes.cells()), *_dense(self.hours.cells())]
+        return [*self.minutes.dense(), *self.hours.dense()]
 
     @classmethod
     def from_json(cls, obj: list[Any], fine: timedelta, horizon: timedelta) -> "ErrorSeries":
         """Inverse of to_json."""
         m0, mt, mb, h0, ht, hb = obj
         series = cls(fine, horizon)
-        for ring, first, totals, bads in ((series.minutes, m0, mt, mb), (series.hours, h0, ht, hb)):
-            for i, (t, b) in enumerate(zip(totals, bads)):
-                if t:
-                    ring.add(first + i, t, b)
+        series.minutes = Ring.of(len(series.minutes.keys), m0, mt, mb)
+        series.hours = Ring.of(len(series.hours.keys), h0, ht, hb)
         return series
 
 

@@ -118,6 +118,32 @@ def test_ring_sums_are_the_sums_of_the_cells_it_holds(size, adds, first, length)
     assert ring.sum(first, last) == want
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    size=st.integers(1, 12),
+    adds=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 5), st.integers(0, 5)), max_size=60),
+    first=st.integers(-5, 45), length=st.integers(0, 50),
+)
+def test_a_ring_written_densely_and_read_back_holds_the_same_cells_and_sums(size, adds, first, length) -> None:
+    """dense() (the stored form, sliced from the arrays) says what the cells say, and Ring.of
+    gives back the ring that adding the stored cells one by one gives (what loading did before)."""
+    ring = Ring(size)
+    for key, total, bad in sorted(adds[: len(adds) // 2]) + adds[len(adds) // 2:]:  # in order, then any order
+        ring.add(key, total, bad)
+    cells = ring.cells()
+    want = (min(cells), [cells.get(k, (0, 0))[0] for k in range(min(cells), max(cells) + 1)],
+            [cells.get(k, (0, 0))[1] for k in range(min(cells), max(cells) + 1)]) if cells else (0, [], [])
+    assert ring.dense() == want
+    start, totals, bads = want
+    one_by_one = Ring(size)
+    for i, (t, b) in enumerate(zip(totals, bads)):
+        if t:
+            one_by_one.add(start + i, t, b)
+    loaded = Ring.of(size, start, totals, bads)
+    assert loaded.cells() == one_by_one.cells() and loaded.dense() == one_by_one.dense()
+    assert loaded.sum(first, first + length) == one_by_one.sum(first, first + length)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 50), st.integers(0, 50)), max_size=60),
        st.integers(0, 3100), st.integers(1, 5 * 24 * 3600))
