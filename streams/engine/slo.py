@@ -143,7 +143,9 @@ class Ring:
         if self.newest < 0:
             return 0, [], []
         start, n = lo % size, self.newest - lo + 1
-        if (self.keys[start:] + self.keys[:start])[:n] != array("q", range(lo, self.newest + 1)):
+        # Each slot holds the key expected there or an older one, never a newer: the keys add up
+        # to the expected sum only when all are the expected ones.
+        if sum((self.keys[start:] + self.keys[:start])[:n]) != n * lo + n * (n - 1) // 2:
             return _dense(self.cells())  # a gap left by an add out of order
         totals = (self.totals[start:] + self.totals[:start])[:n].tolist()
         bads = (self.bads[start:] + self.bads[:start])[:n].tolist()
