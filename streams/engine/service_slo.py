@@ -9,6 +9,7 @@ the buckets, the table and the publishing around it.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Sequence
@@ -82,10 +83,11 @@ class ServiceSlo:
         by_minute = {epoch_minute(b.minute): b for b in buckets}
         minutes: list[ProbeMinute] = []
         alerts: list[SloAlert] = []
-        start = min(by_minute) if by_minute else new
+        with_data = sorted(by_minute)
+        m = with_data[0] if with_data else new
         if entry.alerting():
-            start = min(start, old)
-        for m in range(start, new):
+            m = min(m, old)
+        while m < new:
             bucket = by_minute.get(m)
             if bucket is not None:
                 alerts += self._silence(entry, service, contracts, until=m, returned=True)
@@ -100,6 +102,10 @@ class ServiceSlo:
                 alerts += self._evaluate(entry, service, objectives, minute_start(m + 1))
             if bucket is not None:
                 entry.data_firing = dict(entry.firing)
+            # Rules firing are evaluated minute by minute (their windows slide); otherwise
+            # nothing can change before the next minute with data, however far that is.
+            later = bisect_right(with_data, m)
+            m = m + 1 if entry.alerting() else min(with_data[later] if later < len(with_data) else new, new)
         alerts += self._silence(entry, service, contracts, until=new, returned=False)
         return minutes, alerts
 

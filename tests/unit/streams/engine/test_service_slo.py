@@ -43,3 +43,26 @@ def test_a_bad_minute_fires_the_rules_and_a_silence_fires_no_data_in_event_time(
     again = ServiceEntry.load(entry.dump(), slo.fine, PLAN.horizon)
     assert (again.firing, again.data_firing, again.silent, again.last_data) == (
         entry.firing, entry.data_firing, entry.silent, entry.last_data)
+
+
+def test_across_a_month_of_empty_minutes_rules_are_evaluated_at_data_and_while_firing() -> None:
+    """Closing skips from one minute with data to the next unless a rule fires (a worker once
+    spent most of its time walking a month of empty minutes one by one); what it evaluates is
+    what a walk minute by minute evaluates."""
+    evaluated: list[int] = []
+
+    class Counting(ServiceSlo):
+        def _evaluate(self, entry, service, objectives, end):  # type: ignore[no-untyped-def]
+            evaluated.append(epoch_minute(end))
+            return super()._evaluate(entry, service, objectives, end)
+
+    slo = Counting(PLAN)
+    start = epoch_minute(T0)
+    entry = ServiceEntry(0, start, -1)
+    month = 30 * 24 * 60
+    slo.close(entry, "search", [bucket(0, True), bucket(2, True)], start, start + month)
+    assert evaluated == [start + 1, start + 3]
+    evaluated.clear()
+    slo.close(entry, "search", [bucket(month, False)], start + month, start + 2 * month)
+    assert evaluated[:2] == [start + month + 1, start + month + 2]  # firing: minute by minute ...
+    assert not entry.alerting() and len(evaluated) < 3 * 24 * 60 + 2  # ... until the 3-day rule resolves
