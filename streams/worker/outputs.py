@@ -37,6 +37,7 @@ class Outputs:
     def __init__(self, config: dict[str, Any], linger_ms: float) -> None:
         self._producer = Producer({**config, "acks": "all", "enable.idempotence": True, "linger.ms": linger_ms})
         self._lost: str | None = None
+        self._types: dict[str, Any] = {}  # lifecycle type -> its labelled counter
 
     def send(self, topic: str, records: Sequence[Record], lifecycle: bool = False) -> None:
         """Queue records for `topic` (counted by topic, and on the breach topic by type); returns at once."""
@@ -48,7 +49,11 @@ class Outputs:
                 except BufferError:  # librdkafka's queue is full: let it send (rare, it holds 100,000)
                     self._producer.poll(0.05)
             if lifecycle:
-                LIFECYCLE.labels(orjson.loads(value)["type"]).inc()
+                type_ = orjson.loads(value)["type"]
+                counter = self._types.get(type_)
+                if counter is None:
+                    counter = self._types[type_] = LIFECYCLE.labels(type_)
+                counter.inc()
         PUBLISHED.labels(topic).inc(len(records))
         self._producer.poll(0)  # delivery reports of earlier sends
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from schemas.deadletter import Reason
 from schemas.events import IncidentEvent, ProbeEvent, TicketEvent
@@ -36,13 +36,17 @@ class Router:
         self.reject = reject
         self.tracker = tracker
         self.probes = probes
+        self._consumed: dict[str, Any] = {}  # per topic, its labelled counter (a lookup per record cost 2 %)
 
     async def route(self, kind: str, record: Consumed, highwater: int, ack: Ack) -> None:
         """Process one record of `kind`'s input topic (`highwater`: its partition's end as the
         consumer knows it). `ack` is called once nothing of the record can be lost: at once,
         for a ticket or incident event once the partition's next tick has written its entity,
         for a counted probe result once its minute is closed and published."""
-        CONSUMED.labels(record.topic).inc()
+        consumed = self._consumed.get(record.topic)
+        if consumed is None:
+            consumed = self._consumed[record.topic] = CONSUMED.labels(record.topic)
+        consumed.inc()
         # The same verdict `slastream sink` reaches when it stores the valid events.
         result = accepted(kind, record, self.limits)
         self.clock.observe(kind, record.partition, record.offset, highwater,
