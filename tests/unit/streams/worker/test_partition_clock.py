@@ -72,3 +72,23 @@ def test_probe_minutes_follow_the_same_position() -> None:
     assert not clock.caught_up("probe", 1) and not clock.caught_up("ticket", 1)
     clock.observe("probe", 1, offset=9, highwater=10, occurred_at=None)
     assert clock.caught_up("probe", 1)
+
+
+def test_a_partition_falling_behind_keeps_the_time_it_was_last_caught_up_at() -> None:
+    """Live traffic: a tick finds the latest fetch half read. Deadlines up to the moment the
+    partition was last caught up fire (a tick then would have fired them); the watermark less
+    the lateness alone would hold them a minute back."""
+    wall = [WALL]
+    clock = PartitionClock(lambda: wall[0], lateness=timedelta(seconds=60))
+    clock.observe("ticket", 0, offset=9, highwater=10, occurred_at=WALL)  # caught up at 12:00
+    wall[0] = WALL + timedelta(seconds=1)
+    clock.observe("ticket", 0, offset=10, highwater=30, occurred_at=WALL + timedelta(seconds=1))  # a new fetch
+    assert clock.now("ticket", 0) == WALL  # not 11:59:01
+    clock.observe("ticket", 0, offset=29, highwater=30, occurred_at=WALL + timedelta(seconds=1))
+    assert clock.now("ticket", 0) == WALL + timedelta(seconds=1)  # caught up again: the wall clock
+    wall[0] = WALL + timedelta(minutes=10)
+    clock.observe("ticket", 0, offset=30, highwater=5000, occurred_at=WALL + timedelta(minutes=10))  # a burst
+    assert clock.now("ticket", 0) == WALL + timedelta(minutes=9)  # the watermark rule, later by now
+    clock.forget()  # a takeover knows nothing of when it was caught up
+    clock.observe("ticket", 0, offset=31, highwater=5000, occurred_at=WALL + timedelta(minutes=10))
+    assert clock.now("ticket", 0) == WALL + timedelta(minutes=9)
