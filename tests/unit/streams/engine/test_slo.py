@@ -101,16 +101,24 @@ def test_every_rule_fires_and_resolves() -> None:
     assert firing == frozenset()
 
 
-@settings(max_examples=300, deadline=None)
-@given(
+ring_cases = given(
     size=st.integers(1, 12),
     adds=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 5), st.integers(0, 5)), max_size=60),
     first=st.integers(-5, 45), length=st.integers(0, 50),
 )
-def test_ring_sums_are_the_sums_of_the_cells_it_holds(size, adds, first, length) -> None:
+
+
+def filled(size: int, adds: list[tuple[int, int, int]]) -> Ring:
     ring = Ring(size)
     for key, total, bad in sorted(adds[: len(adds) // 2]) + adds[len(adds) // 2:]:  # in order, then any order
         ring.add(key, total, min(bad, total))
+    return ring
+
+
+@settings(max_examples=300, deadline=None)
+@ring_cases
+def test_ring_sums_are_the_sums_of_the_cells_it_holds(size, adds, first, length) -> None:
+    ring = filled(size, adds)
     newest = max((k for k, _, _ in adds), default=-1)
     last = first + length
     held = {k: c for k, c in ring.cells().items() if k > newest - size and max(first, last - size) <= k < last}
@@ -119,17 +127,11 @@ def test_ring_sums_are_the_sums_of_the_cells_it_holds(size, adds, first, length)
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    size=st.integers(1, 12),
-    adds=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 5), st.integers(0, 5)), max_size=60),
-    first=st.integers(-5, 45), length=st.integers(0, 50),
-)
+@ring_cases
 def test_a_ring_written_densely_and_read_back_holds_the_same_cells_and_sums(size, adds, first, length) -> None:
     """dense() (the stored form, sliced from the arrays) says what the cells say, and Ring.of
     gives back the ring that adding the stored cells one by one gives (what loading did before)."""
-    ring = Ring(size)
-    for key, total, bad in sorted(adds[: len(adds) // 2]) + adds[len(adds) // 2:]:  # in order, then any order
-        ring.add(key, total, bad)
+    ring = filled(size, adds)
     cells = ring.cells()
     want = (min(cells), [cells.get(k, (0, 0))[0] for k in range(min(cells), max(cells) + 1)],
             [cells.get(k, (0, 0))[1] for k in range(min(cells), max(cells) + 1)]) if cells else (0, [], [])
