@@ -147,7 +147,7 @@ def main() -> None:
     delays = [d for _, d in timed]
     # The workers start (and recover their tables) as the paced load begins: the second half
     # of the deadlines shows whether they keep up once running.
-    later = [d for at, d in timed if timed and at >= (timed[0][0] + timed[-1][0]) / 2]
+    later = [d for at, d in timed if at >= (timed[0][0] + timed[-1][0]) / 2]
     table = Table(title=f"live SLA tracking, {args.workers} worker process(es), {args.partitions} partitions")
     table.add_column("what")
     table.add_column("value", justify="right")
