@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence, cast
 
+import aiokafka
 import faust
 import orjson
 from faust.types import StreamT
@@ -30,6 +31,7 @@ from streams.worker.faust_fixes import drain_changelog_writes_before_commits, ne
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
 from streams.worker.router import Router
+from streams.worker.stall import StallWatch, waiting
 from streams.worker.tracking import Record, SlaTracker
 
 log = logging.getLogger(__name__)
@@ -149,7 +151,59 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
     live_gauge("slastream_table_store_bytes", lambda: [((), _disk_bytes(settings.data_dir))])
     if watch is not None:
         _watched(app, watch, set(settings.input_topics.values()))
+    if settings.stall_s > 0:
+        _stall_checks(app, settings.stall_s, committed, {*settings.input_topics.values(), ticks_topic(settings)})
     return app
+
+
+class StalledPartition(RuntimeError):
+    """An owned partition delivered nothing for STALL_S seconds while records waited for it."""
+
+
+def _stall_checks(app: faust.App, limit: float, committed: CommittedOffsets, topics: set[str]) -> None:
+    """Stop the worker when Faust stops delivering a partition it owns (streams/worker/stall.py)."""
+    watch: StallWatch[Any] = StallWatch(limit)
+
+    @app.timer(interval=min(10.0, limit / 3))
+    async def check_stalls() -> None:
+        consumer: Any = app.consumer
+        if app.rebalancing or app.in_recovery:
+            watch.forget()
+            return
+        read = {tp: consumer._read_offset.get(tp) for tp in consumer.assignment() if tp.topic in topics}
+        for tp in watch.idle(time.monotonic(), read):
+            asked = time.monotonic()
+            start, end = await committed.position(tp.topic, tp.partition)
+            if time.monotonic() - asked > 5 or app.rebalancing or app.in_recovery:
+                watch.forget()  # the broker was away or the group moved: nothing could be delivered
+                return
+            if waiting(read[tp], start, end):
+                problem = (f"{tp.topic}[{tp.partition}]: nothing delivered for {limit:.0f} s past offset "
+                           f"{read[tp]} while the partition ends at {end} (committed {start}); "
+                           f"{_fetch_state(consumer, tp)}; stopping the worker so that it resumes "
+                           "from the committed offset")
+                log.error("%s", problem, extra={"topic": tp.topic, "partition": tp.partition})
+                await app.crash(StalledPartition(problem))
+                return
+
+    def forget(sender: Any, *args: Any, **kwargs: Any) -> None:
+        watch.forget()
+
+    app.on_partitions_revoked.connect(forget)  # type: ignore[arg-type]
+
+
+def _fetch_state(consumer: Any, tp: Any) -> str:
+    """Where Faust and aiokafka hold `tp`, for the log of a stall (their private fields)."""
+    faust_sets = [name for name in ("active", "paused", "buffered")
+                  if tp in (getattr(consumer, f"_{name}_partitions", None) or ())]
+    try:
+        assignment = consumer._thread._ensure_consumer()._fetcher._subscriptions.subscription.assignment
+        state = assignment.state_value(aiokafka.TopicPartition(tp.topic, tp.partition))
+        client = (f"aiokafka paused {state.paused}, position {state._position}, highwater {state.highwater}"
+                  if state is not None else "aiokafka: not assigned")
+    except Exception as exc:  # diagnostics only: Faust's internals may differ
+        client = f"aiokafka state unknown ({exc!r})"
+    return f"Faust sets {faust_sets or 'none'}, {client}"
 
 
 def _watched(app: faust.App, watch: Watch, inputs: set[str]) -> None:

@@ -27,9 +27,11 @@ class Run:
     tmp: Path
     workers: list[WorkerProcess]
 
-    def worker(self, **extra_env: str) -> WorkerProcess:
+    def worker(self, supervised: bool = False, **extra_env: str) -> WorkerProcess:
+        """A worker process; `supervised`: started again when it stops itself (a restarted
+        worker may, on a partition Faust does not deliver: streams/worker/stall.py)."""
         log = self.tmp / f"worker-{len(self.workers)}.log"
-        proc = WorkerProcess({**self.env, **extra_env}, log).start()
+        proc = WorkerProcess({**self.env, **extra_env}, log, supervised=supervised).start()
         self.workers.append(proc)
         return proc
 
@@ -66,6 +68,7 @@ def make_run(kafka_bootstrap: str, tmp: Path) -> Run:
         "BATCH_ROWS": "2000",
         "FLUSH_INTERVAL_S": "0.5",
         "TICK_INTERVAL_S": "0.5",
+        "STALL_S": "20",  # well before the harness's own stall limits
         **topic_env(name),
     }
     settings = Settings(**{k.lower(): v for k, v in env.items()})

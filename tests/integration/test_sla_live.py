@@ -81,7 +81,7 @@ def test_sigkill_mid_scenario_loses_nothing(run) -> None:
     first.kill()
     assert len({r["event_id"] for r in breach_records(run)}) < len(scenario.EXPECTED_EVENTS)
 
-    second = run.worker(SLA_POLICY_FILE=str(scenario.POLICY), STORE="rocksdb://")
+    second = run.worker(SLA_POLICY_FILE=str(scenario.POLICY), STORE="rocksdb://", supervised=True)
     wait_for_outcome(run, second, len(scenario.EXPECTED_EVENTS))
     second.stop()
     check_outcome(run, t0, [""])

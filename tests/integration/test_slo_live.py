@@ -122,7 +122,7 @@ def test_sigkill_mid_month_changes_nothing(run, tmp_path) -> None:
     assert topic_size(run.settings, run.settings.topic_minutes) < len(month.minute_rows())
     send(run.settings, records[cut:])
 
-    second = run.worker(**env)
+    second = run.worker(**env, supervised=True)
     s = run.settings
     second.wait_until(
         lambda: len({(r["service"], r["minute"]) for r in map(orjson.loads, _values(run, s.topic_minutes))})
