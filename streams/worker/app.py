@@ -12,7 +12,6 @@ from typing import Any, Awaitable, Callable, Sequence, cast
 
 import aiokafka
 import faust
-import orjson
 from faust.types import StreamT
 
 from schemas import codec
@@ -22,17 +21,19 @@ from sinks.rows import Consumed, record_time
 from streams.engine.clocks import ClockEngine
 from streams.engine.slo_plan import SloPlan
 from streams.kafka_util import CommittedOffsets
-from streams.metrics import ACKED, LIFECYCLE, PUBLISHED, SEND_FAILURES, TICK_SECONDS, TICKS, Watch, live_gauge
+from streams.metrics import ACKED, PUBLISHED, SEND_FAILURES, TICK_SECONDS, TICKS, Watch, live_gauge
 from streams.settings import Settings
 from streams.topics import TABLES, ticks_topic
 from streams.validate import Limits
 from streams.worker.acks import InOrder, OffsetGap
+from streams.worker.outputs import DirectTable, Outputs
 from streams.worker.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps, realign_committed
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
 from streams.worker.router import Router
 from streams.worker.stall import StallWatch, waiting
-from streams.worker.tracking import Record, SlaTracker
+from streams.worker.tracking import SlaTracker
+from streams.worker.types import Record, Table
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -232,31 +233,28 @@ def _tracking(
     app: faust.App, settings: Settings, policy: Policy, clock: PartitionClock, committed: CommittedOffsets,
 ) -> tuple[SlaTracker, ProbeTracker]:
     """Tables, tick topic and agents for live SLA and SLO tracking; returns both trackers."""
-    breaches = app.topic(settings.topic_breaches, internal=False)
-    instances = app.topic(settings.topic_instances, internal=False)
-    minutes = app.topic(settings.topic_minutes, internal=False)
-    slo_status = app.topic(settings.topic_slo_status, internal=False)
     rocksdb = {
         "block_cache_size": settings.rocksdb_block_cache_mb * 2**20,
         "block_cache_compressed_size": settings.rocksdb_block_cache_mb * 2**20 // 4,
         "write_buffer_size": settings.rocksdb_write_buffer_mb * 2**20,
     }
-    tables = {
-        kind: app.Table(name, default=None, partitions=settings.topic_partitions,
-                        key_type=bytes, value_type=bytes,
-                        options=rocksdb if settings.store.startswith("rocksdb") else None)
+    outputs = Outputs(settings.kafka_client_config(), settings.producer_linger_ms)
+    tables: dict[str, Table] = {
+        kind: cast(Table, app.tables.add(DirectTable(
+            app, outputs=outputs, name=name, default=None, beacon=app.tables.beacon,
+            partitions=settings.topic_partitions, key_type=bytes, value_type=bytes,
+            options=rocksdb if settings.store.startswith("rocksdb") else None)))
         for kind, name in TABLES.items()
     }
 
     async def publish(events: Sequence[Record], statuses: Sequence[Record]) -> None:
-        await sent(breaches, events, lifecycle=True)
-        await sent(instances, statuses)
+        outputs.send(settings.topic_breaches, events, lifecycle=True)
+        outputs.send(settings.topic_instances, statuses)
 
     async def publish_slo(closed: Sequence[Record], alerts: Sequence[Record], statuses: Sequence[Record]) -> None:
-        await sent(minutes, closed)
-        await sent(breaches, alerts, lifecycle=True)
-        await sent(slo_status, statuses)
-        await app.producer.flush()  # once per tick: stored before the state that depends on them
+        outputs.send(settings.topic_minutes, closed)
+        outputs.send(settings.topic_breaches, alerts, lifecycle=True)
+        outputs.send(settings.topic_slo_status, statuses)
 
     ticks_name = ticks_topic(settings)
 
@@ -264,13 +262,13 @@ def _tracking(
         return await committed.start(ticks_name if source == "tick" else settings.input_topics[source], partition)
 
     tracker = SlaTracker(
-        ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall,  # type: ignore[arg-type]
-        committed_at, window=timedelta(seconds=settings.reannounce_window_s),
+        ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall,
+        committed_at, window=timedelta(seconds=settings.reannounce_window_s), stored=outputs.stored,
     )
     probes = ProbeTracker(
-        SloPlan(policy), tables["probe"], publish_slo, clock.wall,  # type: ignore[arg-type]
+        SloPlan(policy), tables["probe"], publish_slo, clock.wall,
         lateness=timedelta(seconds=settings.probe_lateness_s), idle=timedelta(seconds=settings.probe_idle_s),
-        status_every=settings.slo_status_every_min,
+        status_every=settings.slo_status_every_min, stored=outputs.stored,
     )
 
     # Tables can only be written inside stream iteration, so a timer cannot fire deadlines
@@ -354,9 +352,8 @@ def acker(stream: StreamT, event: Any, acked: Any) -> Callable[[], Awaitable[boo
     return ack
 
 
-async def sent(topic: Any, records: Sequence[tuple[bytes | None, bytes]], lifecycle: bool = False,
-               headers: dict[str, bytes] | None = None) -> None:
-    """Send records to a Faust topic, counted by topic (and on the breach topic by type)."""
+async def sent(topic: Any, records: Sequence[tuple[bytes | None, bytes]], headers: dict[str, bytes] | None = None) -> None:
+    """Send records to a Faust topic (through Faust's producer, flushed before each commit), counted by topic."""
     name = topic.get_topic_name()
     for key, value in records:
         try:
@@ -364,8 +361,6 @@ async def sent(topic: Any, records: Sequence[tuple[bytes | None, bytes]], lifecy
         except Exception:
             SEND_FAILURES.labels(name).inc()
             raise
-        if lifecycle:
-            LIFECYCLE.labels(orjson.loads(value)["type"]).inc()
     PUBLISHED.labels(name).inc(len(records))
 
 

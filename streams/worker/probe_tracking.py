@@ -10,9 +10,9 @@ recognised by its offset and skipped, neither counted twice nor called late.
 
 Closing happens once per tick for all of a partition's services, so it can afford to wait:
 outputs (closed minutes, alerts, statuses) are published and stored by the broker before
-the entries are written. A crash in between leaves the old entries, and the results are
-delivered and counted again, giving the same outputs; consumers keep one copy per key or
-event id.
+the entries are written, and the entries are stored before the results are acknowledged.
+A crash in between leaves the old entries, and the results are delivered and counted
+again, giving the same outputs; consumers keep one copy per key or event id.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from streams.engine.slo_plan import SloPlan
 from streams.metrics import MINUTES_CLOSED
 from streams.worker.types import Ack, Record, Table
 
-# (minutes, alerts, statuses); returns once the broker has stored them all.
-Publish = Callable[[Sequence[Record], Sequence[Record], Sequence[Record]], Awaitable[None]]
+Publish = Callable[[Sequence[Record], Sequence[Record], Sequence[Record]], Awaitable[None]]  # minutes, alerts, statuses
+Stored = Callable[[], Awaitable[None]]  # returns once the broker has stored everything published and written
 Outcome = Literal["counted", "duplicate", "late"]
 
 
@@ -56,11 +56,12 @@ class ProbeTracker:
     def __init__(
         self, plan: SloPlan, table: Table, publish: Publish, wall: Callable[[], datetime],
         lateness: timedelta = timedelta(seconds=60), idle: timedelta = timedelta(minutes=2),
-        status_every: int = 1,
+        status_every: int = 1, *, stored: Stored,
     ) -> None:
         self.plan = plan
         self.table = table
         self.publish = publish
+        self.stored = stored
         self.wall = wall
         self.lateness = lateness
         self.idle = idle
@@ -125,10 +126,13 @@ class ProbeTracker:
             statuses += s
         if minutes or alerts or statuses:
             await self.publish(minutes, alerts, statuses)
+            await self.stored()
         for service, entry in entries:  # only once the outputs are stored
             self.table[service.encode()] = entry.dump()
             part.entries[service] = entry
             self._remember(part, service, entry)
+        if entries:
+            await self.stored()  # the entries, before the results they counted are acknowledged
         part.closed_until = new
         for minute in sorted(m for m in part.acks if m < until):
             for ack in part.acks.pop(minute):

@@ -35,31 +35,47 @@ T0 = utc("2026-11-27 10:00")
 
 
 class Outputs:
-    def __init__(self) -> None:
+    def __init__(self, journal: list[str]) -> None:
         self.minutes: list[dict] = []
         self.alerts: list[dict] = []
         self.statuses: list[dict] = []
+        self.journal = journal  # what reached the "broker", the table and the acknowledgements, in order
 
     async def __call__(self, minutes, alerts, statuses) -> None:
         self.minutes += [orjson.loads(v) for _, v in minutes]
         self.alerts += [orjson.loads(v) for _, v in alerts]
         self.statuses += [orjson.loads(v) for _, v in statuses]
+        self.journal.append("publish")
+
+    async def stored(self) -> None:
+        self.journal.append("stored")
 
     def alert_log(self) -> list[tuple[str, str, str]]:
         return [(a["alert"], a["type"], a["at"][11:16]) for a in self.alerts]
+
+
+class JournalTable(dict):
+    def __init__(self, journal: list[str]) -> None:
+        super().__init__()
+        self.journal = journal
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        super().__setitem__(key, value)
+        self.journal.append("write")
 
 
 class Harness:
     """A tracker on partition 0 with an injected wall clock; offsets count up."""
 
     def __init__(self, table: dict | None = None) -> None:
-        self.table: dict[bytes, bytes] = {} if table is None else table
-        self.out = Outputs()
+        self.journal: list[str] = []
+        self.table: dict[bytes, bytes] = JournalTable(self.journal) if table is None else table
+        self.out = Outputs(self.journal)
         self.wall = T0
         self.offset = 0
         self.acked: list[int] = []
         self.tracker = ProbeTracker(PLAN, self.table, self.out, lambda: self.wall,
-                                    lateness=timedelta(seconds=60), idle=timedelta(minutes=2))
+                                    lateness=timedelta(seconds=60), idle=timedelta(minutes=2), stored=self.out.stored)
 
     def send(self, at: datetime, ok: bool = True, latency: float = 100.0, eid: str | None = None,
              offset: int | None = None, service: str = "search") -> str:
@@ -70,6 +86,7 @@ class Harness:
 
         async def ack() -> None:
             self.acked.append(offset)
+            self.journal.append("ack")
 
         return self.tracker.on_event(event, 0, offset, ack)
 
@@ -101,6 +118,17 @@ def test_a_minute_closes_after_the_lateness_and_acks_its_results_then() -> None:
     assert h.acked == [0, 1]  # only the results of the closed minute
     assert h.send(utc("2026-11-27 10:00:59")) == "late"
     assert {(s["sli"], s["error_rate_5m"]) for s in h.out.statuses} == {("availability", 0.5), ("latency", 0.5)}
+
+
+def test_outputs_are_stored_before_the_entries_and_the_entries_before_the_acknowledgements() -> None:
+    """A crash at any point loses nothing: entries written before their outputs were stored would
+    skip the results delivered again; acknowledgements before the entries were stored would lose them."""
+    h = Harness()
+    h.send(utc("2026-11-27 10:00:10"))
+    h.send(utc("2026-11-27 10:00:20"))
+    h.send(utc("2026-11-27 10:02:00"))  # watermark 10:01:00: the first minute closes
+    h.tick()
+    assert h.journal == ["publish", "stored", "write", "stored", "ack", "ack"]
 
 
 def test_a_restart_skips_what_was_counted_and_counts_open_minutes_again() -> None:

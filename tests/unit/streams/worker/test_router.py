@@ -55,6 +55,9 @@ class World:
         async def committed(source: str, partition: int) -> int:
             return 0
 
+        async def stored() -> None:
+            pass  # every record published counts as stored at once here
+
         async def reject(record: Consumed, reason: Reason, detail: str) -> None:
             self.letters.append((record.topic, record.offset, reason, detail))
 
@@ -63,9 +66,10 @@ class World:
             def broken(*args):
                 raise RuntimeError("engine broke")
             engine.apply = broken  # type: ignore[method-assign]
-        self.tracker = SlaTracker(engine, {"ticket": {}, "incident": {}}, publish, lambda: self.wall, committed)
+        self.tracker = SlaTracker(engine, {"ticket": {}, "incident": {}}, publish, lambda: self.wall, committed,
+                                  stored=stored)
         self.probes = ProbeTracker(SloPlan(POLICY), {}, publish, lambda: self.wall,
-                                   lateness=timedelta(seconds=60), idle=timedelta(minutes=2))
+                                   lateness=timedelta(seconds=60), idle=timedelta(minutes=2), stored=stored)
         self.clock = PartitionClock(lambda: self.wall, lateness=lateness)
         self.router = Router(Limits(), self.clock, reject, self.tracker, self.probes)
 

@@ -18,11 +18,19 @@ class Recorder:
         self.events: list[dict] = []
         self.statuses: list[dict] = []  # instance rows, from one status record per entity
         self.status_keys: list[bytes] = []
+        self.unstored = 0  # records published and not yet stored by the "broker"
+        self.lost = False  # the "broker" refuses them
 
     async def __call__(self, events, statuses) -> None:
         self.events += [orjson.loads(v) for _, v in events]
         self.statuses += [i for _, v in statuses for i in orjson.loads(v)["instances"]]
         self.status_keys += [k for k, _ in statuses]
+        self.unstored += len(events) + len(statuses)
+
+    async def stored(self) -> None:
+        if self.lost:
+            raise RuntimeError("not stored")
+        self.unstored = 0
 
 
 class Wall:
@@ -44,7 +52,8 @@ class Committed:
 
 
 def tracker_on(policy, tables, rec, wall, committed=None) -> SlaTracker:
-    return SlaTracker(ClockEngine(policy), tables, rec, wall, committed or Committed(), timedelta(seconds=30))
+    return SlaTracker(ClockEngine(policy), tables, rec, wall, committed or Committed(), timedelta(seconds=30),
+                      stored=rec.stored)
 
 
 @pytest.fixture
@@ -116,7 +125,8 @@ def test_parsed_entries_are_kept_until_a_revoke_then_read_from_the_table_again(s
 
 def test_only_the_most_recently_used_entries_are_kept(policy) -> None:
     tables: dict[str, dict[bytes, bytes]] = {"ticket": {}, "incident": {}}
-    tracker = SlaTracker(ClockEngine(policy), tables, Recorder(), Wall(), Committed(), cached=2)
+    rec = Recorder()
+    tracker = SlaTracker(ClockEngine(policy), tables, rec, Wall(), Committed(), cached=2, stored=rec.stored)
     for n, tid in enumerate(["T1", "T2", "T1", "T3"]):
         apply(tracker, ticket(f"e{n}", "2026-11-27 10:00", "new", tid=tid), 0, n, utc("2026-11-27 10:00"))
     assert list(tracker._cache) == [("ticket", b"T1"), ("ticket", b"T3")]  # T2 was the least recently used
@@ -241,11 +251,15 @@ def test_an_event_and_a_tick_for_one_entity_never_overwrite_each_other(policy) -
     reply that way: the response SLA was then missed)."""
     tables: dict[str, dict[bytes, bytes]] = {"ticket": {}, "incident": {}}
 
-    async def slow_publish(events, statuses) -> None:
-        await asyncio.sleep(0)  # a send yields to the other agent
-        await asyncio.sleep(0)
+    class SlowRecorder(Recorder):
+        async def __call__(self, events, statuses) -> None:
+            await asyncio.sleep(0)  # a send yields to the other agent
+            await asyncio.sleep(0)
 
-    tracker = tracker_on(policy, tables, slow_publish, Wall())
+        async def stored(self) -> None:
+            await asyncio.sleep(0)  # so does waiting for the broker
+
+    tracker = tracker_on(policy, tables, SlowRecorder(), Wall())
     apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 3, 0, utc("2026-11-27 10:00"))
 
     async def both() -> None:
@@ -268,6 +282,7 @@ def test_changes_are_written_once_per_entity_and_acknowledged_at_the_next_tick(s
 
     def ack(offset: int):
         async def done() -> None:
+            assert rec.unstored == 0  # its outputs are stored first
             acked.append(offset)
         return done
 
@@ -282,6 +297,21 @@ def test_changes_are_written_once_per_entity_and_acknowledged_at_the_next_tick(s
     assert sorted(rec.status_keys) == [b"ticket:T1", b"ticket:T2"] and acked == [0, 1, 2, 3]
     assert Entry.load(tables["ticket"][b"T1"]).state.events[-1].at == utc("2026-11-27 10:02")
     assert {s["state"] for s in rec.statuses if s["entity_id"] == "T1"} == {"paused", "stopped"}
+
+
+def test_events_whose_outputs_the_broker_did_not_store_stay_unacknowledged(setup) -> None:
+    """The tick fails (the worker stops and resumes from the committed offsets) and acknowledges nothing."""
+    tracker, tables, rec, _ = setup
+    acked: list[int] = []
+
+    async def ack() -> None:
+        acked.append(0)
+
+    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"), ack))
+    rec.lost = True
+    with pytest.raises(RuntimeError, match="not stored"):
+        run(tracker.on_tick(0, 1, at(utc("2026-11-27 10:00"))))
+    assert rec.status_keys == [b"ticket:T1"] and acked == []
 
 
 def test_a_revoke_drops_staged_changes_unacknowledged(setup) -> None:

@@ -1,0 +1,111 @@
+"""The worker's outputs (lifecycle events, alerts, status records, closed minutes) and its
+tables' changelogs, sent through librdkafka beside Faust's own producer.
+
+Sending through a Faust topic, and writing a table's changelog through Faust's producer
+buffer, cost about a quarter of the worker's time at a paced ticket load (Topic.send, the
+buffer, aiokafka's sender, all in Python); librdkafka batches and sends on its own
+threads. What Faust's producer still sends: ticks and dead letters, flushed by Faust
+before it commits offsets.
+
+A record is stored for sure only once `stored()` has returned: the trackers call it
+before they acknowledge the records it came from, so no offset is committed past a
+record whose outputs or state could still be lost (an output whose state was stored but
+that was lost is published again from the entity's outbox at the next takeover).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, Sequence
+
+import faust
+import orjson
+from confluent_kafka import KafkaError, Message, Producer
+from faust.types import TP
+
+from streams.metrics import LIFECYCLE, PUBLISHED, SEND_FAILURES
+from streams.worker.types import Record
+
+
+class OutputLost(RuntimeError):
+    """The broker did not store an output within librdkafka's delivery timeout."""
+
+
+class Outputs:
+    """An idempotent librdkafka producer (acks=all, per key in order) with a wait for the broker."""
+
+    def __init__(self, config: dict[str, Any], linger_ms: float) -> None:
+        self._producer = Producer({**config, "acks": "all", "enable.idempotence": True, "linger.ms": linger_ms})
+        self._lost: str | None = None
+        self._types: dict[str, Any] = {}  # lifecycle type -> its labelled counter
+
+    def send(self, topic: str, records: Sequence[Record], lifecycle: bool = False) -> None:
+        """Queue records for `topic` (counted by topic, and on the breach topic by type); returns at once."""
+        for key, value in records:
+            while True:
+                try:
+                    self._producer.produce(topic, value, key, on_delivery=self._delivered)
+                    break
+                except BufferError:  # librdkafka's queue is full: let it send (rare, it holds 100,000)
+                    self._producer.poll(0.05)
+            if lifecycle:
+                type_ = orjson.loads(value)["type"]
+                counter = self._types.get(type_)
+                if counter is None:
+                    counter = self._types[type_] = LIFECYCLE.labels(type_)
+                counter.inc()
+        PUBLISHED.labels(topic).inc(len(records))
+        self._producer.poll(0)  # delivery reports of earlier sends
+
+    def write(self, topic: str, partition: int, key: bytes, value: bytes, stored: Callable[[int], None]) -> None:
+        """Queue one record for a given partition; `stored(offset)` is called once the broker has it."""
+        def delivered(error: KafkaError | None, msg: Message) -> None:
+            self._delivered(error, msg)
+            if error is None:
+                stored(msg.offset() or 0)
+
+        while True:
+            try:
+                self._producer.produce(topic, value, key, partition=partition, on_delivery=delivered)
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+
+    async def stored(self) -> None:
+        """Return once the broker has stored every record sent so far; OutputLost if one was not.
+
+        Waits without blocking the event loop (other partitions and agents go on)."""
+        while self._producer.flush(0):
+            await asyncio.sleep(0.002)
+        if self._lost is not None:
+            raise OutputLost(self._lost)
+
+    def _delivered(self, error: KafkaError | None, msg: Message) -> None:
+        if error is not None:
+            SEND_FAILURES.labels(msg.topic() or "").inc()
+            self._lost = self._lost or f"{msg.topic()}: {error.str()}"
+
+
+class DirectTable(faust.Table):
+    """A Faust table (bytes to bytes) whose changelog is written through `Outputs`.
+
+    Faust still owns the table: its store, its changelog topic and recovery from it. Only
+    the write of each change takes the librdkafka producer, so it is stored once
+    `Outputs.stored()` returns (the trackers wait for that before acknowledging)."""
+
+    def __init__(self, app: faust.App, *, outputs: Outputs, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._outputs = outputs
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        """One store lookup: Faust's own asks the store twice (whether the key is there, then its value)."""
+        return self.data.get(key, default)
+
+    def on_key_set(self, key: bytes, value: bytes) -> None:
+        partition = self.partition_for_key(key)
+        assert partition is not None  # tables are co-partitioned with their input (no partitioner)
+        tp = TP(self.changelog_topic.get_topic_name(), partition)
+        # As Faust's own write does: the store remembers the changelog offset it holds data up
+        # to, so that a restart on the same disk recovers only what came after.
+        self._outputs.write(tp.topic, partition, key, value, lambda offset: self.data.set_persisted_offset(tp, offset))
+        self._sensor_on_set(self, key, value)
