@@ -1,4 +1,5 @@
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,5 +15,10 @@ MODELS = (SlaEvent, EntityStatus, ProbeMinute, SloAlert, SloStatus, DeadLetter)
 def test_outputs_serialise_to_the_bytes_of_pydantics_json_mode(model) -> None:
     # codec.dumps lets orjson write datetimes, enums and floats from Python mode; outputs
     # published before and after that change must be the same bytes.
-    want = orjson.dumps(model.model_dump(mode="json"), option=orjson.OPT_UTC_Z | orjson.OPT_SORT_KEYS)
+    try:
+        want = orjson.dumps(model.model_dump(mode="json"), option=orjson.OPT_UTC_Z | orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer past 64 bits, which orjson refuses either way
+        with pytest.raises(TypeError):
+            codec.dumps(model)
+        return
     assert codec.dumps(model) == want
