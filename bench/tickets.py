@@ -45,6 +45,7 @@ contracts:
         P1: {response: 3s, resolution: 10s}
         P2: {response: 6s, resolution: 20s}
 """
+LONGEST_TARGET_S = 20  # P2 resolution above
 
 
 def ticket(tid: str, n: int, status: str, reply: bool, prio: str) -> bytes:
@@ -145,9 +146,11 @@ def main() -> None:
 
     timed.sort()
     delays = [d for _, d in timed]
-    # The workers start (and recover their tables) as the paced load begins: the second half
-    # of the deadlines shows whether they keep up once running.
-    later = [d for at, d in timed if at >= (timed[0][0] + timed[-1][0]) / 2]
+    # From the longest target on, every deadline kind of the load fires at once besides the new
+    # tickets: the load's peak, which decides the p99 (docs/architecture.md, "Throughput").
+    peak_from, peak_to = timed[0][0] + LONGEST_TARGET_S, timed[0][0] + args.seconds
+    before = [d for at, d in timed if at < peak_from]
+    peak = [d for at, d in timed if peak_from <= at <= peak_to]
     table = Table(title=f"live SLA tracking, {args.workers} worker process(es), {args.partitions} partitions")
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -161,7 +164,8 @@ def main() -> None:
                   f"{measured.restarts} / {paced_restarts}")
     table.add_row(f"paced load: {sent:,} events at ~{args.rate * 1.6:,.0f}/s; breaches", f"{len(delays):,}")
     table.add_row("deadline -> breach record delay p50 / p99 (s)", p50_p99(delays))
-    table.add_row("the same for the later half of the deadlines (s)", p50_p99(later))
+    table.add_row(f"the same before the load's peak (first {LONGEST_TARGET_S} s of deadlines) (s)", p50_p99(before))
+    table.add_row("the same at the peak (every deadline kind fires, input still coming) (s)", p50_p99(peak))
     table.add_row("reference: tick interval (s)", f"{settings.tick_interval_s}")
     table.add_row("worker peak RSS under paced load (MiB)", f"{rss:,.0f}")
     Console().print(table)
