@@ -26,8 +26,8 @@ from streams.settings import Settings
 from streams.topics import TABLES, ticks_topic
 from streams.validate import Limits
 from streams.worker.acks import InOrder, OffsetGap
-from streams.worker.outputs import DirectTable, Outputs
 from streams.worker.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps, realign_committed
+from streams.worker.outputs import DirectTable, Outputs
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
 from streams.worker.router import Router
