@@ -27,7 +27,6 @@ from streams.topics import TABLES, ticks_topic
 from streams.validate import Limits
 from streams.worker.acks import InOrder, OffsetGap
 from streams.worker.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps, realign_committed
-from streams.worker.monitor import QuietMonitor
 from streams.worker.outputs import DirectTable, Outputs
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
@@ -89,7 +88,6 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
         stream_wait_empty=False,
         broker_session_timeout=settings.kafka_session_timeout_s,
         broker_heartbeat_interval=settings.kafka_session_timeout_s / 4,
-        Monitor=QuietMonitor,
     )
     limits = Limits(
         max_bytes=settings.max_event_bytes,
