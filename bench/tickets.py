@@ -148,7 +148,8 @@ def main() -> None:
     delays = [d for _, d in timed]
     # From the longest target on, every deadline kind of the load fires at once besides the new
     # tickets: the load's peak, which decides the p99 (docs/architecture.md, "Throughput").
-    peak_from, peak_to = timed[0][0] + LONGEST_TARGET_S, timed[0][0] + args.seconds
+    first = timed[0][0] if timed else 0.0
+    peak_from, peak_to = first + LONGEST_TARGET_S, first + args.seconds
     before = [d for at, d in timed if at < peak_from]
     peak = [d for at, d in timed if peak_from <= at <= peak_to]
     table = Table(title=f"live SLA tracking, {args.workers} worker process(es), {args.partitions} partitions")

@@ -14,7 +14,7 @@ def dumps(value: BaseModel | dict[str, Any]) -> bytes:
     """Serialise a model or dict to compact JSON with sorted keys (stable bytes)."""
     if isinstance(value, BaseModel):
         # Python mode: orjson writes datetimes and enums itself, to the same bytes as pydantic's
-        # JSON mode, a quarter faster (codec tests compare the two).
+        # JSON mode, about a fifth faster (codec tests compare the two).
         value = value.model_dump()
     return orjson.dumps(value, option=_OPTIONS)
 

@@ -31,7 +31,7 @@ from streams.worker.outputs import DirectTable, Outputs
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
 from streams.worker.router import Router
-from streams.worker.stall import StallWatch, waiting
+from streams.worker.stall import StalledPartition, StallWatch, waiting
 from streams.worker.tracking import SlaTracker
 from streams.worker.types import Record, Table
 
@@ -155,10 +155,6 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
     if settings.stall_s > 0:
         _stall_checks(app, settings.stall_s, committed, {*settings.input_topics.values(), ticks_topic(settings)})
     return app
-
-
-class StalledPartition(RuntimeError):
-    """An owned partition delivered nothing for STALL_S seconds while records waited for it."""
 
 
 def _stall_checks(app: faust.App, limit: float, committed: CommittedOffsets, topics: set[str]) -> None:

@@ -17,6 +17,10 @@ from typing import Generic, Hashable, Mapping, TypeVar
 K = TypeVar("K", bound=Hashable)  # a partition
 
 
+class StalledPartition(RuntimeError):
+    """An owned partition delivered nothing for STALL_S seconds while records waited for it."""
+
+
 class StallWatch(Generic[K]):
     """Since when each partition's read position has stood still (monotonic seconds)."""
 
