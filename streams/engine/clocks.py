@@ -155,6 +155,7 @@ class ClockEngine:
                 section = contract.tickets if kind == "ticket" else contract.incidents
                 if section is not None:
                     self._plans[(contract.id, kind)] = [self._plan(contract, section, m) for m in METRICS[kind]]
+        self._covers: dict[tuple[Kind, str, str], tuple[tuple[Contract, _Plan], ...]] = {}
 
     def _plan(self, contract: Contract, section: TicketPolicy | IncidentPolicy, metric: Metric) -> _Plan:
         targets = {level.value: t for level, tgt in section.targets.items() if (t := getattr(tgt, metric)) is not None}
@@ -206,18 +207,20 @@ class ClockEngine:
         last = state.events[-1]
         for contract, plan, instance, run in self._runs(state):
             d = self._finish(run, plan, now)
-            ledger = state.ledgers.get(instance, Ledger())
-            outcome = next(
-                (f.type.value for f in sorted(d.facts.values(), key=lambda f: f.at, reverse=True)
-                 if f.type in (LifecycleType.met, LifecycleType.missed)),
-                None,
-            )
+            ledger = state.ledgers.get(instance, _NO_LEDGER)
+            outcome = None
+            if d.state == "stopped":  # the latest outcome (a reopened instance has one per cycle)
+                outcome = next(
+                    (f.type.value for f in sorted(d.facts.values(), key=lambda f: f.at, reverse=True)
+                     if f.type in (LifecycleType.met, LifecycleType.missed)),
+                    None,
+                )
             out.append(InstanceStatus(
                 instance_id=instance, version=len(state.events) + ledger.version, kind=state.kind, entity_id=state.entity_id,
                 contract_id=contract.id, customer=last.customer, service=last.service, metric=plan.metric,
                 level=d.level, state=d.state, started_at=d.started_at, stopped_at=d.stopped_at,
                 target_s=_secs(d.target), elapsed_s=d.elapsed.total_seconds(), deadline=d.deadline,
-                breached="breached" in d.facts, outcome=outcome if d.state == "stopped" else None,
+                breached="breached" in d.facts, outcome=outcome,
                 as_of=now,
             ))
         return out
@@ -248,13 +251,24 @@ class ClockEngine:
         if not events:
             return
         last = events[-1]
-        for contract in self.policy.contracts_for(last.customer, last.service):
-            for plan in self._plans.get((contract.id, kind), ()):
-                instance = f"{kind}:{entity}:{contract.id}:{plan.metric}"
-                run = runs.get(instance)
-                if run is None and not any(e.level in plan.targets for e in events):
-                    continue
-                yield contract, plan, instance, self._walk(kind, events, plan, run)
+        for contract, plan in self._covering(kind, last.customer, last.service):
+            instance = f"{kind}:{entity}:{contract.id}:{plan.metric}"
+            run = runs.get(instance)
+            if run is None and not any(e.level in plan.targets for e in events):
+                continue
+            yield contract, plan, instance, self._walk(kind, events, plan, run)
+
+    def _covering(self, kind: Kind, customer: str, service: str) -> tuple[tuple[Contract, _Plan], ...]:
+        """The (contract, metric) plans of a customer's service, looked up once per service."""
+        key = (kind, customer, service)
+        plans = self._covers.get(key)
+        if plans is None:
+            if len(self._covers) >= _COVERS_KEPT:
+                self._covers.clear()  # customers and services come from input: bound the memo
+            plans = self._covers[key] = tuple(
+                (contract, plan) for contract in self.policy.contracts_for(customer, service)
+                for plan in self._plans.get((contract.id, kind), ()))
+        return plans
 
     def _walk(self, kind: Kind, events: tuple[Applied, ...], plan: _Plan, run: Run | None) -> Run:
         """The instance's clock over `events`, continued from `run` (which covers the first
@@ -418,6 +432,7 @@ class ClockEngine:
 
 
 _NO_LEDGER = Ledger()
+_COVERS_KEPT = 65_536  # (kind, customer, service) plan lists remembered
 
 
 def _holds(derived: Mapping[str, Fact], published: Mapping[str, Published]) -> bool:
