@@ -273,3 +273,20 @@ def test_deadlines_of_met_breached_and_paused_instances(engine) -> None:
               ticket("y", "2026-11-27 16:30", "solved", tid="T9", customer="initech")):
         biz, _ = engine.apply(biz, e, e.occurred_at)
     assert engine.deadlines(biz)["ticket:T9:biz:resolution"] == utc("2026-11-30 08:00")
+
+
+def test_contracts_per_service_are_remembered_within_a_bound(policy, monkeypatch) -> None:
+    # Services come from input, so the engine's memo of each service's contracts is bounded:
+    # past the bound it starts afresh, and every ticket still gets exactly its contracts' instances
+    # (gold covers acme's checkout with both metrics, biz every initech service with resolution only).
+    monkeypatch.setattr("streams.engine.clocks._COVERS_KEPT", 2)
+    engine = ClockEngine(policy)
+    expected = {("acme", "checkout"): ["gold:response", "gold:resolution"], ("acme", "search"): [],
+                ("initech", "a"): ["biz:resolution"], ("initech", "b"): ["biz:resolution"]}
+    for n, key in enumerate([*expected, ("acme", "checkout"), ("initech", "a"), ("acme", "search")]):
+        customer, service = key
+        event = ticket(f"e{n}", "2026-11-27 10:00", "new", tid=f"T{n}", customer=customer)
+        state, _ = engine.apply(None, event.model_copy(update={"service": service}), event.occurred_at)
+        got = [s.instance_id.split(":", 2)[2] for s in engine.status(state, event.occurred_at)]
+        assert got == expected[key], key
+        assert len(engine._covers) <= 2
