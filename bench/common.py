@@ -18,8 +18,12 @@ from streams.settings import Settings, topic_env
 from streams.tools.workerproc import WorkerProcess, cpu_seconds, peak_rss_mib
 from streams.topics import create_topics
 
+# Topics get the worker's own default partition count (TOPIC_PARTITIONS), so the benches
+# measure the configuration users run; --partitions sets another.
+DEFAULT_PARTITIONS = Settings.model_fields["topic_partitions"].default
 
-def isolated_run(prefix: str, partitions: int = 3, policy: str | None = None, **extra: str) -> tuple[dict[str, str], Settings, Path]:
+
+def isolated_run(prefix: str, partitions: int = DEFAULT_PARTITIONS, policy: str | None = None, **extra: str) -> tuple[dict[str, str], Settings, Path]:
     """Fresh topics and a worker environment of their own: (env, settings, temp dir)."""
     tmp = Path(tempfile.mkdtemp(prefix=f"slastream-{prefix}-"))
     name = f"{prefix}{uuid.uuid4().hex[:8]}"

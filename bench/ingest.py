@@ -6,7 +6,7 @@ messages, the raw confluent-kafka consume rate in the same run, the in-process
 validation rate, and each process's peak RSS; then the worker again with its /metrics
 served (the cost of the counters). Needs a broker: KAFKA_BOOTSTRAP_SERVERS (make bench starts one).
 
-    python bench/ingest.py [--events 150000] [--partitions 3]
+    python bench/ingest.py [--events 150000] [--partitions 6]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
+from bench.common import DEFAULT_PARTITIONS, bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
 from streams.metrics import ACKED, CONSUMED  # noqa: E402
 from streams.tools.produce import produce  # noqa: E402
 from streams.tools.workerproc import free_ports  # noqa: E402
@@ -32,7 +32,7 @@ from streams.validate import validate  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=150_000)
-    parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
     parser.add_argument("--workers", type=int, default=1, help="worker processes in one group (one per core)")
     args = parser.parse_args()
     console = Console()

@@ -6,7 +6,7 @@ at their 30-day bound, so the figures are those of a worker that has run for a m
 Prints events/s beside the parse + validate rate of the same JSON (baseline), the state
 per service and in total, and peak RSS.
 
-Live (with --live N): N results sent to Kafka, then one worker (3 partitions) counts
+Live (with --live N): N results sent to Kafka, then one worker (6 partitions, the worker's default) counts
 them, closes their minutes and publishes them; prints its events/s, CPU seconds per 1,000
 events and peak RSS beside a bare Faust agent's and the raw confluent-kafka consume rate
 of the same messages, measured in the same run.
@@ -32,7 +32,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
+from bench.common import DEFAULT_PARTITIONS, bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
 from schemas.events import ProbeEvent  # noqa: E402
 from schemas.policy import parse_policy  # noqa: E402
 from streams.engine.service_slo import ServiceEntry  # noqa: E402
@@ -131,11 +131,11 @@ def engine(services: int, minutes: int) -> dict[str, str]:
     }
 
 
-def live(services: int, n: int, workers: int) -> dict[str, str]:
+def live(services: int, n: int, workers: int, partitions: int) -> dict[str, str]:
     """N results sent first, then a bare Faust agent and the worker each read them all; the
     worker's figure ends when every result is acknowledged (its minute closed and published;
     the last ones 2 s after the input ends, when the idle partitions follow the wall clock)."""
-    env, settings, tmp = isolated_run("pb", policy=POLICY, PROBE_IDLE_S="2")
+    env, settings, tmp = isolated_run("pb", partitions, policy=POLICY, PROBE_IDLE_S="2")
     raw = results(services, -(-n // (services * 6)))[:n]
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 5, "max.in.flight.requests.per.connection": 1})
     wait_for_topics(producer, settings.input_topics.values())
@@ -164,10 +164,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=30, help="event time simulated by the engine run")
     parser.add_argument("--live", type=int, default=0, help="also send this many results through Kafka")
     parser.add_argument("--workers", type=int, default=1, help="worker processes in one group for --live")
+    parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="per topic, for --live")
     args = parser.parse_args()
     rows = engine(args.services, args.minutes)
     if args.live:
-        rows |= live(args.services, args.live, args.workers)
+        rows |= live(args.services, args.live, args.workers, args.partitions)
     table = Table(title=f"probe SLOs: {args.services:,} services, one result every 10 s each")
     table.add_column("what")
     table.add_column("value", justify="right")

@@ -7,7 +7,7 @@ Phase 2 (latency): ticket lifecycles at a steady rate in real time; for every `b
 record prints the delay from its deadline (`at`) to the record's broker timestamp
 (p50, p99), beside the tick interval, the floor of that delay. Peak RSS of the worker.
 
-    python bench/tickets.py [--burst 30000] [--rate 300] [--seconds 30] [--workers 1] [--partitions 3]
+    python bench/tickets.py [--burst 30000] [--rate 300] [--seconds 30] [--workers 1] [--partitions 6]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
+from bench.common import DEFAULT_PARTITIONS, bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
 from streams.kafka_util import group_assignments, read_all  # noqa: E402
 from streams.tools.produce import OrderedSends, wait_for_topics  # noqa: E402
 from streams.tools.workerproc import peak_rss_mib  # noqa: E402
@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=1, help="worker processes in one group (one per core)")
-    parser.add_argument("--partitions", type=int, default=3, help="per topic; a multiple of --workers splits evenly")
+    parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="per topic; a multiple of --workers splits evenly")
     args = parser.parse_args()
     env, settings, tmp = isolated_run("tb", args.partitions, policy=POLICY)
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 5, "max.in.flight.requests.per.connection": 1})
