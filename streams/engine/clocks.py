@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Iterable, Literal, Mapping, NamedTuple
 
 from schemas.events import IncidentEvent, TicketEvent
@@ -155,7 +156,8 @@ class ClockEngine:
                 section = contract.tickets if kind == "ticket" else contract.incidents
                 if section is not None:
                     self._plans[(contract.id, kind)] = [self._plan(contract, section, m) for m in METRICS[kind]]
-        self._covers: dict[tuple[Kind, str, str], tuple[tuple[Contract, _Plan], ...]] = {}
+        # Customers and services come from input, so the memo of their plans is bounded.
+        self._covering = lru_cache(maxsize=_COVERS_KEPT)(self._plans_of)
 
     def _plan(self, contract: Contract, section: TicketPolicy | IncidentPolicy, metric: Metric) -> _Plan:
         targets = {level.value: t for level, tgt in section.targets.items() if (t := getattr(tgt, metric)) is not None}
@@ -258,17 +260,10 @@ class ClockEngine:
                 continue
             yield contract, plan, instance, self._walk(kind, events, plan, run)
 
-    def _covering(self, kind: Kind, customer: str, service: str) -> tuple[tuple[Contract, _Plan], ...]:
-        """The (contract, metric) plans of a customer's service, looked up once per service."""
-        key = (kind, customer, service)
-        plans = self._covers.get(key)
-        if plans is None:
-            if len(self._covers) >= _COVERS_KEPT:
-                self._covers.clear()  # customers and services come from input: bound the memo
-            plans = self._covers[key] = tuple(
-                (contract, plan) for contract in self.policy.contracts_for(customer, service)
-                for plan in self._plans.get((contract.id, kind), ()))
-        return plans
+    def _plans_of(self, kind: Kind, customer: str, service: str) -> tuple[tuple[Contract, _Plan], ...]:
+        """The (contract, metric) plans of a customer's service (memoised as `_covering`)."""
+        return tuple((contract, plan) for contract in self.policy.contracts_for(customer, service)
+                     for plan in self._plans.get((contract.id, kind), ()))
 
     def _walk(self, kind: Kind, events: tuple[Applied, ...], plan: _Plan, run: Run | None) -> Run:
         """The instance's clock over `events`, continued from `run` (which covers the first

@@ -289,4 +289,4 @@ def test_contracts_per_service_are_remembered_within_a_bound(policy, monkeypatch
         state, _ = engine.apply(None, event.model_copy(update={"service": service}), event.occurred_at)
         got = [s.instance_id.split(":", 2)[2] for s in engine.status(state, event.occurred_at)]
         assert got == expected[key], key
-        assert len(engine._covers) <= 2
+        assert engine._covering.cache_info().currsize <= 2
