@@ -8,6 +8,11 @@ already be stored: every table deduplicates on the row's key (ReplacingMergeTree
 copy never counts twice. While ClickHouse refuses for a reason that can pass (away, busy,
 out of disk), the batch is retried and nothing more is read (input is held, not lost); a
 refusal that cannot pass (an unknown table, a wrong password) stops the sink with the reason.
+
+At start, and once inserts pass again after a refusal, the sink asks ClickHouse for parts it
+set aside as broken (sinks/repair.py); for any, it reads its partitions again from their
+first retained record, which restores the rows (embedded chDB checks its parts only when
+it opens them, so the sink opens it again first).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from schemas.errors import RunFailed
 from sinks.clickhouse import passes_with_time
+from sinks.repair import Part, broken_parts, record_repair
 from sinks.rows import COLUMNS, Consumed, Rows, breach_rows, input_rows, instance_rows, minute_rows, record_time, status_rows
 from streams.metrics import ACKED, CONSUMED, SINK_BATCHES, SINK_FAILURES, SINK_INSERT_SECONDS, SINK_ROWS, Watch, live_gauge
 from streams.settings import Settings
@@ -84,10 +90,12 @@ class Batch:
 
 
 def insert_rows(client: Client, table: str, rows: list[tuple[Any, ...]], settings: Settings,
-                stop: Callable[[], bool], lock: AbstractContextManager[Any] = nullcontext()) -> bool:
+                stop: Callable[[], bool], lock: AbstractContextManager[Any] = nullcontext(),
+                refused: Callable[[], None] = lambda: None) -> bool:
     """Insert, retrying what can pass with time (waits from SINK_RETRY_S, doubling up to
-    SINK_RETRY_MAX_S). Raises SinkFailed on what cannot; False when `stop()` turned true
-    meanwhile. The caller commits nothing unless this returned True."""
+    SINK_RETRY_MAX_S; `refused()` is called at each such refusal). Raises SinkFailed on what
+    cannot; False when `stop()` turned true meanwhile. The caller commits nothing unless this
+    returned True."""
     wait = settings.sink_retry_s
     while True:
         started = time.perf_counter()
@@ -105,6 +113,7 @@ def insert_rows(client: Client, table: str, rows: list[tuple[Any, ...]], setting
                                  "run at start), then start the sink again; nothing of this batch was committed, "
                                  "so its records are read again") from exc
             log.error("%s; retrying in %g s", problem, wait, extra={"table": table})
+            refused()
             if stop():
                 return False
             time.sleep(wait)
@@ -116,8 +125,11 @@ class ClickHouseSink:
 
     def __init__(self, settings: Settings, client: Client, topic_roles: dict[str, Rows],
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc), watch: Watch | None = None,
-                 lock: AbstractContextManager[Any] = nullcontext()) -> None:
+                 lock: AbstractContextManager[Any] = nullcontext(), reopen: Callable[[], Client] | None = None) -> None:
+        """`reopen()` closes the client and returns a new one (for embedded chDB, which
+        checks its parts only when it opens them)."""
         self.settings = settings
+        self._reopen = reopen
         self.watch = watch
         self.lock = lock
         self.client = client
@@ -128,6 +140,8 @@ class ClickHouseSink:
         self.records_stored = 0
         self._stop: Callable[[], bool] = lambda: False
         self._inserts_pass = True  # the migrations at start reached ClickHouse
+        self._refused = False  # an insert was refused since the last check for broken parts
+        self._broken: list[Part] = []  # broken parts whose rows are to be read again
         self._consumer = Consumer({
             **settings.kafka_client_config(),
             "group.id": settings.sink_group,
@@ -142,8 +156,11 @@ class ClickHouseSink:
         self._consumer.subscribe(list(self.roles), on_assign=self._on_assign, on_revoke=self._on_revoke)
         if self.watch is not None:
             self._watched(self.watch)
+        self._broken = broken_parts(self.client)  # ClickHouse has just opened (and checked) every part
         try:
             while not self._stopping():
+                if self._broken and self._consumer.assignment():
+                    self._read_again()
                 self._read(self._consumer.consume(num_messages=min(self.settings.batch_rows, 10_000), timeout=0.2))
                 age = time.monotonic() - self.batch.started
                 if self.batch.records >= self.settings.batch_rows or (
@@ -188,7 +205,8 @@ class ClickHouseSink:
             return True
         for table, rows in list(batch.tables.items()):
             self._inserts_pass = False  # until this insert passes: ClickHouse may be away
-            if not insert_rows(self.client, table, list(rows.values()), self.settings, self._stopping, self.lock):
+            if not insert_rows(self.client, table, list(rows.values()), self.settings, self._stopping, self.lock,
+                               self._on_refused):
                 return False
             self._inserts_pass = True
             self.rows_written += len(rows)
@@ -204,7 +222,36 @@ class ClickHouseSink:
             ACKED.labels(topic).inc(n)
         SINK_BATCHES.inc()
         self.batch = Batch()
+        if self._refused:
+            self._check_parts()
         return True
+
+    def _on_refused(self) -> None:
+        self._refused = True
+
+    def _check_parts(self) -> None:
+        """After ClickHouse refused inserts (out of disk, restarted, away): ask it for parts it
+        has set aside as broken meanwhile."""
+        self._refused = False
+        if self._reopen is not None:
+            self.client = self._reopen()
+        self._broken += [p for p in broken_parts(self.client) if p not in self._broken]
+
+    def _read_again(self) -> None:
+        """Read every owned partition again from its first retained record: the rows of the
+        broken parts come back, and every other row is one more copy the tables absorb. The
+        rewound offsets are committed first, so a crash meanwhile goes on with the re-read."""
+        starts = [TopicPartition(tp.topic, tp.partition, self._consumer.get_watermark_offsets(tp, timeout=10)[0])
+                  for tp in self._consumer.assignment()]
+        log.error("ClickHouse set aside broken parts (%s), whose rows are gone from every query; reading %d "
+                  "partitions again from their first retained record to restore them (rows older than the "
+                  "topics' retention cannot come back)", ", ".join("/".join(p) for p in self._broken), len(starts))
+        self.batch = Batch()  # not committed: read again with the rest
+        self._consumer.commit(offsets=starts, asynchronous=False)
+        for tp in starts:
+            self._consumer.seek(tp)
+        record_repair(self.client, self._broken, self.clock())
+        self._broken = []
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self.watch is not None:

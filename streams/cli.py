@@ -84,6 +84,8 @@ def cmd_sink(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from clickhouse_connect.driver.client import Client
+
     from sinks.clickhouse import connect
     from sinks.contracts import write_contracts
     from sinks.kafka_sink import ClickHouseSink, roles
@@ -114,14 +116,24 @@ def cmd_sink(args: argparse.Namespace) -> int:
         users = _portal_users(settings)
         serve(db, users, settings.portal_bind, settings.portal_port, background=True)
         console.print(f"SLA portal on http://{settings.portal_bind}:{settings.portal_port}/")
-    sink = ClickHouseSink(settings, client, roles(settings), watch=watch, lock=db.lock)
+
+    def reopen() -> Client:  # embedded chDB checks its parts only when it opens them (sinks/repair.py)
+        with db.lock:
+            db.client.close()
+            db.client = connect(settings.clickhouse_dsn)
+            if policy is not None:
+                write_contracts(db.client, policy, datetime.now(timezone.utc))
+        return db.client
+
+    sink = ClickHouseSink(settings, client, roles(settings), watch=watch, lock=db.lock,
+                          reopen=reopen if settings.clickhouse_dsn.startswith("chdb:") else None)
     if watch is not None:
         watch.serve(settings.metrics_bind, settings.sink_metrics_port)
     try:
         collect_less()
         sink.run(stopping.is_set)
     finally:
-        client.close()
+        db.client.close()
     console.print(f"sink stopped: {sink.records_stored:,} records stored as {sink.rows_written:,} rows")
     return OK
 
