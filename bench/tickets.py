@@ -2,7 +2,8 @@
 
 Phase 1 (throughput): a burst of ticket updates waits in Kafka; the raw confluent-kafka
 consume rate, a bare Faust agent that only iterates and the worker(s) each read all of it
-(same messages, same run): events/s, CPU seconds per 1,000 events, peak RSS.
+(same messages, same run): events/s, CPU seconds per 1,000 events, peak RSS. With
+--workers N > 1, one worker alone (a group of its own) reads the burst first, for the ratio.
 Phase 2 (latency): ticket lifecycles at a steady rate in real time; for every `breached`
 record prints the delay from its deadline (`at`) to the record's broker timestamp
 (p50, p99), beside the tick interval, the floor of that delay. Peak RSS of the worker.
@@ -113,6 +114,11 @@ def main() -> None:
     burst(sends, settings.topic_tickets, args.burst)
     raw_rate = args.burst / raw_consume(settings, topics, args.burst)[0]
     bare = bare_faust(env, settings, topics, args.burst, tmp)
+    one = None
+    if args.workers > 1:  # the scaling baseline: one worker (a group of its own) on the same burst
+        alone = {**env, "APP_ID": f"{settings.app_id}-one"}
+        one = measure(lambda: start_all(processes(alone, tmp, "worker", 1, label="alone")), settings,
+                      alone["APP_ID"], topics, args.burst)
     workers = processes(env, tmp, "worker", args.workers)
     measured = measure(lambda: start_all(workers), settings, settings.app_id, topics, args.burst)
 
@@ -156,11 +162,15 @@ def main() -> None:
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("baseline: raw consume (confluent-kafka), events/s", f"{raw_rate:,.0f}")
-    for what, m in (("baseline: bare Faust agent", bare), ("worker(s)", measured)):
+    rows = [("baseline: bare Faust agent", bare), *([("one worker alone", one)] if one else []), ("worker(s)", measured)]
+    for what, m in rows:
         table.add_row(f"{what}: burst of {args.burst:,} ticket updates, events/s (steady after the first commit)",
                       f"{m.rate:,.0f} ({m.steady:,.0f})")
         table.add_row(f"{what}: CPU s per 1,000 events / peak RSS MiB", f"{m.cpu_s / args.burst * 1000:.3f} / {m.peak_mib:,.0f}")
         table.add_row(f"{what}: cores busy, with the broker's share", m.cores())
+    if one is not None:
+        table.add_row(f"{args.workers} workers against one alone: events/s (steady)",
+                      f"{measured.rate / one.rate:.2f}x ({measured.steady / one.steady:.2f}x)")
     table.add_row("worker restarts (stopped themselves to resume from the committed offsets): burst / paced",
                   f"{measured.restarts} / {paced_restarts}")
     table.add_row(f"paced load: {sent:,} events at ~{args.rate * 1.6:,.0f}/s; breaches", f"{len(delays):,}")
