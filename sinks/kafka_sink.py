@@ -211,6 +211,11 @@ class ClickHouseSink:
             self._inserts_pass = True
             self.rows_written += len(rows)
             del batch.tables[table]  # stored: a retry of a later table does not insert it again
+        if self._refused:
+            self._check_parts()
+        if self._broken:  # the first offsets are committed instead of the batch's
+            self._read_again()
+            return True
         offsets = [TopicPartition(t, p, o) for (t, p), o in batch.next_offsets.items()]
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
@@ -222,8 +227,6 @@ class ClickHouseSink:
             ACKED.labels(topic).inc(n)
         SINK_BATCHES.inc()
         self.batch = Batch()
-        if self._refused:
-            self._check_parts()
         return True
 
     def _on_refused(self) -> None:
@@ -249,7 +252,11 @@ class ClickHouseSink:
         self.batch = Batch()  # not committed: read again with the rest
         self._consumer.commit(offsets=starts, asynchronous=False)
         for tp in starts:
-            self._consumer.seek(tp)
+            try:
+                self._consumer.seek(tp)
+            except KafkaException as exc:
+                raise SinkFailed(f"cannot move {tp.topic}[{tp.partition}] back to offset {tp.offset} "
+                                 f"({exc.args[0].str()}); start the sink again: it reads from there") from exc
         record_repair(self.client, self._broken, self.clock())
         self._broken = []
 

@@ -26,6 +26,7 @@ from sinks.kafka_sink import sink_topics
 from streams.kafka_util import group_assignments
 from tests.conftest import LocalBroker, clickhouse
 from tests.integration.conftest import make_run
+from tests.integration.helpers import send
 from tests.integration.harness import (WORKER_ENV, Outcome, Record, diff, outcome, run_chaos, run_faulted, run_live,
                                        workload)
 
@@ -142,8 +143,14 @@ def test_a_full_clickhouse_disk_holds_the_input_and_loses_nothing(reference, kaf
         # A merge that runs out of disk can leave a broken part behind (it did, rarely). One is
         # made here, while no merge can start, so the sink's answer is always tried.
         time.sleep(1)
-        with next(largest_live_part(run.chdb_path, "probe_minutes").glob("*.bin")).open("r+b") as column:
+        sink = next(p for p in run.workers if p.command == "sink")
+        sink.wait_until(lambda: largest_live_part(run.chdb_path, "probe_minutes") is not None, 120,
+                        "a part of probe_minutes stored")
+        with next(largest_live_part(run.chdb_path, "probe_minutes").glob("*.bin")).open("r+b") as column:  # type: ignore[union-attr]
             column.truncate(10)
+        # Input goes on meanwhile (copies of tickets already sent, as a retrying producer would
+        # send them: nothing changes), so the sink has rows to insert while the disk is full.
+        send(run.settings, [r for r in records if r[0] == "ticket"][:100])
         time.sleep(OUTAGE_S)
         filler.unlink()
 
@@ -154,21 +161,24 @@ def test_a_full_clickhouse_disk_holds_the_input_and_loses_nothing(reference, kaf
             for worker in run.workers:
                 worker.kill()
     log = next(p for p in run.workers if p.command == "sink").log_path.read_text(errors="replace")
-    print(f"insert failures logged while full: {log.count('No space left') + log.count('NOT_ENOUGH_SPACE')}")
+    refused = log.count('No space left') + log.count('NOT_ENOUGH_SPACE')
+    print(f"insert failures logged while full: {refused}")
     assert_same(expected, got, f"ClickHouse disk full for {OUTAGE_S:g} s")
+    assert refused, "no insert was tried while the disk was full"
     assert "again from their first retained record" in log, "the sink did not read the broken part's rows again"
 
 
-def largest_live_part(chdb_path: Path, table: str) -> Path:
+def largest_live_part(chdb_path: Path, table: str) -> Path | None:
     """The directory of the table's part covering the most insert blocks, found from the files
-    (the sink has the ClickHouse directory open, and chDB allows one process)."""
+    (the sink has the ClickHouse directory open, and chDB allows one process); None if none."""
+    folder = chdb_path / "data" / "default" / table
     parts = {}
-    for path in (chdb_path / "data" / "default" / table).iterdir():
+    for path in folder.iterdir() if folder.exists() else ():
         if match := re.fullmatch(r"(\w+?)_(\d+)_(\d+)_\d+(_\d+)?", path.name):
             parts[path] = (match[1], int(match[2]), int(match[3]))
     live = [p for p, (part, low, high) in parts.items()  # not merged into another part yet
             if not any(o != p and q == part and lo <= low and high <= hi for o, (q, lo, hi) in parts.items())]
-    return max(live, key=lambda p: parts[p][2] - parts[p][1])
+    return max(live, key=lambda p: parts[p][2] - parts[p][1], default=None)
 
 
 
