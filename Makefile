@@ -31,8 +31,8 @@ integration: install
 
 # The full versions of what `make test` runs short: live equals replay (40,000 events, two
 # runs), hostile input (100,000 records), two workers splitting partitions, and for three seeds 20 SIGKILLs (every
-# fourth with the sink), a second worker for 20 s, a 20 s broker stop and a 20 s full ClickHouse disk (40,000 events
-# each), every table compared. Each stage keeps its processes' logs under var/chaos/ (pytest's
+# fourth with the sink), a second worker for 20 s, a 20 s broker stop, a 20 s full ClickHouse disk and two ClickHouse
+# parts broken between sink runs (40,000 events each), every table compared. Each stage keeps its processes' logs under var/chaos/ (pytest's
 # own temp directories rotate away after three runs).
 chaos: install
 	$(KAFKA) start
