@@ -146,8 +146,7 @@ def test_a_full_clickhouse_disk_holds_the_input_and_loses_nothing(reference, kaf
         sink = next(p for p in run.workers if p.command == "sink")
         sink.wait_until(lambda: largest_live_part(run.chdb_path, "probe_minutes") is not None, 120,
                         "a part of probe_minutes stored")
-        with next(largest_live_part(run.chdb_path, "probe_minutes").glob("*.bin")).open("r+b") as column:  # type: ignore[union-attr]
-            column.truncate(10)
+        break_part(largest_live_part(run.chdb_path, "probe_minutes"))
         # Input goes on meanwhile (copies of tickets already sent, as a retrying producer would
         # send them: nothing changes), so the sink has rows to insert while the disk is full.
         send(run.settings, [r for r in records if r[0] == "ticket"][:100])
@@ -181,15 +180,20 @@ def largest_live_part(chdb_path: Path, table: str) -> Path | None:
     return max(live, key=lambda p: parts[p][2] - parts[p][1], default=None)
 
 
+def break_part(directory: Path | None) -> None:
+    """Truncate a column file of the part in `directory`, as a merge that ran out of disk can
+    leave one (all its files were empty)."""
+    assert directory is not None, "no part to break"
+    with next(directory.glob("*.bin")).open("r+b") as column:
+        column.truncate(10)
+
 
 def break_largest_part(run, table: str) -> int:
-    """Truncate a column file of `table`'s largest part, as a merge that ran out of disk can
-    leave one; returns the part's rows."""
+    """Break `table`'s largest part; returns its rows."""
     with clickhouse(run.chdb_path) as client:
         rows, path = client.query("SELECT rows, path FROM system.parts WHERE table = {t:String} AND active "
                                   "ORDER BY rows DESC LIMIT 1", parameters={"t": table}).result_rows[0]
-    with next(Path(path).glob("*.bin")).open("r+b") as column:
-        column.truncate(10)
+    break_part(Path(path))
     return rows
 
 
