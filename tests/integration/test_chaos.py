@@ -15,6 +15,7 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -167,16 +168,28 @@ def test_a_full_clickhouse_disk_holds_the_input_and_loses_nothing(reference, kaf
     assert "again from their first retained record" in log, "the sink did not read the broken part's rows again"
 
 
-def largest_live_part(chdb_path: Path, table: str) -> Path | None:
-    """The directory of the table's part covering the most insert blocks, found from the files
-    (the sink has the ClickHouse directory open, and chDB allows one process); None if none."""
+def parts_on_disk(chdb_path: Path, table: str) -> dict[Path, tuple[str, int, int]]:
+    """The table's part directories (active or merged away, not yet removed), each with its
+    partition and block range, read from the files: the sink may have the ClickHouse
+    directory open, and chDB allows one process."""
     folder = chdb_path / "data" / "default" / table
     parts = {}
     for path in folder.iterdir() if folder.exists() else ():
         if match := re.fullmatch(r"(\w+?)_(\d+)_(\d+)_\d+(_\d+)?", path.name):
             parts[path] = (match[1], int(match[2]), int(match[3]))
-    live = [p for p, (part, low, high) in parts.items()  # not merged into another part yet
-            if not any(o != p and q == part and lo <= low and high <= hi for o, (q, lo, hi) in parts.items())]
+    return parts
+
+
+def covered(parts: dict[Path, tuple[str, int, int]], part: Path) -> list[Path]:
+    """The other parts whose blocks `part` holds (merged into it)."""
+    partition, low, high = parts[part]
+    return [p for p, (q, lo, hi) in parts.items() if p != part and q == partition and low <= lo and hi <= high]
+
+
+def largest_live_part(chdb_path: Path, table: str) -> Path | None:
+    """The directory of the table's part covering the most insert blocks; None if none."""
+    parts = parts_on_disk(chdb_path, table)
+    live = [p for p in parts if not any(p in covered(parts, o) for o in parts)]
     return max(live, key=lambda p: parts[p][2] - parts[p][1], default=None)
 
 
@@ -189,11 +202,14 @@ def break_part(directory: Path | None) -> None:
 
 
 def break_largest_part(run, table: str) -> int:
-    """Break `table`'s largest part; returns its rows."""
-    with clickhouse(run.chdb_path) as client:
-        rows, path = client.query("SELECT rows, path FROM system.parts WHERE table = {t:String} AND active "
-                                  "ORDER BY rows DESC LIMIT 1", parameters={"t": table}).result_rows[0]
-    break_part(Path(path))
+    """Break `table`'s largest part, chosen from the files while no ClickHouse is open (one
+    open merges parts meanwhile); returns its rows."""
+    part = largest_live_part(run.chdb_path, table)
+    assert part is not None, f"{table} has no part"
+    for source in covered(parts_on_disk(run.chdb_path, table), part):  # as ClickHouse removes them after a while
+        shutil.rmtree(source)
+    rows = int((part / "count.txt").read_text())
+    break_part(part)
     return rows
 
 
