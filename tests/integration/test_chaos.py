@@ -189,8 +189,8 @@ def covered(parts: dict[Path, tuple[str, int, int]], part: Path) -> list[Path]:
 def largest_live_part(chdb_path: Path, table: str) -> Path | None:
     """The directory of the table's part covering the most insert blocks; None if none."""
     parts = parts_on_disk(chdb_path, table)
-    live = [p for p in parts if not any(p in covered(parts, o) for o in parts)]
-    return max(live, key=lambda p: parts[p][2] - parts[p][1], default=None)
+    merged = {p for part in parts for p in covered(parts, part)}
+    return max((p for p in parts if p not in merged), key=lambda p: parts[p][2] - parts[p][1], default=None)
 
 
 def break_part(directory: Path | None) -> None:

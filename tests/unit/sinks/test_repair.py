@@ -7,16 +7,16 @@ from pathlib import Path
 
 from sinks.migrate import migrate
 from sinks.repair import broken_parts, record_repair
+from sinks.rows import PROBE_MINUTE_COLUMNS
 from tests.conftest import clickhouse
 
 
 def test_a_part_clickhouse_sets_aside_is_found_until_a_repair_answers_it(tmp_path: Path) -> None:
     rows = [("search", datetime(2026, 11, 27, 10, m), 2, 1, 10.0, 8.0, [300.0], [1]) for m in range(3)]
-    columns = ["service", "minute", "total", "good", "latency_sum_ms", "latency_max_ms", "fast_le_ms", "fast"]
     with clickhouse(tmp_path / "ch") as client:
         migrate(client)
         for row in rows:  # one part each
-            client.insert("probe_minutes", [row], column_names=columns)
+            client.insert("probe_minutes", [row], column_names=PROBE_MINUTE_COLUMNS)
         name, path = client.query("SELECT name, path FROM system.parts WHERE table = 'probe_minutes' AND active "
                                   "ORDER BY name LIMIT 1").result_rows[0]
         assert broken_parts(client) == []
