@@ -19,7 +19,6 @@ watermark in replay, wall time in live mode; nothing fires after it.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -398,8 +397,9 @@ class ClockEngine:
                 emit(LifecycleType.correction, notice, event_id(instance, "correction", corrects), corrects)
         new = [f for f in holding.values() if f.key not in facts]
         for fact in sorted(new, key=lambda f: (f.at, _ORDER[f.type], f.key)) if len(new) > 1 else new:
-            eid = next(i for n in itertools.count()
-                       if (i := event_id(instance, fact.key, fact.summary, str(n))) not in retracted)
+            n = 0  # a fact published, retracted and holding again gets a new id
+            while (eid := event_id(instance, fact.key, fact.summary, str(n))) in retracted:
+                n += 1
             emit(fact.type, fact, eid)
             facts[fact.key] = Published(fact.summary, eid)
         return Ledger(version, facts, frozenset(retracted))
