@@ -102,11 +102,18 @@ def cmd_sink(args: argparse.Namespace) -> int:
     use_format(logging.getLogger(), settings.log_format)
     policy = _policy(settings)
     require_topics(settings)  # before anything is written anywhere
-    client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
-    for m in migrate(client):
-        console.print(f"applied migration {m.version:04d}_{m.name}")
-    if policy is not None:
-        write_contracts(client, policy, datetime.now(timezone.utc))
+
+    def opened() -> Client:
+        """ClickHouse with its schema and the policy's contracts current: at start, and each
+        time embedded chDB is opened again to check its parts (sinks/repair.py)."""
+        new = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
+        for m in migrate(new):
+            console.print(f"applied migration {m.version:04d}_{m.name}")
+        if policy is not None:
+            write_contracts(new, policy, datetime.now(timezone.utc))
+        return new
+
+    client = opened()
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
@@ -117,12 +124,10 @@ def cmd_sink(args: argparse.Namespace) -> int:
         serve(db, users, settings.portal_bind, settings.portal_port, background=True)
         console.print(f"SLA portal on http://{settings.portal_bind}:{settings.portal_port}/")
 
-    def reopen() -> Client:  # embedded chDB checks its parts only when it opens them (sinks/repair.py)
+    def reopen() -> Client:  # the portal, when served, queries the same client
         with db.lock:
             db.client.close()
-            db.client = connect(settings.clickhouse_dsn)
-            if policy is not None:
-                write_contracts(db.client, policy, datetime.now(timezone.utc))
+            db.client = opened()
         return db.client
 
     sink = ClickHouseSink(settings, client, roles(settings), watch=watch, lock=db.lock,
