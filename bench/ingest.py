@@ -1,5 +1,5 @@
 """Ingest benchmark: Kafka -> worker (validation, dead-letter) and Kafka -> sink -> ClickHouse
-events_raw, beside raw consume baselines.
+input_events, beside raw consume baselines.
 
 Prints events/s of the worker (no policy) and of the sink, each alone on the same
 messages, the raw confluent-kafka consume rate in the same run, the in-process
@@ -55,7 +55,7 @@ def main() -> None:
     topics = list(settings.input_topics.values())
     figures = {"baseline: bare Faust agent (only iterates)": bare_faust(env, settings, topics, total, tmp)}
     for command, group, what in (("worker", name, "Kafka -> validate (-> dead-letter)"),
-                                 ("sink", settings.sink_group, "Kafka -> events_raw")):
+                                 ("sink", settings.sink_group, "Kafka -> input_events")):
         group_of = processes(env, tmp, command, args.workers if command == "worker" else 1)
         figures[f"{command}: {what}"] = measure(lambda: start_all(group_of), settings, group, topics, total)
     # The same workers with /metrics served (a group of their own reads the same messages).

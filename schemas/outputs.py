@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -75,7 +76,8 @@ class InstanceStatus(_InstanceRef):
 
 class EntityStatus(BaseModel):
     """Every SLA instance of one ticket or incident after a change: one record per change,
-    keyed `kind:entity_id` on the compacted instances topic (its last record holds them all)."""
+    keyed by the JSON array [kind, customer, entity_id] on the compacted instances topic (its last
+    record holds them all)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -83,6 +85,13 @@ class EntityStatus(BaseModel):
     kind: Literal["ticket", "incident"]
     entity_id: str
     instances: list[InstanceStatus]
+
+
+def entity_key(kind: str, customer: str, entity_id: str) -> bytes:
+    """A ticket's or incident's key in worker state and on the instances topic. Ids are
+    scoped by customer (service desks of different customers number tickets alike); a JSON
+    array, so that no pair of ids can spell another's key."""
+    return orjson.dumps([kind, customer, entity_id])
 
 
 def event_id(instance_id: str, *parts: str) -> str:

@@ -39,18 +39,30 @@ def migrate(client: Client, directory: Path = MIGRATIONS_DIR) -> list[Migration]
     """Apply pending migrations; returns those applied now. Safe to run again.
 
     Every statement is idempotent (IF NOT EXISTS), so two workers starting together
-    at worst record a version twice, which `applied` tolerates.
+    at worst record a version twice, which `applied` tolerates; a copy of rows repeated by
+    a crash lands in a ReplacingMergeTree, which keeps one.
     """
     client.command(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
         "ENGINE = MergeTree ORDER BY version"
     )
+    # The statements of a migration that stopped half way (a crash between them) are not run
+    # again: one that copies rows from a table a later one drops could not be.
+    client.command(
+        "CREATE TABLE IF NOT EXISTS schema_migration_steps (version UInt32, step UInt32) "
+        "ENGINE = MergeTree ORDER BY (version, step)"
+    )
     done = applied(client)
     new = [m for m in load(directory) if m.version not in done]
     for migration in new:
-        for statement in migration.statements:
-            client.command(statement)
+        steps = {row[0] for row in client.query(
+            "SELECT step FROM schema_migration_steps WHERE version = {v:UInt32}",
+            parameters={"v": migration.version}).result_rows}
+        for step, statement in enumerate(migration.statements):
+            if step not in steps:
+                client.command(statement)
+                client.insert("schema_migration_steps", [[migration.version, step]], column_names=["version", "step"])
         client.insert("schema_migrations", [[migration.version, migration.name]], column_names=["version", "name"])
     return new
 

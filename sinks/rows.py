@@ -17,11 +17,12 @@ from pydantic import BaseModel
 
 from schemas import codec
 from schemas.deadletter import Reason
+from schemas.events import ProbeEvent
 from schemas.outputs import EntityStatus, InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
 from streams.validate import AnyEvent, Limits, Rejection, validate, wrong_key
 
-EVENTS_RAW_COLUMNS = (
-    "kind", "event_id", "entity_id", "occurred_at", "source",
+INPUT_EVENT_COLUMNS = (
+    "kind", "event_id", "entity_id", "customer", "occurred_at", "source",
     "topic", "partition", "offset", "ingested_at", "payload",
 )
 BREACH_COLUMNS = (
@@ -35,7 +36,7 @@ PROBE_MINUTE_COLUMNS = ("service", "minute", "total", "good", "latency_sum_ms", 
 SLO_MINUTE_COLUMNS = ("contract_id", "customer", "service", "minute", "total", "good", "fast", "excluded")
 
 COLUMNS = {
-    "events_raw": EVENTS_RAW_COLUMNS, "breaches": BREACH_COLUMNS, "slo_alerts": ALERT_COLUMNS,
+    "input_events": INPUT_EVENT_COLUMNS, "breaches": BREACH_COLUMNS, "slo_alerts": ALERT_COLUMNS,
     "sla_instance_status": INSTANCE_COLUMNS, "slo_status": STATUS_COLUMNS,
     "probe_minutes": PROBE_MINUTE_COLUMNS, "slo_minutes": SLO_MINUTE_COLUMNS,
 }
@@ -77,15 +78,17 @@ def accepted(kind: str, record: Consumed, limits: Limits) -> AnyEvent | Rejectio
 
 
 def input_rows(kind: str, limits: Limits) -> Rows:
-    """Rows of an input topic: the events_raw row of each event the worker accepts."""
+    """Rows of an input topic: the input_events row of each event the worker accepts, keyed as
+    the worker tells events apart (a probe has no customer)."""
 
     def rows(record: Consumed, now: datetime) -> list[Row]:
         event = accepted(kind, record, limits)
         if isinstance(event, Rejection):
             return []  # dead-lettered by the worker
-        row = (event.kind, event.event_id, event.entity_id, event.occurred_at, event.source,
+        customer = "" if isinstance(event, ProbeEvent) else event.customer
+        row = (event.kind, event.event_id, event.entity_id, customer, event.occurred_at, event.source,
                record.topic, record.partition, record.offset, now, codec.dumps(event).decode())
-        return [("events_raw", (event.kind, event.event_id), row)]
+        return [("input_events", (event.kind, customer, event.entity_id, event.event_id), row)]
 
     return rows
 

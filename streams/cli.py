@@ -459,7 +459,7 @@ def parser() -> argparse.ArgumentParser:
     wi.add_argument("--policy", required=True, help="the policy in force (slastream YAML or OpenSLO)")
     wi.add_argument("--proposed", required=True, help="the policy to try")
     wi.add_argument("--events", nargs="+", metavar="JSONL",
-                    help="history from these files (default: events_raw of CLICKHOUSE_DSN)")
+                    help="history from these files (default: input_events of CLICKHOUSE_DSN)")
     wi.add_argument("--since", help="first instant of the history (ISO 8601, UTC if no offset)")
     wi.add_argument("--until", help="end of the history: deadlines fire up to it (default: now)")
     wi.add_argument("--customer", action="append", default=[], help="only this customer (repeatable)")

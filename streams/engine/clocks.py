@@ -178,6 +178,9 @@ class ClockEngine:
                 return state, []
         applied = Applied.of(event)
         last = state.events[-1] if state.events else None
+        if last is not None and last.customer != applied.customer:
+            # Callers key state by customer and id; this guards against one that does not.
+            raise ValueError(f"{kind} {entity!r} of customer {last.customer!r} cannot take an event of {applied.customer!r}")
         if last is None or (last.at, last.event_id) < (applied.at, applied.event_id):
             # In order (the usual case): each instance's walk goes on from the last event.
             events, runs = (*state.events, applied), state.runs

@@ -20,7 +20,7 @@ from schemas.outputs import InstanceStatus, SlaEvent
 from streams.engine.clocks import ClockEngine, EntityState
 from streams.validate import AnyEvent, describe
 
-Key = tuple[str, str]
+Key = tuple[str, str, str]  # kind, customer, entity id: ids are scoped by customer
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Replay:
     def feed(self, event: TicketEvent | IncidentEvent) -> list[SlaEvent]:
         """Apply one event at the current watermark, then fire what became due elsewhere."""
         self.watermark = max(self.watermark or event.occurred_at, event.occurred_at)
-        key = (event.kind, event.entity_id)
+        key = (event.kind, event.customer, event.entity_id)
         state, out = self.engine.apply(self.states.get(key), event, self.watermark)
         self._store(key, state)
         return out + self.advance(self.watermark)

@@ -175,10 +175,11 @@ def instance_lifecycle(db: Db, instance: str) -> Table:
         FROM breaches FINAL WHERE instance_id = {i:String} ORDER BY version""", i=instance)
 
 
-def instance_inputs(db: Db, kind: str, entity: str) -> Table:
+def instance_inputs(db: Db, customer: str, kind: str, entity: str) -> Table:
+    """The input events of one customer's ticket or incident (another customer may use the same id)."""
     return db.table("inputs", "Input events of the ticket or incident", """
         SELECT occurred_at, event_id, source, JSONExtractString(payload, 'status') AS status,
                if(kind = 'ticket', JSONExtractString(payload, 'priority'), JSONExtractString(payload, 'severity')) AS level,
                JSONExtractBool(payload, 'public_reply') AS public_reply
-        FROM events_raw FINAL WHERE kind = {kind:String} AND entity_id = {e:String} ORDER BY occurred_at, event_id""",
-                    kind=kind, e=entity)
+        FROM events WHERE kind = {kind:String} AND customer = {c:String} AND entity_id = {e:String}
+        ORDER BY occurred_at, event_id""", kind=kind, c=customer, e=entity)

@@ -128,7 +128,7 @@ def instance_view(db: Db, user: User, instance: str) -> View:
         f"<p>{pages.cell(kind)} <strong>{pages.cell(entity)}</strong> of customer "
         f"<a href='/c/{quote(customer, safe='')}'>{pages.cell(customer)}</a>: every input event, every lifecycle "
         "event it caused and every status row received.</p>",
-        queries.instance_inputs(db, kind, entity), queries.instance_lifecycle(db, instance),
+        queries.instance_inputs(db, customer, kind, entity), queries.instance_lifecycle(db, instance),
         queries.instance_status(db, instance)])
 
 

@@ -117,12 +117,12 @@ def _report(console: Console, settings: Settings, produced: int, bad: int) -> No
         console.rule("what landed")
         stored = dict(rows("SELECT kind, count() FROM events GROUP BY kind"))
         if sum(stored.values()) != produced:
-            raise RunFailed(f"{produced:,} valid events were sent but {sum(stored.values()):,} are in events_raw; "
+            raise RunFailed(f"{produced:,} valid events were sent but {sum(stored.values()):,} are in input_events; "
                             f"see {settings.clickhouse_dsn} and var/demo/sink.log")
         dead = collections.Counter(orjson.loads(m.value() or b"{}")["reason"]
                                    for m in read_all(settings, settings.topic_deadletter))
         console.print(
-            f"Input: {produced:,} valid events and {bad} bad records sent. Stored in events_raw: "
+            f"Input: {produced:,} valid events and {bad} bad records sent. Stored in input_events: "
             f"{sum(stored.values()):,} ({', '.join(f'{k} {n:,}' for k, n in sorted(stored.items()))}). "
             f"Dead-lettered on {settings.topic_deadletter}: {sum(dead.values())} "
             f"({', '.join(f'{r} {n}' for r, n in sorted(dead.items()))}).")

@@ -137,7 +137,7 @@ def live_end(client: Client) -> datetime | None:
     """The last instant the live tables know of: the latest input event, lifecycle event or
     end of a closed probe minute. A live worker had fired every deadline up to it."""
     end = client.command(
-        "SELECT greatest((SELECT max(occurred_at) FROM events_raw), (SELECT max(at) FROM breaches), "
+        "SELECT greatest((SELECT max(occurred_at) FROM input_events), (SELECT max(at) FROM breaches), "
         "(SELECT toDateTime64(max(minute), 3, 'UTC') + INTERVAL 1 MINUTE FROM probe_minutes))")
     if not isinstance(end, datetime) or end.year < 1971:  # empty tables give the epoch
         return None

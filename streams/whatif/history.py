@@ -1,4 +1,4 @@
-"""Where a what-if's history comes from: JSONL files or ClickHouse `events_raw`."""
+"""Where a what-if's history comes from: JSONL files or ClickHouse `input_events`."""
 
 from __future__ import annotations
 
@@ -46,9 +46,9 @@ def from_files(paths: list[Path], since: datetime | None = None, until: datetime
 
 
 def from_clickhouse(client: Client, since: datetime | None = None, until: datetime | None = None) -> History:
-    """Events of `events_raw` (each once) with `since` <= occurred_at < `until`."""
+    """Events of `input_events` (each once) with `since` <= occurred_at < `until`."""
     result = client.query(
-        "SELECT kind, payload FROM events_raw FINAL WHERE occurred_at >= {since:DateTime64(3)} "
+        "SELECT kind, payload FROM events WHERE occurred_at >= {since:DateTime64(3)} "
         "AND occurred_at < {until:DateTime64(3)} ORDER BY occurred_at, event_id",
         parameters={"since": since or datetime(1970, 1, 1), "until": until or datetime(2200, 1, 1)},
     )

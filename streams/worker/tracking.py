@@ -29,7 +29,7 @@ import orjson
 
 from schemas import codec
 from schemas.events import IncidentEvent, TicketEvent
-from schemas.outputs import EntityStatus, LifecycleType, SlaEvent
+from schemas.outputs import EntityStatus, LifecycleType, SlaEvent, entity_key
 from streams.engine.clocks import ClockEngine, EntityState
 from streams.engine.state_codec import micros, state_from_json, state_to_json
 from streams.metrics import DEADLINE_DELAY
@@ -79,6 +79,7 @@ class _Staged:
 
     entries: dict[tuple[str, bytes], tuple[Entry, datetime]] = field(default_factory=dict)
     acks: list[Ack] = field(default_factory=list)
+    moved: list[tuple[str, bytes]] = field(default_factory=list)  # legacy keys whose entries moved (`_legacy`)
 
 
 class SlaTracker:
@@ -118,8 +119,8 @@ class SlaTracker:
         """
         async with self._lock(partition):
             published = await self._recover(partition)
-            key = event.entity_id.encode()
-            old = self._get(partition, event.kind, key)
+            key = entity_key(event.kind, event.customer, event.entity_id)
+            old = self._get(partition, event.kind, key) or self._legacy(partition, event)
             new, outputs = self.engine.apply(old.state if old else None, event, now)
             if old is None or new != old.state:  # else a duplicate: nothing changed, nothing to say
                 await self._stage(event.kind, key, partition, old, new, outputs, now, (event.kind, offset))
@@ -183,6 +184,18 @@ class SlaTracker:
         self._keep(kind, key, entry)
         return entry
 
+    def _legacy(self, partition: int, event: TicketEvent | IncidentEvent) -> Entry | None:
+        """The entry of an entity written before ids were scoped by customer (keyed by its
+        bare id), when it belongs to the event's customer: it moves to the scoped key at the
+        partition's next tick. Another customer's entry stays where it is, untouched."""
+        key = event.entity_id.encode()
+        entry = self._get(partition, event.kind, key)
+        if entry is None or entry.state.events[-1].customer != event.customer:
+            return None
+        self.due.set(partition, (event.kind, key), None)  # no tick advances the old copy meanwhile
+        self._staged.setdefault(partition, _Staged()).moved.append((event.kind, key))
+        return entry
+
     def _keep(self, kind: str, key: bytes, entry: Entry) -> None:
         self._cache[(kind, key)] = entry
         if len(self._cache) > self._cached:
@@ -220,6 +233,9 @@ class SlaTracker:
             self.tables[kind][key] = entry.dump()
             self._cache.pop((kind, key), None)
             self._keep(kind, key, entry)
+        for kind, key in staged.moved:
+            self.tables[kind].pop(key, None)
+            self._cache.pop((kind, key), None)
         return staged.acks
 
     def _statuses(self, state: EntityState, now: datetime) -> list[Record]:
@@ -228,7 +244,7 @@ class SlaTracker:
         if not instances:
             return []
         status = EntityStatus(kind=state.kind, entity_id=state.entity_id, instances=instances)
-        return [(f"{state.kind}:{state.entity_id}".encode(), codec.dumps(status))]
+        return [(entity_key(state.kind, state.events[-1].customer, state.entity_id), codec.dumps(status))]
 
     async def _recover(self, partition: int) -> int:
         """At the first event or tick of a partition after a takeover: index it, and publish

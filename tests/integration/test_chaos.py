@@ -222,7 +222,7 @@ def counts(run, tables: list[str]) -> dict[str, int]:
 def test_rows_of_a_part_clickhouse_finds_broken_are_read_again_from_kafka(reference, run) -> None:
     records, expected = reference
     run_live(run, records, "broken-part")
-    tables = ["events_raw", "probe_minutes"]
+    tables = ["input_events", "probe_minutes"]
     before = counts(run, tables)
     broken = {table: break_largest_part(run, table) for table in tables}
     after = counts(run, tables)

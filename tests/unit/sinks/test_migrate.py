@@ -16,7 +16,7 @@ def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
         assert migrate(client) == []
         assert applied(client) == {m.version for m in load()}
         tables = {r[0] for r in client.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows}
-        assert {"events_raw", "events", "schema_migrations"} <= tables
+        assert {"input_events", "events_raw", "events", "schema_migrations"} <= tables
 
 
 def test_bad_migration_file_names_are_refused(tmp_path: Path) -> None:
@@ -52,3 +52,35 @@ def test_status_rows_keep_the_largest_version_whatever_the_order(tmp_path: Path)
         rows = client.query("SELECT state, breached, version FROM sla_instances_current").result_rows
         assert rows == [("stopped", False, 6)]
         assert client.command("SELECT count() FROM sla_instances") == 2  # the old name lists every row
+
+
+def test_input_events_take_the_rows_of_events_raw_with_their_customer(tmp_path: Path) -> None:
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in MIGRATIONS_DIR.glob("000[1-5]_*.sql"):
+        (before / path.name).write_text(path.read_text())
+    columns = ["kind", "event_id", "entity_id", "occurred_at", "source", "topic", "partition", "offset",
+               "ingested_at", "payload"]
+    at = datetime(2026, 11, 27, 10, tzinfo=timezone.utc)
+    with clickhouse(tmp_path / "ch") as client:
+        migrate(client, before)
+        client.insert("events_raw", [["ticket", "e1", "T1", at, "desk", "sla.tickets", 0, 7, at, '{"customer":"acme"}']],
+                      column_names=columns)
+        assert [m.version for m in migrate(client)] == [6]
+        rows = client.query("SELECT event_id, customer, offset FROM events").result_rows
+        assert rows == [("e1", "acme", 7)]
+        assert client.command("SELECT count() FROM events_raw") == 1  # the old name reads the new table
+
+
+def test_a_migration_stopped_half_way_resumes_after_its_last_statement(tmp_path: Path) -> None:
+    """Statement 4 of 0006 dropped events_raw, then the process died: its copy (statement 2)
+    must not run again (it would read a table no longer there)."""
+    with clickhouse(tmp_path / "ch") as client:
+        migrate(client)
+        client.command("DELETE FROM schema_migrations WHERE version = 6")
+        client.command("DELETE FROM schema_migration_steps WHERE version = 6 AND step >= 4")
+        client.command("DROP VIEW events")
+        client.command("DROP VIEW events_raw")
+        assert [m.version for m in migrate(client)] == [6]
+        tables = {r[0] for r in client.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows}
+        assert {"input_events", "events_raw", "events"} <= tables

@@ -36,10 +36,10 @@ def test_the_verdict_is_taken_against_the_record_timestamp_not_the_wall_clock() 
     assert isinstance(late, Rejection) and late.reason == Reason.bad_timestamp
 
 
-def test_an_accepted_event_is_one_events_raw_row_keyed_by_kind_and_id() -> None:
+def test_an_accepted_event_is_one_input_events_row_keyed_by_kind_customer_entity_and_id() -> None:
     ((table, key, row),) = input_rows("ticket", Limits())(record(TICKET, offset=7), STORED)
-    assert (table, key) == ("events_raw", ("ticket", "e1"))
-    values = dict(zip(COLUMNS["events_raw"], row))
+    assert (table, key) == ("input_events", ("ticket", "acme", "T1", "e1"))
+    values = dict(zip(COLUMNS["input_events"], row))
     assert values["offset"] == 7 and values["ingested_at"] == STORED and values["entity_id"] == "T1"
     assert orjson.loads(values["payload"])["ticket_id"] == "T1"
 
@@ -58,8 +58,8 @@ def test_a_batch_drops_copies_and_commits_past_every_record_read() -> None:
         batch.add(record(TICKET, offset=offset), rows, STORED)
     batch.add(record({**TICKET, "event_id": "e2"}, offset=9, partition=1), rows, STORED)
     batch.add(record(TICKET, key=b"bad", offset=5), rows, STORED)  # refused: stored nowhere, still passed
-    assert {k for k in batch.tables["events_raw"]} == {("ticket", "e1"), ("ticket", "e2")}
-    assert batch.tables["events_raw"][("ticket", "e1")][7] == 3  # the first copy is kept
+    assert sorted(batch.tables["input_events"]) == [("ticket", "acme", "T1", "e1"), ("ticket", "acme", "T1", "e2")]
+    assert batch.tables["input_events"][("ticket", "acme", "T1", "e1")][8] == 3  # the first copy is kept
     assert batch.next_offsets == {("sla.tickets", 0): 6, ("sla.tickets", 1): 10}
     assert batch.records == 4 and batch.skipped == 0
 

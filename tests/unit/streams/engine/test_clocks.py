@@ -6,6 +6,7 @@ import pytest
 
 from schemas.outputs import SlaEvent, event_id
 from streams.engine.clocks import ClockEngine
+from streams.engine.replay import Replay
 from tests.unit.streams.conftest import ticket, utc
 
 RESP = "ticket:T1:gold:response"
@@ -290,3 +291,20 @@ def test_contracts_per_service_are_remembered_within_a_bound(policy, monkeypatch
         got = [s.instance_id.split(":", 2)[2] for s in engine.status(state, event.occurred_at)]
         assert got == expected[key], key
         assert engine._covering.cache_info().currsize <= 2
+
+
+def test_an_entity_never_takes_another_customers_event(engine) -> None:
+    """State is keyed by customer and id; an engine handed another customer's event refuses it."""
+    state, _ = feed(engine, [ticket("a", "2026-11-27 10:00", "new")])
+    with pytest.raises(ValueError, match="customer 'acme' cannot take an event of 'initech'"):
+        engine.apply(state, ticket("b", "2026-11-27 10:01", "new", customer="initech"), utc("2026-11-27 10:01"))
+
+
+def test_replay_keeps_one_ticket_per_customer_for_a_shared_id(engine) -> None:
+    replay = Replay(engine)
+    replay.feed(ticket("a", "2026-11-27 10:00", "new"))
+    replay.feed(ticket("b", "2026-11-27 10:01", "new", customer="initech"))
+    replay.feed(ticket("c", "2026-11-27 10:02", "open", reply=True))
+    rows = {(s.instance_id, s.customer, s.state) for s in replay.final()}
+    assert rows == {("ticket:T1:gold:response", "acme", "stopped"), ("ticket:T1:gold:resolution", "acme", "running"),
+                    ("ticket:T1:biz:resolution", "initech", "running")}

@@ -11,6 +11,7 @@ import pytest
 
 from schemas.deadletter import Reason
 from schemas.policy import parse_policy
+from schemas.outputs import entity_key
 from sinks.rows import Consumed
 from streams.engine.clocks import ClockEngine
 from streams.engine.slo_plan import SloPlan
@@ -34,6 +35,9 @@ contracts:
 """)
 T0 = utc("2026-11-27 10:00")
 TOPICS = {"ticket": "sla.tickets", "probe": "sla.probes"}
+
+# acme's tickets: their keys in state and on the instances topic
+KEY = {t: entity_key("ticket", "acme", t) for t in ("T1", "T2", "T3")}
 
 
 class World:
@@ -109,7 +113,7 @@ def test_a_ticket_drives_the_sla_tracker_and_is_acknowledged_once_the_next_tick_
     w.send("ticket", ticket(T0), b"T1")
     assert w.published == [] and w.acked == [] and w.letters == []  # staged until the tick
     asyncio.run(w.tracker.on_tick(0, 0, lambda kind: T0))
-    assert w.published == [b"ticket:T1"] and w.acked == [("ticket", 0)] and b"T1" in w.tracker.tables["ticket"]
+    assert w.published == [KEY["T1"]] and w.acked == [("ticket", 0)] and KEY["T1"] in w.tracker.tables["ticket"]
 
 
 def test_a_probe_result_is_acknowledged_once_its_minute_is_closed_and_a_late_one_dead_lettered() -> None:

@@ -8,9 +8,13 @@ from datetime import timedelta
 import orjson
 import pytest
 
+from schemas.outputs import entity_key
 from streams.engine.clocks import ClockEngine
 from streams.worker.tracking import Entry, SlaTracker
 from tests.unit.streams.conftest import ticket, utc
+
+# acme's tickets: their keys in state and on the instances topic
+KEY = {t: entity_key("ticket", "acme", t) for t in ("T1", "T2", "T3")}
 
 
 class Recorder:
@@ -89,10 +93,10 @@ def at(now):
 def test_breach_on_tick_once(setup) -> None:
     tracker, tables, rec, _ = setup
     apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 3, 0, utc("2026-11-27 10:00"))
-    entry = Entry.load(tables["ticket"][b"T1"])
+    entry = Entry.load(tables["ticket"][KEY["T1"]])
     assert entry.partition == 3 and entry.state.next_due == utc("2026-11-27 10:07:30")
     assert {s["instance_id"] for s in rec.statuses} == {"ticket:T1:gold:response", "ticket:T1:gold:resolution"}
-    assert rec.status_keys == [b"ticket:T1"]  # both instances in one record
+    assert rec.status_keys == [KEY["T1"]]  # both instances in one record
 
     assert run(tracker.on_tick(3, 0, at(utc("2026-11-27 10:07")))) == 0
     assert run(tracker.on_tick(2, 0, at(utc("2026-11-27 10:20")))) == 0  # another partition
@@ -116,11 +120,11 @@ def test_parsed_entries_are_kept_until_a_revoke_then_read_from_the_table_again(s
     tracker, tables, rec, _ = setup
     first = ticket("a", "2026-11-27 10:00", "new")
     apply(tracker, first, 0, 0, utc("2026-11-27 10:00"))
-    del tables["ticket"][b"T1"]  # the table changed behind the tracker's back
+    del tables["ticket"][KEY["T1"]]  # the table changed behind the tracker's back
     assert apply(tracker, first, 0, 0, utc("2026-11-27 10:01")) == 0  # the kept entry: a duplicate
     tracker.forget()
     apply(tracker, first, 0, 0, utc("2026-11-27 10:01"))  # read again: nothing there, so new
-    assert b"T1" in tables["ticket"] and rec.status_keys == [b"ticket:T1", b"ticket:T1"]
+    assert KEY["T1"] in tables["ticket"] and rec.status_keys == [KEY["T1"], KEY["T1"]]
 
 
 def test_only_the_most_recently_used_entries_are_kept(policy) -> None:
@@ -129,7 +133,7 @@ def test_only_the_most_recently_used_entries_are_kept(policy) -> None:
     tracker = SlaTracker(ClockEngine(policy), tables, rec, Wall(), Committed(), cached=2, stored=rec.stored)
     for n, tid in enumerate(["T1", "T2", "T1", "T3"]):
         apply(tracker, ticket(f"e{n}", "2026-11-27 10:00", "new", tid=tid), 0, n, utc("2026-11-27 10:00"))
-    assert list(tracker._cache) == [("ticket", b"T1"), ("ticket", b"T3")]  # T2 was the least recently used
+    assert list(tracker._cache) == [("ticket", KEY["T1"]), ("ticket", KEY["T3"])]  # T2 was the least recently used
 
 
 def test_outbox_keeps_only_the_recent_window(setup) -> None:
@@ -140,12 +144,12 @@ def test_outbox_keeps_only_the_recent_window(setup) -> None:
     wall.now = utc("2026-11-27 10:15:20")
     apply(tracker, ticket("b", "2026-11-27 10:15:20", "open", reply=True), 0, 0, utc("2026-11-27 10:15:20"))
     # The reply stops the breached response clock: `missed`; the three of 10:15 are 20 s old.
-    outbox = Entry.load(tables["ticket"][b"T1"]).outbox
+    outbox = Entry.load(tables["ticket"][KEY["T1"]]).outbox
     assert [orjson.loads(v)["type"] for _, _, v, _ in outbox] == ["warning", "warning", "breached", "missed"]
     wall.now = utc("2026-11-27 10:17")
     apply(tracker, ticket("c", "2026-11-27 10:17", "solved"), 0, 0, utc("2026-11-27 10:17"))
     # Resolution met at 10:17 (17 min of 1 h); everything older than 30 s has aged out.
-    outbox = Entry.load(tables["ticket"][b"T1"]).outbox
+    outbox = Entry.load(tables["ticket"][KEY["T1"]]).outbox
     assert [orjson.loads(v)["type"] for _, _, v, _ in outbox] == ["met"]
 
 
@@ -269,7 +273,7 @@ def test_an_event_and_a_tick_for_one_entity_never_overwrite_each_other(policy) -
 
     run(both())
     run(tracker.on_tick(3, 1, lambda kind: None))  # writes the reply if it came after the tick
-    state = Entry.load(tables["ticket"][b"T1"]).state
+    state = Entry.load(tables["ticket"][KEY["T1"]]).state
     outcome = {s.instance_id: s.outcome for s in tracker.engine.snapshot(state, utc("2026-11-27 10:08"))}
     assert outcome["ticket:T1:gold:response"] == "met"  # the reply is in the stored state
 
@@ -294,8 +298,8 @@ def test_changes_are_written_once_per_entity_and_acknowledged_at_the_next_tick(s
     assert tables["ticket"] == {} and rec.status_keys == [] and acked == []
 
     assert run(tracker.on_tick(0, 4, at(utc("2026-11-27 10:02")))) == 0
-    assert sorted(rec.status_keys) == [b"ticket:T1", b"ticket:T2"] and acked == [0, 1, 2, 3]
-    assert Entry.load(tables["ticket"][b"T1"]).state.events[-1].at == utc("2026-11-27 10:02")
+    assert sorted(rec.status_keys) == [KEY["T1"], KEY["T2"]] and acked == [0, 1, 2, 3]
+    assert Entry.load(tables["ticket"][KEY["T1"]]).state.events[-1].at == utc("2026-11-27 10:02")
     assert {s["state"] for s in rec.statuses if s["entity_id"] == "T1"} == {"paused", "stopped"}
 
 
@@ -311,7 +315,7 @@ def test_events_whose_outputs_the_broker_did_not_store_stay_unacknowledged(setup
     rec.lost = True
     with pytest.raises(RuntimeError, match="not stored"):
         run(tracker.on_tick(0, 1, at(utc("2026-11-27 10:00"))))
-    assert rec.status_keys == [b"ticket:T1"] and acked == []
+    assert rec.status_keys == [KEY["T1"]] and acked == []
 
 
 def test_a_revoke_drops_staged_changes_unacknowledged(setup) -> None:
@@ -326,3 +330,28 @@ def test_a_revoke_drops_staged_changes_unacknowledged(setup) -> None:
     tracker.forget()
     run(tracker.on_tick(0, 1, at(utc("2026-11-27 10:00"))))
     assert tables["ticket"] == {} and rec.status_keys == [] and acked == []
+
+
+def test_two_customers_ticket_ids_are_two_entities(setup) -> None:
+    tracker, tables, rec, _ = setup
+    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"))
+    apply(tracker, ticket("b", "2026-11-27 10:01", "new", customer="initech"), 0, 1, utc("2026-11-27 10:01"))
+    acme, initech = (Entry.load(tables["ticket"][entity_key("ticket", c, "T1")]) for c in ("acme", "initech"))
+    assert [e.event_id for e in acme.state.events] == ["a"] and [e.event_id for e in initech.state.events] == ["b"]
+    assert rec.status_keys == [KEY["T1"], entity_key("ticket", "initech", "T1")]
+    assert {s["customer"] for s in rec.statuses if s["contract_id"] == "gold"} == {"acme"}
+
+
+def test_an_entry_keyed_by_the_bare_id_moves_to_its_customers_key(setup) -> None:
+    """State written before ids were scoped by customer: its customer's next event takes it
+    over (history kept); another customer's event does not touch it."""
+    tracker, tables, rec, _ = setup
+    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"))
+    tables["ticket"][b"T1"] = tables["ticket"].pop(KEY["T1"])  # as an older version wrote it
+    tracker.forget()
+    apply(tracker, ticket("b", "2026-11-27 10:01", "new", customer="initech"), 0, 1, utc("2026-11-27 10:01"))
+    assert b"T1" in tables["ticket"]
+    apply(tracker, ticket("c", "2026-11-27 10:02", "open", reply=True), 0, 2, utc("2026-11-27 10:02"))
+    assert b"T1" not in tables["ticket"]
+    assert [e.event_id for e in Entry.load(tables["ticket"][KEY["T1"]]).state.events] == ["a", "c"]
+    assert [e["type"] for e in rec.events if e["instance_id"] == "ticket:T1:gold:response"] == ["met"]
