@@ -193,17 +193,18 @@ class ClockEngine:
         """Publish what became due by `now` (warnings, breaches) without a new event."""
         return self._reconcile(state, now, state.events, state.runs)
 
-    def snapshot(self, state: EntityState, now: datetime) -> list[InstanceStatus]:
-        """Status rows as of the entity's latest event or fact up to `now`.
+    def snapshot(self, state: EntityState) -> list[InstanceStatus]:
+        """Status rows as of the entity's latest event or published fact.
 
-        Taking the snapshot at an event-time instant (not the wall clock) makes the rows
-        the same however late they are computed, so a replay writes identical rows.
+        A function of the entity's events and published facts alone (never of the clock a
+        caller runs by), so every run of the same input writes the same row for the same
+        version, however late it is computed; `as_of` is never before `started_at`.
         """
         latest = state.events[-1].at
         for ledger in state.ledgers.values():  # the facts that hold, as last reconciled
             for fact in ledger.facts.values():
                 latest = max(latest, datetime.fromisoformat(fact.summary.partition("|")[2]))
-        return self.status(state, min(latest, now))
+        return self.status(state, latest)
 
     def status(self, state: EntityState, now: datetime) -> list[InstanceStatus]:
         """Current status of every SLA instance of the entity."""

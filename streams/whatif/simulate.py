@@ -51,7 +51,7 @@ def simulate(policy: Policy, events: Sequence[AnyEvent], until: datetime,
             progress(n)
     out.lifecycle += [codec.dumps(o) for o in replay.advance(until)]
     for state in replay.states.values():
-        instances = engine.snapshot(state, until)
+        instances = engine.snapshot(state)
         if instances:
             out.statuses.append(codec.dumps(EntityStatus(kind=state.kind, entity_id=state.entity_id,
                                                          instances=instances)))

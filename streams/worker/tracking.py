@@ -74,10 +74,10 @@ class Entry:
 
 @dataclass
 class _Staged:
-    """A partition's changes since its last tick: entries to write (with the time of their
-    status record) and the acknowledgements of the events applied."""
+    """A partition's changes since its last tick: entries to write and the acknowledgements
+    of the events applied."""
 
-    entries: dict[tuple[str, bytes], tuple[Entry, datetime]] = field(default_factory=dict)
+    entries: dict[tuple[str, bytes], Entry] = field(default_factory=dict)
     acks: list[Ack] = field(default_factory=list)
     moved: list[tuple[str, bytes]] = field(default_factory=list)  # legacy keys whose entries moved (`_legacy`)
 
@@ -123,7 +123,7 @@ class SlaTracker:
             old = self._get(partition, event.kind, key) or self._legacy(partition, event)
             new, outputs = self.engine.apply(old.state if old else None, event, now)
             if old is None or new != old.state:  # else a duplicate: nothing changed, nothing to say
-                await self._stage(event.kind, key, partition, old, new, outputs, now, (event.kind, offset))
+                await self._stage(event.kind, key, partition, old, new, outputs, (event.kind, offset))
                 published += len(outputs)
             self._staged.setdefault(partition, _Staged()).acks.append(ack)
             return published
@@ -158,7 +158,7 @@ class SlaTracker:
                     continue
                 new, outputs = self.engine.advance(old.state, now)
                 if outputs:
-                    await self._stage(kind, key, partition, old, new, outputs, now, ("tick", offset))
+                    await self._stage(kind, key, partition, old, new, outputs, ("tick", offset))
                     published += len(outputs)
                 else:
                     self.due.set(partition, (kind, key), new.next_due)
@@ -174,7 +174,7 @@ class SlaTracker:
     def _get(self, partition: int, kind: str, key: bytes) -> Entry | None:
         staged = self._staged.get(partition)
         if staged is not None and (kind, key) in staged.entries:
-            return staged.entries[(kind, key)][0]
+            return staged.entries[(kind, key)]
         entry = self._cache.pop((kind, key), None)
         if entry is None:
             raw = self.tables[kind].get(key)
@@ -203,7 +203,7 @@ class SlaTracker:
 
     async def _stage(
         self, kind: str, key: bytes, partition: int, old: Entry | None,
-        state: EntityState, outputs: Sequence[SlaEvent], now: datetime, cause: Cause,
+        state: EntityState, outputs: Sequence[SlaEvent], cause: Cause,
     ) -> None:
         """Publish the lifecycle outputs now; the entry and its status record wait for the tick."""
         records = [(o.instance_id.encode(), codec.dumps(o)) for o in outputs]
@@ -216,7 +216,7 @@ class SlaTracker:
         wall = micros(wall_now)
         recent = tuple(e for e in (old.outbox if old else ()) if e[0] >= wall - self.window_us)
         entry = Entry(partition, state, recent + tuple((wall, k, v, cause) for k, v in records), wall, cause)
-        self._staged.setdefault(partition, _Staged()).entries[(kind, key)] = (entry, now)
+        self._staged.setdefault(partition, _Staged()).entries[(kind, key)] = entry
         self.due.set(partition, (kind, key), state.next_due)
 
     async def _flush(self, partition: int) -> list[Ack]:
@@ -226,10 +226,10 @@ class SlaTracker:
         staged = self._staged.pop(partition, None)
         if staged is None:
             return []
-        statuses = [s for entry, now in staged.entries.values() for s in self._statuses(entry.state, now)]
+        statuses = [s for entry in staged.entries.values() for s in self._statuses(entry.state)]
         if statuses:
             await self.publish([], statuses)
-        for (kind, key), (entry, _) in staged.entries.items():
+        for (kind, key), entry in staged.entries.items():
             self.tables[kind][key] = entry.dump()
             self._cache.pop((kind, key), None)
             self._keep(kind, key, entry)
@@ -238,9 +238,9 @@ class SlaTracker:
             self._cache.pop((kind, key), None)
         return staged.acks
 
-    def _statuses(self, state: EntityState, now: datetime) -> list[Record]:
+    def _statuses(self, state: EntityState) -> list[Record]:
         """The entity's status record: all its instances in one (fewer sends than one each)."""
-        instances = self.engine.snapshot(state, now)
+        instances = self.engine.snapshot(state)
         if not instances:
             return []
         status = EntityStatus(kind=state.kind, entity_id=state.entity_id, instances=instances)
@@ -286,9 +286,7 @@ class SlaTracker:
                 continue
             records += [(k, v) for t, k, v, cause in entry.outbox if not await stored(cause, t)]
             if not await stored(entry.cause, entry.written):
-                # As of the entity's latest event or fact, like the rows first sent (same version):
-                # a partition clock still behind that time would give a row of an earlier moment.
-                statuses += self._statuses(entry.state, self.wall())
+                statuses += self._statuses(entry.state)  # the row first sent: a function of the state
         if records or statuses:
             await self.publish(records, statuses)
         return len(records)
