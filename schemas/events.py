@@ -15,7 +15,15 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, 
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)
+    """UTC, within years no SLA event can lie outside (an instant near year 1 or 9999
+    cannot even be converted to UTC, nor have a deadline computed)."""
+    try:
+        utc = value.astimezone(timezone.utc)
+    except OverflowError:
+        utc = None
+    if utc is None or not 1970 <= utc.year <= 2999:
+        raise ValueError("must lie between the years 1970 and 2999")
+    return utc
 
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")

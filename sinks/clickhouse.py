@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -36,11 +36,18 @@ def connect(dsn: str, password: str | None = None) -> Client:
         return clickhouse_connect.get_client(dsn=dsn)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise UserError(f"CLICKHOUSE_DSN {shown!r} is not a ClickHouse address; use {_EXAMPLES}")
-    kwargs: dict[str, Any] = {"dsn": dsn}
+    # A password in the query (?password=) is taken out and passed on its own: left in, the
+    # client library would get it twice and fail with a TypeError.
+    query = parse_qsl(parsed.query, keep_blank_values=True)
+    password = password or next((v for k, v in reversed(query) if k == "password"), None)
+    kwargs: dict[str, Any] = {"dsn": urlunparse(parsed._replace(query=urlencode([(k, v) for k, v in query
+                                                                                  if k != "password"])))}
     if password:
         kwargs["password"] = password
     try:
         return clickhouse_connect.get_client(**kwargs)
+    except (TypeError, ValueError) as exc:  # a setting in the query the client does not know or cannot take
+        raise UserError(f"CLICKHOUSE_DSN {shown}: {exc}; use {_EXAMPLES}") from None
     except ClickHouseError as exc:
         reason = re.search(r"\[Errno -?\d+\] [^\")]+|Code: \d+\. [^.(]+", str(exc))
         raise UserError(f"cannot reach ClickHouse at {shown}: {reason.group(0) if reason else type(exc).__name__}; "
@@ -48,8 +55,8 @@ def connect(dsn: str, password: str | None = None) -> Client:
 
 
 def redact(dsn: str) -> str:
-    """The DSN with any password replaced by ***."""
-    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", dsn)
+    """The DSN with any password (user:password@ or ?password=) replaced by ***."""
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", dsn))
 
 
 # Server error codes an insert cannot pass by waiting: the schema, the rows or the account

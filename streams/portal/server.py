@@ -182,6 +182,10 @@ def handler(db: Db, users: Users) -> type[BaseHTTPRequestHandler]:
                 view = route(db, user, url.path, query)
             except NotFound:
                 return self._send(404, pages.page("Not found", "<p>There is no such page.</p>", user.name))
+            except Exception:  # a query ClickHouse refused: the SQL and the reason go to the log only
+                log.exception("portal page %s failed", url.path)
+                return self._send(500, pages.page("Something went wrong", "<p>This page could not be read "
+                                                  "from the database. The error is in the portal's log.</p>", user.name))
             wanted = query.get("csv", [None])[0]
             if wanted is not None:
                 table = next((p for p in view.parts if isinstance(p, Table) and p.name == wanted), None)

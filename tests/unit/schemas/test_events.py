@@ -44,3 +44,12 @@ def test_entity_id_is_the_kafka_key_of_each_kind() -> None:
         region="r", ok=False, latency_ms=0, status_code=503,
     )
     assert probe.entity_id == "search"
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-02:00", "1969-12-31T23:59:59Z",
+                                "3000-01-01T00:00:00Z"])
+def test_instants_no_sla_event_can_have_are_refused_like_any_bad_field(at: str) -> None:
+    """Near year 1 or 9999 an instant cannot even be converted to UTC (an OverflowError before)."""
+    with pytest.raises(ValidationError, match="(?s)occurred_at.*between the years 1970 and 2999"):
+        TicketEvent(**BASE, occurred_at=at, ticket_id="T1", customer="acme", service="checkout", priority="P1",
+                    status="new")

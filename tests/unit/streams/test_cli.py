@@ -62,6 +62,8 @@ def test_unreachable_kafka_is_named_before_anything_is_written(args: tuple[str, 
     ("not-a-dsn", ("'not-a-dsn' is not a ClickHouse address", "chdb:///")),
     ("chdb://relative/path", ("must be absolute",)),
     ("http://user:hunter2@127.0.0.1:1", ("cannot reach ClickHouse at http://user:***@127.0.0.1:1", "refused")),
+    ("http://admin@127.0.0.1:1/db?password=hunter2", ("cannot reach ClickHouse at http://admin@127.0.0.1:1/db?password=***",
+                                                     "refused")),
 ])
 def test_a_bad_or_unreachable_clickhouse_is_named(dsn: str, words: tuple[str, ...], tmp_path: Path) -> None:
     line = one_line(slastream("db", "migrate", cwd=tmp_path, CLICKHOUSE_DSN=dsn), USAGE, *words)

@@ -50,3 +50,14 @@ def test_replay_is_byte_identical_across_runs(tmp_path: Path) -> None:
     run_replay("--out", str(first))
     run_replay("--out", str(second))
     assert first.read_bytes() == second.read_bytes() and first.read_bytes()
+
+
+def test_an_instant_out_of_range_is_a_bad_line_like_the_others(tmp_path: Path) -> None:
+    lines = tmp_path / "events.jsonl"
+    good = orjson.loads((DATA / "scenario.jsonl").read_text().splitlines()[0])
+    lines.write_bytes(orjson.dumps({**good, "occurred_at": "0001-01-01T00:00:00+01:00"}) + b"\n" + orjson.dumps(good))
+    result = subprocess.run([sys.executable, "-m", "streams.cli", "replay", "--policy", str(DATA / "policy.yaml"),
+                             str(lines), "--skip-bad"], capture_output=True)
+    assert result.returncode == 0, result.stderr.decode()
+    assert "skipped line 1: occurred_at: Value error, must lie between the years 1970 and 2999" in result.stderr.decode()
+    assert "replayed 1 events, skipped 1 bad lines" in result.stderr.decode()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from sinks.migrate import migrate
 from sinks.rows import COLUMNS
 from streams.portal.access import User, Users, hash_token, load_users, new_token
 from streams.portal.queries import Db
-from streams.portal.server import NotFound, as_csv, route
+from streams.portal.server import NotFound, as_csv, route, serve
 from tests.conftest import clickhouse
 
 NOW = datetime(2026, 11, 10, 12, tzinfo=timezone.utc)
@@ -82,3 +84,20 @@ def test_a_bad_users_file_names_the_entry_and_field(tmp_path: Path, text: str, w
     with pytest.raises(UserError) as err:
         load_users(path)
     assert all(w in str(err.value) for w in words)
+
+
+def test_a_page_whose_query_fails_is_a_500_page_and_the_sql_only_in_the_log(db, caplog) -> None:
+    db.client.command("RENAME TABLE sla_instance_status TO sla_instance_status_away")  # every page's query fails
+    server = serve(db, Users({ACME.token_sha256: ACME}), "127.0.0.1", 0, background=True)
+    try:
+        request = urllib.request.Request(f"http://127.0.0.1:{server.server_port}/c/acme",
+                                         headers={"Authorization": "Bearer x"})
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(request, timeout=30)
+        body = failed.value.read().decode()
+    finally:
+        server.shutdown()
+        db.client.command("RENAME TABLE sla_instance_status_away TO sla_instance_status")
+    assert failed.value.code == 500 and "could not be read" in body
+    assert "SELECT" not in body and "Exception" not in body
+    assert "portal page /c/acme failed" in caplog.text and "SELECT" in caplog.text
