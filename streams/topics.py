@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
 from schemas.errors import UserError
 from streams.kafka_util import require_kafka
 from streams.settings import Settings
 
+APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 TABLES = {kind: f"sla-{kind}" for kind in ("ticket", "incident", "probe")}  # the worker's Faust tables
 
 
@@ -34,8 +35,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     last record) would lose warnings and rejected records. The instances topic holds
     the current status per SLA instance (and the status topic per SLO), which is what
     compaction keeps.
+
+    Input records carry the broker's append time, not a time the producer chose: the
+    "too far from now" guard judges `occurred_at` by it (docs/events.md).
     """
-    inputs = {"cleanup.policy": "delete", "retention.ms": str(settings.input_retention_ms)}
+    inputs = {"cleanup.policy": "delete", "retention.ms": str(settings.input_retention_ms), **APPEND_TIME}
     outputs = {"cleanup.policy": "delete", "retention.ms": str(settings.output_retention_ms)}
     return [
         *(TopicSpec(name, settings.topic_partitions, inputs) for name in settings.input_topics.values()),
@@ -80,7 +84,22 @@ def require_topics(settings: Settings) -> dict[str, int]:
     if missing:
         raise UserError(f"topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found at "
                         f"{settings.kafka_bootstrap_servers}: run `slastream topics create` with the same settings")
+    producer_stamped = _producer_stamped(settings, list(settings.input_topics.values()))
+    if producer_stamped:
+        raise UserError(f"input topic{'s' if len(producer_stamped) > 1 else ''} {', '.join(producer_stamped)} keep "
+                        "the producers' record timestamps (message.timestamp.type=CreateTime), which a producer can "
+                        "set to any time: run `slastream topics create` to stamp them with the broker's append time")
     return existing
+
+
+def _producer_stamped(settings: Settings, topics: list[str]) -> list[str]:
+    """Those of `topics` whose records keep the time their producer set."""
+    if not topics:
+        return []
+    admin = AdminClient(settings.kafka_client_config())
+    futures = admin.describe_configs([ConfigResource(ResourceType.TOPIC, t) for t in topics], request_timeout=30)
+    return [resource.name for resource, future in futures.items()
+            if future.result()["message.timestamp.type"].value != APPEND_TIME["message.timestamp.type"]]
 
 
 def prepare_worker_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
@@ -91,11 +110,22 @@ def prepare_worker_topics(settings: Settings, timeout: float = 30.0) -> dict[str
 def create_topics(settings: Settings, timeout: float = 30.0) -> dict[str, str]:
     """Create missing topics; returns topic -> "created" | "exists" | "exists (N partitions)".
 
-    Existing topics are left as they are (running twice changes nothing); a partition
-    count that differs from the settings is reported, not changed.
+    Existing topics are left as they are (running twice changes nothing), except that an
+    input topic whose records keep their producers' timestamps is set to the broker's
+    append time; a partition count that differs from the settings is reported, not changed.
     """
     existing = require_kafka(settings)
-    return _create(settings, topic_specs(settings), existing, timeout)
+    result = _create(settings, topic_specs(settings), existing, timeout)
+    stamped = _producer_stamped(settings, [t for t in settings.input_topics.values() if t in existing])
+    if stamped:  # created by an older version, or by hand
+        admin = AdminClient(settings.kafka_client_config())
+        entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in APPEND_TIME.items()]
+        futures = admin.incremental_alter_configs([ConfigResource(ResourceType.TOPIC, t, incremental_configs=entries)
+                                                   for t in stamped], request_timeout=timeout)
+        for resource, future in futures.items():
+            future.result()
+            result[resource.name] += ", now stamped with the broker's append time"
+    return result
 
 
 def _create(settings: Settings, specs: list[TopicSpec], existing: dict[str, int], timeout: float) -> dict[str, str]:

@@ -15,3 +15,4 @@ def test_create_twice_changes_nothing(run) -> None:
     config = admin.describe_configs([resource])[resource].result()
     assert config["retention.ms"].value == str(settings.input_retention_ms)
     assert config["cleanup.policy"].value == "delete"
+    assert config["message.timestamp.type"].value == "LogAppendTime"  # a producer cannot choose its records' time

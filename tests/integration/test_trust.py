@@ -3,11 +3,17 @@ reused by another customer, skewed producer clocks, producer-set record timestam
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime, timedelta
 
 import orjson
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
+from streams.kafka_util import lag, read_all
 from streams.portal.queries import Db, instance_inputs, instance_owner
+from streams.topics import create_topics
 from tests.conftest import clickhouse
 from tests.integration import scenario
 from tests.integration.helpers import send
@@ -57,3 +63,37 @@ def test_a_ticket_id_reused_by_another_customer_is_another_ticket(run) -> None:
     # The portal page of each customer's instance lists that customer's input events only.
     assert inputs == {"acme": [("acme-1", "acme-desk"), ("acme-2", "acme-desk")],
                       "globex": [("globex-1", "globex-desk")]}
+
+
+def test_a_record_timestamp_set_by_its_producer_does_not_pass_the_time_guard(run) -> None:
+    """A producer stamps its record 1970 and its event 1970: the broker's append time, which
+    the producer cannot set, judges it (before, the record passed and paged at once)."""
+    worker = run.worker(SLA_POLICY_FILE=str(scenario.POLICY))
+    wait_for_members(run, worker, 1)
+    old = {"event_id": "e-1970", "occurred_at": "1970-01-01T00:00:10Z", "source": "desk", "customer": "acme",
+           "service": "checkout", "ticket_id": "T-OLD", "priority": "P1", "status": "new"}
+    producer = Producer(run.settings.kafka_client_config())
+    producer.produce(run.settings.topic_tickets, orjson.dumps(old), b"T-OLD", timestamp=10_000)
+    assert producer.flush(30) == 0
+    worker.wait_until(lambda: lag(run.settings, run.settings.app_id, [run.settings.topic_tickets]) == 0
+                      and read_all(run.settings, run.settings.topic_deadletter), 60, "the record dead-lettered")
+    worker.stop()
+    (dead,) = [orjson.loads(m.value()) for m in read_all(run.settings, run.settings.topic_deadletter)]
+    assert dead["reason"] == "bad_timestamp" and "in the past" in dead["detail"]
+    assert breach_records(run) == []
+
+
+def test_an_input_topic_that_keeps_producer_timestamps_is_refused_until_topics_create_fixes_it(run) -> None:
+    admin = AdminClient(run.settings.kafka_client_config())
+    topic = run.settings.topic_tickets
+    entry = ConfigEntry("message.timestamp.type", "CreateTime", incremental_operation=AlterConfigOpType.SET)
+    for future in admin.incremental_alter_configs(
+            [ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])]).values():
+        future.result()
+    started = subprocess.run([sys.executable, "-m", "streams.cli", "worker"], env=run.env | {"PATH": ""},
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode == 2 and "Traceback" not in started.stderr, started.stderr
+    assert f"input topic {topic} keep the producers' record timestamps" in started.stderr
+    assert "run `slastream topics create`" in started.stderr
+    assert create_topics(run.settings)[topic] == "exists, now stamped with the broker's append time"
+    assert set(create_topics(run.settings).values()) == {"exists"}
