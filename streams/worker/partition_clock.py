@@ -4,6 +4,9 @@ While a topic's partition has a backlog (after a restart, a rebalance, or a burs
 deadlines of its entities fire from that partition's event-time watermark, as in replay,
 so events still waiting in it can stop a clock before its breach is published; once it is
 caught up the clock is the wall clock, so deadlines fire on time without new input.
+The watermark is the largest event time two consecutive records agree on, each no later
+than the broker appended its record (streams/engine/watermark.py): one event from a
+producer whose clock runs ahead never fires the deadlines of the partition's other entities.
 Records of different entities in one partition need not come in event-time order (a
 producer that sends a batch entity by entity): the watermark then runs ahead of records
 still unread, so a backlog's clock holds `lateness` (SLA_LATENESS_S) behind it, and an event
@@ -34,9 +37,11 @@ disprove.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Iterable
+
+from streams.engine.watermark import AgreedWatermark
 
 Key = tuple[str, int]  # (source, partition)
 
@@ -45,7 +50,7 @@ Key = tuple[str, int]  # (source, partition)
 class _Position:
     next_offset: int | None = None  # the next offset to read: after the last record, or where reading starts
     end: int | None = None  # the partition's high watermark as last known
-    watermark: datetime | None = None  # the latest event time read
+    event_time: AgreedWatermark = field(default_factory=AgreedWatermark)  # of the records read
     last_read: datetime | None = None  # wall time of the last record read (or of the takeover)
     caught_up_at: datetime | None = None  # wall time the partition was last seen caught up
 
@@ -67,13 +72,14 @@ class PartitionClock:
         self, source: str, partition: int, offset: int, highwater: int | None, occurred_at: datetime | None
     ) -> None:
         """Note a record read from `source`/`partition` (highwater: the next offset to be written,
-        None when the consumer does not know it). `occurred_at` is None for a rejected record."""
+        None when the consumer does not know it). `occurred_at` is None for a rejected record;
+        callers bound it by the broker's append time (a producer's clock cannot run ahead of it)."""
         at = self._at.setdefault((source, partition), _Position())
         at.next_offset = offset + 1 if at.next_offset is None else max(at.next_offset, offset + 1)
         if highwater is not None:
             at.end = highwater if at.end is None else max(at.end, highwater)
-        if occurred_at is not None and (at.watermark is None or occurred_at > at.watermark):
-            at.watermark = occurred_at
+        if occurred_at is not None:
+            at.event_time.observe(occurred_at)
         at.last_read = self.wall()
         if at.caught_up():
             at.caught_up_at = at.last_read
@@ -118,7 +124,8 @@ class PartitionClock:
             return None
         if at.caught_up():
             return wall
-        held = None if at.watermark is None else at.watermark - self.lateness
+        watermark = at.event_time.value
+        held = None if watermark is None else watermark - self.lateness
         if at.caught_up_at is not None and (held is None or at.caught_up_at > held):
             held = at.caught_up_at
         return None if held is None else min(held, wall)

@@ -49,8 +49,11 @@ class Router:
         consumed.inc()
         # The same verdict `slastream sink` reaches when it stores the valid events.
         result = accepted(kind, record, self.limits)
+        # An event time counts for the partition's clock no later than the broker appended the
+        # record (input topics are stamped by the broker): a producer clock that runs ahead
+        # cannot move the clock of the other entities in its partition.
         self.clock.observe(kind, record.partition, record.offset, highwater,
-                           None if isinstance(result, Rejection) else result.occurred_at)
+                           None if isinstance(result, Rejection) else min(result.occurred_at, record.timestamp))
         if isinstance(result, Rejection):
             if self.probes is not None and kind == "probe":
                 self.probes.on_rejected(record.partition)
@@ -74,8 +77,9 @@ class Router:
         """Apply the event; False when it failed (then it is dead-lettered, `ack` not kept)."""
         assert self.tracker is not None
         try:
-            # Never None here: the record just observed gave a position and a watermark.
-            now: datetime = self.clock.now(event.kind, record.partition)  # type: ignore[assignment]
+            now = self.clock.now(event.kind, record.partition)
+            if now is None:  # no two records agree on a time yet: as of this event, held by the lateness
+                now = min(event.occurred_at, record.timestamp) - self.clock.lateness
             await self.tracker.on_event(event, record.partition, record.offset, now, ack)
             return True
         except Exception as exc:  # the worker must survive any input; keep the record

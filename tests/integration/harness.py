@@ -43,7 +43,7 @@ TABLES = {
     "breaches": "SELECT * FROM breaches FINAL",
     "sla_events": "SELECT * FROM sla_events",
     "sla_instances_current": "SELECT instance_id, state, outcome, breached, stopped_at, elapsed_s, level, "
-                             "started_at, target_s, contract_id FROM sla_instances_current",
+                             "started_at, target_s, contract_id, version, as_of FROM sla_instances_current",
     "probe_minutes": "SELECT * FROM probe_minutes FINAL",
     "probe_hours": "SELECT * FROM probe_hours",
     "slo_minutes": "SELECT * FROM slo_minutes FINAL",
@@ -83,13 +83,19 @@ class Outcome:
         out = dict(self.tables)
         for name in ("breaches", "sla_events"):
             out[name] = [r for r in self.tables[name] if r[4] <= self.watermark]
-        out["sla_instances_current"] = [r if r[1] == "stopped" else (r[0], r[1], None, None, None, None, *r[6:])
+        # Which version is the latest (and its as_of) can depend on facts fired after the input
+        # ended; `as_of` compares the rows of versions two runs both have.
+        out["sla_instances_current"] = [r[:10] if r[1] == "stopped" else (r[0], r[1], None, None, None, None, *r[6:10])
                                         for r in self.tables["sla_instances_current"]]
         # SLO alerts after the last minute with probe data: no-data after a silence, and rules
         # still evaluated minute by minute while firing, as the idle partition's minutes close.
         last_minute = max(r[3] for r in self.tables["events"] if r[0] == "probe").replace(second=0, microsecond=0)
         out["slo_alerts"] = [r for r in self.tables["slo_alerts"] if r[4] <= last_minute + timedelta(minutes=1)]
         return out
+
+    def as_of(self) -> dict[tuple[str, int], datetime]:
+        """(instance, version) -> as_of of each instance's current status row."""
+        return {(r[0], r[10]): r[11] for r in self.tables["sla_instances_current"]}
 
     @property
     def facts(self) -> set[tuple[Any, ...]]:

@@ -34,3 +34,9 @@ def test_live_equals_replay_and_two_runs_agree(runs) -> None:
     for name in a:
         assert a[name] == b[name], f"{name} differs between two uninterrupted runs"
     assert second.breach_records == second.breach_ids
+    # A status row is a function of the input: the same version has the same as_of in both runs
+    # (it came from the partition clock at the writing tick before), never before started_at.
+    same = first.as_of().keys() & second.as_of().keys()
+    assert len(same) > len(first.as_of()) * 0.9
+    assert {k: first.as_of()[k] for k in same} == {k: second.as_of()[k] for k in same}
+    assert all(r[11] >= r[7] for r in first.tables["sla_instances_current"] + second.tables["sla_instances_current"])

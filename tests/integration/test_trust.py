@@ -16,6 +16,7 @@ from streams.portal.queries import Db, instance_inputs, instance_owner
 from streams.topics import create_topics
 from tests.conftest import clickhouse
 from tests.integration import scenario
+from tests.integration.harness import finish, outcome, start, workload
 from tests.integration.helpers import send
 from tests.integration.test_sla_live import breach_records, start_time, wait_for_members, wait_for_outcome
 
@@ -97,3 +98,25 @@ def test_an_input_topic_that_keeps_producer_timestamps_is_refused_until_topics_c
     assert "run `slastream topics create`" in started.stderr
     assert create_topics(run.settings)[topic] == "exists, now stamped with the broker's append time"
     assert set(create_topics(run.settings).values()) == {"exists"}
+
+
+def test_one_event_from_a_clock_fifty_minutes_fast_pages_no_other_ticket(run) -> None:
+    """The harness workload (20,000 events, a backlog on three partitions) with one ticket event
+    50 minutes ahead of its neighbours: before, it moved its partition's clock, other tickets'
+    breaches fired early and were corrected (4 corrections here, 22 in a 40,000-event run)."""
+    records = workload(20000)
+    middle = next(i for i, (kind, _, _) in enumerate(records) if kind == "ticket" and i >= len(records) // 2)
+    neighbour = orjson.loads(records[middle][2])
+    skewed = {**neighbour, "event_id": "skewed-1", "ticket_id": "T-SKEW", "status": "new",
+              "occurred_at": (datetime.fromisoformat(neighbour["occurred_at"]) + timedelta(minutes=50)).isoformat()}
+    send(run.settings, [*records[:middle + 1], ("ticket", "T-SKEW", orjson.dumps(skewed)), *records[middle + 1:]])
+    worker, sink = start(run, "skewed")
+    try:
+        finish(run, worker, sink, 120.0)
+    finally:
+        worker.stop()
+        sink.stop()
+    result = outcome(run)
+    corrected = [r for r in result.tables["breaches"] if r[3] == "correction" and r[6] != "T-SKEW"]
+    assert corrected == []
+    assert [r[1] for r in result.tables["events"] if r[2] == "T-SKEW"] == ["skewed-1"]  # taken, not refused

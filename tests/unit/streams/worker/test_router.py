@@ -147,15 +147,16 @@ def test_a_ticket_keyed_by_another_id_is_refused(key: bytes | None) -> None:
 @pytest.mark.parametrize("lateness, false_breach", [(timedelta(0), True), (timedelta(minutes=30), False)])
 def test_a_backlog_out_of_event_time_order_fires_nothing_a_later_record_disproves(
         lateness: timedelta, false_breach: bool) -> None:
-    """A restarted worker's backlog: T3 opened at 10:00, T9 at 10:20, then T3 set pending at
-    10:01 (sent entity by entity). A tick after the second record must not breach T3's
+    """A restarted worker's backlog: T3 opened at 10:00, T9 and T8 at 10:20, then T3 set pending
+    at 10:01 (sent entity by entity). A tick after the third record must not breach T3's
     15-minute response: the pending record, still unread, pauses it before."""
     w = World(lateness=lateness)
     w.wall = T0 + timedelta(hours=2)  # long after: only the partition's watermark holds the clock
-    w.send("ticket", ticket(T0, eid="a", tid="T3"), b"T3", highwater=3)
-    w.send("ticket", ticket(T0 + timedelta(minutes=20), eid="b", tid="T9"), b"T9", highwater=3)
+    w.send("ticket", ticket(T0, eid="a", tid="T3"), b"T3", highwater=4)
+    w.send("ticket", ticket(T0 + timedelta(minutes=20), eid="b", tid="T9"), b"T9", highwater=4)
+    w.send("ticket", ticket(T0 + timedelta(minutes=20), eid="d", tid="T8"), b"T8", highwater=4)
     asyncio.run(w.tracker.on_tick(0, 0, lambda kind: w.clock.now(kind, 0)))
-    w.send("ticket", ticket(T0 + timedelta(minutes=1), "pending", eid="c", tid="T3"), b"T3", highwater=3)
+    w.send("ticket", ticket(T0 + timedelta(minutes=1), "pending", eid="c", tid="T3"), b"T3", highwater=4)
     t3 = [(i, t) for i, t in w.lifecycle if i == "ticket:T3:gold:response"]
     assert t3 == ([("ticket:T3:gold:response", "breached"), ("ticket:T3:gold:response", "correction")]
                   if false_breach else [])
