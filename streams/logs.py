@@ -46,6 +46,24 @@ class RateLimit(logging.Filter):
         return False
 
 
+class _LibrdkafkaLines(logging.Filter):
+    """librdkafka logs every line with one template ("%s [%s] %s": facility, client, text);
+    one template per facility instead, so the rate limit counts each kind of line apart."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 3:
+            facility, _client, text = record.args
+            record.msg, record.args = f"{facility}: %s", (text,)
+        return True
+
+
+# Every confluent-kafka client logs here (Settings.kafka_client_config), not to stderr, so its
+# lines pass the rate limit and LOG_FORMAT like the others (a broker outage once wrote ~20
+# lines/s per process to stderr). They are delivered when the client is polled.
+LIBRDKAFKA = logging.getLogger("librdkafka")
+LIBRDKAFKA.addFilter(_LibrdkafkaLines())
+
+
 def rate_limit(logger: logging.Logger, burst: int = 5, period: float = 10.0) -> None:
     """Install the filter on every handler of `logger` (the root logger, once configured)."""
     for handler in logger.handlers:

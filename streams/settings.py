@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from schemas.errors import UserError
+from streams.logs import LIBRDKAFKA
 
 
 def topic_env(prefix: str) -> dict[str, str]:
@@ -162,6 +163,7 @@ class Settings(BaseSettings):
         conf: dict[str, Any] = {
             "bootstrap.servers": self.kafka_bootstrap_servers,
             "security.protocol": self.kafka_security_protocol,
+            "logger": LIBRDKAFKA,
         }
         if self.kafka_security_protocol.startswith("SASL"):
             conf["sasl.mechanism"] = self.kafka_sasl_mechanism

@@ -1,8 +1,13 @@
 import io
 import json
 import logging
+import time
+from collections import Counter
 
-from streams.logs import JsonFormatter, RateLimit, use_format
+from confluent_kafka import Consumer
+
+from streams.logs import LIBRDKAFKA, JsonFormatter, RateLimit, use_format
+from streams.settings import Settings
 
 
 def record(msg: str, *args: object) -> logging.LogRecord:
@@ -51,3 +56,32 @@ def test_text_format_leaves_handlers_alone() -> None:
         assert not isinstance(handler.formatter, JsonFormatter)
     finally:
         logger.removeHandler(handler)
+
+
+def test_librdkafka_lines_go_through_logging_rate_limited_per_kind(capfd) -> None:
+    """A client whose broker is away: its lines reach the `librdkafka` logger (JSON when asked,
+    rate-limited like the others), none reach stderr directly."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RateLimit(burst=2, period=60.0))
+    handler.setFormatter(JsonFormatter())
+    LIBRDKAFKA.addHandler(handler)
+    LIBRDKAFKA.setLevel(logging.DEBUG)
+    consumer = Consumer({**Settings(kafka_bootstrap_servers="127.0.0.1:1").kafka_client_config(),
+                         "group.id": "unit-logs", "reconnect.backoff.ms": 10, "reconnect.backoff.max.ms": 10})
+    try:
+        deadline = time.monotonic() + 20
+        while stream.getvalue().count("\n") < 2 and time.monotonic() < deadline:
+            consumer.poll(0.2)
+        for _ in range(10):
+            consumer.poll(0.1)  # many more refused connections: held back by the rate limit
+    finally:
+        consumer.close()
+        LIBRDKAFKA.removeHandler(handler)
+        LIBRDKAFKA.setLevel(logging.NOTSET)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines and all(line["logger"] == "librdkafka" for line in lines)
+    assert any("Connection refused" in line["message"] for line in lines)
+    kinds = Counter(line["message"].split(":")[0] for line in lines)
+    assert max(kinds.values()) <= 2, kinds  # per kind of line (librdkafka's facility)
+    assert "Connection refused" not in capfd.readouterr().err
