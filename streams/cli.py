@@ -76,7 +76,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
             use_format(logger, settings.log_format)
 
     worker = BoundedStopWorker(app, loglevel=args.loglevel, quiet=True)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit:
+        # Faust ends every crash with exit code 1; a stop the worker decided (a stalled or
+        # skipped partition, a failed tick) is a run that could not finish: a supervisor
+        # restarts it on 3 and it resumes from the committed offsets.
+        reason = worker.crash_reason or app.crash_reason
+        if reason is None:
+            raise
+        raise RunFailed(f"the worker stopped ({type(reason).__name__}: {str(reason)[:300]}); "
+                        "started again, it resumes from the committed offsets") from None
     return OK
 
 

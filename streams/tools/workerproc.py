@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from schemas.errors import USAGE
+from schemas.errors import FAILED
 from streams.kafka_util import lag
 from streams.settings import Settings
 
@@ -82,11 +82,12 @@ class WorkerProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def keep_alive(self) -> bool:
-        """Whether it runs; a supervised process that ended by itself is started again first
-        (not after a usage mistake such as a bad policy, exit 2, nor past MAX_RESTARTS)."""
+        """Whether it runs; a supervised process that stopped itself (exit 3) or was killed by a
+        signal is started again first, as a supervisor would, up to MAX_RESTARTS times (not
+        after a usage mistake, exit 2, nor another failure)."""
         if self.alive():
             return True
-        if (not self.supervised or self.proc is None or self.proc.returncode == USAGE
+        if (not self.supervised or self.proc is None or not (self.proc.returncode == FAILED or self.proc.returncode < 0)
                 or self.restarts >= self.MAX_RESTARTS):
             return False
         self.restarts += 1

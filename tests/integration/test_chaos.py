@@ -67,6 +67,7 @@ def test_sigkills_at_random_moments_lose_double_and_change_nothing(reference, ru
           f"{chaos.exits}; "
           f"worker peak RSS {chaos.peak_rss_mib:.0f} MiB")
     assert chaos.kills == KILLS
+    assert all(e.startswith("exit 3:") for e in chaos.exits), "a stop the worker decides exits 3"
     assert_same(expected, crashed, f"{KILLS} SIGKILLs")
 
 

@@ -120,3 +120,21 @@ def test_one_event_from_a_clock_fifty_minutes_fast_pages_no_other_ticket(run) ->
     corrected = [r for r in result.tables["breaches"] if r[3] == "correction" and r[6] != "T-SKEW"]
     assert corrected == []
     assert [r[1] for r in result.tables["events"] if r[2] == "T-SKEW"] == ["skewed-1"]  # taken, not refused
+
+
+def test_a_stop_the_worker_decides_exits_3_for_its_supervisor(run) -> None:
+    """The broker refuses the worker's lifecycle records (too large for the breach topic): the
+    tick that waits for them fails and the worker stops itself, with the exit code a
+    supervisor restarts on (Faust ended every crash with 1)."""
+    admin = AdminClient(run.settings.kafka_client_config())
+    entry = ConfigEntry("max.message.bytes", "64", incremental_operation=AlterConfigOpType.SET)
+    for future in admin.incremental_alter_configs([ConfigResource(
+            ResourceType.TOPIC, run.settings.topic_breaches, incremental_configs=[entry])]).values():
+        future.result()
+    worker = run.worker(SLA_POLICY_FILE=str(scenario.POLICY))
+    wait_for_members(run, worker, 1)
+    send(run.settings, scenario.records(start_time()))
+    assert worker.proc is not None
+    assert worker.proc.wait(120) == 3
+    log = worker.log_path.read_text()
+    assert "slastream: the worker stopped (OutputLost" in log and "resumes from the committed offsets" in log
