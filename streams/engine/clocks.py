@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Iterable, Literal, Mapping, NamedTuple
+from typing import Callable, Iterable, Literal, Mapping, NamedTuple
 
 from schemas.events import IncidentEvent, TicketEvent
 from schemas.outputs import InstanceStatus, LifecycleType, SlaEvent, event_id
@@ -194,25 +194,28 @@ class ClockEngine:
         return self._reconcile(state, now, state.events, state.runs)
 
     def snapshot(self, state: EntityState) -> list[InstanceStatus]:
-        """Status rows as of the entity's latest event or published fact.
+        """Status rows, each as of the entity's latest event or the instance's latest published fact.
 
-        A function of the entity's events and published facts alone (never of the clock a
-        caller runs by), so every run of the same input writes the same row for the same
-        version, however late it is computed; `as_of` is never before `started_at`.
+        A function of what the row's version counts (the entity's events, the instance's
+        published facts) alone, never of the clock a caller runs by nor of another instance's
+        facts: every run of the same input writes the same row for the same version, however
+        late it is computed; `as_of` is never before `started_at`.
         """
         latest = state.events[-1].at
-        for ledger in state.ledgers.values():  # the facts that hold, as last reconciled
-            for fact in ledger.facts.values():
-                latest = max(latest, datetime.fromisoformat(fact.summary.partition("|")[2]))
-        return self.status(state, latest)
+        return self._rows(state, lambda ledger: max(
+            [latest, *(datetime.fromisoformat(f.summary.partition("|")[2]) for f in ledger.facts.values())]))
 
     def status(self, state: EntityState, now: datetime) -> list[InstanceStatus]:
         """Current status of every SLA instance of the entity."""
+        return self._rows(state, lambda ledger: now)
+
+    def _rows(self, state: EntityState, as_of: Callable[[Ledger], datetime]) -> list[InstanceStatus]:
         out = []
         last = state.events[-1]
         for contract, plan, instance, run in self._runs(state):
-            d = self._finish(run, plan, now)
             ledger = state.ledgers.get(instance, _NO_LEDGER)
+            now = as_of(ledger)
+            d = self._finish(run, plan, now)
             outcome = None
             if d.state == "stopped":  # the latest outcome (a reopened instance has one per cycle)
                 outcome = next(

@@ -35,17 +35,17 @@ EXPECTED_EVENTS = {
 LAST_FACT_S = 11
 
 # Final instance rows: (instance, state, outcome, breached, elapsed_s, as_of offset).
-# A snapshot is taken at the entity's latest event or fact.
+# A row is taken at the entity's latest event or the instance's own latest fact.
 EXPECTED_INSTANCES = {
     ("ticket:{}T1:fast:response", "stopped", "met", False, 2.0, 5),
     ("ticket:{}T1:fast:resolution", "stopped", "met", False, 5.0, 5),
-    ("ticket:{}T2:fast:response", "running", None, True, 8.0, 8),
+    ("ticket:{}T2:fast:response", "running", None, True, 4.0, 4),
     ("ticket:{}T2:fast:resolution", "running", None, True, 8.0, 8),
-    ("ticket:{}T3:fast:response", "running", None, True, 8.0, 11),
+    ("ticket:{}T3:fast:response", "running", None, True, 4.0, 7),
     ("ticket:{}T3:fast:resolution", "running", None, True, 8.0, 11),
     ("incident:{}I1:fast:acknowledge", "stopped", "met", False, 1.0, 4),
     ("incident:{}I1:fast:resolve", "stopped", "met", False, 4.0, 4),
-    ("incident:{}I2:fast:acknowledge", "running", None, True, 6.0, 6),
+    ("incident:{}I2:fast:acknowledge", "running", None, True, 3.0, 3),
     ("incident:{}I2:fast:resolve", "running", None, True, 6.0, 6),
 }
 

@@ -308,3 +308,18 @@ def test_replay_keeps_one_ticket_per_customer_for_a_shared_id(engine) -> None:
     rows = {(s.instance_id, s.customer, s.state) for s in replay.final()}
     assert rows == {("ticket:T1:gold:response", "acme", "stopped"), ("ticket:T1:gold:resolution", "acme", "running"),
                     ("ticket:T1:biz:resolution", "initech", "running")}
+
+
+def test_an_instance_row_of_one_version_does_not_change_with_another_instances_facts(engine) -> None:
+    """The response row (breached 10:15) is the same row before and after the resolution
+    breaches (11:00): same version, same content. Before, its as_of and elapsed followed the
+    entity's latest fact, so two rows of one version differed and either could win."""
+    state, _ = feed(engine, [ticket("a", "2026-11-27 10:00", "new")])
+    state, _ = engine.advance(state, utc("2026-11-27 10:20"))
+    before = {s.instance_id: s for s in engine.snapshot(state)}
+    state, out = engine.advance(state, utc("2026-11-27 11:05"))
+    assert ("breached", "11-27 11:00:00", None) in summary(out, RESO)
+    after = {s.instance_id: s for s in engine.snapshot(state)}
+    assert after[RESP] == before[RESP]
+    assert after[RESP].as_of == utc("2026-11-27 10:15") and after[RESP].elapsed_s == 900.0
+    assert after[RESO].as_of == utc("2026-11-27 11:00") and after[RESO].version > before[RESO].version
