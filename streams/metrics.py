@@ -38,6 +38,8 @@ DEADLINE_DELAY = Histogram("slastream_sla_deadline_delay_seconds",
                            "From an SLA deadline or warning instant to its lifecycle event being sent (ticks)",
                            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800))
 TICKS = Counter("slastream_ticks", "Ticks handled (deadlines fired, minutes closed, state written)")
+TICKS_SKIPPED = Counter("slastream_ticks_skipped", "Ticks skipped because a newer tick of their partition was "
+                        "already in Kafka (it does their work)")
 TICK_SECONDS = Histogram("slastream_tick_duration_seconds", "Time one partition's tick took",
                          buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 MINUTES_CLOSED = Counter("slastream_probe_minutes_closed", "Probe minute buckets closed")

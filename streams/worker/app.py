@@ -21,7 +21,7 @@ from sinks.rows import Consumed, record_time
 from streams.engine.clocks import ClockEngine
 from streams.engine.slo_plan import SloPlan
 from streams.kafka_util import CommittedOffsets
-from streams.metrics import ACKED, PUBLISHED, SEND_FAILURES, TICK_SECONDS, TICKS, Watch, live_gauge
+from streams.metrics import ACKED, PUBLISHED, SEND_FAILURES, TICK_SECONDS, TICKS, TICKS_SKIPPED, Watch, live_gauge
 from streams.settings import Settings
 from streams.topics import TABLES, ticks_topic
 from streams.validate import Limits
@@ -291,6 +291,12 @@ def _tracking(
     async def on_ticks(stream: StreamT) -> None:
         async for event in stream.events():
             partition = event.message.partition
+            if event.message.offset < (app.consumer.highwater(event.message.tp) or 0) - 1:
+                # A newer tick of this partition is already in Kafka and does all this one would:
+                # ticks taking longer than they come would otherwise queue up without end (and
+                # Faust stops fetching a partition whose queue is that full).
+                TICKS_SKIPPED.inc()
+                continue
             try:
                 with TICK_SECONDS.time():
                     await settle(partition)

@@ -138,3 +138,4 @@ def test_a_stop_the_worker_decides_exits_3_for_its_supervisor(run) -> None:
     assert worker.proc.wait(120) == 3
     log = worker.log_path.read_text()
     assert "slastream: the worker stopped (OutputLost" in log and "resumes from the committed offsets" in log
+
