@@ -67,7 +67,6 @@ class Settings(BaseSettings):
     openslo_file: Path | None = None
     tick_interval_s: float = Field(default=0.5, gt=0)
     # Outputs sent this long before a crash are published again on recovery (> commit interval).
-    reannounce_window_s: float = Field(default=300.0, gt=0)
     data_dir: Path = Path("var/worker")
     store: str = "rocksdb://"
     # RocksDB opens one database per table partition; Faust's defaults (2 GiB block cache,

@@ -254,12 +254,9 @@ def _tracking(
 
     ticks_name = ticks_topic(settings)
 
-    async def committed_at(source: str, partition: int) -> int:
-        return await committed.start(ticks_name if source == "tick" else settings.input_topics[source], partition)
-
     tracker = SlaTracker(
-        ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall,
-        committed_at, window=timedelta(seconds=settings.reannounce_window_s), stored=outputs.stored,
+        ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall, stored=outputs.stored,
+        flush_after=timedelta(seconds=settings.tick_interval_s),
     )
     probes = ProbeTracker(
         SloPlan(policy), tables["probe"], publish_slo, clock.wall,
@@ -300,7 +297,7 @@ def _tracking(
             try:
                 with TICK_SECONDS.time():
                     await settle(partition)
-                    await tracker.on_tick(partition, event.message.offset, lambda kind: clock.now(kind, partition))
+                    await tracker.on_tick(partition, lambda kind: clock.now(kind, partition))
                     await probes.on_tick(partition, clock.caught_up("probe", partition))
                 TICKS.inc()
                 last_tick[partition] = time.monotonic()

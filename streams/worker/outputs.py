@@ -9,8 +9,8 @@ before it commits offsets.
 
 A record is stored for sure only once `stored()` has returned: the trackers call it
 before they acknowledge the records it came from, so no offset is committed past a
-record whose outputs or state could still be lost (an output whose state was stored but
-that was lost is published again from the entity's outbox at the next takeover).
+record whose outputs or state could still be lost; the trackers write state only once
+the outputs it says were published are stored.
 """
 
 from __future__ import annotations

@@ -74,6 +74,12 @@ class Outcome:
     breach_ids: int  # distinct event ids among them
     watermark: datetime  # the latest ticket or incident event time
 
+    @property
+    def copy_rate(self) -> float:
+        """Copies on the breach topic per distinct event id (what an alerting system that does
+        not drop repeated ids would page again for)."""
+        return (self.breach_records - self.breach_ids) / max(self.breach_ids, 1)
+
     def comparable(self) -> dict[str, list[tuple[Any, ...]]]:
         """The tables without what the wall clock decides after the input ends.
 

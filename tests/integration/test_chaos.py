@@ -50,9 +50,8 @@ def assert_same(reference: Outcome, other: Outcome, what: str) -> None:
     rows = sum(d[0] for d in tables.values())
     missing = sum(d[1] for d in tables.values())
     extra = sum(d[2] for d in tables.values())
-    copies = other.breach_records - other.breach_ids
     print(f"\n{what}: {rows} rows compared in {len(tables)} tables, {missing} missing, {extra} extra; breach topic "
-          f"{other.breach_records} records, {other.breach_ids} ids ({copies / max(other.breach_records, 1):.1%} copies)")
+          f"{other.breach_records} records, {other.breach_ids} ids ({other.copy_rate:.1%} copies per id)")
     for name, (_, gone, more, examples) in tables.items():
         if gone or more:
             print(f"{name}: {gone} missing, {more} extra", *examples, sep="\n  ")

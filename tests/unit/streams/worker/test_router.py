@@ -56,9 +56,6 @@ class World:
             if len(groups) == 2:  # the SLA tracker's (lifecycle events, statuses)
                 self.lifecycle += [(e["instance_id"], e["type"]) for e in map(orjson.loads, (v for _, v in groups[0]))]
 
-        async def committed(source: str, partition: int) -> int:
-            return 0
-
         async def stored() -> None:
             pass  # every record published counts as stored at once here
 
@@ -70,8 +67,7 @@ class World:
             def broken(*args):
                 raise RuntimeError("engine broke")
             engine.apply = broken  # type: ignore[method-assign]
-        self.tracker = SlaTracker(engine, {"ticket": {}, "incident": {}}, publish, lambda: self.wall, committed,
-                                  stored=stored)
+        self.tracker = SlaTracker(engine, {"ticket": {}, "incident": {}}, publish, lambda: self.wall, stored=stored)
         self.probes = ProbeTracker(SloPlan(POLICY), {}, publish, lambda: self.wall,
                                    lateness=timedelta(seconds=60), idle=timedelta(minutes=2), stored=stored)
         self.clock = PartitionClock(lambda: self.wall, lateness=lateness)
@@ -112,7 +108,7 @@ def test_a_ticket_drives_the_sla_tracker_and_is_acknowledged_once_the_next_tick_
     w = World()
     w.send("ticket", ticket(T0), b"T1")
     assert w.published == [] and w.acked == [] and w.letters == []  # staged until the tick
-    asyncio.run(w.tracker.on_tick(0, 0, lambda kind: T0))
+    asyncio.run(w.tracker.on_tick(0, lambda kind: T0))
     assert w.published == [KEY["T1"]] and w.acked == [("ticket", 0)] and KEY["T1"] in w.tracker.tables["ticket"]
 
 
@@ -155,8 +151,9 @@ def test_a_backlog_out_of_event_time_order_fires_nothing_a_later_record_disprove
     w.send("ticket", ticket(T0, eid="a", tid="T3"), b"T3", highwater=4)
     w.send("ticket", ticket(T0 + timedelta(minutes=20), eid="b", tid="T9"), b"T9", highwater=4)
     w.send("ticket", ticket(T0 + timedelta(minutes=20), eid="d", tid="T8"), b"T8", highwater=4)
-    asyncio.run(w.tracker.on_tick(0, 0, lambda kind: w.clock.now(kind, 0)))
+    asyncio.run(w.tracker.on_tick(0, lambda kind: w.clock.now(kind, 0)))
     w.send("ticket", ticket(T0 + timedelta(minutes=1), "pending", eid="c", tid="T3"), b"T3", highwater=4)
+    asyncio.run(w.tracker.on_tick(0, lambda kind: w.clock.now(kind, 0)))
     t3 = [(i, t) for i, t in w.lifecycle if i == "ticket:T3:gold:response"]
     assert t3 == ([("ticket:T3:gold:response", "breached"), ("ticket:T3:gold:response", "correction")]
                   if false_breach else [])

@@ -1,4 +1,4 @@
-"""SlaTracker with plain dicts as tables: ticks, duplicates, outbox and recovery."""
+"""SlaTracker with plain dicts as tables: ticks, duplicates, crashes and takeovers."""
 
 from __future__ import annotations
 
@@ -45,19 +45,8 @@ class Wall:
         return self.now
 
 
-class Committed:
-    """The group's committed offsets per (source, partition); nothing committed at first."""
-
-    def __init__(self) -> None:
-        self.offsets: dict[tuple[str, int], int] = {}
-
-    async def __call__(self, source: str, partition: int) -> int:
-        return self.offsets.get((source, partition), 0)
-
-
-def tracker_on(policy, tables, rec, wall, committed=None) -> SlaTracker:
-    return SlaTracker(ClockEngine(policy), tables, rec, wall, committed or Committed(), timedelta(seconds=30),
-                      stored=rec.stored)
+def tracker_on(policy, tables, rec, wall) -> SlaTracker:
+    return SlaTracker(ClockEngine(policy), tables, rec, wall, stored=rec.stored)
 
 
 @pytest.fixture
@@ -79,7 +68,7 @@ def apply(tracker: SlaTracker, event, partition: int, offset: int, now) -> int:
     """Apply one event, then a tick that fires nothing (every clock holds) writes it."""
     async def both() -> int:
         published = await tracker.on_event(event, partition, offset, now, no_ack)
-        await tracker.on_tick(partition, offset, lambda kind: None)
+        await tracker.on_tick(partition, lambda kind: None)
         return published
 
     return run(both())
@@ -98,11 +87,11 @@ def test_breach_on_tick_once(setup) -> None:
     assert {s["instance_id"] for s in rec.statuses} == {"ticket:T1:gold:response", "ticket:T1:gold:resolution"}
     assert rec.status_keys == [KEY["T1"]]  # both instances in one record
 
-    assert run(tracker.on_tick(3, 0, at(utc("2026-11-27 10:07")))) == 0
-    assert run(tracker.on_tick(2, 0, at(utc("2026-11-27 10:20")))) == 0  # another partition
-    assert run(tracker.on_tick(3, 0, at(utc("2026-11-27 10:15:00")))) == 3  # two warnings + breach
+    assert run(tracker.on_tick(3, at(utc("2026-11-27 10:07")))) == 0
+    assert run(tracker.on_tick(2, at(utc("2026-11-27 10:20")))) == 0  # another partition
+    assert run(tracker.on_tick(3, at(utc("2026-11-27 10:15:00")))) == 3  # two warnings + breach
     assert [e["type"] for e in rec.events] == ["warning", "warning", "breached"]
-    assert run(tracker.on_tick(3, 0, at(utc("2026-11-27 10:16")))) == 0
+    assert run(tracker.on_tick(3, at(utc("2026-11-27 10:16")))) == 0
 
 
 def test_duplicates_publish_nothing(setup) -> None:
@@ -130,48 +119,10 @@ def test_parsed_entries_are_kept_until_a_revoke_then_read_from_the_table_again(s
 def test_only_the_most_recently_used_entries_are_kept(policy) -> None:
     tables: dict[str, dict[bytes, bytes]] = {"ticket": {}, "incident": {}}
     rec = Recorder()
-    tracker = SlaTracker(ClockEngine(policy), tables, rec, Wall(), Committed(), cached=2, stored=rec.stored)
+    tracker = SlaTracker(ClockEngine(policy), tables, rec, Wall(), cached=2, stored=rec.stored)
     for n, tid in enumerate(["T1", "T2", "T1", "T3"]):
         apply(tracker, ticket(f"e{n}", "2026-11-27 10:00", "new", tid=tid), 0, n, utc("2026-11-27 10:00"))
     assert list(tracker._cache) == [("ticket", KEY["T1"]), ("ticket", KEY["T3"])]  # T2 was the least recently used
-
-
-def test_outbox_keeps_only_the_recent_window(setup) -> None:
-    tracker, tables, rec, wall = setup
-    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"))
-    wall.now = utc("2026-11-27 10:15")
-    run(tracker.on_tick(0, 0, at(utc("2026-11-27 10:15"))))  # 3 events published at wall 10:15
-    wall.now = utc("2026-11-27 10:15:20")
-    apply(tracker, ticket("b", "2026-11-27 10:15:20", "open", reply=True), 0, 0, utc("2026-11-27 10:15:20"))
-    # The reply stops the breached response clock: `missed`; the three of 10:15 are 20 s old.
-    outbox = Entry.load(tables["ticket"][KEY["T1"]]).outbox
-    assert [orjson.loads(v)["type"] for _, _, v, _ in outbox] == ["warning", "warning", "breached", "missed"]
-    wall.now = utc("2026-11-27 10:17")
-    apply(tracker, ticket("c", "2026-11-27 10:17", "solved"), 0, 0, utc("2026-11-27 10:17"))
-    # Resolution met at 10:17 (17 min of 1 h); everything older than 30 s has aged out.
-    outbox = Entry.load(tables["ticket"][KEY["T1"]]).outbox
-    assert [orjson.loads(v)["type"] for _, _, v, _ in outbox] == ["met"]
-
-
-def test_a_new_owner_republishes_what_may_have_been_lost_and_fires_due_deadlines(setup, policy) -> None:
-    tracker, tables, rec, wall = setup
-    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
-    wall.now = utc("2026-11-27 10:08")
-    run(tracker.on_tick(1, 0, at(utc("2026-11-27 10:08"))))  # the 50% warning, then "crash"
-    lost = [e["event_id"] for e in rec.events]
-    assert len(lost) == 1
-
-    successor_rec = Recorder()
-    wall.now = utc("2026-11-27 10:15")
-    successor = tracker_on(policy, tables, successor_rec, wall)
-    run(successor.on_tick(1, 0, at(utc("2026-11-27 10:15"))))
-    ids = [e["event_id"] for e in successor_rec.events]
-    assert ids[0] == lost[0]  # the same event again, same id
-    assert [e["type"] for e in successor_rec.events[1:]] == ["warning", "breached"]
-    run(successor.on_tick(1, 0, at(utc("2026-11-27 10:16"))))
-    run(successor.on_tick(2, 0, at(utc("2026-11-27 10:16"))))  # an empty partition's first tick scans again
-    run(successor.on_tick(1, 0, at(utc("2026-11-27 10:17"))))
-    assert len(successor_rec.events) == 3  # recovery happens once
 
 
 def test_a_tick_fires_each_kind_by_its_own_inputs_clock(setup) -> None:
@@ -179,9 +130,9 @@ def test_a_tick_fires_each_kind_by_its_own_inputs_clock(setup) -> None:
     apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 3, 0, utc("2026-11-27 10:00"))
     # The incident topic has been read up to 11:00, the ticket topic only to 10:05 (backlog).
     clocks = {"ticket": utc("2026-11-27 10:05"), "incident": utc("2026-11-27 11:00")}
-    assert run(tracker.on_tick(3, 0, clocks.__getitem__)) == 0 and rec.events == []
+    assert run(tracker.on_tick(3, clocks.__getitem__)) == 0 and rec.events == []
     clocks["ticket"] = utc("2026-11-27 10:15")
-    assert run(tracker.on_tick(3, 0, clocks.__getitem__)) == 3
+    assert run(tracker.on_tick(3, clocks.__getitem__)) == 3
 
 
 def test_a_workers_own_outputs_are_not_announced_again_at_its_first_tick(setup) -> None:
@@ -190,63 +141,7 @@ def test_a_workers_own_outputs_are_not_announced_again_at_its_first_tick(setup) 
     apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
     apply(tracker, ticket("b", "2026-11-27 10:01", "open", reply=True), 1, 0, utc("2026-11-27 10:01"))
     assert [e["type"] for e in rec.events] == ["met"]
-    assert run(tracker.on_tick(1, 0, at(utc("2026-11-27 10:01")))) == 0 and len(rec.events) == 1
-
-
-def test_a_new_owner_republishes_status_rows_of_changes_without_lifecycle_events(setup, policy) -> None:
-    tracker, tables, rec, wall = setup
-    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
-    wall.now = utc("2026-11-27 10:01")
-    apply(tracker, ticket("b", "2026-11-27 10:01", "pending"), 1, 0, utc("2026-11-27 10:01"))  # paused: no event
-    assert rec.events == [] and {s["state"] for s in rec.statuses[-2:]} == {"paused"}
-    successor_rec = Recorder()
-    wall.now = utc("2026-11-27 10:01:05")  # the status rows of 10:01 may not have been stored
-    successor = tracker_on(policy, tables, successor_rec, wall)
-    run(successor.on_tick(1, 0, at(utc("2026-11-27 10:00:30"))))  # its input partition is still behind
-    assert successor_rec.events == [] and successor_rec.statuses == rec.statuses[-2:]  # the very same rows
-
-
-def test_what_a_chain_of_crashes_lost_is_published_until_its_input_is_committed(policy) -> None:
-    """A fact published just before a crash is lost; the next owner publishes it again and
-    dies too, after a minute of other work in the partition. However long the chain, every
-    new owner publishes it again until the input that caused it is committed."""
-    tables: dict[str, dict[bytes, bytes]] = {"ticket": {}, "incident": {}}
-    wall, committed = Wall(), Committed()
-    first = Recorder()
-    a = tracker_on(policy, tables, first, wall, committed)
-    apply(a, ticket("a1", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
-    wall.now = utc("2026-11-27 10:00:05")
-    apply(a, ticket("a2", "2026-11-27 10:00:05", "open", reply=True), 1, 1, utc("2026-11-27 10:00:05"))
-    (met,) = first.events  # the response was met; lost in the crash that follows
-
-    wall.now = utc("2026-11-27 10:00:10")
-    b = tracker_on(policy, tables, Recorder(), wall, committed)  # publishes it again, then dies before storing it
-    for n in range(12):  # a minute of other tickets in the same partition
-        wall.now = utc("2026-11-27 10:00:10") + timedelta(seconds=5 * n)
-        apply(b, ticket(f"b{n}", "2026-11-27 10:00:10", "new", tid=f"T{n + 2}"), 1, 2 + n, wall.now)
-
-    wall.now = utc("2026-11-27 10:01:20")
-    again = Recorder()
-    run(tracker_on(policy, tables, again, wall, committed).on_tick(1, 0, at(wall.now)))
-    assert met in again.events  # its input (offset 1) is not committed: published again, same id
-
-    committed.offsets[("ticket", 1)] = 14  # everything read so far is committed, so stored
-    after = Recorder()
-    run(tracker_on(policy, tables, after, wall, committed).on_tick(1, 0, at(wall.now)))
-    assert after.events == [] and after.statuses == []
-
-
-def test_a_new_owner_recovers_before_the_first_event_it_applies(setup, policy) -> None:
-    """The first record of a taken-over partition may be an event for the very entity whose
-    outputs were lost: they are published again before the event rewrites its entry."""
-    tracker, tables, rec, wall = setup
-    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
-    apply(tracker, ticket("b", "2026-11-27 10:01", "open", reply=True), 1, 1, utc("2026-11-27 10:01"))
-    (met,) = rec.events
-    successor_rec = Recorder()
-    successor = tracker_on(policy, tables, successor_rec, wall)
-    apply(successor, ticket("c", "2026-11-27 10:02", "solved"), 1, 2, utc("2026-11-27 10:02"))
-    assert successor_rec.events[0] == met and successor_rec.events[1]["type"] == "met"  # then resolution met
+    assert run(tracker.on_tick(1, at(utc("2026-11-27 10:01")))) == 0 and len(rec.events) == 1
 
 
 def test_an_event_and_a_tick_for_one_entity_never_overwrite_each_other(policy) -> None:
@@ -269,18 +164,18 @@ def test_an_event_and_a_tick_for_one_entity_never_overwrite_each_other(policy) -
     async def both() -> None:
         reply = ticket("b", "2026-11-27 10:06", "open", reply=True)
         await asyncio.gather(tracker.on_event(reply, 3, 1, utc("2026-11-27 10:06"), no_ack),
-                             tracker.on_tick(3, 0, at(utc("2026-11-27 10:07:45"))))
+                             tracker.on_tick(3, at(utc("2026-11-27 10:07:45"))))
 
     run(both())
-    run(tracker.on_tick(3, 1, lambda kind: None))  # writes the reply if it came after the tick
+    run(tracker.on_tick(3, lambda kind: None))  # writes the reply if it came after the tick
     state = Entry.load(tables["ticket"][KEY["T1"]]).state
     outcome = {s.instance_id: s.outcome for s in tracker.engine.snapshot(state)}
     assert outcome["ticket:T1:gold:response"] == "met"  # the reply is in the stored state
 
 
 def test_changes_are_written_once_per_entity_and_acknowledged_at_the_next_tick(setup) -> None:
-    """Lifecycle events go out at once; the entry and status record of an entity changed three
-    times wait for the tick, which writes each once and then acknowledges every event in order."""
+    """The lifecycle events, entry and status record of an entity changed three times wait for
+    the tick, which publishes them, writes each entry once and then acknowledges every event in order."""
     tracker, tables, rec, _ = setup
     acked: list[int] = []
 
@@ -294,10 +189,10 @@ def test_changes_are_written_once_per_entity_and_acknowledged_at_the_next_tick(s
               ticket("c", "2026-11-27 10:00", "new", tid="T2"), ticket("d", "2026-11-27 10:02", "pending")]
     for offset, event in enumerate(events):
         run(tracker.on_event(event, 0, offset, event.occurred_at, ack(offset)))
-    assert [e["type"] for e in rec.events] == ["met"]  # the response, at once
-    assert tables["ticket"] == {} and rec.status_keys == [] and acked == []
+    assert rec.events == [] and tables["ticket"] == {} and rec.status_keys == [] and acked == []
 
-    assert run(tracker.on_tick(0, 4, at(utc("2026-11-27 10:02")))) == 0
+    assert run(tracker.on_tick(0, at(utc("2026-11-27 10:02")))) == 0
+    assert [e["type"] for e in rec.events] == ["met"]  # the response
     assert sorted(rec.status_keys) == [KEY["T1"], KEY["T2"]] and acked == [0, 1, 2, 3]
     assert Entry.load(tables["ticket"][KEY["T1"]]).state.events[-1].at == utc("2026-11-27 10:02")
     assert {s["state"] for s in rec.statuses if s["entity_id"] == "T1"} == {"paused", "stopped"}
@@ -314,7 +209,7 @@ def test_events_whose_outputs_the_broker_did_not_store_stay_unacknowledged(setup
     run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"), ack))
     rec.lost = True
     with pytest.raises(RuntimeError, match="not stored"):
-        run(tracker.on_tick(0, 1, at(utc("2026-11-27 10:00"))))
+        run(tracker.on_tick(0, at(utc("2026-11-27 10:00"))))
     assert rec.status_keys == [KEY["T1"]] and acked == []
 
 
@@ -328,7 +223,7 @@ def test_a_revoke_drops_staged_changes_unacknowledged(setup) -> None:
 
     run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"), ack))
     tracker.forget()
-    run(tracker.on_tick(0, 1, at(utc("2026-11-27 10:00"))))
+    run(tracker.on_tick(0, at(utc("2026-11-27 10:00"))))
     assert tables["ticket"] == {} and rec.status_keys == [] and acked == []
 
 
@@ -373,3 +268,102 @@ def test_a_status_row_is_a_function_of_the_input_not_of_the_partition_clock(poli
         ("ticket:T1:gold:response", 2, "2026-11-27T10:02:00Z", 120.0),
         ("ticket:T1:gold:resolution", 2, "2026-11-27T10:02:00Z", 120.0),
     }
+
+
+def test_an_entry_is_written_only_once_its_outputs_are_stored(policy) -> None:
+    """Outputs, stored, entry, stored, acknowledgement: state in the table always means its
+    outputs are on their topics, so a new owner has nothing to publish again."""
+    order: list[str] = []
+
+    class Logged(dict):
+        def __setitem__(self, key, value) -> None:
+            order.append("entry")
+            super().__setitem__(key, value)
+
+    class Rec(Recorder):
+        async def __call__(self, events, statuses) -> None:
+            order.append("events" if events else "statuses")
+            await super().__call__(events, statuses)
+
+        async def stored(self) -> None:
+            order.append("stored")
+
+    async def ack() -> None:
+        order.append("ack")
+
+    tables = {"ticket": Logged(), "incident": Logged()}
+    tracker = tracker_on(policy, tables, Rec(), Wall())
+    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"), ack))
+    run(tracker.on_event(ticket("b", "2026-11-27 10:01", "open", reply=True), 0, 1, utc("2026-11-27 10:01"), ack))
+    run(tracker.on_tick(0, lambda kind: None))
+    assert order == ["events", "stored", "entry", "stored", "ack", "ack"]  # events and statuses in one publish
+
+
+def test_a_crash_before_the_outputs_are_stored_leaves_the_old_entry_and_the_same_ids_come_again(setup, policy) -> None:
+    tracker, tables, rec, wall = setup
+    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
+    written = dict(tables["ticket"])
+    wall.now = utc("2026-11-27 10:08")
+    rec.lost = True  # the broker never stores the warning: the tick fails, nothing is written
+    with pytest.raises(RuntimeError, match="not stored"):
+        run(tracker.on_tick(1, at(utc("2026-11-27 10:08"))))
+    assert tables["ticket"] == written
+    (lost,) = rec.events
+
+    successor_rec = Recorder()
+    wall.now = utc("2026-11-27 10:15")
+    successor = tracker_on(policy, tables, successor_rec, wall)
+    run(successor.on_tick(1, at(utc("2026-11-27 10:15"))))
+    assert successor_rec.events[0] == lost  # the same event again, same id
+    assert [e["type"] for e in successor_rec.events[1:]] == ["warning", "breached"]
+    run(successor.on_tick(2, at(utc("2026-11-27 10:16"))))  # an empty partition's first tick scans again
+    run(successor.on_tick(1, at(utc("2026-11-27 10:17"))))
+    assert len(successor_rec.events) == 3  # nothing fires twice
+
+
+def test_a_change_whose_status_rows_were_not_stored_is_applied_again_by_the_next_owner(setup, policy) -> None:
+    tracker, tables, rec, wall = setup
+    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
+    rec.lost = True
+    paused = ticket("b", "2026-11-27 10:01", "pending")  # paused: status rows, no lifecycle event
+    with pytest.raises(RuntimeError, match="not stored"):
+        apply(tracker, paused, 1, 1, utc("2026-11-27 10:01"))
+    successor_rec = Recorder()
+    successor = tracker_on(policy, tables, successor_rec, wall)
+    apply(successor, paused, 1, 1, utc("2026-11-27 10:01"))  # not acknowledged: read again
+    assert successor_rec.events == [] and successor_rec.statuses == rec.statuses[-2:]  # the very same rows
+
+
+
+def test_partitions_revoked_while_the_broker_stores_are_not_written_by_the_old_owner(policy) -> None:
+    tables: dict[str, dict[bytes, bytes]] = {"ticket": {}, "incident": {}}
+    acked: list[int] = []
+
+    class Revoking(Recorder):
+        async def stored(self) -> None:
+            tracker.forget()  # a rebalance while the tick waits for the broker
+
+    async def ack() -> None:
+        acked.append(0)
+
+    tracker = tracker_on(policy, tables, Revoking(), Wall())
+    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"), ack))
+    run(tracker.on_tick(0, lambda kind: None))
+    assert tables["ticket"] == {} and acked == []  # the new owner applies the event again
+
+
+def test_changes_older_than_a_tick_interval_are_written_by_the_next_event(setup) -> None:
+    """In a backlog ticks come seldom: the ingest agent writes the batch itself."""
+    tracker, tables, rec, wall = setup
+    acked: list[int] = []
+
+    async def ack() -> None:
+        acked.append(0)
+
+    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"), ack))
+    wall.now += timedelta(seconds=0.4)
+    run(tracker.on_event(ticket("b", "2026-11-27 10:00", "new", tid="T2"), 0, 1, utc("2026-11-27 10:00"), ack))
+    assert tables["ticket"] == {} and acked == []  # younger than the tick interval: wait for a tick
+    wall.now += timedelta(seconds=0.1)
+    run(tracker.on_event(ticket("c", "2026-11-27 10:00", "new", tid="T3"), 0, 2, utc("2026-11-27 10:00"), ack))
+    assert set(tables["ticket"]) == {KEY["T1"], KEY["T2"], KEY["T3"]} and acked == [0, 0, 0]
