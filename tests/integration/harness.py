@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -73,6 +73,7 @@ class Outcome:
     breach_records: int  # records on the breach topic (copies included)
     breach_ids: int  # distinct event ids among them
     watermark: datetime  # the latest ticket or incident event time
+    self_stops: list[str] = field(default_factory=list)  # workers that stopped themselves: exit code and why
 
     @property
     def copy_rate(self) -> float:
@@ -191,6 +192,7 @@ def run_live(run: Any, records: list[Record], name: str, stall_s: float = 120.0)
 def run_faulted(run: Any, records: list[Record], fault: Callable[[], None], name: str = "faulted",
                 stall_s: float = 180.0) -> Outcome:
     """Like run_live, with `fault()` done once the worker has committed a fifth of its input."""
+    exits: list[str] = []
     produce(run, records)
     worker, sink = start(run, name)
     inputs = list(run.settings.input_topics.values())
@@ -198,11 +200,12 @@ def run_faulted(run: Any, records: list[Record], fault: Callable[[], None], name
         worker.wait_until(lambda: lag(run.settings, run.settings.app_id, inputs) < len(records) * 0.8, 600,
                           "a fifth of the input committed")
         fault()
-        worker = supervise(run, worker, sink, {**WORKER_ENV, "DATA_DIR": str(run.tmp / f"{name}-state")}, stall_s, [])
+        worker = supervise(run, worker, sink, {**WORKER_ENV, "DATA_DIR": str(run.tmp / f"{name}-state")}, stall_s,
+                           exits)
     finally:
         worker.stop()
         sink.stop()
-    return outcome(run)
+    return replace(outcome(run), self_stops=exits)
 
 
 @dataclass
