@@ -1,7 +1,7 @@
 """Per (service, minute) probe buckets, closed by an event-time watermark (pure).
 
-A bucket closes once the watermark (largest event time seen minus the allowed lateness)
-passes its end; a record for a closed bucket is late. A partition that goes quiet does
+A bucket closes once the watermark (the largest event time two consecutive results agree
+on, streams/engine/watermark.py, minus the allowed lateness) passes its end; a record for a closed bucket is late. A partition that goes quiet does
 not hold its buckets open forever: after `idle` of wall time without records, the
 watermark follows the wall clock (minus the lateness) — but only if the last record read
 was the partition's newest, so a worker slowed down by a backlog never closes minutes
@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Literal
 
 from schemas.events import ProbeEvent
+from streams.engine.watermark import AgreedWatermark
 
 MINUTE = timedelta(minutes=1)
 
@@ -57,7 +58,7 @@ class MinuteBuckets:
         self.lateness = lateness
         self.idle = idle
         self._open: dict[tuple[str, datetime], _Open] = {}
-        self._max_event: datetime | None = None
+        self._event_time = AgreedWatermark()  # one result from a clock that runs ahead does not move it
         self._closed_until: datetime | None = None  # every minute ending at or before this is closed
         self._last_record_wall: datetime | None = None
 
@@ -67,7 +68,8 @@ class MinuteBuckets:
 
     @property
     def watermark(self) -> datetime | None:
-        return None if self._max_event is None else self._max_event - self.lateness
+        agreed = self._event_time.value
+        return None if agreed is None else agreed - self.lateness
 
     @property
     def closed_until(self) -> datetime | None:
@@ -109,8 +111,7 @@ class MinuteBuckets:
         if not force and self.is_closed(event.occurred_at):
             return "late"
         minute = minute_of(event.occurred_at)
-        if self._max_event is None or event.occurred_at > self._max_event:
-            self._max_event = event.occurred_at
+        self._event_time.observe(event.occurred_at)
         acc = self._open.setdefault((event.service, minute), _Open())
         if event.event_id in acc.ids:
             return "duplicate"

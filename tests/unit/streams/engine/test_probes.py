@@ -25,9 +25,10 @@ def test_counts_and_closing_after_the_allowed_lateness() -> None:
                         ("2026-11-27 10:00:59", True, 400)]:
         assert "counted" == b.add(probe(at, ok, lat), WALL)
     assert "counted" == b.add(probe("2026-11-27 10:01:59", True, 50), WALL)
-    # Watermark = 10:01:59 - 60 s = 10:00:59: the 10:00 bucket (ends 10:01) is still open.
+    assert "counted" == b.add(probe("2026-11-27 10:02:00", True, 50), WALL)
+    # Two results agree on 10:01:59: watermark 10:00:59, the 10:00 bucket (ends 10:01) is still open.
     assert b.close(WALL, caught_up=True) == []
-    assert "counted" == b.add(probe("2026-11-27 10:02:00", True, 50), WALL)  # watermark 10:01:00 -> 10:00 closes
+    assert "counted" == b.add(probe("2026-11-27 10:02:00", True, 60), WALL)  # watermark 10:01:00 -> 10:00 closes
     (closed,) = b.close(WALL, caught_up=True)
     assert (closed.minute, closed.total, closed.good) == (utc("2026-11-27 10:00"), 3, 2)
     assert (closed.latency_sum_ms, closed.latency_max_ms) == (1320.0, 800.0)
@@ -38,10 +39,13 @@ def test_records_for_a_closed_bucket_are_late_but_open_ones_still_count() -> Non
     b = buckets()
     b.add(probe("2026-11-27 10:00:10"), WALL)
     b.add(probe("2026-11-27 10:02:30"), WALL)
+    assert b.close(WALL, caught_up=True) == []  # one result alone does not move the watermark
+    b.add(probe("2026-11-27 10:02:30", latency=1.0), WALL)
     assert [x.minute for x in b.close(WALL, caught_up=True)] == [utc("2026-11-27 10:00")]  # watermark 10:01:30
     assert "late" == b.add(probe("2026-11-27 10:00:50"), WALL)  # its bucket is closed: late
     assert "counted" == b.add(probe("2026-11-27 10:01:10"), WALL)  # 10:01 ends 10:02 > 10:01:30: still open
-    b.add(probe("2026-11-27 10:03:05"), WALL)  # watermark 10:02:05
+    b.add(probe("2026-11-27 10:03:05"), WALL)
+    b.add(probe("2026-11-27 10:03:05", latency=1.0), WALL)  # watermark 10:02:05
     (closed,) = b.close(WALL, caught_up=True)
     assert (closed.minute, closed.total) == (utc("2026-11-27 10:01"), 1)
 
@@ -58,7 +62,8 @@ def test_an_idle_partition_closes_by_wall_clock() -> None:
 def test_lateness_follows_the_records_not_when_closing_runs() -> None:
     b = buckets()
     b.add(probe("2026-11-27 10:00:10"), WALL)
-    b.add(probe("2026-11-27 10:03:00"), WALL)  # watermark 10:02:00, no close has run yet
+    b.add(probe("2026-11-27 10:03:00"), WALL)
+    b.add(probe("2026-11-27 10:03:00", latency=2.0), WALL)  # watermark 10:02:00, no close has run yet
     assert b.add(probe("2026-11-27 10:00:50", latency=1.0), WALL) == "late"
     assert b.add(probe("2026-11-27 10:02:10", latency=1.0), WALL) == "counted"
 
@@ -68,6 +73,7 @@ def test_a_repeated_event_id_counts_once() -> None:
     first = probe("2026-11-27 10:00:10")
     assert (b.add(first, WALL), b.add(first, WALL)) == ("counted", "duplicate")
     b.add(probe("2026-11-27 10:02:00"), WALL)
+    b.add(probe("2026-11-27 10:02:00", latency=1.0), WALL)
     (closed,) = b.close(WALL, caught_up=True)
     assert closed.total == 1
 
@@ -79,3 +85,15 @@ def test_a_partition_with_a_backlog_does_not_close_by_wall_clock() -> None:
     b.add(probe("2026-11-27 10:00:20"), WALL + timedelta(minutes=30))
     (closed,) = b.close(WALL + timedelta(minutes=35), caught_up=True)
     assert (closed.minute, closed.total) == (utc("2026-11-27 10:00"), 2)
+
+
+def test_one_result_from_a_clock_that_runs_ahead_closes_no_other_services_minute() -> None:
+    """Before, a result 50 minutes ahead closed every minute up to then: the partition's other
+    results of those minutes were refused as late (not counted: wrong availability, credits)."""
+    b = buckets()
+    b.add(probe("2026-11-27 10:00:10"), WALL)
+    b.add(probe("2026-11-27 10:50:10"), WALL)  # from a probe runner whose clock is 50 min fast
+    assert b.close(WALL, caught_up=False) == []
+    assert b.add(probe("2026-11-27 10:00:40"), WALL) == "counted"
+    assert b.add(probe("2026-11-27 10:01:20"), WALL) == "counted"
+

@@ -108,7 +108,10 @@ def test_a_minute_closes_after_the_lateness_and_acks_its_results_then() -> None:
     assert h.send(utc("2026-11-27 10:01:30")) == "counted"
     h.tick()
     assert h.out.minutes == [] and h.acked == []  # watermark 10:00:30: nothing closed
-    h.send(utc("2026-11-27 10:02:00"))  # watermark 10:01:00
+    h.send(utc("2026-11-27 10:02:00"))
+    h.tick()
+    assert h.out.minutes == []  # one result alone does not move the watermark
+    h.send(utc("2026-11-27 10:02:00"))  # two agree: watermark 10:01:00
     h.tick()
     (minute,) = h.out.minutes
     assert (minute["minute"], minute["total"], minute["good"]) == ("2026-11-27T10:00:00Z", 2, 1)
@@ -126,6 +129,7 @@ def test_outputs_are_stored_before_the_entries_and_the_entries_before_the_acknow
     h = Harness()
     h.send(utc("2026-11-27 10:00:10"))
     h.send(utc("2026-11-27 10:00:20"))
+    h.send(utc("2026-11-27 10:02:00"))
     h.send(utc("2026-11-27 10:02:00"))  # watermark 10:01:00: the first minute closes
     h.tick()
     assert h.journal == ["publish", "stored", "write", "stored", "ack", "ack"]
@@ -136,6 +140,7 @@ def test_a_restart_skips_what_was_counted_and_counts_open_minutes_again() -> Non
     first.send(utc("2026-11-27 10:00:10"))
     first.send(utc("2026-11-27 10:01:10"), ok=False)
     first.send(utc("2026-11-27 10:02:10"))
+    first.send(utc("2026-11-27 10:02:10"))
     first.tick()  # watermark 10:01:10: minute 10:00 closed
     assert [m["minute"][11:16] for m in first.out.minutes] == ["10:00"]
 
@@ -145,12 +150,14 @@ def test_a_restart_skips_what_was_counted_and_counts_open_minutes_again() -> Non
     assert again.send(utc("2026-11-27 10:00:10"), offset=0) == "duplicate"
     assert again.send(utc("2026-11-27 10:01:10"), ok=False, offset=1) == "counted"
     assert again.send(utc("2026-11-27 10:02:10"), offset=2) == "counted"
-    assert again.send(utc("2026-11-27 10:00:50"), offset=3) == "late"  # new, for a closed minute
-    again.send(utc("2026-11-27 10:04:00"), offset=4)  # watermark 10:03
+    assert again.send(utc("2026-11-27 10:02:10"), offset=3) == "counted"
+    assert again.send(utc("2026-11-27 10:00:50"), offset=4) == "late"  # new, for a closed minute
+    again.send(utc("2026-11-27 10:04:00"), offset=5)
+    again.send(utc("2026-11-27 10:04:00"), offset=6)  # watermark 10:03
     again.tick()
-    assert [(m["minute"][11:16], m["total"], m["good"]) for m in again.out.minutes] == [("10:01", 1, 0), ("10:02", 1, 1)]
+    assert [(m["minute"][11:16], m["total"], m["good"]) for m in again.out.minutes] == [("10:01", 1, 0), ("10:02", 2, 2)]
     series = ServiceEntry.load(again.table[b"search"], timedelta(hours=6), PLAN.horizon).series["gold/availability"]
-    assert series.counts(utc("2026-11-27 10:03"), timedelta(minutes=5)) == (3, 1)  # nothing counted twice
+    assert series.counts(utc("2026-11-27 10:03"), timedelta(minutes=5)) == (4, 1)  # nothing counted twice
 
 
 def test_burn_rate_alerts_fire_and_resolve_minute_by_minute() -> None:
@@ -192,6 +199,7 @@ def test_minutes_in_a_maintenance_window_do_not_spend_budget() -> None:
     start = utc("2026-11-27 11:50")
     h.minutes([True] * 10 + [False] * 10 + [True] * 5, start=start)  # bad 12:00-12:10: all in maintenance
     h.send(start + timedelta(minutes=27))
+    h.send(start + timedelta(minutes=27))
     h.tick()
     assert h.out.alerts == []
     flags = {m["minute"][11:16]: m["contracts"][0]["excluded"] for m in h.out.minutes}
@@ -211,6 +219,7 @@ def test_no_data_fires_after_a_silence_and_resolves_when_results_return() -> Non
     assert h.out.alert_log() == [("no_data", "firing", "10:08")]
     h.send(utc("2026-11-27 10:15:30"))
     h.send(utc("2026-11-27 10:17:00"))
+    h.send(utc("2026-11-27 10:17:00"))
     h.tick()
     assert h.out.alert_log() == [("no_data", "firing", "10:08"), ("no_data", "resolved", "10:15")]
 
@@ -220,6 +229,7 @@ def test_a_silence_inside_a_catch_up_fires_and_resolves_in_event_time() -> None:
     for m in [0, 1, 2, 30, 31]:  # a 27-minute gap, all processed in one tick
         h.send(T0 + timedelta(minutes=m, seconds=30))
     h.send(T0 + timedelta(minutes=33))
+    h.send(T0 + timedelta(minutes=33))
     h.tick()
     assert h.out.alert_log() == [("no_data", "firing", "10:08"), ("no_data", "resolved", "10:30")]
 
@@ -227,6 +237,7 @@ def test_a_silence_inside_a_catch_up_fires_and_resolves_in_event_time() -> None:
 def test_nothing_is_written_or_acknowledged_unless_the_outputs_are_stored() -> None:
     h = Harness()
     h.send(utc("2026-11-27 10:00:10"), ok=False)
+    h.send(utc("2026-11-27 10:02:00"))
     h.send(utc("2026-11-27 10:02:00"))
 
     async def broker_down(*_records) -> None:
@@ -242,6 +253,7 @@ def test_nothing_is_written_or_acknowledged_unless_the_outputs_are_stored() -> N
     again = Harness(h.table)
     again.send(utc("2026-11-27 10:00:10"), ok=False, offset=0)
     again.send(utc("2026-11-27 10:02:00"), offset=1)
+    again.send(utc("2026-11-27 10:02:00"), offset=2)
     again.tick()
     assert [(m["minute"][11:16], m["total"], m["good"]) for m in again.out.minutes] == [("10:00", 1, 0)]
     assert again.acked == [0] and b"search" in again.table
@@ -314,6 +326,7 @@ def test_a_crash_between_two_services_writes_loses_neither() -> None:
     first.send(utc("2026-11-27 10:00:10"), offset=0)
     first.send(utc("2026-11-27 10:00:20"), offset=1, service="login")
     first.send(utc("2026-11-27 10:02:00"), offset=2)
+    first.send(utc("2026-11-27 10:02:00"), offset=3)
     first.tick()
     assert sorted(m["service"] for m in first.out.minutes) == ["login", "search"]
     crashed = {k: v for k, v in first.table.items() if k == b"search"}
@@ -322,8 +335,9 @@ def test_a_crash_between_two_services_writes_loses_neither() -> None:
     assert again.send(utc("2026-11-27 10:00:10"), offset=0) == "duplicate"
     assert again.send(utc("2026-11-27 10:00:20"), offset=1, service="login") == "counted"
     again.send(utc("2026-11-27 10:02:00"), offset=2)
-    again.send(utc("2026-11-27 10:03:30"), offset=3, service="login")  # new, for an open minute
-    assert again.send(utc("2026-11-27 10:00:30"), offset=4, service="login") == "late"  # new and late
+    again.send(utc("2026-11-27 10:02:00"), offset=3)
+    again.send(utc("2026-11-27 10:03:30"), offset=4, service="login")  # new, for an open minute
+    assert again.send(utc("2026-11-27 10:00:30"), offset=5, service="login") == "late"  # new and late
     again.tick()
     assert [(m["service"], m["minute"][11:16], m["total"]) for m in again.out.minutes] == [("login", "10:00", 1)]
 
@@ -332,8 +346,9 @@ def test_statuses_while_catching_up_come_every_few_minutes_and_the_newest_once_c
     table: dict[bytes, bytes] = {}
     h = Harness(table)
     h.tracker.status_every = 5
-    for i in range(12):  # a backlog: minute by minute, not caught up
+    for i in range(12):  # a backlog: minute by minute (two results each), not caught up
         h.send(T0 + timedelta(minutes=i, seconds=30))
+        h.send(T0 + timedelta(minutes=i, seconds=40))
         h.wall = T0 + timedelta(minutes=i + 2, seconds=31)  # the minute before is past the lateness
         h.tick(caught_up=False)
     as_of = sorted({s["as_of"][11:16] for s in h.out.statuses})

@@ -117,12 +117,13 @@ def test_a_probe_result_is_acknowledged_once_its_minute_is_closed_and_a_late_one
     w.send("probe", probe(T0 + timedelta(seconds=10), "p0"), b"checkout")
     assert w.acked == []  # counted: waits for its minute
     w.wall = T0 + timedelta(minutes=3)
-    w.send("probe", probe(T0 + timedelta(minutes=2, seconds=30), "p1"), b"checkout")  # watermark past 10:00 + 60 s
+    w.send("probe", probe(T0 + timedelta(minutes=2, seconds=30), "p1"), b"checkout")
+    w.send("probe", probe(T0 + timedelta(minutes=2, seconds=30), "p2"), b"checkout")  # watermark past 10:00 + 60 s
     asyncio.run(w.probes.on_tick(0, True))
     assert ("probe", 0) in w.acked and ("probe", 1) not in w.acked
-    w.send("probe", probe(T0 + timedelta(seconds=20), "p2"), b"checkout")  # for the closed minute
-    assert [(offset, reason) for _, offset, reason, _ in w.letters] == [(2, Reason.late)]
-    assert ("probe", 2) in w.acked
+    w.send("probe", probe(T0 + timedelta(seconds=20), "p3"), b"checkout")  # for the closed minute
+    assert [(offset, reason) for _, offset, reason, _ in w.letters] == [(3, Reason.late)]
+    assert ("probe", 3) in w.acked
 
 
 def test_a_failure_inside_the_sla_tracker_dead_letters_the_record_and_the_worker_goes_on() -> None:
