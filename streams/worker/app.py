@@ -26,7 +26,8 @@ from streams.settings import Settings
 from streams.topics import TABLES, ticks_topic
 from streams.validate import Limits
 from streams.worker.acks import InOrder, OffsetGap
-from streams.worker.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps, realign_committed
+from streams.worker.faust_fixes import (MAX_POLL_RECORDS, drain_changelog_writes_before_commits, never_commit_over_gaps,
+                                        realign_committed, serve_partitions_in_turn)
 from streams.worker.outputs import DirectTable, Outputs
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
@@ -68,6 +69,7 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
     """
     drain_changelog_writes_before_commits()
     never_commit_over_gaps()
+    serve_partitions_in_turn()
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
@@ -86,6 +88,7 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
         # Probe results stay unacknowledged until their minute closes, and every record is
         # safe to process again; so rebalances and shutdowns must not wait for acks.
         stream_wait_empty=False,
+        broker_max_poll_records=MAX_POLL_RECORDS,  # with serve_partitions_in_turn: no partition waits long
         broker_session_timeout=settings.kafka_session_timeout_s,
         broker_heartbeat_interval=settings.kafka_session_timeout_s / 4,
     )

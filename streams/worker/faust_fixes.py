@@ -1,7 +1,7 @@
 """Where faust-streaming's own bookkeeping loses or blocks data, and what the worker does about it.
 
-All three reach into Faust's internals (faust-streaming is pinned below 0.16 in pyproject.toml);
-each is covered by a test that fails without it.
+Each reaches into Faust's or aiokafka's internals (both are pinned in pyproject.toml) and is
+covered by a test that fails without it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import faust
+from aiokafka.consumer.fetcher import Fetcher
 from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 from faust.types.tuples import FutureMessage
@@ -49,6 +50,37 @@ def never_commit_over_gaps() -> None:
 
     Consumer._add_gap = add_gap  # type: ignore[method-assign]
     Consumer._slastream_no_gaps = True  # type: ignore[attr-defined]
+
+
+MAX_POLL_RECORDS = 500  # records one fetch call hands to Faust (Faust's default: every record buffered)
+
+
+def serve_partitions_in_turn() -> None:
+    """Make each fetch call start with the partitions served least recently.
+
+    aiokafka keeps one fetched batch per partition (up to 1 MB) and does not fetch that
+    partition again until the batch is drained. A call with a record limit drains the first
+    batches in its order and leaves a batch it took only part of in front, so a partition
+    behind large ones (a tick partition behind a backlog of input) waited until every batch
+    ahead was drained: on a busy machine longer than STALL_S, and the stall check stopped the
+    worker (`<app>-ticks[2]: nothing delivered for 20 s past offset 8 ... aiokafka position 9,
+    highwater 10` in the chaos suite: its next batch had been fetched 25 s before). Moving
+    each partition served to the back lets every partition with records come within one
+    round of MAX_POLL_RECORDS per partition, and ticks keep firing deadlines in a backlog.
+    """
+    if getattr(Fetcher, "_slastream_in_turn", False):
+        return
+    fetched_records = Fetcher.fetched_records
+
+    async def in_turn(self: Any, partitions: Any, timeout: float = 0, max_records: int | None = None) -> Any:
+        drained = await fetched_records(self, partitions, timeout=timeout, max_records=max_records)
+        for tp in drained:
+            if tp in self._records:  # a batch taken only in part waits behind the others
+                self._records[tp] = self._records.pop(tp)
+        return drained
+
+    Fetcher.fetched_records = in_turn  # type: ignore[method-assign]
+    Fetcher._slastream_in_turn = True  # type: ignore[attr-defined]
 
 
 def drain_changelog_writes_before_commits() -> None:

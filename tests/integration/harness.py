@@ -269,9 +269,10 @@ def supervise(run: Any, worker: WorkerProcess, sink: WorkerProcess, env: dict[st
 
 
 def self_exit(worker: WorkerProcess) -> str:
-    """A worker that ended by itself: its exit code and its last ERROR line (why it stopped)."""
-    errors = [line for line in worker.log_path.read_text(errors="replace").splitlines() if " ERROR " in line]
-    return f"exit {worker.proc.returncode if worker.proc else -1}: {errors[-1][-300:] if errors else 'no ERROR line'}"
+    """A worker that ended by itself: its exit code and why it stopped (its last line saying so)."""
+    lines = worker.log_path.read_text(errors="replace").splitlines()
+    why = [line for line in lines if line.startswith("slastream: ")] or [line for line in lines if "[ERROR]" in line]
+    return f"exit {worker.proc.returncode if worker.proc else -1}: {why[-1][-300:] if why else 'no reason logged'}"
 
 
 def finish(run: Any, worker: WorkerProcess, sink: WorkerProcess, stall_s: float) -> None:

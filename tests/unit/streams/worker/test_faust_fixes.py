@@ -4,12 +4,13 @@ import asyncio
 from collections import defaultdict
 from types import SimpleNamespace
 
+from aiokafka.consumer.fetcher import Fetcher, FetchResult
 from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams.worker.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps
+from streams.worker.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps, serve_partitions_in_turn
 
 
 def test_the_flush_before_a_commit_waits_for_every_table_write_however_slow_the_sends() -> None:
@@ -53,3 +54,44 @@ def test_offsets_faust_never_delivered_are_never_committed_and_the_worker_stops(
     assert Consumer._new_offset(consumer, tp) == 7  # type: ignore[arg-type]
     assert consumer._acked[tp] == []  # nothing of 7..27 counted as acknowledged
     assert len(crashes) == 1 and "records 7..26 were skipped" in str(crashes[0])
+
+
+class _Records:
+    """What aiokafka keeps of one fetched batch: records in offset order."""
+
+    def __init__(self, first: int, n: int) -> None:
+        self._offsets = iter(range(first, first + n))
+        self.next_fetch_offset = first
+
+    def __iter__(self) -> "_Records":
+        return self
+
+    def __next__(self) -> int:
+        offset = next(self._offsets)
+        self.next_fetch_offset = offset + 1
+        return offset
+
+
+def test_a_small_batch_behind_large_ones_is_served_within_one_round() -> None:
+    """Two partitions with 1,000 buffered records each, then one tick: with 100 records a call
+    the tick came at the 21st call (after both large batches); now at the third."""
+    serve_partitions_in_turn()
+    states: dict[TP, SimpleNamespace] = {}
+
+    def batch(tp: TP, n: int) -> FetchResult:
+        states[tp] = SimpleNamespace(paused=False, position=0, consumed_to=lambda o, tp=tp: setattr(states[tp], "position", o))
+        assignment = SimpleNamespace(active=True, state_value=lambda tp: states[tp])
+        return FetchResult(tp, assignment=assignment, partition_records=_Records(0, n), backoff=0)
+
+    inputs, probes, tick = TP("tickets", 0), TP("probes", 0), TP("ticks", 0)
+    fetcher = SimpleNamespace(_records={tp: batch(tp, n) for tp, n in ((inputs, 1000), (probes, 1000), (tick, 1))},
+                              _subscriptions=SimpleNamespace(reassignment_in_progress=False, is_assigned=lambda tp: True),
+                              _notify=lambda future: None, _wait_consume_future=None)
+
+    async def calls_until_the_tick() -> int:
+        for n in range(1, 30):
+            if tick in await Fetcher.fetched_records(fetcher, {inputs, probes, tick}, timeout=0, max_records=100):
+                return n
+        return -1
+
+    assert asyncio.run(calls_until_the_tick()) == 3
