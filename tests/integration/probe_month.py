@@ -95,7 +95,9 @@ LATE = Probe("checkout", datetime(2026, 10, 2, 12, 0, 30, tzinfo=UTC), False, 10
 
 
 def records() -> list[tuple[str, str, bytes]]:
-    return [p.record() for p in probes()] + [Probe(s, SENTINEL, True, 10.0).record() for s in SERVICES] + [LATE.record()]
+    # Two sentinels per service: one record alone never moves its partition's watermark.
+    sentinels = [Probe(s, at, True, 10.0).record() for s in SERVICES for at in (SENTINEL, SENTINEL + timedelta(seconds=1))]
+    return [p.record() for p in probes()] + sentinels + [LATE.record()]
 
 
 def minute_rows() -> set[tuple]:

@@ -28,8 +28,21 @@ def shared_ticket(at: datetime, eid: str, customer: str, status: str, reply: boo
     return "ticket", "T-SHARED", orjson.dumps(value)
 
 
+# Another customer on the same service, whose desk numbers tickets as acme's does.
+GLOBEX = """
+  - id: globex-fast
+    customer: globex
+    services: [checkout]
+    tickets:
+      targets:
+        P1: {response: 4s, resolution: 8s}
+"""
+
+
 def test_a_ticket_id_reused_by_another_customer_is_another_ticket(run) -> None:
-    worker = run.worker(SLA_POLICY_FILE=str(scenario.POLICY))
+    policy = run.tmp / "policy.yaml"
+    policy.write_text(scenario.POLICY.read_text().rstrip() + "\n" + GLOBEX)
+    worker = run.worker(SLA_POLICY_FILE=str(policy))
     wait_for_members(run, worker, 1)
     t0 = start_time()
     send(run.settings, [
@@ -47,7 +60,7 @@ def test_a_ticket_id_reused_by_another_customer_is_another_ticket(run) -> None:
     got = {(r["instance_id"], r["type"], datetime.fromisoformat(r["at"])) for r in breach_records(run)}
     assert got == {(i, t, t0 + timedelta(seconds=s)) for i, t, s in want}
 
-    run.store(SLA_POLICY_FILE=str(scenario.POLICY))
+    run.store(SLA_POLICY_FILE=str(policy))
     with clickhouse(run.chdb_path) as client:
         instances = client.query("SELECT instance_id, customer, state FROM sla_instances_current "
                                  "ORDER BY instance_id").result_rows
