@@ -8,7 +8,6 @@ acknowledgement, and sends what `reject` is given to the dead-letter topic.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any, Awaitable, Callable
 
 from schemas.deadletter import Reason
