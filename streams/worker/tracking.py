@@ -53,7 +53,7 @@ class Entry:
 
     @classmethod
     def load(cls, data: bytes) -> "Entry":
-        # Entries of versions before 0.6 also held an outbox and its causes: not needed now.
+        # Entries written before 2026-12-05 also hold an outbox and its causes: not needed now.
         partition, state, *_ = orjson.loads(data)
         return cls(partition, state_from_json(state))
 
