@@ -1,11 +1,12 @@
 """Per (service, minute) probe buckets, closed by an event-time watermark (pure).
 
 A bucket closes once the watermark (the largest event time two consecutive results agree
-on, streams/engine/watermark.py, minus the allowed lateness) passes its end; a record for a closed bucket is late. A partition that goes quiet does
-not hold its buckets open forever: after `idle` of wall time without records, the
-watermark follows the wall clock (minus the lateness) — but only if the last record read
-was the partition's newest, so a worker slowed down by a backlog never closes minutes
-whose records are still waiting in Kafka.
+on, streams/engine/watermark.py, minus the allowed lateness) passes its end; a record for
+a closed bucket is late. A partition that goes quiet does not hold its buckets open
+forever: after `idle` of wall time without records, the watermark follows the wall clock
+(minus the lateness) — but only if the last record read was the partition's newest, so a
+worker slowed down by a backlog never closes minutes whose records are still waiting in
+Kafka.
 """
 
 from __future__ import annotations

@@ -99,6 +99,7 @@ class SlaTracker:
         self._flushes: dict[int, asyncio.Lock] = {}  # one flush of a partition at a time
         self.flush_after = flush_after  # staged changes this old are written by the next event
         self._revokes = 0  # how many times partitions were revoked (a tick's wait outlived its partition)
+        self._legacy_keys = False  # whether the last scan of the tables met an entry keyed by a bare id
 
     async def on_event(
         self, event: TicketEvent | IncidentEvent, partition: int, offset: int, now: datetime, ack: Ack,
@@ -121,7 +122,7 @@ class SlaTracker:
             flush = self.wall() - staged.since >= self.flush_after
         # Ticks come seldom while the ingest agent works through a backlog: changes older than
         # `flush_after` are written now, so that a crash repeats (and delays) little.
-        if flush and not self._flushes.setdefault(partition, asyncio.Lock()).locked():
+        if flush and not self._flush_lock(partition).locked():
             await self._flush(partition)
         return len(outputs) if changed else 0
 
@@ -140,7 +141,7 @@ class SlaTracker:
         wait until the broker has stored them, write the entries, wait again, then acknowledge
         the events. One flush of a partition at a time, so entries are written in the order
         they were staged."""
-        async with self._flushes.setdefault(partition, asyncio.Lock()):
+        async with self._flush_lock(partition):
             async with self._lock(partition):
                 staged = self._staged.pop(partition, None)
                 if staged is None:
@@ -172,6 +173,9 @@ class SlaTracker:
     def _lock(self, partition: int) -> asyncio.Lock:
         return self._locks.setdefault(partition, asyncio.Lock())
 
+    def _flush_lock(self, partition: int) -> asyncio.Lock:
+        return self._flushes.setdefault(partition, asyncio.Lock())
+
     async def _tick(self, partition: int, clock: Callable[[str], datetime | None]) -> int:
         published = 0
         for source in self.tables:
@@ -198,6 +202,7 @@ class SlaTracker:
         self._staged.clear()
         self._writing.clear()
         self._revokes += 1
+        self._legacy_keys = False  # the next scan says again
 
     def _get(self, partition: int, kind: str, key: bytes) -> Entry | None:
         for pending in (self._staged.get(partition), self._writing.get(partition)):
@@ -215,7 +220,10 @@ class SlaTracker:
     def _legacy(self, partition: int, event: TicketEvent | IncidentEvent) -> Entry | None:
         """The entry of an entity written before ids were scoped by customer (keyed by its
         bare id), when it belongs to the event's customer: it moves to the scoped key at the
-        partition's next tick. Another customer's entry stays where it is, untouched."""
+        partition's next tick. Another customer's entry stays where it is, untouched. Looked
+        up only while the tables hold such entries: a read per new entity otherwise."""
+        if not self._legacy_keys:
+            return None
         key = event.entity_id.encode()
         entry = self._get(partition, event.kind, key)
         if entry is None or entry.state.events[-1].customer != event.customer:
@@ -267,6 +275,7 @@ class SlaTracker:
         for kind, table in self.tables.items():
             for key, raw in table.items():
                 entry = Entry.load(raw)
+                self._legacy_keys |= not key.startswith(b'["')  # entity_key's keys are JSON arrays
                 if entry.partition not in already:
                     self.due.set(entry.partition, (kind, key), entry.state.next_due)
                     self.due.indexed.add(entry.partition)
