@@ -29,7 +29,8 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from schemas.errors import RunFailed
 from sinks.clickhouse import passes_with_time
 from sinks.repair import Part, broken_parts, record_repair
-from sinks.rows import COLUMNS, Consumed, Rows, breach_rows, input_rows, instance_rows, minute_rows, record_time, status_rows
+from sinks.rows import COLUMNS, Rows, breach_rows, input_rows, instance_rows, minute_rows, status_rows
+from streams.verdict import Consumed, record_time
 from streams.metrics import ACKED, CONSUMED, SINK_BATCHES, SINK_FAILURES, SINK_INSERT_SECONDS, SINK_ROWS, Watch, live_gauge
 from streams.settings import Settings
 from streams.validate import Limits

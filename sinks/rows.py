@@ -7,8 +7,7 @@ or inside one batch, is one row to every reader.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 from typing import Any, Callable, Hashable, Sequence
 
@@ -16,10 +15,10 @@ import orjson
 from pydantic import BaseModel
 
 from schemas import codec
-from schemas.deadletter import Reason
 from schemas.events import ProbeEvent
 from schemas.outputs import EntityStatus, InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
-from streams.validate import AnyEvent, Limits, Rejection, validate, wrong_key
+from streams.validate import Limits, Rejection
+from streams.verdict import Consumed, accepted
 
 INPUT_EVENT_COLUMNS = (
     "kind", "event_id", "entity_id", "customer", "occurred_at", "source",
@@ -43,38 +42,6 @@ COLUMNS = {
 
 Row = tuple[str, Hashable, tuple[Any, ...]]  # table, dedup key, values in COLUMNS[table] order
 Rows = Callable[["Consumed", datetime], list[Row]]  # a record and the time it is stored -> its rows
-
-
-@dataclass(frozen=True, slots=True)
-class Consumed:
-    """What the sink needs of one Kafka record."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: datetime  # when the record was produced (Kafka CreateTime), or read if unknown
-
-
-def record_time(timestamp_ms: int | None) -> datetime:
-    """A Kafka record timestamp as a datetime; now when the record has none."""
-    if timestamp_ms is None or timestamp_ms < 0:
-        return datetime.now(timezone.utc)
-    return datetime.fromtimestamp(timestamp_ms / 1000, timezone.utc)
-
-
-def accepted(kind: str, record: Consumed, limits: Limits) -> AnyEvent | Rejection:
-    """The worker's verdict on an input record, which the sink repeats to store exactly the
-    events the worker took: validation against the record's own timestamp (not the wall
-    clock, so both processes, and any later re-read, agree), and the key the entity's id."""
-    try:
-        result = validate(kind, record.value, record.timestamp, limits)
-    except Exception as exc:  # a bug in validation must not stop a process: the record is refused
-        return Rejection(Reason.processing_error, f"{type(exc).__name__}: {exc}")
-    if not isinstance(result, Rejection) and record.key != result.entity_id.encode():
-        return Rejection(Reason.wrong_key, wrong_key(result, record.key))
-    return result
 
 
 def input_rows(kind: str, limits: Limits) -> Rows:

@@ -15,7 +15,8 @@ from schemas.policy import Policy
 from sinks.clickhouse import connect
 from sinks.contracts import write_contracts
 from sinks.migrate import migrate
-from sinks.rows import COLUMNS, Consumed, Rows, breach_rows, instance_rows, minute_rows
+from sinks.rows import COLUMNS, Rows, breach_rows, instance_rows, minute_rows
+from streams.verdict import Consumed
 from streams.whatif.simulate import Outputs
 
 SlaKey = tuple[str, str, str, date]  # contract, metric, level (priority or severity), month of the instance's start

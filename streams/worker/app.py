@@ -17,7 +17,7 @@ from faust.types import StreamT
 from schemas import codec
 from schemas.deadletter import KEY_KEPT, DeadLetter, Reason
 from schemas.policy import Policy
-from sinks.rows import Consumed, record_time
+from streams.verdict import Consumed, record_time
 from streams.engine.clocks import ClockEngine
 from streams.engine.slo_plan import SloPlan
 from streams.kafka_util import CommittedOffsets

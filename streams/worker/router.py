@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable
 
 from schemas.deadletter import Reason
 from schemas.events import IncidentEvent, ProbeEvent, TicketEvent
-from sinks.rows import Consumed, accepted
+from streams.verdict import Consumed, accepted
 from streams.metrics import CONSUMED, PROBE_LATE, REJECTED
 from streams.validate import Limits, Rejection
 from streams.worker.partition_clock import PartitionClock

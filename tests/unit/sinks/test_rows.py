@@ -8,7 +8,8 @@ import orjson
 
 from schemas.deadletter import Reason
 from sinks.kafka_sink import Batch
-from sinks.rows import COLUMNS, Consumed, accepted, breach_rows, input_rows, instance_rows, record_time
+from sinks.rows import COLUMNS, breach_rows, input_rows, instance_rows
+from streams.verdict import Consumed, accepted, record_time
 from streams.validate import Limits, Rejection
 
 PRODUCED = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)

@@ -12,7 +12,7 @@ import pytest
 from schemas.deadletter import Reason
 from schemas.policy import parse_policy
 from schemas.outputs import entity_key
-from sinks.rows import Consumed
+from streams.verdict import Consumed
 from streams.engine.clocks import ClockEngine
 from streams.engine.slo_plan import SloPlan
 from streams.validate import Limits

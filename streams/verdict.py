@@ -1,0 +1,42 @@
+"""The verdict on an input record, which worker and sink reach alike: the record as both
+read it (`Consumed`), its broker time, and whether the event is accepted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from schemas.deadletter import Reason
+from streams.validate import AnyEvent, Limits, Rejection, validate, wrong_key
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """What worker and sink need of one input record."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: datetime  # when the broker appended the record (input topics use LogAppendTime)
+
+
+def record_time(timestamp_ms: int | None) -> datetime:
+    """A Kafka record timestamp as a datetime; now when the record has none."""
+    if timestamp_ms is None or timestamp_ms < 0:
+        return datetime.now(timezone.utc)
+    return datetime.fromtimestamp(timestamp_ms / 1000, timezone.utc)
+
+
+def accepted(kind: str, record: Consumed, limits: Limits) -> AnyEvent | Rejection:
+    """The worker's verdict on an input record, which the sink repeats to store exactly the
+    events the worker took: validation against the record's own timestamp (not the wall
+    clock, so both processes, and any later re-read, agree), and the key the entity's id."""
+    try:
+        result = validate(kind, record.value, record.timestamp, limits)
+    except Exception as exc:  # a bug in validation must not stop a process: the record is refused
+        return Rejection(Reason.processing_error, f"{type(exc).__name__}: {exc}")
+    if not isinstance(result, Rejection) and record.key != result.entity_id.encode():
+        return Rejection(Reason.wrong_key, wrong_key(result, record.key))
+    return result
