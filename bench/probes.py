@@ -146,7 +146,7 @@ def live(services: int, n: int, workers: int, partitions: int) -> dict[str, str]
     topics = [settings.topic_probes]
     bare = bare_faust(env, settings, topics, n, tmp)
     group = processes(env, tmp, "worker", workers)
-    worker = measure(lambda: start_all(group), settings, settings.app_id, topics, n)
+    worker = measure(lambda: start_all(group), settings, settings.probe_group, topics, n)
     rows = {"baseline: raw consume (confluent-kafka), events/s": f"{n / raw_consume(settings, topics[:1], n)[0]:,.0f}"}
     for what, m in (("baseline: bare Faust agent", bare), (f"{workers} worker(s)", worker)):
         rows[f"{what}: events/s (steady after the first commit)"] = f"{m.rate:,.0f} ({m.steady:,.0f})"

@@ -55,7 +55,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     policy = _policy(settings)
     # Everything the worker needs is checked before it writes anything anywhere.
     prepare_worker_topics(settings)
-    watch = Watch(settings, settings.app_id) if settings.metrics_port else None
+    watch = Watch(settings, settings.app_id, {settings.topic_probes: settings.probe_group}) if settings.metrics_port else None
     app = build_app(settings, policy, watch=watch)
     collect_less()
     if watch is not None:  # before the group is joined: /ready says so until partitions are assigned

@@ -62,6 +62,14 @@ def lag(settings: Settings, group: str, topics: Iterable[str], retry_for: float 
     return _patiently(lambda: _lag(settings, group, list(topics)), give_up_after=retry_for)
 
 
+def worker_lag(settings: Settings, topics: Iterable[str], retry_for: float = 30.0) -> int:
+    """Records in `topics` the workers have not yet committed (each topic in its group)."""
+    groups: dict[str, list[str]] = {}
+    for topic in topics:
+        groups.setdefault(settings.worker_group(topic), []).append(topic)
+    return sum(lag(settings, group, named, retry_for) for group, named in groups.items())
+
+
 def _lag(settings: Settings, group: str, topics: list[str]) -> int:
     consumer = Consumer({**settings.kafka_client_config(), "group.id": group, "enable.auto.commit": False})
     try:
@@ -156,15 +164,33 @@ class CommittedOffsets:
         high watermark: the next offset to be written)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._position, topic, partition)
 
-    def _start(self, topic: str, partition: int) -> int:
+    async def resume(self, topic: str, partition: int, before: "CommittedOffsets | None") -> tuple[int, int]:
+        """Like `position`, but where `before`'s group starts when this group never committed
+        the partition (a group that took over from another)."""
+        def ask() -> tuple[int, int]:
+            committed = self._committed(topic, partition)
+            if committed is None and before is not None:
+                committed = before._committed(topic, partition)
+            low, high = self._ends(topic, partition)
+            return max(committed or 0, low), high
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, ask)
+
+    def _committed(self, topic: str, partition: int) -> int | None:
         (tp,) = _patiently(lambda: self._consumer.committed([TopicPartition(topic, partition)], timeout=10))
-        low, _ = _patiently(lambda: self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10))
-        return max(tp.offset, low)  # no commit (-1001), or records removed by retention: the log start
+        return tp.offset if tp.offset >= 0 else None
+
+    def _ends(self, topic: str, partition: int) -> tuple[int, int]:
+        low, high = _patiently(lambda: self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10))
+        return low, high
+
+    def _start(self, topic: str, partition: int) -> int:
+        low, _ = self._ends(topic, partition)
+        return max(self._committed(topic, partition) or 0, low)  # no commit, or records removed by retention: the log start
 
     def _position(self, topic: str, partition: int) -> tuple[int, int]:
-        start = self._start(topic, partition)
-        _, high = _patiently(lambda: self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10))
-        return start, high
+        low, high = self._ends(topic, partition)
+        return max(self._committed(topic, partition) or 0, low), high
 
 
 def _patiently(ask: Callable[[], T], give_up_after: float | None = None) -> T:

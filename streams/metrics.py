@@ -100,27 +100,32 @@ class LagWatch:
     """Consumer lag of a group on the partitions this process owns, asked of the broker
     every `interval` seconds on a thread of its own (sets LAG; `total` for readiness)."""
 
-    def __init__(self, settings: Settings, group: str, interval: float) -> None:
-        self._consumer = Consumer({**settings.kafka_client_config(), "group.id": group,
-                                   "enable.auto.commit": False, "log_level": 3})
+    def __init__(self, settings: Settings, group: str, interval: float, groups: dict[str, str] | None = None) -> None:
+        """`groups`: topics committed in another group than `group`."""
+        self._consumers = {g: Consumer({**settings.kafka_client_config(), "group.id": g, "enable.auto.commit": False,
+                                        "log_level": 3}) for g in {group, *(groups or {}).values()}}
+        self._group = group
+        self._groups = groups or {}
         self.interval = interval
         self.owned: frozenset[tuple[str, int]] = frozenset()  # replaced whole by the owner's thread
+        self.also: Callable[[], frozenset[tuple[str, int]]] = frozenset  # partitions owned beside `owned`
         self.total: int | None = None  # None: not known (nothing owned yet, or the broker did not answer)
         self._shown: set[tuple[str, int]] = set()
 
     def measure(self) -> None:
         """Ask once: committed offsets and high watermarks of the owned partitions."""
-        owned = self.owned
+        owned = self.owned | self.also()
         if not owned:
             self._forget(self._shown)
             self._shown, self.total = set(), None
             return
         try:
-            tps = self._consumer.committed([TopicPartition(t, p) for t, p in sorted(owned)], timeout=5)
             lags = {}
-            for tp in tps:
-                low, high = self._consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=5)
-                lags[(tp.topic, tp.partition)] = max(high - (tp.offset if tp.offset >= 0 else low), 0)
+            for group, consumer in self._consumers.items():
+                mine = [TopicPartition(t, p) for t, p in sorted(owned) if self._groups.get(t, self._group) == group]
+                for tp in consumer.committed(mine, timeout=5) if mine else []:
+                    low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=5)
+                    lags[(tp.topic, tp.partition)] = max(high - (tp.offset if tp.offset >= 0 else low), 0)
         except KafkaException as exc:
             log.warning("consumer lag unknown: %s", exc.args[0].str())
             self.total = None
@@ -150,10 +155,10 @@ class Watch:
     owned partitions is known and at most `max_lag`.
     """
 
-    def __init__(self, settings: Settings, group: str) -> None:
+    def __init__(self, settings: Settings, group: str, groups: dict[str, str] | None = None) -> None:
         self.stall_s = settings.health_stall_s
         self.max_lag = settings.ready_max_lag
-        self.lag = LagWatch(settings, group, settings.lag_interval_s)
+        self.lag = LagWatch(settings, group, settings.lag_interval_s, groups)
         self.checks: dict[str, Callable[[], bool]] = {}
         self._beat = time.monotonic()
 

@@ -157,6 +157,16 @@ class Settings(BaseSettings):
         """The sink's consumer group: apart from the workers', it commits what is stored."""
         return f"{self.app_id}-sink"
 
+    @property
+    def probe_group(self) -> str:
+        """Where the workers commit the probe topic: they read it with librdkafka, beside Faust
+        (streams/worker/probe_feed.py), so its offsets are not the Faust group's."""
+        return f"{self.app_id}-probes"
+
+    def worker_group(self, topic: str) -> str:
+        """The consumer group in which the workers commit input `topic`."""
+        return self.probe_group if topic == self.topic_probes else self.app_id
+
     def kafka_client_config(self) -> dict[str, Any]:
         """librdkafka (confluent-kafka) connection properties."""
         conf: dict[str, Any] = {

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from schemas.errors import FAILED
-from streams.kafka_util import lag
+from streams.kafka_util import lag, worker_lag
 from streams.settings import Settings
 
 
@@ -131,9 +131,11 @@ class WorkerProcess:
         a process exits or the lag has not shrunk for `stall_s` seconds. `show(left, stalled)`
         is called every half second with the records left and the seconds without progress.
         """
-        group = settings.sink_group if self.command == "sink" else settings.app_id
+        def left_over() -> int:
+            return lag(settings, settings.sink_group, topics) if self.command == "sink" else worker_lag(settings, topics)
+
         best, since = None, time.monotonic()
-        while (left := lag(settings, group, topics)) > 0:
+        while (left := left_over()) > 0:
             if best is None or left < best:
                 best, since = left, time.monotonic()
             stalled = time.monotonic() - since
@@ -150,7 +152,7 @@ class WorkerProcess:
     def wait_drained(self, settings: Settings, timeout: float = 120.0) -> None:
         """Wait until the worker's group has committed every input record."""
         topics = list(settings.input_topics.values())
-        self.wait_until(lambda: lag(settings, settings.app_id, topics) == 0, timeout, "input drained")
+        self.wait_until(lambda: worker_lag(settings, topics) == 0, timeout, "input drained")
 
 
 def free_ports(n: int) -> list[int]:

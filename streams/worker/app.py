@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -30,6 +31,7 @@ from streams.worker.faust_fixes import (MAX_POLL_RECORDS, drain_changelog_writes
                                         realign_committed, serve_partitions_in_turn)
 from streams.worker.outputs import DirectTable, Outputs
 from streams.worker.partition_clock import PartitionClock
+from streams.worker.probe_feed import ProbeFeed
 from streams.worker.probe_tracking import ProbeTracker
 from streams.worker.router import Router
 from streams.worker.stall import StalledPartition, StallWatch, waiting
@@ -106,7 +108,8 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
         order = orders[topic] = InOrder(lambda partition: committed.start(topic, partition))
         return order
 
-    tracker, probes = _tracking(app, settings, policy, sla_clock, committed) if policy else (None, None)
+    outputs = Outputs(settings.kafka_client_config(), settings.producer_linger_ms)
+    tracker, probes = _trackers(app, settings, policy, sla_clock, outputs) if policy else (None, None)
 
     async def reject(record: Consumed, reason: Reason, detail: str) -> None:
         letter = DeadLetter.of(reason, detail, record.topic, record.partition, record.offset, record.key,
@@ -114,7 +117,20 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
         key = None if record.key is None else record.key[:KEY_KEPT]
         await sent(deadletter, [(key, codec.dumps(letter))], headers={"slastream.reason": reason.value.encode()})
 
-    router = Router(limits, sla_clock, reject, tracker, probes)
+    router = Router(limits, sla_clock, reject, tracker)
+    feed = ProbeFeed(settings, router.verdict, outputs, sla_clock, clock, probes, before=committed)
+    if probes is not None and tracker is not None:
+        _ticks(app, settings, tracker, probes, feed, sla_clock, committed)
+
+    @app.task
+    async def read_probes() -> None:
+        try:
+            await feed.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("reading probe results failed; stopping the worker")
+            await app.crash(exc)
 
     async def ingest(kind: str, stream: StreamT) -> None:
         manual = cast(faust.Stream, stream).noack()
@@ -130,31 +146,38 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
             await router.route(kind, record, app.consumer.highwater(msg.tp), ack)
 
     for kind, topic_name in settings.input_topics.items():
+        if kind == "probe":
+            continue  # read by the probe feed, beside Faust
         app.agent(app.topic(topic_name, internal=False), name=f"ingest-{kind}", concurrency=1)(_bind(ingest, kind))
 
     @app.timer(interval=5.0)
     async def unblock_commits() -> None:
         await realign_committed(app, orders, committed)
 
+    def held() -> list[tuple[str, int, int, float]]:
+        """Per partition, the oldest record not acknowledged: topic, partition, offset, age in seconds."""
+        out = [(topic, p, offset, age) for topic, order in list(orders.items())
+               for p, (offset, age) in order.oldest().items()]
+        return out + [(feed.topic, p, *oldest) for p, h in list(feed.held.items()) if (oldest := h.oldest()) is not None]
+
     @app.timer(interval=30.0)
     async def report_held() -> None:
-        for topic, order in orders.items():
-            for partition, (offset, age) in order.oldest().items():
-                if age > 60:  # probe results wait for their minute, about a minute and a half
-                    log.warning("%s[%d]: offset %d unacknowledged for %.0f s", topic, partition, offset, age,
-                                extra={"topic": topic, "partition": partition, "offset": offset})
+        for topic, partition, offset, age in held():
+            if age > 60:  # probe results wait for their minute, about a minute and a half
+                log.warning("%s[%d]: offset %d unacknowledged for %.0f s", topic, partition, offset, age,
+                            extra={"topic": topic, "partition": partition, "offset": offset})
 
     def forget_pending(sender: Any, *args: Any, **kwargs: Any) -> None:
         for order in orders.values():  # revoked records are read again and tracked anew
             order.forget()
+        feed.release()
 
     app.on_partitions_revoked.connect(forget_pending)  # type: ignore[arg-type]  # mode's stub is too narrow
-    live_gauge("slastream_oldest_unacked_age_seconds", lambda: [
-        ((topic, str(partition)), age) for topic, order in list(orders.items())
-        for partition, (_, age) in order.oldest().items()])
+    live_gauge("slastream_oldest_unacked_age_seconds", lambda: [((t, str(p)), age) for t, p, _, age in held()])
     live_gauge("slastream_table_store_bytes", lambda: [((), _disk_bytes(settings.data_dir))])
     if watch is not None:
         _watched(app, watch, set(settings.input_topics.values()))
+        watch.lag.also = lambda: frozenset((feed.topic, p) for p in list(feed.held))
     if settings.stall_s > 0:
         _stall_checks(app, settings.stall_s, committed, {*settings.input_topics.values(), ticks_topic(settings)})
     return app
@@ -239,16 +262,15 @@ def _watched(app: faust.App, watch: Watch, inputs: set[str]) -> None:
     watch.checks["tables_recovered"] = lambda: not (app.rebalancing or app.in_recovery)
 
 
-def _tracking(
-    app: faust.App, settings: Settings, policy: Policy, clock: PartitionClock, committed: CommittedOffsets,
+def _trackers(
+    app: faust.App, settings: Settings, policy: Policy, clock: PartitionClock, outputs: Outputs,
 ) -> tuple[SlaTracker, ProbeTracker]:
-    """Tables, tick topic and agents for live SLA and SLO tracking; returns both trackers."""
+    """Tables and trackers for live SLA and SLO tracking."""
     rocksdb = {
         "block_cache_size": settings.rocksdb_block_cache_mb * 2**20,
         "block_cache_compressed_size": settings.rocksdb_block_cache_mb * 2**20 // 4,
         "write_buffer_size": settings.rocksdb_write_buffer_mb * 2**20,
     }
-    outputs = Outputs(settings.kafka_client_config(), settings.producer_linger_ms)
     tables: dict[str, Table] = {
         kind: cast(Table, app.tables.add(DirectTable(
             app, outputs=outputs, name=name, default=None, beacon=app.tables.beacon,
@@ -266,8 +288,6 @@ def _tracking(
         outputs.send(settings.topic_breaches, alerts, lifecycle=True)
         outputs.send(settings.topic_slo_status, statuses)
 
-    ticks_name = ticks_topic(settings)
-
     tracker = SlaTracker(
         ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall, stored=outputs.stored,
         flush_after=timedelta(seconds=settings.tick_interval_s),
@@ -277,7 +297,13 @@ def _tracking(
         lateness=timedelta(seconds=settings.probe_lateness_s), idle=timedelta(seconds=settings.probe_idle_s),
         status_every=settings.slo_status_every_min, stored=outputs.stored,
     )
+    return tracker, probes
 
+
+def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: ProbeTracker, feed: ProbeFeed,
+           clock: PartitionClock, committed: CommittedOffsets) -> None:
+    """The tick topic and agent that fire deadlines and close minutes."""
+    ticks_name = ticks_topic(settings)
     # Tables can only be written inside stream iteration, so a timer cannot fire deadlines
     # or close minutes itself: the leader sends a tick to every partition of a topic
     # co-partitioned with the inputs, and the owner of each partition advances its state.
@@ -293,6 +319,11 @@ def _tracking(
         """Ask the broker where the inputs of `partition` stand when reading cannot tell
         (after a takeover, or an end unknown when the last record came); clocks hold till then."""
         for kind in clock.unsure(partition, settings.input_topics):
+            if kind == "probe":
+                position = await feed.position(partition)
+                if position is not None:
+                    clock.learn(kind, partition, *position)
+                continue
             start, end = await committed.position(settings.input_topics[kind], partition)
             clock.learn(kind, partition, start, end)
 
@@ -310,6 +341,7 @@ def _tracking(
                 continue
             try:
                 with TICK_SECONDS.time():
+                    await feed.own(partition)  # the probe table's partition is recovered by now
                     await settle(partition)
                     await tracker.on_tick(partition, lambda kind: clock.now(kind, partition))
                     await probes.on_tick(partition, clock.caught_up("probe", partition))
@@ -335,8 +367,6 @@ def _tracking(
     live_gauge("slastream_probe_open_minutes", lambda: [((), probes.open_minutes())])
 
     app.on_partitions_revoked.connect(forget)  # type: ignore[arg-type]  # mode's stub is too narrow
-
-    return tracker, probes
 
 
 async def checked(app: faust.App, order: InOrder, msg: Any) -> bool:

@@ -39,12 +39,13 @@ class Outputs:
         self._lost: str | None = None
         self._types: dict[str, Any] = {}  # lifecycle type -> its labelled counter
 
-    def send(self, topic: str, records: Sequence[Record], lifecycle: bool = False) -> None:
+    def send(self, topic: str, records: Sequence[tuple[bytes | None, bytes]], lifecycle: bool = False,
+             headers: dict[str, str | bytes | None] | None = None) -> None:
         """Queue records for `topic` (counted by topic, and on the breach topic by type); returns at once."""
         for key, value in records:
             while True:
                 try:
-                    self._producer.produce(topic, value, key, on_delivery=self._delivered)
+                    self._producer.produce(topic, value, key, on_delivery=self._delivered, headers=headers)
                     break
                 except BufferError:  # librdkafka's queue is full: let it send (rare, it holds 100,000)
                     self._producer.poll(0.05)

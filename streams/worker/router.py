@@ -1,8 +1,9 @@
-"""What the worker does with one input record, without Faust: the verdict, the dead-letter
-topic, the SLA tracker or the probe tracker, and when the record is acknowledged.
+"""What the worker does with one ticket or incident record, without Faust: the verdict, the
+dead-letter topic, the SLA tracker, and when the record is acknowledged.
 
 The Faust agent (app.py) only checks the record's offset, hands it here with its
-acknowledgement, and sends what `reject` is given to the dead-letter topic.
+acknowledgement, and sends what `reject` is given to the dead-letter topic. Probe results
+take the same verdict (`verdict`) in the probe feed (probe_feed.py), beside Faust.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ import logging
 from typing import Any, Awaitable, Callable
 
 from schemas.deadletter import Reason
-from schemas.events import IncidentEvent, ProbeEvent, TicketEvent
+from schemas.events import IncidentEvent, TicketEvent
+from streams.metrics import CONSUMED, REJECTED
+from streams.validate import AnyEvent, Limits, Rejection
 from streams.verdict import Consumed, accepted
-from streams.metrics import CONSUMED, PROBE_LATE, REJECTED
-from streams.validate import Limits, Rejection
 from streams.worker.partition_clock import PartitionClock
-from streams.worker.probe_tracking import ProbeTracker
 from streams.worker.tracking import SlaTracker
 from streams.worker.types import Ack
 
@@ -26,51 +26,44 @@ Reject = Callable[[Consumed, Reason, str], Awaitable[None]]  # record, reason, d
 
 
 class Router:
-    """Routes input records; one per worker, shared by the ingest agents."""
+    """Routes input records; one per worker, shared by the ingest agents and the probe feed."""
 
     def __init__(self, limits: Limits, clock: PartitionClock, reject: Reject,
-                 tracker: SlaTracker | None = None, probes: ProbeTracker | None = None) -> None:
+                 tracker: SlaTracker | None = None) -> None:
         self.limits = limits
         self.clock = clock
         self.reject = reject
         self.tracker = tracker
-        self.probes = probes
         self._consumed: dict[str, Any] = {}  # per topic, its labelled counter (a lookup per record cost 2 %)
 
     async def route(self, kind: str, record: Consumed, highwater: int, ack: Ack) -> None:
         """Process one record of `kind`'s input topic (`highwater`: its partition's end as the
         consumer knows it). `ack` is called once nothing of the record can be lost: at once,
-        for a ticket or incident event once the partition's next tick has written its entity,
-        for a counted probe result once its minute is closed and published."""
-        consumed = self._consumed.get(record.topic)
-        if consumed is None:
-            consumed = self._consumed[record.topic] = CONSUMED.labels(record.topic)
-        consumed.inc()
-        # The same verdict `slastream sink` reaches when it stores the valid events.
-        result = accepted(kind, record, self.limits)
-        # An event time counts for the partition's clock no later than the broker appended the
-        # record (input topics are stamped by the broker): a producer clock that runs ahead
-        # cannot move the clock of the other entities in its partition.
-        self.clock.observe(kind, record.partition, record.offset, highwater,
-                           None if isinstance(result, Rejection) else min(result.occurred_at, record.timestamp))
+        for a ticket or incident event once the partition's next tick has written its entity."""
+        result = self.verdict(kind, record, highwater)
         if isinstance(result, Rejection):
-            if self.probes is not None and kind == "probe":
-                self.probes.on_rejected(record.partition)
             await self._reject(record, result.reason, result.detail)
             await ack()
             return
         if self.tracker is not None and isinstance(result, (TicketEvent, IncidentEvent)):
             if await self._track(record, result, ack):
                 return  # acknowledged by the SLA tracker at the partition's next tick
-        if self.probes is not None and isinstance(result, ProbeEvent):
-            outcome = self.probes.on_event(result, record.partition, record.offset, ack)
-            if outcome == "counted":
-                return  # acknowledged by the probe tracker once its minute is closed
-            if outcome == "late":
-                PROBE_LATE.inc()
-                await self._reject(record, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
-                                                       f"{result.service} was already closed")
         await ack()
+
+    def verdict(self, kind: str, record: Consumed, highwater: int | None) -> AnyEvent | Rejection:
+        """Count the record read, judge it as `slastream sink` does when it stores the valid
+        events, and move its partition's clock."""
+        consumed = self._consumed.get(record.topic)
+        if consumed is None:
+            consumed = self._consumed[record.topic] = CONSUMED.labels(record.topic)
+        consumed.inc()
+        result = accepted(kind, record, self.limits)
+        # An event time counts for the partition's clock no later than the broker appended the
+        # record (input topics are stamped by the broker): a producer clock that runs ahead
+        # cannot move the clock of the other entities in its partition.
+        self.clock.observe(kind, record.partition, record.offset, highwater,
+                           None if isinstance(result, Rejection) else min(result.occurred_at, record.timestamp))
+        return result
 
     async def _track(self, record: Consumed, event: TicketEvent | IncidentEvent, ack: Ack) -> bool:
         """Apply the event; False when it failed (then it is dead-lettered, `ack` not kept)."""

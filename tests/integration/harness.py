@@ -26,7 +26,7 @@ from schemas.policy_files import load_policy
 from sinks.kafka_sink import sink_topics
 from streams.engine.clocks import ClockEngine
 from streams.engine.replay import Replay
-from streams.kafka_util import lag, read_all
+from streams.kafka_util import read_all, worker_lag
 from streams.tools.synthetic import SyntheticSource
 from streams.tools.workerproc import WorkerProcess, WorkerStalled, peak_rss_mib
 from streams.validate import validate
@@ -197,7 +197,7 @@ def run_faulted(run: Any, records: list[Record], fault: Callable[[], None], name
     worker, sink = start(run, name)
     inputs = list(run.settings.input_topics.values())
     try:
-        worker.wait_until(lambda: lag(run.settings, run.settings.app_id, inputs) < len(records) * 0.8, 600,
+        worker.wait_until(lambda: worker_lag(run.settings, inputs) < len(records) * 0.8, 600,
                           "a fifth of the input committed")
         fault()
         worker = supervise(run, worker, sink, {**WORKER_ENV, "DATA_DIR": str(run.tmp / f"{name}-state")}, stall_s,

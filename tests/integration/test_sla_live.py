@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from streams.kafka_util import group_assignments, lag, read_all
+from streams.kafka_util import group_assignments, read_all, worker_lag
 from tests.conftest import clickhouse
 from tests.integration import scenario
 from tests.integration.helpers import send
@@ -29,7 +29,7 @@ def wait_for_outcome(run, worker, distinct_events: int, timeout: float = 90) -> 
     """Until every expected lifecycle event is on the topic and every input is processed."""
     worker.wait_until(
         lambda: len({r["event_id"] for r in breach_records(run)}) >= distinct_events
-        and lag(run.settings, run.settings.app_id, list(run.settings.input_topics.values())) == 0,
+        and worker_lag(run.settings, list(run.settings.input_topics.values())) == 0,
         timeout, "all lifecycle events published",
     )
 

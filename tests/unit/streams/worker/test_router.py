@@ -14,10 +14,8 @@ from schemas.policy import parse_policy
 from schemas.outputs import entity_key
 from streams.verdict import Consumed
 from streams.engine.clocks import ClockEngine
-from streams.engine.slo_plan import SloPlan
 from streams.validate import Limits
 from streams.worker.partition_clock import PartitionClock
-from streams.worker.probe_tracking import ProbeTracker
 from streams.worker.router import Router
 from streams.worker.tracking import SlaTracker
 from tests.unit.streams.conftest import utc
@@ -30,18 +28,16 @@ contracts:
     tickets:
       targets:
         P1: {response: 15m, resolution: 1h}
-    probes:
-      availability: {objective: 0.999}
 """)
 T0 = utc("2026-11-27 10:00")
-TOPICS = {"ticket": "sla.tickets", "probe": "sla.probes"}
+TOPICS = {"ticket": "sla.tickets"}
 
 # acme's tickets: their keys in state and on the instances topic
 KEY = {t: entity_key("ticket", "acme", t) for t in ("T1", "T2", "T3")}
 
 
 class World:
-    """A router with both trackers on dict tables; records are numbered per topic."""
+    """A router with the SLA tracker on dict tables; records are numbered per topic."""
 
     def __init__(self, fail_sla: bool = False, lateness: timedelta = timedelta(0)) -> None:
         self.wall = T0
@@ -68,10 +64,8 @@ class World:
                 raise RuntimeError("engine broke")
             engine.apply = broken  # type: ignore[method-assign]
         self.tracker = SlaTracker(engine, {"ticket": {}, "incident": {}}, publish, lambda: self.wall, stored=stored)
-        self.probes = ProbeTracker(SloPlan(POLICY), {}, publish, lambda: self.wall,
-                                   lateness=timedelta(seconds=60), idle=timedelta(minutes=2), stored=stored)
         self.clock = PartitionClock(lambda: self.wall, lateness=lateness)
-        self.router = Router(Limits(), self.clock, reject, self.tracker, self.probes)
+        self.router = Router(Limits(), self.clock, reject, self.tracker)
 
     def send(self, kind: str, value: dict | bytes, key: bytes, highwater: int | None = None) -> int:
         offset = self.offsets[kind]
@@ -91,11 +85,6 @@ def ticket(at: datetime, status: str = "new", eid: str = "t1", tid: str = "T1") 
             "customer": "acme", "service": "checkout", "priority": "P1", "status": status}
 
 
-def probe(at: datetime, eid: str) -> dict:
-    return {"event_id": eid, "occurred_at": at.isoformat(), "source": "p", "probe_id": "p1",
-            "service": "checkout", "region": "eu", "ok": True, "latency_ms": 80.0, "status_code": 200}
-
-
 def test_a_refused_record_is_dead_lettered_with_its_reason_and_acknowledged() -> None:
     w = World()
     w.send("ticket", b"{not json", b"T1")
@@ -110,20 +99,6 @@ def test_a_ticket_drives_the_sla_tracker_and_is_acknowledged_once_the_next_tick_
     assert w.published == [] and w.acked == [] and w.letters == []  # staged until the tick
     asyncio.run(w.tracker.on_tick(0, lambda kind: T0))
     assert w.published == [KEY["T1"]] and w.acked == [("ticket", 0)] and KEY["T1"] in w.tracker.tables["ticket"]
-
-
-def test_a_probe_result_is_acknowledged_once_its_minute_is_closed_and_a_late_one_dead_lettered() -> None:
-    w = World()
-    w.send("probe", probe(T0 + timedelta(seconds=10), "p0"), b"checkout")
-    assert w.acked == []  # counted: waits for its minute
-    w.wall = T0 + timedelta(minutes=3)
-    w.send("probe", probe(T0 + timedelta(minutes=2, seconds=30), "p1"), b"checkout")
-    w.send("probe", probe(T0 + timedelta(minutes=2, seconds=30), "p2"), b"checkout")  # watermark past 10:00 + 60 s
-    asyncio.run(w.probes.on_tick(0, True))
-    assert ("probe", 0) in w.acked and ("probe", 1) not in w.acked
-    w.send("probe", probe(T0 + timedelta(seconds=20), "p3"), b"checkout")  # for the closed minute
-    assert [(offset, reason) for _, offset, reason, _ in w.letters] == [(3, Reason.late)]
-    assert ("probe", 3) in w.acked
 
 
 def test_a_failure_inside_the_sla_tracker_dead_letters_the_record_and_the_worker_goes_on() -> None:

@@ -1,0 +1,260 @@
+"""Probe results read with librdkafka beside Faust, counted in their minute before any Faust event.
+
+A Faust agent costs a tenth of a millisecond or more of CPU per record even when it does
+nothing, many times a librdkafka consumer, and probe results are the high-volume input. So
+no probe result becomes a Faust event: this stage reads the probe topic in batches (up to
+`BATCH` records), judges each result (the verdict `slastream sink` repeats), and counts it
+in its open (service, minute) bucket of the ProbeTracker, or dead-letters it. Faust's tick
+agent then closes the minutes as before, touching one table entry per service and tick.
+
+Offsets are committed in a consumer group of their own (`Settings.probe_group`): up to
+the first result whose minute is still open, once the broker has stored the outputs and
+table entries of the closed minutes (the tracker acknowledges a result only then) and the
+dead letters. A crash anywhere re-reads from there, and the tracker's entries (per service,
+the minutes closed and the offset counted up to) skip what was counted before: a result
+counts once in its minute.
+
+With a policy, the feed reads exactly the partitions whose ticks this worker handles
+(the tick topic and the probe table are co-partitioned with the input): a partition from
+the first tick of it (Faust hands out ticks only once the table's partition is recovered)
+until Faust revokes the assignment, when every partition and open minute is dropped and
+read again, from the committed offsets, by whichever worker owns it next. A partition's
+first read starts at the feed's committed offset, or for a group that has none yet
+(state written by a version that read probes through Faust) where the Faust group was.
+Without a policy there is no state: the feed is an ordinary member of its group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from datetime import datetime
+from typing import Any, Callable
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from schemas import codec
+from schemas.deadletter import KEY_KEPT, DeadLetter, Reason
+from schemas.events import ProbeEvent
+from streams.kafka_util import CommittedOffsets
+from streams.metrics import ACKED, PROBE_LATE, REJECTED
+from streams.settings import Settings
+from streams.validate import AnyEvent, Rejection
+from streams.verdict import Consumed, record_time
+from streams.worker.outputs import Outputs
+from streams.worker.partition_clock import PartitionClock
+from streams.worker.probe_tracking import ProbeTracker
+from streams.worker.types import Ack
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000  # records per read: a batch is judged and counted without yielding the event loop
+COMMIT_EVERY_S = 1.0
+Verdict = Callable[[str, Consumed, "int | None"], AnyEvent | Rejection]  # Router.verdict
+Reject = Callable[[Consumed, Reason, str], None]  # record, reason, detail
+
+
+class Held:
+    """The records of one partition read and not yet done, in offset order; `position` is
+    the offset a commit may name (every record before it is done)."""
+
+    def __init__(self, start: int | None) -> None:
+        self.next_read = start  # the offset after the last record read (None: not known yet)
+        self.committed = start
+        self.finished = 0  # records done since the last commit
+        self._queue: deque[list[Any]] = deque()  # [offset, done, monotonic time read]
+
+    def hold(self, offset: int) -> Ack:
+        """Note a record kept by the tracker; returns its acknowledgement."""
+        entry: list[Any] = [offset, False, time.monotonic()]
+        self._queue.append(entry)
+        self.next_read = offset + 1
+
+        async def done() -> None:
+            entry[1] = True
+            self.finished += 1
+            queue = self._queue
+            while queue and queue[0][1]:
+                queue.popleft()
+
+        return done
+
+    def unhold(self) -> None:
+        """The record just held was not kept after all."""
+        self._queue.pop()
+
+    def done(self, offset: int) -> None:
+        """Note a record done as soon as it was read (refused, late, a copy)."""
+        if self._queue:
+            self._queue.append([offset, True, 0.0])
+        self.next_read = offset + 1
+        self.finished += 1
+
+    @property
+    def position(self) -> int | None:
+        return self._queue[0][0] if self._queue else self.next_read
+
+    def oldest(self) -> tuple[int, float] | None:
+        """The first record not done: its offset and seconds since it was read."""
+        return (self._queue[0][0], time.monotonic() - self._queue[0][2]) if self._queue else None
+
+
+class ProbeCounting:
+    """What happens to one probe record, without Kafka: counted in its minute (and held until
+    the minute is closed), or done at once (refused or late: dead-lettered; a copy)."""
+
+    def __init__(self, verdict: Verdict, probes: ProbeTracker | None, reject: Reject) -> None:
+        self.verdict = verdict
+        self.probes = probes
+        self.reject = reject
+
+    def count(self, record: Consumed, end: int | None, held: Held) -> None:
+        """Judge and count `record` (`end`: its partition's end as last fetched)."""
+        result = self.verdict("probe", record, end)
+        if isinstance(result, Rejection):
+            if self.probes is not None:
+                self.probes.on_rejected(record.partition)
+            self.reject(record, result.reason, result.detail)
+        elif self.probes is not None and isinstance(result, ProbeEvent):
+            outcome = self.probes.on_event(result, record.partition, record.offset, held.hold(record.offset))
+            if outcome == "counted":
+                return
+            held.unhold()
+            if outcome == "late":
+                PROBE_LATE.inc()
+                self.reject(record, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
+                                                 f"{result.service} was already closed")
+        held.done(record.offset)
+
+
+class ProbeFeed:
+    """Reads the probe topic for this worker, counts results in `probes`, commits what is done."""
+
+    def __init__(self, settings: Settings, verdict: Verdict, outputs: Outputs, clock: PartitionClock,
+                 wall: Callable[[], datetime], probes: ProbeTracker | None = None,
+                 before: CommittedOffsets | None = None) -> None:
+        """`before`: the Faust group's offsets, where a partition starts that this group never committed."""
+        self.topic = settings.topic_probes
+        self.deadletter = settings.topic_deadletter
+        self.counting = ProbeCounting(verdict, probes, self._reject)
+        self.outputs = outputs
+        self.clock = clock
+        self.wall = wall
+        self.probes = probes
+        self.before = before
+        self.held: dict[int, Held] = {}
+        self._generation = 0  # moves at every revocation: a lookup begun before it is void
+        self._committed = CommittedOffsets(settings, settings.probe_group)
+        self._consumer = Consumer({
+            **settings.kafka_client_config(), "group.id": settings.probe_group, "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "session.timeout.ms": int(settings.kafka_session_timeout_s * 1000),
+        })
+        self._acked = ACKED.labels(self.topic)
+        if probes is None:
+            self._consumer.subscribe([self.topic], on_assign=self._assigned, on_revoke=self._revoked)
+
+    async def run(self) -> None:
+        """Read, count and commit until cancelled."""
+        last_commit = time.monotonic()
+        try:
+            while True:
+                messages = self._consumer.consume(BATCH, timeout=0) if self.held or self.probes is None else []
+                if messages:
+                    self.take(messages)
+                if time.monotonic() - last_commit >= COMMIT_EVERY_S:
+                    await self.commit()
+                    last_commit = time.monotonic()
+                await asyncio.sleep(0 if len(messages) == BATCH else 0.02)
+        finally:
+            self._consumer.close()
+
+    async def own(self, partition: int) -> None:
+        """Read `partition` from where the group left it (called by its ticks; a no-op once owned)."""
+        if partition in self.held:
+            return
+        generation = self._generation
+        start, end = await self._committed.resume(self.topic, partition, self.before)
+        if generation != self._generation or partition in self.held:
+            return  # revoked meanwhile
+        self._consumer.incremental_assign([TopicPartition(self.topic, partition, start)])
+        self.held[partition] = Held(start)
+        self.clock.learn("probe", partition, start, end)
+
+    def release(self) -> None:
+        """Faust revoked the assignment: stop reading; whatever is not committed is read again."""
+        self._generation += 1
+        if self.held:
+            self._consumer.incremental_unassign([TopicPartition(self.topic, p) for p in self.held])
+        self.held.clear()
+
+    async def position(self, partition: int) -> tuple[int, int] | None:
+        """The next offset to read and the partition's end (asked of the broker); None if not owned."""
+        held = self.held.get(partition)
+        if held is None or held.next_read is None:
+            return None
+        start = held.next_read
+        _, end = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10))
+        return start, end
+
+    def take(self, messages: list[Message]) -> None:
+        """Judge and count a batch of records (without yielding: a revocation cannot come in between)."""
+        ends: dict[int, int | None] = {}
+        for msg in messages:
+            error = msg.error()
+            if error is not None:
+                log.warning("reading %s: %s", self.topic, error.str())
+                continue
+            partition = msg.partition() or 0
+            held = self.held.get(partition)
+            if held is None:
+                continue  # from before a revocation
+            end = ends.get(partition, -1)
+            if end == -1:
+                _, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), cached=True)
+                end = ends[partition] = high if high >= 0 else None
+            _, timestamp = msg.timestamp()
+            record = Consumed(self.topic, partition, msg.offset() or 0, msg.key(), msg.value(), record_time(timestamp))
+            self.counting.count(record, end, held)
+
+    async def commit(self) -> None:
+        """Commit, per partition, the offset before which every record is done, once the broker
+        has stored every dead letter sent so far (outputs and entries are stored before the
+        tracker acknowledges)."""
+        positions = {p: h.position for p, h in self.held.items()
+                     if h.position is not None and (h.committed is None or h.position > h.committed)}
+        if not positions:
+            return
+        generation = self._generation
+        await self.outputs.stored()
+        if generation != self._generation:
+            return  # revoked meanwhile: the next owner reads from the last commit
+        try:
+            self._consumer.commit(offsets=[TopicPartition(self.topic, p, o) for p, o in positions.items()],
+                                  asynchronous=True)
+        except KafkaException as exc:  # read again after a restart; the entries skip what was counted
+            log.warning("commit of %s failed: %s", self.topic, exc.args[0].str())
+            return
+        for p, offset in positions.items():
+            held = self.held[p]
+            held.committed = offset
+            self._acked.inc(held.finished)
+            held.finished = 0
+
+    def _reject(self, record: Consumed, reason: Reason, detail: str) -> None:
+        REJECTED.labels(record.topic, reason.value).inc()
+        letter = DeadLetter.of(reason, detail, record.topic, record.partition, record.offset, record.key,
+                               record.value, self.wall())
+        key = None if record.key is None else record.key[:KEY_KEPT]
+        self.outputs.send(self.deadletter, [(key, codec.dumps(letter))],
+                          headers={"slastream.reason": reason.value.encode()})
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:  # librdkafka reads from the group's offset
+            self.held[tp.partition] = Held(None)
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.held.pop(tp.partition, None)

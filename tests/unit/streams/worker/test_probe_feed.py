@@ -1,0 +1,105 @@
+"""The probe feed's counting, without Kafka: which records a commit may pass, and what is
+dead-lettered. A real ProbeTracker over a dict table, an injected wall clock."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import orjson
+
+from schemas.deadletter import Reason
+from schemas.policy import parse_policy
+from streams.engine.slo_plan import SloPlan
+from streams.validate import Limits
+from streams.verdict import Consumed
+from streams.worker.partition_clock import PartitionClock
+from streams.worker.probe_feed import Held, ProbeCounting
+from streams.worker.probe_tracking import ProbeTracker
+from streams.worker.router import Router
+from tests.unit.streams.conftest import utc
+
+POLICY = parse_policy("""
+contracts:
+  - id: gold
+    customer: acme
+    services: [checkout]
+    probes:
+      availability: {objective: 0.999}
+""")
+T0 = utc("2026-11-27 10:00")
+
+
+class Feed:
+    """ProbeCounting with the worker's verdict and tracker; records numbered from offset 0."""
+
+    def __init__(self) -> None:
+        self.wall = T0
+        self.letters: list[tuple[int, Reason]] = []
+        self.minutes: list[bytes] = []
+
+        async def publish(minutes, alerts, statuses) -> None:
+            self.minutes += [v for _, v in minutes]
+
+        async def stored() -> None:
+            pass
+
+        async def unused(record, reason, detail) -> None:
+            raise AssertionError("the feed rejects through its own path")
+
+        self.probes = ProbeTracker(SloPlan(POLICY), {}, publish, lambda: self.wall,
+                                   lateness=timedelta(seconds=60), idle=timedelta(minutes=2), stored=stored)
+        router = Router(Limits(), PartitionClock(lambda: self.wall), unused)
+        self.counting = ProbeCounting(router.verdict, self.probes,
+                                      lambda record, reason, detail: self.letters.append((record.offset, reason)))
+        self.held = Held(0)
+        self.offset = 0
+
+    def send(self, value: dict | bytes, key: bytes = b"checkout") -> int:
+        offset, self.offset = self.offset, self.offset + 1
+        data = value if isinstance(value, bytes) else orjson.dumps(value)
+        self.counting.count(Consumed("sla.probes", 0, offset, key, data, self.wall), offset + 1, self.held)
+        return offset
+
+    def tick(self) -> None:
+        asyncio.run(self.probes.on_tick(0, True))
+
+
+def probe(at: datetime, eid: str) -> dict:
+    return {"event_id": eid, "occurred_at": at.isoformat(), "source": "p", "probe_id": "p1",
+            "service": "checkout", "region": "eu", "ok": True, "latency_ms": 80.0, "status_code": 200}
+
+
+def test_a_commit_passes_a_result_only_once_its_minute_is_closed_and_stored() -> None:
+    f = Feed()
+    f.send(probe(T0 + timedelta(seconds=10), "p0"))
+    f.send(b"{not json")  # done at once, but behind a result still counting
+    assert f.held.position == 0 and f.letters == [(1, Reason.malformed_json)]
+    f.wall = T0 + timedelta(minutes=3)
+    f.send(probe(T0 + timedelta(minutes=2, seconds=30), "p1"))
+    f.send(probe(T0 + timedelta(minutes=2, seconds=30), "p2"))  # two agree: the watermark passes 10:00 + 60 s
+    f.tick()
+    assert len(f.minutes) == 1  # 10:00 closed and published
+    assert f.held.position == 2  # up to the first result of the open minute 10:02
+    assert f.held.finished == 2  # p0 and the refused record
+
+
+def test_a_late_result_and_a_copy_are_done_at_once_and_a_late_one_is_dead_lettered() -> None:
+    f = Feed()
+    f.wall = T0 + timedelta(minutes=3)
+    f.send(probe(T0 + timedelta(minutes=2, seconds=30), "p1"))
+    f.send(probe(T0 + timedelta(minutes=2, seconds=31), "p2"))
+    f.tick()  # closes every minute before 10:01
+    f.send(probe(T0 + timedelta(seconds=20), "old"))  # for the closed minute 10:00
+    f.send(probe(T0 + timedelta(minutes=2, seconds=30), "p1"))  # the same event id again
+    assert f.letters == [(2, Reason.late)]
+    assert f.held.position == 0 and f.held.next_read == 4  # p1 and p2 still count in 10:02
+    f.wall = T0 + timedelta(minutes=10)
+    f.tick()  # idle for two minutes and caught up: 10:02 closes by the wall clock
+    assert f.held.position == 4 and f.held.finished == 4
+
+
+def test_a_result_keyed_by_another_service_is_refused() -> None:
+    f = Feed()
+    f.send(probe(T0, "p0"), key=b"search")
+    assert f.letters == [(0, Reason.wrong_key)] and f.held.position == 1
