@@ -157,3 +157,12 @@ def implied_kind(obj: dict[str, object]) -> str | None:
         return kind
     kinds = {k for name, k in _ID_FIELDS.items() if name in obj}
     return kinds.pop() if len(kinds) == 1 else None
+
+
+MAX_BATCH = 1000  # results in one probe batch record
+ProbeBatch = Annotated[
+    list[ProbeEvent],
+    Field(min_length=1, max_length=MAX_BATCH,
+          description="Probe results of one service (the Kafka key) in one record: each result is judged, "
+                      "counted or dead-lettered on its own."),
+]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from schemas.deadletter import DeadLetter
-from schemas.events import EVENT_MODELS
+from schemas.events import EVENT_MODELS, ProbeBatch
 from schemas.outputs import EntityStatus, InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
 
 EXPORT_DIR = Path(__file__).with_name("json")
@@ -24,7 +24,9 @@ def documents() -> dict[str, dict]:
     models["slo_alert.schema.json"] = SloAlert
     models["slo_status.schema.json"] = SloStatus
     models["probe_minute.schema.json"] = ProbeMinute
-    return {name: {"$schema": "https://json-schema.org/draft/2020-12/schema", **m.model_json_schema()} for name, m in models.items()}
+    schemas = {name: m.model_json_schema() for name, m in models.items()}
+    schemas["probe_batch.schema.json"] = {"title": "ProbeBatch", **TypeAdapter(ProbeBatch).json_schema()}
+    return {name: {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema} for name, schema in schemas.items()}
 
 
 def fields_markdown() -> str:

@@ -18,7 +18,7 @@ from schemas import codec
 from schemas.events import ProbeEvent
 from schemas.outputs import EntityStatus, InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
 from streams.validate import Limits, Rejection
-from streams.verdict import Consumed, accepted
+from streams.verdict import Consumed, accepted_many
 
 INPUT_EVENT_COLUMNS = (
     "kind", "event_id", "entity_id", "customer", "occurred_at", "source",
@@ -45,17 +45,20 @@ Rows = Callable[["Consumed", datetime], list[Row]]  # a record and the time it i
 
 
 def input_rows(kind: str, limits: Limits) -> Rows:
-    """Rows of an input topic: the input_events row of each event the worker accepts, keyed as
-    the worker tells events apart (a probe has no customer)."""
+    """Rows of an input topic: the input_events row of each event the worker accepts (every
+    result of a probe batch on its own), keyed as the worker tells events apart (a probe has
+    no customer)."""
 
     def rows(record: Consumed, now: datetime) -> list[Row]:
-        event = accepted(kind, record, limits)
-        if isinstance(event, Rejection):
-            return []  # dead-lettered by the worker
-        customer = "" if isinstance(event, ProbeEvent) else event.customer
-        row = (event.kind, event.event_id, event.entity_id, customer, event.occurred_at, event.source,
-               record.topic, record.partition, record.offset, now, codec.dumps(event).decode())
-        return [("input_events", (event.kind, customer, event.entity_id, event.event_id), row)]
+        out: list[Row] = []
+        for event in accepted_many(kind, record, limits):
+            if isinstance(event, Rejection):
+                continue  # dead-lettered by the worker
+            customer = "" if isinstance(event, ProbeEvent) else event.customer
+            row = (event.kind, event.event_id, event.entity_id, customer, event.occurred_at, event.source,
+                   record.topic, record.partition, record.offset, now, codec.dumps(event).decode())
+            out.append(("input_events", (event.kind, customer, event.entity_id, event.event_id), row))
+        return out
 
     return rows
 

@@ -10,7 +10,7 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.deadletter import Reason
-from schemas.events import EVENT_MODELS, IncidentEvent, ProbeEvent, TicketEvent
+from schemas.events import EVENT_MODELS, MAX_BATCH, IncidentEvent, ProbeEvent, TicketEvent
 
 AnyEvent = IncidentEvent | TicketEvent | ProbeEvent
 
@@ -53,16 +53,50 @@ def validate(kind: str, data: bytes | None, now: datetime, limits: Limits = Limi
 
     `now` is injected so the "too far from now" rule is deterministic in tests.
     """
+    obj = _parse(data, limits)
+    if isinstance(obj, Rejection):
+        return obj
+    if not isinstance(obj, dict):
+        return Rejection(Reason.invalid, f"expected a JSON object, got {type(obj).__name__}")
+    return _event(kind, obj, now, limits)
+
+
+def validate_many(kind: str, data: bytes | None, now: datetime, limits: Limits = Limits()) -> list[AnyEvent | Rejection]:
+    """Like `validate`, for a record that may also hold a batch: a JSON array of events (probe
+    results only, `MAX_BATCH` at most). One verdict per event of the batch, each rejection
+    naming its place ("result 3 of 100: ..."); one for the whole record when it is unreadable."""
+    obj = _parse(data, limits)
+    if isinstance(obj, Rejection):
+        return [obj]
+    if isinstance(obj, dict):
+        return [_event(kind, obj, now, limits)]
+    if not isinstance(obj, list) or kind != "probe":
+        return [Rejection(Reason.invalid, f"expected a JSON object{' or array' if kind == 'probe' else ''}, "
+                                          f"got {type(obj).__name__}")]
+    if not 1 <= len(obj) <= MAX_BATCH:
+        return [Rejection(Reason.invalid, f"a batch holds 1 to {MAX_BATCH} results; this one holds {len(obj)}")]
+    out: list[AnyEvent | Rejection] = []
+    for n, item in enumerate(obj, 1):
+        result = _event(kind, item, now, limits) if isinstance(item, dict) else Rejection(
+            Reason.invalid, f"expected a JSON object, got {type(item).__name__}")
+        if isinstance(result, Rejection):
+            result = Rejection(result.reason, f"result {n} of {len(obj)}: {result.detail}")
+        out.append(result)
+    return out
+
+
+def _parse(data: bytes | None, limits: Limits) -> object:
     if data is None:
         return Rejection(Reason.invalid, "record has no value")
     if len(data) > limits.max_bytes:
         return Rejection(Reason.too_large, f"record is {len(data)} bytes; the limit is {limits.max_bytes}")
     try:
-        obj = orjson.loads(data)
+        return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         return Rejection(Reason.malformed_json, f"not valid JSON: {exc}")
-    if not isinstance(obj, dict):
-        return Rejection(Reason.invalid, f"expected a JSON object, got {type(obj).__name__}")
+
+
+def _event(kind: str, obj: dict[str, object], now: datetime, limits: Limits) -> AnyEvent | Rejection:
     if obj.get("kind", kind) != kind:
         return Rejection(Reason.invalid, f"kind {obj.get('kind')!r} does not belong on the {kind} topic")
     try:

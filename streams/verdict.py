@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from schemas.deadletter import Reason
-from streams.validate import AnyEvent, Limits, Rejection, validate, wrong_key
+from streams.validate import AnyEvent, Limits, Rejection, validate, validate_many, wrong_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,28 @@ def accepted(kind: str, record: Consumed, limits: Limits) -> AnyEvent | Rejectio
         result = validate(kind, record.value, record.timestamp, limits)
     except Exception as exc:  # a bug in validation must not stop a process: the record is refused
         return Rejection(Reason.processing_error, f"{type(exc).__name__}: {exc}")
-    if not isinstance(result, Rejection) and record.key != result.entity_id.encode():
-        return Rejection(Reason.wrong_key, wrong_key(result, record.key))
+    return _keyed(result, record.key)
+
+
+def accepted_many(kind: str, record: Consumed, limits: Limits) -> list[AnyEvent | Rejection]:
+    """`accepted` for a record that may hold a batch (validate_many): a verdict per event."""
+    try:
+        results = validate_many(kind, record.value, record.timestamp, limits)
+    except Exception as exc:
+        return [Rejection(Reason.processing_error, f"{type(exc).__name__}: {exc}")]
+    if len(results) == 1:
+        return [_keyed(results[0], record.key)]
+    out: list[AnyEvent | Rejection] = []
+    for n, result in enumerate(results, 1):
+        result = _keyed(result, record.key)
+        if isinstance(result, Rejection) and result.reason == Reason.wrong_key:
+            result = Rejection(result.reason, f"result {n} of {len(results)}: {result.detail}")
+        out.append(result)
+    return out
+
+
+def _keyed(result: AnyEvent | Rejection, key: bytes | None) -> AnyEvent | Rejection:
+    """A valid event whose record's key is not its entity id is refused (wrong_key)."""
+    if not isinstance(result, Rejection) and key != result.entity_id.encode():
+        return Rejection(Reason.wrong_key, wrong_key(result, key))
     return result

@@ -101,18 +101,20 @@ class MinuteBuckets:
         self._last_record_wall = wall
 
     def add(
-        self, event: ProbeEvent, wall: datetime, force: bool = False
+        self, event: ProbeEvent, wall: datetime, force: bool = False, appended: datetime | None = None
     ) -> Literal["counted", "duplicate", "late"]:
         """Count a probe result, unless its bucket is closed (late) or already holds its event id.
 
         `force`: count it even in a closed minute (a result counted before a crash whose
-        minute must be closed again).
+        minute must be closed again). `appended`: when the broker appended the result's
+        record; its time counts for the watermark no later than that, so a batch from a
+        clock that runs ahead (many results agreeing with each other) cannot move it.
         """
         self.seen(wall)
         if not force and self.is_closed(event.occurred_at):
             return "late"
         minute = minute_of(event.occurred_at)
-        self._event_time.observe(event.occurred_at)
+        self._event_time.observe(event.occurred_at if appended is None else min(event.occurred_at, appended))
         acc = self._open.setdefault((event.service, minute), _Open())
         if event.event_id in acc.ids:
             return "duplicate"

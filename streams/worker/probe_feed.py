@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000  # records per read: a batch is judged and counted without yielding the event loop
 COMMIT_EVERY_S = 1.0
-Verdict = Callable[[str, Consumed, "int | None"], AnyEvent | Rejection]  # Router.verdict
+Verdicts = Callable[[str, Consumed, "int | None"], list[AnyEvent | Rejection]]  # Router.verdicts
 Reject = Callable[[Consumed, Reason, str], None]  # record, reason, detail
 
 
@@ -105,40 +105,44 @@ class ProbeCounting:
     """What happens to one probe record, without Kafka: counted in its minute (and held until
     the minute is closed), or done at once (refused or late: dead-lettered; a copy)."""
 
-    def __init__(self, verdict: Verdict, probes: ProbeTracker | None, reject: Reject) -> None:
-        self.verdict = verdict
+    def __init__(self, verdicts: Verdicts, probes: ProbeTracker | None, reject: Reject) -> None:
+        self.verdicts = verdicts
         self.probes = probes
         self.reject = reject
 
     def count(self, record: Consumed, end: int | None, held: Held) -> None:
-        """Judge and count `record` (`end`: its partition's end as last fetched)."""
-        result = self.verdict("probe", record, end)
-        if isinstance(result, Rejection):
-            if self.probes is not None:
-                self.probes.on_rejected(record.partition)
-            self.reject(record, result.reason, result.detail)
-        elif self.probes is not None and isinstance(result, ProbeEvent):
-            outcome = self.probes.on_event(result, record.partition, record.offset, held.hold(record.offset))
-            if outcome == "counted":
-                return
-            held.unhold()
-            if outcome == "late":
-                PROBE_LATE.inc()
-                self.reject(record, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
-                                                 f"{result.service} was already closed")
-        held.done(record.offset)
+        """Judge and count `record`, one result or a batch (`end`: its partition's end as last fetched)."""
+        kept = False
+        for result in self.verdicts("probe", record, end):
+            if isinstance(result, Rejection):
+                if self.probes is not None:
+                    self.probes.on_rejected(record.partition)
+                self.reject(record, result.reason, result.detail)
+            elif self.probes is not None and isinstance(result, ProbeEvent):
+                outcome = self.probes.on_event(result, record.partition, record.offset, held.hold(record.offset),
+                                               record.timestamp)
+                if outcome == "counted":
+                    kept = True
+                    continue
+                held.unhold()
+                if outcome == "late":
+                    PROBE_LATE.inc()
+                    self.reject(record, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
+                                                     f"{result.service} was already closed")
+        if not kept:
+            held.done(record.offset)
 
 
 class ProbeFeed:
     """Reads the probe topic for this worker, counts results in `probes`, commits what is done."""
 
-    def __init__(self, settings: Settings, verdict: Verdict, outputs: Outputs, clock: PartitionClock,
+    def __init__(self, settings: Settings, verdicts: Verdicts, outputs: Outputs, clock: PartitionClock,
                  wall: Callable[[], datetime], probes: ProbeTracker | None = None,
                  before: CommittedOffsets | None = None) -> None:
         """`before`: the Faust group's offsets, where a partition starts that this group never committed."""
         self.topic = settings.topic_probes
         self.deadletter = settings.topic_deadletter
-        self.counting = ProbeCounting(verdict, probes, self._reject)
+        self.counting = ProbeCounting(verdicts, probes, self._reject)
         self.outputs = outputs
         self.clock = clock
         self.wall = wall

@@ -69,8 +69,11 @@ class ProbeTracker:
         self.slo = ServiceSlo(plan)
         self._parts: dict[int, _Partition] = {}
 
-    def on_event(self, event: ProbeEvent, partition: int, offset: int, ack: Ack) -> Outcome:
+    def on_event(self, event: ProbeEvent, partition: int, offset: int, ack: Ack,
+                 appended: datetime | None = None) -> Outcome:
         """Count a probe result; `ack` is kept until its minute is closed and written.
+        `appended`: when the broker appended its record (the result's time counts for the
+        watermark no later than that).
 
         For a duplicate or late result the caller acknowledges it (a late one after
         dead-lettering it); neither changes any count.
@@ -83,7 +86,7 @@ class ProbeTracker:
         # Read before the partition's last write, yet not in its service's entry: a crash came
         # between the writes of two services' entries. Count it again, never call it late.
         recount = offset <= part.recount_until
-        outcome = part.buckets.add(event, self.wall(), force=recount)
+        outcome = part.buckets.add(event, self.wall(), force=recount, appended=appended)
         if outcome == "counted":
             part.acks.setdefault(minute_start(minute), []).append(ack)
             part.max_offset = max(part.max_offset, offset)

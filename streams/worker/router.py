@@ -15,7 +15,7 @@ from schemas.deadletter import Reason
 from schemas.events import IncidentEvent, TicketEvent
 from streams.metrics import CONSUMED, REJECTED
 from streams.validate import AnyEvent, Limits, Rejection
-from streams.verdict import Consumed, accepted
+from streams.verdict import Consumed, accepted, accepted_many
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.tracking import SlaTracker
 from streams.worker.types import Ack
@@ -53,17 +53,27 @@ class Router:
     def verdict(self, kind: str, record: Consumed, highwater: int | None) -> AnyEvent | Rejection:
         """Count the record read, judge it as `slastream sink` does when it stores the valid
         events, and move its partition's clock."""
+        result = accepted(kind, record, self.limits)
+        self._read(kind, record, highwater, [result])
+        return result
+
+    def verdicts(self, kind: str, record: Consumed, highwater: int | None) -> list[AnyEvent | Rejection]:
+        """`verdict` for a record that may hold a batch: one per event (streams/verdict.py)."""
+        results = accepted_many(kind, record, self.limits)
+        self._read(kind, record, highwater, results)
+        return results
+
+    def _read(self, kind: str, record: Consumed, highwater: int | None, results: list[AnyEvent | Rejection]) -> None:
         consumed = self._consumed.get(record.topic)
         if consumed is None:
             consumed = self._consumed[record.topic] = CONSUMED.labels(record.topic)
         consumed.inc()
-        result = accepted(kind, record, self.limits)
         # An event time counts for the partition's clock no later than the broker appended the
         # record (input topics are stamped by the broker): a producer clock that runs ahead
         # cannot move the clock of the other entities in its partition.
+        times = [r.occurred_at for r in results if not isinstance(r, Rejection)]
         self.clock.observe(kind, record.partition, record.offset, highwater,
-                           None if isinstance(result, Rejection) else min(result.occurred_at, record.timestamp))
-        return result
+                           min(max(times), record.timestamp) if times else None)
 
     async def _track(self, record: Consumed, event: TicketEvent | IncidentEvent, ack: Ack) -> bool:
         """Apply the event; False when it failed (then it is dead-lettered, `ack` not kept)."""

@@ -15,13 +15,16 @@ def test_committed_schema_files_match_the_models() -> None:
 def test_export_writes_one_file_per_kind(tmp_path: Path) -> None:
     written = export(tmp_path)
     assert sorted(p.name for p in written) == [
-        "deadletter.schema.json", "incident.schema.json", "probe.schema.json", "probe_minute.schema.json",
+        "deadletter.schema.json", "incident.schema.json", "probe.schema.json", "probe_batch.schema.json",
+        "probe_minute.schema.json",
         "sla_event.schema.json", "sla_instance.schema.json", "sla_status.schema.json", "slo_alert.schema.json",
         "slo_status.schema.json",
         "ticket.schema.json",
     ]
     ticket = (tmp_path / "ticket.schema.json").read_text()
     assert '"ticket_id"' in ticket and '"on_hold"' in ticket
+    batch = (tmp_path / "probe_batch.schema.json").read_text()
+    assert '"type": "array"' in batch and '"maxItems": 1000' in batch and '"$ref": "#/$defs/ProbeEvent"' in batch
 
 
 def test_docs_list_every_field_of_every_event_kind() -> None:

@@ -9,7 +9,7 @@ import orjson
 from schemas.deadletter import Reason
 from sinks.kafka_sink import Batch
 from sinks.rows import COLUMNS, breach_rows, input_rows, instance_rows
-from streams.verdict import Consumed, accepted, record_time
+from streams.verdict import Consumed, accepted, accepted_many, record_time
 from streams.validate import Limits, Rejection
 
 PRODUCED = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -50,6 +50,21 @@ def test_what_the_worker_dead_letters_is_not_stored() -> None:
     assert rows(record(TICKET, key=b"T2"), STORED) == []  # wrong key
     assert rows(record({**TICKET, "priority": 2}), STORED) == []  # wrong type
     assert rows(Consumed("sla.tickets", 0, 0, b"T1", b"{not json", PRODUCED), STORED) == []
+
+
+def test_every_accepted_result_of_a_probe_batch_is_a_row_of_its_own() -> None:
+    probe = {"event_id": "p1", "occurred_at": "2026-11-27T11:59:00Z", "source": "runner", "probe_id": "http",
+             "service": "checkout", "region": "eu", "ok": True, "latency_ms": 80.0, "status_code": 200}
+    batch = [probe, {**probe, "event_id": "p2", "latency_ms": -1}, {**probe, "event_id": "p3"},
+             {**probe, "event_id": "p4", "service": "search"}]  # p2 invalid, p4 keyed by another service
+    value = Consumed("sla.probes", 2, 40, b"checkout", orjson.dumps(batch), PRODUCED)
+    rows = input_rows("probe", Limits())(value, STORED)
+    assert [key for _, key, _ in rows] == [("probe", "", "checkout", "p1"), ("probe", "", "checkout", "p3")]
+    values = [dict(zip(COLUMNS["input_events"], row)) for _, _, row in rows]
+    assert {(v["partition"], v["offset"]) for v in values} == {(2, 40)}
+    assert [orjson.loads(v["payload"])["event_id"] for v in values] == ["p1", "p3"]
+    wrong = accepted_many("probe", value, Limits())[3]
+    assert isinstance(wrong, Rejection) and wrong.reason == Reason.wrong_key and wrong.detail.startswith("result 4 of 4:")
 
 
 def test_a_batch_drops_copies_and_commits_past_every_record_read() -> None:

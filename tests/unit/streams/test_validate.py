@@ -8,7 +8,7 @@ from schemas import codec
 from schemas.deadletter import DeadLetter, Reason
 from schemas.events import TicketEvent
 from streams.tools.synthetic import bad_records
-from streams.validate import Limits, Rejection, validate, wrong_key
+from streams.validate import Limits, Rejection, validate, validate_many, wrong_key
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 TICKET = {
@@ -121,3 +121,32 @@ def test_a_record_nested_deeper_than_repr_can_recurse_is_rejected_not_raised() -
     result = validate("ticket", deep, NOW)
     assert isinstance(result, Rejection) and result.reason is Reason.invalid
     assert "a: Extra inputs are not permitted (got {'a': {'a': {...}}})" in result.detail
+
+
+PROBE = {"event_id": "p1", "occurred_at": "2026-11-27T11:59:00Z", "source": "runner", "probe_id": "http",
+         "service": "checkout", "region": "eu", "ok": True, "latency_ms": 80.0, "status_code": 200}
+
+
+def test_a_probe_batch_is_judged_result_by_result() -> None:
+    batch = [PROBE, {**PROBE, "event_id": "p2", "ok": "yes"}, {**PROBE, "event_id": "p3"}, 7]
+    verdicts = validate_many("probe", orjson.dumps(batch), NOW)
+    assert [getattr(v, "event_id", None) for v in verdicts] == ["p1", None, "p3", None]
+    bad = [v for v in verdicts if isinstance(v, Rejection)]
+    assert [v.reason for v in bad] == [Reason.invalid, Reason.invalid]
+    assert bad[0].detail.startswith("result 2 of 4: ok:") and bad[1].detail == "result 4 of 4: expected a JSON object, got int"
+
+
+def test_a_single_probe_result_and_an_unreadable_batch_get_one_verdict() -> None:
+    (one,) = validate_many("probe", orjson.dumps(PROBE), NOW)
+    assert not isinstance(one, Rejection) and one.event_id == "p1"
+    for data, reason, detail in ((b"[]", Reason.invalid, "a batch holds 1 to 1000 results; this one holds 0"),
+                                 (orjson.dumps([PROBE] * 1001), Reason.invalid, "this one holds 1001"),
+                                 (b"[{", Reason.malformed_json, "not valid JSON"),
+                                 (b"12", Reason.invalid, "expected a JSON object or array, got int")):
+        (verdict,) = validate_many("probe", data, NOW, Limits(max_bytes=10**6))
+        assert isinstance(verdict, Rejection) and verdict.reason == reason and detail in verdict.detail, verdict
+
+
+def test_only_probe_records_may_be_batches() -> None:
+    (verdict,) = validate_many("ticket", orjson.dumps([TICKET]), NOW)
+    assert isinstance(verdict, Rejection) and verdict.detail == "expected a JSON object, got list"

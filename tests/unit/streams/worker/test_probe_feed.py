@@ -50,7 +50,7 @@ class Feed:
         self.probes = ProbeTracker(SloPlan(POLICY), {}, publish, lambda: self.wall,
                                    lateness=timedelta(seconds=60), idle=timedelta(minutes=2), stored=stored)
         router = Router(Limits(), PartitionClock(lambda: self.wall), unused)
-        self.counting = ProbeCounting(router.verdict, self.probes,
+        self.counting = ProbeCounting(router.verdicts, self.probes,
                                       lambda record, reason, detail: self.letters.append((record.offset, reason)))
         self.held = Held(0)
         self.offset = 0
@@ -103,3 +103,18 @@ def test_a_result_keyed_by_another_service_is_refused() -> None:
     f = Feed()
     f.send(probe(T0, "p0"), key=b"search")
     assert f.letters == [(0, Reason.wrong_key)] and f.held.position == 1
+
+
+def test_a_batch_record_is_held_until_the_minutes_of_all_its_results_are_closed() -> None:
+    f = Feed()
+    f.wall = T0 + timedelta(minutes=5)
+    batch = [probe(T0 + timedelta(seconds=10), "a"), {**probe(T0, "bad"), "ok": 1},
+             probe(T0 + timedelta(minutes=1, seconds=5), "b")]  # minutes 10:00 and 10:01, one invalid
+    f.send(orjson.dumps(batch))
+    assert f.letters == [(0, Reason.invalid)] and f.held.position == 0
+    f.send(orjson.dumps([probe(T0 + timedelta(minutes=2, seconds=1), "c"), probe(T0 + timedelta(minutes=2, seconds=2), "d")]))
+    f.tick()  # the watermark (10:02:01 less 60 s) closes 10:00 only
+    assert len(f.minutes) == 1 and f.held.position == 0  # b (10:01) holds the batch record
+    f.send(orjson.dumps([probe(T0 + timedelta(minutes=3), "e"), probe(T0 + timedelta(minutes=3, seconds=1), "f")]))
+    f.tick()  # 10:01 closes too
+    assert [orjson.loads(m)["total"] for m in f.minutes] == [1, 1] and f.held.position == 1
