@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+import orjson
 from confluent_kafka import Consumer
 
 from streams.kafka_util import lag
@@ -41,9 +42,10 @@ def isolated_run(prefix: str, partitions: int = DEFAULT_PARTITIONS, policy: str 
     return env, settings, tmp
 
 
-def raw_consume(settings: Settings, topics: list[str], n: int) -> tuple[float, list[tuple[str, bytes]]]:
+def raw_consume(settings: Settings, topics: list[str], n: int, decode: bool = False) -> tuple[float, list[tuple[str, bytes]]]:
     """Baseline: seconds a bare confluent-kafka consumer takes to read the first `n` records
-    of `topics` (from its first record on), and those records as (topic, value)."""
+    of `topics` (from its first record on; `decode`: and parse each value's JSON), and those
+    records as (topic, value)."""
     consumer = Consumer({**settings.kafka_client_config(), "group.id": f"raw-{uuid.uuid4()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe(topics)
@@ -53,6 +55,9 @@ def raw_consume(settings: Settings, topics: list[str], n: int) -> tuple[float, l
         batch = consumer.consume(1000, timeout=1.0)
         started = started or (time.perf_counter() if batch else None)
         seen.extend((m.topic(), m.value()) for m in batch if not m.error())
+        if decode:
+            for m in batch:
+                orjson.loads(m.value() or b"null")
     elapsed = time.perf_counter() - (started or time.perf_counter())
     consumer.close()
     return elapsed, seen
@@ -69,6 +74,15 @@ class Measured(NamedTuple):
     broker_cpu_s: float | None  # CPU seconds the local broker used meanwhile (None: not known)
     wall_s: float  # seconds from the start to the last commit
     restarts: int  # worker processes that stopped themselves and were started again
+    steady_cpu_s: float  # CPU seconds from the first commit to the last (start-up left out)
+    steady_records: int  # records committed in that time
+
+    def cpu_per_item(self, items: int, total: int) -> tuple[float, float]:
+        """CPU seconds per item (a record holds `items / total` of them): over the whole run,
+        and after the first commit, without the fixed cost of starting (which a short run
+        spreads over few items); the second counts the items of the records committed then."""
+        steady_items = items * self.steady_records / total
+        return self.cpu_s / items, self.steady_cpu_s / max(steady_items, 1e-9)
 
     def cores(self) -> str:
         """Cores kept busy by the processes and the broker together, e.g. "1.7 (broker 0.4)"."""
@@ -103,6 +117,7 @@ def measure(start: Callable[[], Consumers], settings: Settings, group: str, topi
     try:
         t0 = time.perf_counter()
         t_first = lag_first = None
+        cpu_first = 0.0
         while True:
             for p in procs:
                 cpu[p.pid] = cpu_seconds(p.pid) or cpu.get(p.pid, 0.0)
@@ -113,14 +128,15 @@ def measure(start: Callable[[], Consumers], settings: Settings, group: str, topi
                 if not (p.keep_alive() if isinstance(p, WorkerProcess) else p.poll() is None):
                     raise RuntimeError(f"{group}: a process exited")
             if t_first is None and left < total:
-                t_first, lag_first = time.perf_counter(), left
+                t_first, lag_first, cpu_first = time.perf_counter(), left, sum(cpu.values())
             time.sleep(0.2)
         t_done = time.perf_counter()
         if t_first is None or lag_first is None:  # done between two looks
-            t_first, lag_first = t_done, 0
+            t_first, lag_first, cpu_first = t_done, 0, sum(cpu.values())
         return Measured(total / (t_done - t0), lag_first / max(t_done - t_first, 1e-9), t_first - t0,
                         sum(cpu.values()), max(peak.values()), cpu_seconds(broker) - broker_cpu0 if broker else None,
-                        t_done - t0, sum(p.restarts for p in procs if isinstance(p, WorkerProcess)))
+                        t_done - t0, sum(p.restarts for p in procs if isinstance(p, WorkerProcess)),
+                        sum(cpu.values()) - cpu_first, lag_first)
     finally:
         for p in procs:
             if isinstance(p, WorkerProcess):

@@ -6,12 +6,15 @@ at their 30-day bound, so the figures are those of a worker that has run for a m
 Prints events/s beside the parse + validate rate of the same JSON (baseline), the state
 per service and in total, and peak RSS.
 
-Live (with --live N): N results sent to Kafka, then one worker (6 partitions, the worker's default) counts
-them, closes their minutes and publishes them; prints its events/s, CPU seconds per 1,000
-events and peak RSS beside a bare Faust agent's and the raw confluent-kafka consume rate
-of the same messages, measured in the same run.
+Live (with --live N): N results sent to Kafka, then the pipeline: one worker (6 partitions,
+the worker's default) counts them, closes their minutes and publishes them; then the sink
+stores inputs and outputs in embedded chDB. Prints results/s, CPU seconds per 1,000 results
+and peak RSS of each, the pipeline's CPU per result as a share of a bare Faust agent's CPU
+per record, and the sink's rows/s as a share of the raw consume + JSON decode rate; both
+baselines read the same results as single-result records, in the same run. With
+--batch K the pipeline reads them K to a record (a probe batch).
 
-    python bench/probes.py [--minutes 30] [--services 1000] [--live 60000]
+    python bench/probes.py [--minutes 30] [--services 1000] [--live 200000] [--batch 100]
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from schemas.policy import parse_policy  # noqa: E402
 from streams.engine.service_slo import ServiceEntry  # noqa: E402
 from streams.engine.slo import ErrorSeries, epoch_minute  # noqa: E402
 from streams.engine.slo_plan import SloPlan  # noqa: E402
+from sinks.kafka_sink import sink_topics  # noqa: E402
 from streams.kafka_util import topic_size  # noqa: E402
 from streams.tools.produce import OrderedSends, wait_for_topics  # noqa: E402
 from streams.tools.workerproc import peak_rss_mib  # noqa: E402
@@ -55,19 +59,32 @@ contracts:
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 
-def results(services: int, minutes: int) -> list[bytes]:
-    """One result per service every 10 s, in event-time order; 1 in 500 fails, 1 in 50 is slow."""
+def results(services: int, minutes: int, per_service: int = 1) -> list[bytes]:
+    """Every 10 s, `per_service` results per service (one per probe), in event-time order;
+    1 in 500 fails, 1 in 50 is slow."""
     out = []
     for step in range(minutes * 6):
         at = (START + timedelta(seconds=10 * step)).isoformat()
         for s in range(services):
-            n = step * services + s
-            out.append(orjson.dumps({
-                "kind": "probe", "event_id": f"s{s}-{step}", "occurred_at": at, "source": "bench", "probe_id": "p",
-                "service": f"svc-{s}", "region": "eu", "ok": n % 500 != 0, "latency_ms": 900.0 if n % 50 == 0 else 80.0,
-                "status_code": 200,
-            }))
+            for probe in range(per_service):
+                n = (step * services + s) * per_service + probe
+                out.append(orjson.dumps({
+                    "kind": "probe", "event_id": f"s{s}-{step}-{probe}", "occurred_at": at, "source": "bench",
+                    "probe_id": f"p{probe}", "service": f"svc-{s}", "region": "eu", "ok": n % 500 != 0,
+                    "latency_ms": 900.0 if n % 50 == 0 else 80.0, "status_code": 200,
+                }))
     return out
+
+
+def batched(values: list[bytes], size: int) -> list[bytes]:
+    """Consecutive results of one service, `size` to a record (a JSON array)."""
+    out, run = [], []
+    for value in values:
+        if run and (len(run) == size or orjson.loads(run[0])["service"] != orjson.loads(value)["service"]):
+            out.append(b"[" + b",".join(run) + b"]")
+            run = []
+        run.append(value)
+    return out + [b"[" + b",".join(run) + b"]"] if run else out
 
 
 def seeded_table(plan: SloPlan, services: int) -> dict[bytes, bytes]:
@@ -131,31 +148,68 @@ def engine(services: int, minutes: int) -> dict[str, str]:
     }
 
 
-def live(services: int, n: int, workers: int, partitions: int) -> dict[str, str]:
-    """N results sent first, then a bare Faust agent and the worker each read them all; the
-    worker's figure ends when every result is acknowledged (its minute closed and published;
-    the last ones 2 s after the input ends, when the idle partitions follow the wall clock)."""
+def live(services: int, n: int, workers: int, partitions: int, batch: int) -> dict[str, str]:
+    """N results through the whole pipeline: the worker(s) count them (the probe feed), close
+    their minutes and publish them; then the sink stores inputs and outputs in chDB. Each is
+    timed by its group's commits; the worker's figure ends when every result is acknowledged
+    (the last ones 2 s after the input ends, when the idle partitions follow the wall clock).
+
+    Baselines, on the same results as single-result records, in the same run: raw
+    confluent-kafka consume with JSON decoding, and a bare Faust agent. With `batch` > 1 the
+    pipeline reads the same results `batch` to a record (services get `batch` probes each)."""
+    per_service = max(batch, 1)
+    services = max(services // per_service, 1)
     env, settings, tmp = isolated_run("pb", partitions, policy=POLICY, PROBE_IDLE_S="2")
-    raw = results(services, -(-n // (services * 6)))[:n]
+    base_env, base, base_tmp = isolated_run("pbs", partitions) if batch > 1 else (env, settings, tmp)
+    singles = results(services, -(-n // (services * per_service * 6)), per_service)[:n]
+    records = batched(singles, batch) if batch > 1 else singles
     producer = Producer({**settings.kafka_client_config(), "linger.ms": 5, "max.in.flight.requests.per.connection": 1})
-    wait_for_topics(producer, settings.input_topics.values())
+    wait_for_topics(producer, [settings.topic_probes, base.topic_probes])
     sends = OrderedSends(producer)
-    for value in raw:
-        sends.send(settings.topic_probes, orjson.loads(value)["service"].encode(), value)
+    for value in records:
+        sends.send(settings.topic_probes, _service(value), value)
+    if batch > 1:
+        for value in singles:
+            sends.send(base.topic_probes, orjson.loads(value)["service"].encode(), value)
     producer.flush(60)
-    topics = [settings.topic_probes]
-    bare = bare_faust(env, settings, topics, n, tmp)
+    raw_s, _ = raw_consume(base, [base.topic_probes], n, decode=True)
+    bare = bare_faust(base_env, base, [base.topic_probes], n, base_tmp)
     group = processes(env, tmp, "worker", workers)
-    worker = measure(lambda: start_all(group), settings, settings.probe_group, topics, n)
-    rows = {"baseline: raw consume (confluent-kafka), events/s": f"{n / raw_consume(settings, topics[:1], n)[0]:,.0f}"}
-    for what, m in (("baseline: bare Faust agent", bare), (f"{workers} worker(s)", worker)):
-        rows[f"{what}: events/s (steady after the first commit)"] = f"{m.rate:,.0f} ({m.steady:,.0f})"
-        rows[f"{what}: CPU s per 1,000 events / peak RSS MiB"] = f"{m.cpu_s / n * 1000:.3f} / {m.peak_mib:,.0f}"
-        rows[f"{what}: cores busy, with the broker's share"] = m.cores()
-    rows["worker restarts (stopped themselves to resume from the committed offsets)"] = f"{worker.restarts}"
-    rows["minute records published"] = f"{topic_size(settings, settings.topic_minutes):,}"
-    rows["status records published"] = f"{topic_size(settings, settings.topic_slo_status):,}"
-    return rows
+    worker = measure(lambda: start_all(group), settings, settings.probe_group, [settings.topic_probes], len(records))
+    stored = sink_topics(settings)
+    sink_records = sum(topic_size(settings, t) for t in stored)
+    sink = measure(lambda: start_all(processes(env, tmp, "sink", 1)), settings, settings.sink_group, stored,
+                   sink_records)
+    minutes, statuses = topic_size(settings, settings.topic_minutes), topic_size(settings, settings.topic_slo_status)
+    rows = n + 2 * minutes + statuses + topic_size(settings, settings.topic_breaches)  # a minute: probe_ and slo_minutes
+    rows_s = rows / sink.wall_s
+    out = {
+        f"records: {len(records):,} holding {n:,} results ({services:,} services, {per_service} probe(s) each)": "",
+        "baseline: raw consume + JSON decode (confluent-kafka, orjson), records/s": f"{n / raw_s:,.0f}",
+    }
+    cpu = {}
+    for what, m, total in (("baseline: bare Faust agent", bare, n), (f"{workers} worker(s)", worker, len(records)),
+                           ("sink (all inputs and outputs into chDB)", sink, sink_records)):
+        cpu[what] = m.cpu_per_item(n, total)
+        out[f"{what}: results/s (records/s after the first commit)"] = f"{n / m.wall_s:,.0f} ({m.steady:,.0f})"
+        out[f"{what}: CPU ms per result, after the first commit / peak RSS MiB"] = (
+            f"{cpu[what][0] * 1000:.4f}, {cpu[what][1] * 1000:.4f} / {m.peak_mib:,.0f}")
+        out[f"{what}: cores busy, with the broker's share"] = m.cores()
+    bare_cpu, worker_cpu, sink_cpu = cpu.values()
+    for i, when in ((0, "whole run"), (1, "after the first commit")):
+        per_result = worker_cpu[i] + sink_cpu[i]
+        out[f"pipeline (worker + sink), {when}: CPU ms per result, % of bare Faust's per record"] = (
+            f"{per_result * 1000:.4f}, {per_result / bare_cpu[i]:.1%}")
+    out["sink: rows/s into chDB, % of raw consume + decode"] = f"{rows_s:,.0f}, {rows_s / (n / raw_s):.1%}"
+    out["worker restarts (stopped themselves to resume from the committed offsets)"] = f"{worker.restarts}"
+    out["minute records published / status records"] = f"{minutes:,} / {statuses:,}"
+    return out
+
+
+def _service(value: bytes) -> bytes:
+    """The Kafka key of a result or a batch: its service."""
+    obj = orjson.loads(value)
+    return (obj[0] if isinstance(obj, list) else obj)["service"].encode()
 
 
 def main() -> None:
@@ -165,10 +219,11 @@ def main() -> None:
     parser.add_argument("--live", type=int, default=0, help="also send this many results through Kafka")
     parser.add_argument("--workers", type=int, default=1, help="worker processes in one group for --live")
     parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="per topic, for --live")
+    parser.add_argument("--batch", type=int, default=1, help="results per record for --live (a probe batch)")
     args = parser.parse_args()
     rows = engine(args.services, args.minutes)
     if args.live:
-        rows |= live(args.services, args.live, args.workers, args.partitions)
+        rows |= live(args.services, args.live, args.workers, args.partitions, args.batch)
     table = Table(title=f"probe SLOs: {args.services:,} services, one result every 10 s each")
     table.add_column("what")
     table.add_column("value", justify="right")

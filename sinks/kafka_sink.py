@@ -65,6 +65,7 @@ class Batch:
         self.next_offsets: dict[tuple[str, int], int] = {}
         self.per_topic: dict[str, int] = {}
         self.records = 0
+        self.converted = 0  # rows converted (a probe batch record holds many): what bounds the batch's memory
         self.skipped = 0
         self.started = time.monotonic()
 
@@ -79,6 +80,7 @@ class Batch:
                       extra={"topic": record.topic, "partition": record.partition, "offset": record.offset})
             converted = []
             self.skipped += 1
+        self.converted += len(converted)
         for table, key, row in converted:
             self.tables.setdefault(table, {}).setdefault(key, row)  # a copy inside one batch is dropped here
         self.next_offsets[(record.topic, record.partition)] = record.offset + 1
@@ -164,7 +166,7 @@ class ClickHouseSink:
                     self._read_again()
                 self._read(self._consumer.consume(num_messages=min(self.settings.batch_rows, 10_000), timeout=0.2))
                 age = time.monotonic() - self.batch.started
-                if self.batch.records >= self.settings.batch_rows or (
+                if self.batch.converted >= self.settings.batch_rows or (
                         self.batch.records and age >= self.settings.flush_interval_s):
                     self._store()
             self._store()

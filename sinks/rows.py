@@ -14,7 +14,6 @@ from typing import Any, Callable, Hashable, Sequence
 import orjson
 from pydantic import BaseModel
 
-from schemas import codec
 from schemas.events import ProbeEvent
 from schemas.outputs import EntityStatus, InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
 from streams.validate import Limits, Rejection
@@ -56,7 +55,7 @@ def input_rows(kind: str, limits: Limits) -> Rows:
                 continue  # dead-lettered by the worker
             customer = "" if isinstance(event, ProbeEvent) else event.customer
             row = (event.kind, event.event_id, event.entity_id, customer, event.occurred_at, event.source,
-                   record.topic, record.partition, record.offset, now, codec.dumps(event).decode())
+                   record.topic, record.partition, record.offset, now, event.model_dump_json())
             out.append(("input_events", (event.kind, customer, event.entity_id, event.event_id), row))
         return out
 

@@ -62,6 +62,8 @@ class MinuteBuckets:
         self._event_time = AgreedWatermark()  # one result from a clock that runs ahead does not move it
         self._closed_until: datetime | None = None  # every minute ending at or before this is closed
         self._last_record_wall: datetime | None = None
+        self._limit_of: tuple[datetime | None, datetime | None] = (None, None)  # what _limit_value was computed from
+        self._limit_value: datetime | None = None
 
     def __len__(self) -> int:
         """Open buckets: (service, minute) pairs counting results."""
@@ -89,11 +91,19 @@ class MinuteBuckets:
         Judged against the watermark, not only the last close, the outcome depends on the
         order of records alone, not on when the closing runs.
         """
-        limit = self._closed_until
-        watermark = self.watermark
-        if watermark is not None and (limit is None or watermark > limit):
-            limit = minute_of(watermark)
+        limit = self._limit()
         return limit is not None and minute_of(at) + MINUTE <= limit
+
+    def _limit(self) -> datetime | None:
+        """Minutes ending at or before this are closed, or passed by the watermark (kept
+        until either moves: asked for every result)."""
+        agreed, until = self._event_time.value, self._closed_until
+        if self._limit_of != (agreed, until):
+            limit = until
+            if agreed is not None and (limit is None or agreed - self.lateness > limit):
+                limit = minute_of(agreed - self.lateness)
+            self._limit_of, self._limit_value = (agreed, until), limit
+        return self._limit_value
 
     def seen(self, wall: datetime) -> None:
         """Note a record read from the partition, counted or not (a rejected one too): the

@@ -43,7 +43,7 @@ class _Partition:
     closed_until: int | None = None
     max_offset: int = -1
     recount_until: int = -1  # at takeover, the highest offset any entry of the partition had counted
-    acks: dict[datetime, list[Ack]] = field(default_factory=dict)  # per minute: acks waiting for it to close
+    acks: dict[int, list[Ack]] = field(default_factory=dict)  # per epoch minute: acks waiting for it to close
     entries: dict[str, ServiceEntry] = field(default_factory=dict)  # parsed table values, updated in place
     alerting: set[str] = field(default_factory=set)  # services with firing burn-rate alerts
     stale: set[str] = field(default_factory=set)  # services whose newest status is not published yet
@@ -88,7 +88,7 @@ class ProbeTracker:
         recount = offset <= part.recount_until
         outcome = part.buckets.add(event, self.wall(), force=recount, appended=appended)
         if outcome == "counted":
-            part.acks.setdefault(minute_start(minute), []).append(ack)
+            part.acks.setdefault(minute, []).append(ack)
             part.max_offset = max(part.max_offset, offset)
         return outcome
 
@@ -137,7 +137,7 @@ class ProbeTracker:
         if entries:
             await self.stored()  # the entries, before the results they counted are acknowledged
         part.closed_until = new
-        for minute in sorted(m for m in part.acks if m < until):
+        for minute in sorted(m for m in part.acks if m < new):
             for ack in part.acks.pop(minute):
                 await ack()
         return len(minutes) + len(alerts)
