@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from schemas.errors import RunFailed
 from sinks.clickhouse import passes_with_time
 from sinks.repair import Part, broken_parts, record_repair
-from sinks.rows import COLUMNS, Rows, breach_rows, input_rows, instance_rows, minute_rows, status_rows
+from sinks.rows import COLUMNS, Rows, breach_rows, input_rows, instance_rows, minute_rows, probe_event_rows, status_rows
 from streams.verdict import Consumed, record_time
 from streams.metrics import ACKED, CONSUMED, SINK_BATCHES, SINK_FAILURES, SINK_INSERT_SECONDS, SINK_ROWS, Watch, live_gauge
 from streams.settings import Settings
@@ -51,9 +51,13 @@ def roles(settings: Settings) -> dict[str, Rows]:
     """Per topic the sink reads, how its records become rows."""
     limits = Limits(max_bytes=settings.max_event_bytes, max_future=timedelta(seconds=settings.max_future_s),
                     max_past=timedelta(days=settings.max_past_days))
-    out: dict[str, Rows] = {topic: input_rows(kind, limits) for kind, topic in settings.input_topics.items()}
-    out.update({settings.topic_breaches: breach_rows, settings.topic_instances: instance_rows,
-                settings.topic_slo_status: status_rows, settings.topic_minutes: minute_rows})
+    # Probe results come as the rows the workers accepted (the probe feed judges each result
+    # once); tickets and incidents are judged again here, as the worker judged them.
+    out: dict[str, Rows] = {topic: input_rows(kind, limits) for kind, topic in settings.input_topics.items()
+                            if kind != "probe"}
+    out.update({settings.topic_probe_events: probe_event_rows, settings.topic_breaches: breach_rows,
+                settings.topic_instances: instance_rows, settings.topic_slo_status: status_rows,
+                settings.topic_minutes: minute_rows})
     return out
 
 
@@ -62,6 +66,7 @@ class Batch:
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[Hashable, tuple[Any, ...]]] = {}
+        self.blocks: dict[str, list[bytes]] = {}  # per table, JSONEachRow blocks stored as they are
         self.next_offsets: dict[tuple[str, int], int] = {}
         self.per_topic: dict[str, int] = {}
         self.records = 0
@@ -80,19 +85,23 @@ class Batch:
                       extra={"topic": record.topic, "partition": record.partition, "offset": record.offset})
             converted = []
             self.skipped += 1
-        self.converted += len(converted)
         for table, key, row in converted:
-            self.tables.setdefault(table, {}).setdefault(key, row)  # a copy inside one batch is dropped here
+            if isinstance(row, bytes):
+                self.blocks.setdefault(table, []).append(row)
+                self.converted += row.count(b"\n") + 1
+            else:
+                self.tables.setdefault(table, {}).setdefault(key, row)  # a copy inside one batch is dropped here
+                self.converted += 1
         self.next_offsets[(record.topic, record.partition)] = record.offset + 1
         self.per_topic[record.topic] = self.per_topic.get(record.topic, 0) + 1
         self.records += 1
 
     def rows(self) -> int:
         """Rows converted and not stored yet."""
-        return sum(len(rows) for rows in list(self.tables.values()))
+        return self.converted
 
 
-def insert_rows(client: Client, table: str, rows: list[tuple[Any, ...]], settings: Settings,
+def insert_rows(client: Client, table: str, rows: list[tuple[Any, ...]] | bytes, settings: Settings,
                 stop: Callable[[], bool], lock: AbstractContextManager[Any] = nullcontext(),
                 refused: Callable[[], None] = lambda: None) -> bool:
     """Insert, retrying what can pass with time (waits from SINK_RETRY_S, doubling up to
@@ -100,17 +109,22 @@ def insert_rows(client: Client, table: str, rows: list[tuple[Any, ...]], setting
     cannot; False when `stop()` turned true meanwhile. The caller commits nothing unless this
     returned True."""
     wait = settings.sink_retry_s
+    n = rows.count(b"\n") + 1 if isinstance(rows, bytes) else len(rows)
     while True:
         started = time.perf_counter()
         try:
             with lock:  # the portal, when the sink serves it, queries the same client
-                client.insert(table, data=rows, column_names=list(COLUMNS[table]))
+                if isinstance(rows, bytes):  # JSONEachRow: ClickHouse parses it, no Python per row
+                    client.raw_insert(table, [c for c in COLUMNS[table] if c != "ingested_at"], insert_block=rows,
+                                      fmt="JSONEachRow", settings={"date_time_input_format": "best_effort"})
+                else:
+                    client.insert(table, data=rows, column_names=list(COLUMNS[table]))
             SINK_INSERT_SECONDS.labels(table).observe(time.perf_counter() - started)
-            SINK_ROWS.labels(table).inc(len(rows))
+            SINK_ROWS.labels(table).inc(n)
             return True
         except Exception as exc:
             SINK_FAILURES.labels(table).inc()
-            problem = f"insert of {len(rows)} rows into {table} failed ({type(exc).__name__}: {str(exc)[:300]})"
+            problem = f"insert of {n} rows into {table} failed ({type(exc).__name__}: {str(exc)[:300]})"
             if not passes_with_time(exc):
                 raise SinkFailed(f"{problem}; retrying cannot help: fix the table or the account (the migrations "
                                  "run at start), then start the sink again; nothing of this batch was committed, "
@@ -207,13 +221,14 @@ class ClickHouseSink:
         if not batch.records:
             return True
         for table, rows in list(batch.tables.items()):
-            self._inserts_pass = False  # until this insert passes: ClickHouse may be away
-            if not insert_rows(self.client, table, list(rows.values()), self.settings, self._stopping, self.lock,
-                               self._on_refused):
+            if not self._insert(table, list(rows.values()), len(rows)):
                 return False
-            self._inserts_pass = True
-            self.rows_written += len(rows)
             del batch.tables[table]  # stored: a retry of a later table does not insert it again
+        for table, blocks in list(batch.blocks.items()):
+            block = b"\n".join(blocks)
+            if not self._insert(table, block, block.count(b"\n") + 1):
+                return False
+            del batch.blocks[table]
         if self._refused:
             self._check_parts()
         if self._broken:  # the first offsets are committed instead of the batch's
@@ -230,6 +245,14 @@ class ClickHouseSink:
             ACKED.labels(topic).inc(n)
         SINK_BATCHES.inc()
         self.batch = Batch()
+        return True
+
+    def _insert(self, table: str, rows: list[tuple[Any, ...]] | bytes, n: int) -> bool:
+        self._inserts_pass = False  # until this insert passes: ClickHouse may be away
+        if not insert_rows(self.client, table, rows, self.settings, self._stopping, self.lock, self._on_refused):
+            return False
+        self._inserts_pass = True
+        self.rows_written += n
         return True
 
     def _on_refused(self) -> None:

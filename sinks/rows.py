@@ -39,7 +39,8 @@ COLUMNS = {
     "probe_minutes": PROBE_MINUTE_COLUMNS, "slo_minutes": SLO_MINUTE_COLUMNS,
 }
 
-Row = tuple[str, Hashable, tuple[Any, ...]]  # table, dedup key, values in COLUMNS[table] order
+# table, dedup key, values in COLUMNS[table] order; or table, None, a JSONEachRow block to store as it is
+Row = tuple[str, Hashable, tuple[Any, ...]] | tuple[str, None, bytes]
 Rows = Callable[["Consumed", datetime], list[Row]]  # a record and the time it is stored -> its rows
 
 
@@ -60,6 +61,12 @@ def input_rows(kind: str, limits: Limits) -> Rows:
         return out
 
     return rows
+
+
+def probe_event_rows(record: Consumed, now: datetime) -> list[Row]:
+    """The probe results a worker accepted, already as input_events rows (JSONEachRow lines,
+    streams/verdict.py): stored as they are, without judging each result again."""
+    return [] if not record.value else [("input_events", None, record.value)]
 
 
 def breach_rows(record: Consumed, now: datetime) -> list[Row]:

@@ -25,7 +25,8 @@ from streams.logs import LIBRDKAFKA
 
 def topic_env(prefix: str) -> dict[str, str]:
     """Environment variables naming every topic `<prefix>.<role>` (isolated runs: demo, tests, benchmarks)."""
-    roles = ("incidents", "tickets", "probes", "breaches", "deadletter", "instances", "minutes", "slo_status")
+    roles = ("incidents", "tickets", "probes", "breaches", "deadletter", "instances", "minutes", "slo_status",
+             "probe_events")
     return {f"TOPIC_{role.upper()}": f"{prefix}.{role}" for role in roles}
 
 
@@ -55,6 +56,7 @@ class Settings(BaseSettings):
     topic_instances: str = "sla.instances"
     topic_minutes: str = "slo.minutes"
     topic_slo_status: str = "slo.status"
+    topic_probe_events: str = "slo.probe_events"  # the probe results the workers accepted, as input_events rows
     topic_partitions: int = Field(default=6, ge=1)
     topic_replication: int = Field(default=1, ge=1)
     input_retention_ms: int = 7 * 24 * 3600 * 1000
@@ -66,6 +68,7 @@ class Settings(BaseSettings):
     # OpenSLO v1 SLO documents; their contracts join the policy's (or stand alone).
     openslo_file: Path | None = None
     tick_interval_s: float = Field(default=0.5, gt=0)
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"  # the worker's asyncio event loop
     # Outputs sent this long before a crash are published again on recovery (> commit interval).
     data_dir: Path = Path("var/worker")
     store: str = "rocksdb://"

@@ -46,6 +46,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_breaches, settings.topic_partitions, outputs),
         TopicSpec(settings.topic_minutes, settings.topic_partitions, outputs),
         TopicSpec(settings.topic_deadletter, settings.topic_partitions, outputs),
+        TopicSpec(settings.topic_probe_events, settings.topic_partitions, outputs),
         # Latest status per SLA instance: compaction keeps exactly that.
         TopicSpec(settings.topic_instances, settings.topic_partitions, {"cleanup.policy": "compact"}),
         TopicSpec(settings.topic_slo_status, settings.topic_partitions, {"cleanup.policy": "compact"}),

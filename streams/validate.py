@@ -86,6 +86,9 @@ def validate_many(kind: str, data: bytes | None, now: datetime, limits: Limits =
         return [Rejection(Reason.invalid, f"expected a JSON object or array, got {type(obj).__name__}")]
     if not 1 <= len(obj) <= MAX_BATCH:
         return [Rejection(Reason.invalid, f"a batch holds 1 to {MAX_BATCH} results; this one holds {len(obj)}")]
+    if not any(isinstance(item, dict) for item in obj):  # not a batch at all: one rejection, not one per item
+        return [Rejection(Reason.invalid, f"expected a JSON object or an array of objects, got an array of "
+                                          f"{type(obj[0]).__name__}")]
     out: list[AnyEvent | Rejection] = []
     for n, item in enumerate(obj, 1):
         result = _event(kind, item, now, limits) if isinstance(item, dict) else Rejection(

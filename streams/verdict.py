@@ -1,12 +1,17 @@
 """The verdict on an input record, which worker and sink reach alike: the record as both
-read it (`Consumed`), its broker time, and whether the event is accepted."""
+read it (`Consumed`), its broker time, whether the event is accepted, and the
+`input_events` row an accepted probe result becomes (the worker writes those rows, so
+the sink stores them without judging the results again)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import orjson
+
 from schemas.deadletter import Reason
+from schemas.events import ProbeEvent
 from streams.validate import AnyEvent, Limits, Rejection, validate, validate_many, wrong_key
 
 
@@ -62,3 +67,14 @@ def _keyed(result: AnyEvent | Rejection, key: bytes | None) -> AnyEvent | Reject
     if not isinstance(result, Rejection) and key != result.entity_id.encode():
         return Rejection(Reason.wrong_key, wrong_key(result, key))
     return result
+
+
+def probe_row(event: ProbeEvent, record: Consumed) -> bytes:
+    """An accepted probe result as a JSONEachRow line of `input_events` (without `ingested_at`,
+    which the table fills in when the row is stored)."""
+    return orjson.dumps({
+        "kind": "probe", "event_id": event.event_id, "entity_id": event.service, "customer": "",
+        "occurred_at": event.occurred_at, "source": event.source, "topic": record.topic,
+        "partition": record.partition, "offset": record.offset,
+        "payload": orjson.Fragment(event.model_dump_json()),  # an object where a String goes: stored as its text
+    }, option=orjson.OPT_UTC_Z)

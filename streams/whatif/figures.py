@@ -125,6 +125,7 @@ def _convert(tables: dict[str, dict[Hashable, tuple[Any, ...]]], topic: str, row
              now: datetime) -> None:
     for offset, value in enumerate(values):
         for table, key, row in rows(Consumed(topic, 0, offset, None, value, now), now):
+            assert not isinstance(row, bytes)  # output topics give keyed rows
             tables.setdefault(table, {}).setdefault(key, row)
 
 

@@ -42,7 +42,7 @@ from streams.kafka_util import CommittedOffsets
 from streams.metrics import ACKED, PROBE_LATE, REJECTED
 from streams.settings import Settings
 from streams.validate import AnyEvent, Rejection
-from streams.verdict import Consumed, record_time
+from streams.verdict import Consumed, probe_row, record_time
 from streams.worker.outputs import Outputs
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000  # records per read: a batch is judged and counted without yielding the event loop
 COMMIT_EVERY_S = 1.0
+ROWS_PER_RECORD = 1000  # input_events rows per record of the probe events topic (about 400 kB)
 Verdicts = Callable[[str, Consumed, "int | None"], list[AnyEvent | Rejection]]  # Router.verdicts
 Reject = Callable[[Consumed, Reason, str], None]  # record, reason, detail
 
@@ -105,10 +106,13 @@ class ProbeCounting:
     """What happens to one probe record, without Kafka: counted in its minute (and held until
     the minute is closed), or done at once (refused or late: dead-lettered; a copy)."""
 
-    def __init__(self, verdicts: Verdicts, probes: ProbeTracker | None, reject: Reject) -> None:
+    def __init__(self, verdicts: Verdicts, probes: ProbeTracker | None, reject: Reject,
+                 accepted: Callable[[bytes], None]) -> None:
+        """`accepted` takes the input_events row of every valid result (streams/verdict.py)."""
         self.verdicts = verdicts
         self.probes = probes
         self.reject = reject
+        self.accepted = accepted
 
     def count(self, record: Consumed, end: int | None, held: Held) -> None:
         """Judge and count `record`, one result or a batch (`end`: its partition's end as last fetched)."""
@@ -118,7 +122,11 @@ class ProbeCounting:
                 if self.probes is not None:
                     self.probes.on_rejected(record.partition)
                 self.reject(record, result.reason, result.detail)
-            elif self.probes is not None and isinstance(result, ProbeEvent):
+                continue
+            if not isinstance(result, ProbeEvent):
+                continue
+            self.accepted(probe_row(result, record))  # stored whether it counts or not (late, a copy)
+            if self.probes is not None:
                 outcome = self.probes.on_event(result, record.partition, record.offset, held.hold(record.offset),
                                                record.timestamp)
                 if outcome == "counted":
@@ -142,13 +150,15 @@ class ProbeFeed:
         """`before`: the Faust group's offsets, where a partition starts that this group never committed."""
         self.topic = settings.topic_probes
         self.deadletter = settings.topic_deadletter
-        self.counting = ProbeCounting(verdicts, probes, self._reject)
+        self.rows_topic = settings.topic_probe_events
         self.outputs = outputs
         self.clock = clock
         self.wall = wall
         self.probes = probes
         self.before = before
         self.held: dict[int, Held] = {}
+        self._rows: list[bytes] = []  # input_events rows of the batch being read
+        self.counting = ProbeCounting(verdicts, probes, self._reject, self._rows.append)
         self._generation = 0  # moves at every revocation: a lookup begun before it is void
         self._committed = CommittedOffsets(settings, settings.probe_group)
         self._consumer = Consumer({
@@ -222,6 +232,14 @@ class ProbeFeed:
             _, timestamp = msg.timestamp()
             record = Consumed(self.topic, partition, msg.offset() or 0, msg.key(), msg.value(), record_time(timestamp))
             self.counting.count(record, end, held)
+        self._send_rows()
+
+    def _send_rows(self) -> None:
+        """The accepted results' rows, many to a record (stored before the commit that passes them)."""
+        rows = list(self._rows)
+        self._rows.clear()
+        for start in range(0, len(rows), ROWS_PER_RECORD):
+            self.outputs.send(self.rows_topic, [(None, b"\n".join(rows[start:start + ROWS_PER_RECORD]))])
 
     async def commit(self) -> None:
         """Commit, per partition, the offset before which every record is done, once the broker

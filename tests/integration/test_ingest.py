@@ -13,7 +13,7 @@ import orjson
 
 from sinks.kafka_sink import ClickHouseSink, insert_rows, roles
 from sinks.migrate import migrate
-from streams.kafka_util import lag, read_all
+from streams.kafka_util import lag, read_all, topic_size
 from streams.tools.synthetic import bad_records
 from tests.conftest import clickhouse
 from tests.integration.helpers import send
@@ -124,18 +124,25 @@ def test_a_sink_killed_between_insert_and_commit_loses_nothing_and_counts_nothin
     ClickHouse, its offsets are not committed. The next sink reads the records again."""
     events = valid_events(100)
     send(run.settings, [(k, key, orjson.dumps(v)) for k, key, v in events])
-    topics = list(run.settings.input_topics.values())
-    group = run.settings.sink_group
+    worker = run.worker()  # writes the probe results it accepts as rows for the sink
+    worker.wait_drained(run.settings)
+    worker.stop()
+    s = run.settings
+    topics = [s.topic_tickets, s.topic_incidents, s.topic_probe_events]
+    records = sum(topic_size(s, t) for t in topics)
+    group = s.sink_group
     with clickhouse(run.chdb_path) as client:
         migrate(client)
-        killed = ClickHouseSink(run.settings, client, roles(run.settings))
+        killed = ClickHouseSink(s, client, roles(s))
         killed._consumer.subscribe(topics)
-        while killed.batch.records < len(events):
+        while killed.batch.records < records:
             killed._read(killed._consumer.consume(1000, timeout=1.0))
         for table, rows in killed.batch.tables.items():  # what _store does before it commits
-            assert insert_rows(client, table, list(rows.values()), run.settings, lambda: False)
+            assert insert_rows(client, table, list(rows.values()), s, lambda: False)
+        for table, blocks in killed.batch.blocks.items():
+            assert insert_rows(client, table, b"\n".join(blocks), s, lambda: False)
         killed._consumer.close()  # gone without a commit
-        assert lag(run.settings, group, topics) == len(events)
+        assert lag(s, group, topics) == records
 
         again = ClickHouseSink(run.settings, client, roles(run.settings))
         stop = threading.Event()
@@ -148,6 +155,6 @@ def test_a_sink_killed_between_insert_and_commit_loses_nothing_and_counts_nothin
         finally:
             stop.set()
             thread.join(60)
-        assert again.records_stored == len(events)  # every record read and stored a second time
+        assert again.records_stored == records  # every record read and stored a second time
         rows = client.query("SELECT kind, event_id FROM events").result_rows
     assert Counter(rows) == Counter((kind, value["event_id"]) for kind, _, value in events)  # each once

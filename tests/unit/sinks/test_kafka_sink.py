@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
+from schemas.events import ProbeEvent
 from sinks.clickhouse import passes_with_time
 from sinks.kafka_sink import SinkFailed, insert_rows
 from sinks.migrate import migrate
 from sinks.rows import COLUMNS
 from streams.settings import Settings
+from streams.verdict import Consumed, probe_row
 from tests.conftest import clickhouse
 
 
@@ -38,3 +40,23 @@ def test_an_insert_that_cannot_pass_stops_the_sink_and_one_that_can_is_stored(tm
         client.command("DROP TABLE slo_status")
         with pytest.raises(SinkFailed, match="into slo_status failed .*UNKNOWN_TABLE.*retrying cannot help"):
             insert_rows(client, "slo_status", [tuple(0 for _ in COLUMNS["slo_status"])], Settings(), never)
+
+
+def test_the_rows_a_worker_accepted_are_stored_as_they_are_with_the_time_they_are_stored(tmp_path: Path) -> None:
+    """Probe results reach the sink as JSONEachRow lines (streams/verdict.py): ClickHouse parses
+    them, the payload object is kept as its text, ingested_at is filled in by the table."""
+    event = ProbeEvent(event_id="r1", occurred_at="2026-11-27T11:00:00.5+01:00", source="runner", probe_id="http",
+                       service="checkout", region="eu", ok=True, latency_ms=80.0, status_code=200)
+    block = b"\n".join([probe_row(event, Consumed("sla.probes", 2, 40, b"checkout", b"", datetime.now(timezone.utc))),
+                        probe_row(event.model_copy(update={"event_id": "r2"}),
+                                  Consumed("sla.probes", 2, 41, b"checkout", b"", datetime.now(timezone.utc)))])
+    before = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=1)
+    with clickhouse(tmp_path / "ch") as client:
+        migrate(client)
+        assert insert_rows(client, "input_events", block, Settings(), lambda: False)
+        rows = client.query("SELECT event_id, occurred_at, offset, ingested_at, payload FROM events "
+                            "ORDER BY event_id").result_rows
+    assert [(r[0], r[1], r[2]) for r in rows] == [("r1", datetime(2026, 11, 27, 10, 0, 0, 500000), 40),
+                                                  ("r2", datetime(2026, 11, 27, 10, 0, 0, 500000), 41)]
+    assert all(r[3] >= before for r in rows)
+    assert ProbeEvent.model_validate_json(rows[0][4]) == event

@@ -142,7 +142,9 @@ def test_a_single_probe_result_and_an_unreadable_batch_get_one_verdict() -> None
     for data, reason, detail in ((b"[]", Reason.invalid, "a batch holds 1 to 1000 results; this one holds 0"),
                                  (orjson.dumps([PROBE] * 1001), Reason.invalid, "this one holds 1001"),
                                  (b"[{", Reason.malformed_json, "not valid JSON"),
-                                 (b"12", Reason.invalid, "expected a JSON object or array, got int")):
+                                 (b"12", Reason.invalid, "expected a JSON object or array, got int"),
+                                 (b"[1, 2, 3]", Reason.invalid, "expected a JSON object or an array of objects, "
+                                                                "got an array of int")):
         (verdict,) = validate_many("probe", data, NOW, Limits(max_bytes=10**6))
         assert isinstance(verdict, Rejection) and verdict.reason == reason and detail in verdict.detail, verdict
 

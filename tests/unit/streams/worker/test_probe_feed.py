@@ -10,6 +10,7 @@ import orjson
 
 from schemas.deadletter import Reason
 from schemas.policy import parse_policy
+from sinks.rows import COLUMNS
 from streams.engine.slo_plan import SloPlan
 from streams.validate import Limits
 from streams.verdict import Consumed
@@ -50,8 +51,10 @@ class Feed:
         self.probes = ProbeTracker(SloPlan(POLICY), {}, publish, lambda: self.wall,
                                    lateness=timedelta(seconds=60), idle=timedelta(minutes=2), stored=stored)
         router = Router(Limits(), PartitionClock(lambda: self.wall), unused)
+        self.rows: list[dict] = []  # input_events rows of the accepted results
         self.counting = ProbeCounting(router.verdicts, self.probes,
-                                      lambda record, reason, detail: self.letters.append((record.offset, reason)))
+                                      lambda record, reason, detail: self.letters.append((record.offset, reason)),
+                                      lambda row: self.rows.append(orjson.loads(row)))
         self.held = Held(0)
         self.offset = 0
 
@@ -93,6 +96,7 @@ def test_a_late_result_and_a_copy_are_done_at_once_and_a_late_one_is_dead_letter
     f.send(probe(T0 + timedelta(seconds=20), "old"))  # for the closed minute 10:00
     f.send(probe(T0 + timedelta(minutes=2, seconds=30), "p1"))  # the same event id again
     assert f.letters == [(2, Reason.late)]
+    assert [(r["event_id"], r["offset"]) for r in f.rows] == [("p1", 0), ("p2", 1), ("old", 2), ("p1", 3)]  # all valid
     assert f.held.position == 0 and f.held.next_read == 4  # p1 and p2 still count in 10:02
     f.wall = T0 + timedelta(minutes=10)
     f.tick()  # idle for two minutes and caught up: 10:02 closes by the wall clock
@@ -112,6 +116,9 @@ def test_a_batch_record_is_held_until_the_minutes_of_all_its_results_are_closed(
              probe(T0 + timedelta(minutes=1, seconds=5), "b")]  # minutes 10:00 and 10:01, one invalid
     f.send(orjson.dumps(batch))
     assert f.letters == [(0, Reason.invalid)] and f.held.position == 0
+    assert [r["event_id"] for r in f.rows] == ["a", "b"]
+    assert {k for r in f.rows for k in r} == set(COLUMNS["input_events"]) - {"ingested_at"}  # the table fills it in
+    assert orjson.loads(orjson.dumps(f.rows[0]["payload"]))["event_id"] == "a" and f.rows[0]["customer"] == ""
     f.send(orjson.dumps([probe(T0 + timedelta(minutes=2, seconds=1), "c"), probe(T0 + timedelta(minutes=2, seconds=2), "d")]))
     f.tick()  # the watermark (10:02:01 less 60 s) closes 10:00 only
     assert len(f.minutes) == 1 and f.held.position == 0  # b (10:01) holds the batch record
