@@ -3,16 +3,18 @@
 A Faust agent costs a tenth of a millisecond or more of CPU per record even when it does
 nothing, many times a librdkafka consumer, and probe results are the high-volume input. So
 no probe result becomes a Faust event: this stage reads the probe topic in batches (up to
-`BATCH` records), judges each result (the verdict `slastream sink` repeats), and counts it
-in its open (service, minute) bucket of the ProbeTracker, or dead-letters it. Faust's tick
-agent then closes the minutes as before, touching one table entry per service and tick.
+`BATCH` records; a record may hold a batch of results), judges each result, writes the
+`input_events` row of every valid one for the sink (`slo.probe_events`: the sink stores
+them without judging again), and counts it in its open (service, minute) bucket of the
+ProbeTracker, or dead-letters it. Faust's tick agent then closes the minutes as before,
+touching one table entry per service and tick.
 
 Offsets are committed in a consumer group of their own (`Settings.probe_group`): up to
 the first result whose minute is still open, once the broker has stored the outputs and
-table entries of the closed minutes (the tracker acknowledges a result only then) and the
-dead letters. A crash anywhere re-reads from there, and the tracker's entries (per service,
-the minutes closed and the offset counted up to) skip what was counted before: a result
-counts once in its minute.
+table entries of the closed minutes (the tracker acknowledges a result only then), the
+rows and the dead letters. A crash anywhere re-reads from there, and the tracker's
+entries (per service, the minutes closed and the offset counted up to) skip what was
+counted before: a result counts once in its minute.
 
 With a policy, the feed reads exactly the partitions whose ticks this worker handles
 (the tick topic and the probe table are co-partitioned with the input): a partition from
@@ -243,8 +245,8 @@ class ProbeFeed:
 
     async def commit(self) -> None:
         """Commit, per partition, the offset before which every record is done, once the broker
-        has stored every dead letter sent so far (outputs and entries are stored before the
-        tracker acknowledges)."""
+        has stored every row and dead letter sent so far (outputs and entries are stored
+        before the tracker acknowledges)."""
         positions = {p: h.position for p, h in self.held.items()
                      if h.position is not None and (h.committed is None or h.position > h.committed)}
         if not positions:
