@@ -30,10 +30,10 @@ from schemas.errors import RunFailed
 from sinks.clickhouse import passes_with_time
 from sinks.repair import Part, broken_parts, record_repair
 from sinks.rows import COLUMNS, Rows, breach_rows, input_rows, instance_rows, minute_rows, probe_event_rows, status_rows
-from streams.verdict import Consumed, record_time
 from streams.metrics import ACKED, CONSUMED, SINK_BATCHES, SINK_FAILURES, SINK_INSERT_SECONDS, SINK_ROWS, Watch, live_gauge
 from streams.settings import Settings
 from streams.validate import Limits
+from streams.verdict import Consumed, record_time
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ from faust.types import StreamT
 from schemas import codec
 from schemas.deadletter import KEY_KEPT, DeadLetter, Reason
 from schemas.policy import Policy
-from streams.verdict import Consumed, record_time
 from streams.engine.clocks import ClockEngine
 from streams.engine.slo_plan import SloPlan
 from streams.kafka_util import CommittedOffsets
@@ -26,6 +25,7 @@ from streams.metrics import ACKED, PUBLISHED, SEND_FAILURES, TICK_SECONDS, TICKS
 from streams.settings import Settings
 from streams.topics import TABLES, ticks_topic
 from streams.validate import Limits
+from streams.verdict import Consumed, record_time
 from streams.worker.acks import InOrder, OffsetGap
 from streams.worker.faust_fixes import (MAX_POLL_RECORDS, drain_changelog_writes_before_commits, never_commit_over_gaps,
                                         realign_committed, serve_partitions_in_turn)
@@ -87,8 +87,8 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
         topic_replication_factor=settings.topic_replication,
         producer_acks=-1,
         producer_linger=settings.producer_linger_ms / 1000,
-        # Probe results stay unacknowledged until their minute closes, and every record is
-        # safe to process again; so rebalances and shutdowns must not wait for acks.
+        # Ticket and incident events stay unacknowledged until the next tick wrote them, and
+        # every record is safe to process again; so rebalances and shutdowns need not wait.
         stream_wait_empty=False,
         broker_max_poll_records=MAX_POLL_RECORDS,  # with serve_partitions_in_turn: no partition waits long
         broker_session_timeout=settings.kafka_session_timeout_s,

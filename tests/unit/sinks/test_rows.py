@@ -9,8 +9,8 @@ import orjson
 from schemas.deadletter import Reason
 from sinks.kafka_sink import Batch
 from sinks.rows import COLUMNS, breach_rows, input_rows, instance_rows
-from streams.verdict import Consumed, accepted, accepted_many, record_time
 from streams.validate import Limits, Rejection
+from streams.verdict import Consumed, accepted_many
 
 PRODUCED = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 STORED = datetime(2027, 6, 1, tzinfo=timezone.utc)  # long after: the verdict must not depend on it
@@ -23,18 +23,6 @@ TICKET = {
 def record(value: dict, key: bytes | None = b"T1", offset: int = 0, partition: int = 0,
            at: datetime = PRODUCED) -> Consumed:
     return Consumed("sla.tickets", partition, offset, key, orjson.dumps(value), at)
-
-
-def test_record_time_reads_kafka_milliseconds_and_falls_back_to_now() -> None:
-    assert record_time(int(PRODUCED.timestamp() * 1000)) == PRODUCED
-    assert abs(record_time(-1) - datetime.now(timezone.utc)) < timedelta(seconds=5)
-
-
-def test_the_verdict_is_taken_against_the_record_timestamp_not_the_wall_clock() -> None:
-    soon = {**TICKET, "occurred_at": "2026-11-27T12:30:00Z"}  # 30 min after it was produced: accepted
-    assert not isinstance(accepted("ticket", record(soon), Limits()), Rejection)
-    late = accepted("ticket", record(soon, at=PRODUCED - timedelta(hours=2)), Limits())
-    assert isinstance(late, Rejection) and late.reason == Reason.bad_timestamp
 
 
 def test_an_accepted_event_is_one_input_events_row_keyed_by_kind_customer_entity_and_id() -> None:

@@ -12,9 +12,9 @@ import pytest
 from schemas.deadletter import Reason
 from schemas.policy import parse_policy
 from schemas.outputs import entity_key
-from streams.verdict import Consumed
 from streams.engine.clocks import ClockEngine
 from streams.validate import Limits
+from streams.verdict import Consumed
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.router import Router
 from streams.worker.tracking import SlaTracker

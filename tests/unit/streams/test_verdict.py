@@ -1,0 +1,44 @@
+"""The verdict worker and sink both reach on an input record, and the row of an accepted probe result."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import orjson
+
+from schemas.deadletter import Reason
+from schemas.events import ProbeEvent
+from streams.validate import Limits, Rejection
+from streams.verdict import Consumed, accepted, probe_row, record_time
+
+PRODUCED = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+TICKET = {
+    "event_id": "e1", "occurred_at": "2026-11-27T11:59:00Z", "source": "desk", "ticket_id": "T1",
+    "customer": "acme", "service": "checkout", "priority": "P2", "status": "open",
+}
+
+
+def record(value: dict, key: bytes | None = b"T1", at: datetime = PRODUCED) -> Consumed:
+    return Consumed("sla.tickets", 0, 0, key, orjson.dumps(value), at)
+
+
+def test_record_time_reads_kafka_milliseconds_and_falls_back_to_now() -> None:
+    assert record_time(int(PRODUCED.timestamp() * 1000)) == PRODUCED
+    assert abs(record_time(-1) - datetime.now(timezone.utc)) < timedelta(seconds=5)
+
+
+def test_the_verdict_is_taken_against_the_record_timestamp_not_the_wall_clock() -> None:
+    soon = {**TICKET, "occurred_at": "2026-11-27T12:30:00Z"}  # 30 min after it was produced: accepted
+    assert not isinstance(accepted("ticket", record(soon), Limits()), Rejection)
+    late = accepted("ticket", record(soon, at=PRODUCED - timedelta(hours=2)), Limits())
+    assert isinstance(late, Rejection) and late.reason == Reason.bad_timestamp
+
+
+def test_an_accepted_probe_result_is_an_input_events_row_in_utc_with_its_record_s_place() -> None:
+    event = ProbeEvent(event_id="r1", occurred_at="2026-11-27T13:00:00.25+01:00", source="runner", probe_id="http",
+                       service="checkout", region="eu", ok=False, latency_ms=12.5, status_code=503)
+    row = orjson.loads(probe_row(event, Consumed("sla.probes", 4, 77, b"checkout", b"", PRODUCED)))
+    assert row == {"kind": "probe", "event_id": "r1", "entity_id": "checkout", "customer": "",
+                   "occurred_at": "2026-11-27T12:00:00.250000Z", "source": "runner", "topic": "sla.probes",
+                   "partition": 4, "offset": 77, "payload": orjson.loads(event.model_dump_json())}
+    assert ProbeEvent.model_validate(row["payload"]) == event
