@@ -53,10 +53,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings()
     policy = _policy(settings)
-    if settings.event_loop == "uvloop":
-        import mode.loop
-
-        mode.loop.use("uvloop")  # before Faust creates its loop
     # Everything the worker needs is checked before it writes anything anywhere.
     prepare_worker_topics(settings)
     watch = Watch(settings, settings.app_id, {settings.topic_probes: settings.probe_group}) if settings.metrics_port else None

@@ -68,7 +68,6 @@ class Settings(BaseSettings):
     # OpenSLO v1 SLO documents; their contracts join the policy's (or stand alone).
     openslo_file: Path | None = None
     tick_interval_s: float = Field(default=0.5, gt=0)
-    event_loop: Literal["asyncio", "uvloop"] = "asyncio"  # the worker's asyncio event loop
     # Outputs sent this long before a crash are published again on recovery (> commit interval).
     data_dir: Path = Path("var/worker")
     store: str = "rocksdb://"

@@ -5,8 +5,8 @@ the sink stores them without judging the results again)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import orjson
 
@@ -15,9 +15,8 @@ from schemas.events import ProbeEvent
 from streams.validate import AnyEvent, Limits, Rejection, validate, validate_many, wrong_key
 
 
-@dataclass(frozen=True, slots=True)
-class Consumed:
-    """What worker and sink need of one input record."""
+class Consumed(NamedTuple):
+    """What worker and sink need of one input record (a tuple: one is made per record read)."""
 
     topic: str
     partition: int

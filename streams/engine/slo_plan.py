@@ -90,6 +90,7 @@ class SloPlan:
         )
         self.objectives = lru_cache(maxsize=None)(self._objectives)
         self.contracts = lru_cache(maxsize=None)(self._contracts)
+        self.thresholds = lru_cache(maxsize=None)(self._thresholds)  # asked for every probe result
 
     def _objectives(self, service: str) -> tuple[Objective, ...]:
         return tuple(
@@ -98,7 +99,7 @@ class SloPlan:
             for o in objectives
         )
 
-    def thresholds(self, service: str) -> tuple[float, ...]:
+    def _thresholds(self, service: str) -> tuple[float, ...]:
         """Latency thresholds of the objectives covering `service`, ascending."""
         return tuple(sorted({o.threshold_ms for o in self.objectives(service) if o.threshold_ms is not None}))
 

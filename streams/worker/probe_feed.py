@@ -52,8 +52,9 @@ from streams.worker.types import Ack
 
 log = logging.getLogger(__name__)
 
-BATCH = 1000  # records per read: a batch is judged and counted without yielding the event loop
+BATCH = 250  # records per read: judged and counted without yielding the event loop (a batch record holds many)
 COMMIT_EVERY_S = 1.0
+PREFETCH_KB = 8192  # what librdkafka fetches ahead, per partition (its default, 64 MiB, is most of a worker's memory)
 ROWS_PER_RECORD = 1000  # input_events rows per record of the probe events topic (about 400 kB)
 Verdicts = Callable[[str, Consumed, "int | None"], list[AnyEvent | Rejection]]  # Router.verdicts
 Reject = Callable[[Consumed, Reason, str], None]  # record, reason, detail
@@ -166,6 +167,7 @@ class ProbeFeed:
         self._consumer = Consumer({
             **settings.kafka_client_config(), "group.id": settings.probe_group, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "session.timeout.ms": int(settings.kafka_session_timeout_s * 1000),
+            "queued.max.messages.kbytes": PREFETCH_KB,
         })
         self._acked = ACKED.labels(self.topic)
         if probes is None:
