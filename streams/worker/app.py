@@ -158,7 +158,7 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
         """Per partition, the oldest record not acknowledged: topic, partition, offset, age in seconds."""
         out = [(topic, p, offset, age) for topic, order in list(orders.items())
                for p, (offset, age) in order.oldest().items()]
-        return out + [(feed.topic, p, *oldest) for p, h in list(feed.held.items()) if (oldest := h.oldest()) is not None]
+        return out + [(feed.topic, p, offset, age) for p, (offset, age) in feed.oldest().items()]
 
     @app.timer(interval=30.0)
     async def report_held() -> None:

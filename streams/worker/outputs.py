@@ -35,7 +35,10 @@ class Outputs:
     """An idempotent librdkafka producer (acks=all, per key in order) with a wait for the broker."""
 
     def __init__(self, config: dict[str, Any], linger_ms: float) -> None:
-        self._producer = Producer({**config, "acks": "all", "enable.idempotence": True, "linger.ms": linger_ms})
+        # At most 64 MiB waiting for the broker (librdkafka's default is 1 GiB): past it a send
+        # waits, so a worker that reads faster than the broker stores holds its memory.
+        self._producer = Producer({**config, "acks": "all", "enable.idempotence": True, "linger.ms": linger_ms,
+                                   "queue.buffering.max.kbytes": 65536})
         self._lost: str | None = None
         self._types: dict[str, Any] = {}  # lifecycle type -> its labelled counter
 
@@ -47,7 +50,7 @@ class Outputs:
                 try:
                     self._producer.produce(topic, value, key, on_delivery=self._delivered, headers=headers)
                     break
-                except BufferError:  # librdkafka's queue is full: let it send (rare, it holds 100,000)
+                except BufferError:  # librdkafka's queue is full: let it send
                     self._producer.poll(0.05)
             if lifecycle:
                 type_ = orjson.loads(value)["type"]

@@ -31,9 +31,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from datetime import datetime
-from typing import Any, Callable
+from typing import Callable
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
@@ -48,7 +47,6 @@ from streams.verdict import Consumed, probe_row, record_time
 from streams.worker.outputs import Outputs
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
-from streams.worker.types import Ack
 
 log = logging.getLogger(__name__)
 
@@ -61,48 +59,20 @@ Reject = Callable[[Consumed, Reason, str], None]  # record, reason, detail
 
 
 class Held:
-    """The records of one partition read and not yet done, in offset order; `position` is
-    the offset a commit may name (every record before it is done)."""
+    """Where reading and committing one partition stand."""
 
     def __init__(self, start: int | None) -> None:
         self.next_read = start  # the offset after the last record read (None: not known yet)
         self.committed = start
-        self.finished = 0  # records done since the last commit
-        self._queue: deque[list[Any]] = deque()  # [offset, done, monotonic time read]
 
-    def hold(self, offset: int) -> Ack:
-        """Note a record kept by the tracker; returns its acknowledgement."""
-        entry: list[Any] = [offset, False, time.monotonic()]
-        self._queue.append(entry)
-        self.next_read = offset + 1
 
-        async def done() -> None:
-            entry[1] = True
-            self.finished += 1
-            queue = self._queue
-            while queue and queue[0][1]:
-                queue.popleft()
-
-        return done
-
-    def unhold(self) -> None:
-        """The record just held was not kept after all."""
-        self._queue.pop()
-
-    def done(self, offset: int) -> None:
-        """Note a record done as soon as it was read (refused, late, a copy)."""
-        if self._queue:
-            self._queue.append([offset, True, 0.0])
-        self.next_read = offset + 1
-        self.finished += 1
-
-    @property
-    def position(self) -> int | None:
-        return self._queue[0][0] if self._queue else self.next_read
-
-    def oldest(self) -> tuple[int, float] | None:
-        """The first record not done: its offset and seconds since it was read."""
-        return (self._queue[0][0], time.monotonic() - self._queue[0][2]) if self._queue else None
+def commit_position(held: Held, probes: ProbeTracker | None, partition: int) -> int | None:
+    """The offset a commit of `partition` may name: that of the first result still in an open
+    minute, or the next record to read."""
+    first = probes.held(partition) if probes is not None else None
+    if first is None or held.next_read is None:
+        return held.next_read
+    return min(first[0], held.next_read)
 
 
 class ProbeCounting:
@@ -119,7 +89,6 @@ class ProbeCounting:
 
     def count(self, record: Consumed, end: int | None, held: Held) -> None:
         """Judge and count `record`, one result or a batch (`end`: its partition's end as last fetched)."""
-        kept = False
         for result in self.verdicts("probe", record, end):
             if isinstance(result, Rejection):
                 if self.probes is not None:
@@ -129,19 +98,12 @@ class ProbeCounting:
             if not isinstance(result, ProbeEvent):
                 continue
             self.accepted(probe_row(result, record))  # stored whether it counts or not (late, a copy)
-            if self.probes is not None:
-                outcome = self.probes.on_event(result, record.partition, record.offset, held.hold(record.offset),
-                                               record.timestamp)
-                if outcome == "counted":
-                    kept = True
-                    continue
-                held.unhold()
-                if outcome == "late":
-                    PROBE_LATE.inc()
-                    self.reject(record, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
-                                                     f"{result.service} was already closed")
-        if not kept:
-            held.done(record.offset)
+            if self.probes is not None and self.probes.on_event(
+                    result, record.partition, record.offset, record.timestamp) == "late":
+                PROBE_LATE.inc()
+                self.reject(record, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
+                                                 f"{result.service} was already closed")
+        held.next_read = record.offset + 1
 
 
 class ProbeFeed:
@@ -245,12 +207,25 @@ class ProbeFeed:
         for start in range(0, len(rows), ROWS_PER_RECORD):
             self.outputs.send(self.rows_topic, [(None, b"\n".join(rows[start:start + ROWS_PER_RECORD]))])
 
+    def oldest(self) -> dict[int, tuple[int, float]]:
+        """Per partition, the first result still in an open minute: offset, seconds since it was read."""
+        now = time.monotonic()
+        out = {}
+        for partition in list(self.held):
+            first = self.probes.held(partition) if self.probes is not None else None
+            if first is not None:
+                out[partition] = (first[0], now - first[1])
+        return out
+
     async def commit(self) -> None:
         """Commit, per partition, the offset before which every record is done, once the broker
         has stored every row and dead letter sent so far (outputs and entries are stored
-        before the tracker acknowledges)."""
-        positions = {p: h.position for p, h in self.held.items()
-                     if h.position is not None and (h.committed is None or h.position > h.committed)}
+        before the tracker releases a result)."""
+        positions = {}
+        for p, held in self.held.items():
+            position = commit_position(held, self.probes, p)
+            if position is not None and (held.committed is None or position > held.committed):
+                positions[p] = position
         if not positions:
             return
         generation = self._generation
@@ -265,9 +240,8 @@ class ProbeFeed:
             return
         for p, offset in positions.items():
             held = self.held[p]
+            self._acked.inc(offset - held.committed if held.committed is not None else 0)
             held.committed = offset
-            self._acked.inc(held.finished)
-            held.finished = 0
 
     def _reject(self, record: Consumed, reason: Reason, detail: str) -> None:
         REJECTED.labels(record.topic, reason.value).inc()

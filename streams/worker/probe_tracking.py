@@ -1,22 +1,24 @@
-"""Live probe SLOs: the thin layer between Faust (tables, ticks, acks) and the pure cores.
+"""Live probe SLOs: the thin layer between the probe feed, Faust (tables, ticks) and the pure cores.
 
 Probe results are counted in memory, in the open minute buckets of their partition, and
-their Kafka offsets are acknowledged only once their minute is closed and written. So a
-crash loses nothing: the results of open minutes are delivered again and counted again.
-What closing a minute changed (error series, alert states) is kept in one table entry
-per service, together with the partition's closed-until minute and the highest input
-offset counted by then; a result delivered again for a minute already closed is
-recognised by its offset and skipped, neither counted twice nor called late.
+a commit may pass a result only once its minute is closed and written (`held`: the first
+offset still in an open minute). So a crash loses nothing: the results of open minutes
+are read again and counted again. What closing a minute changed (error series, alert
+states) is kept in one table entry per service, together with the partition's
+closed-until minute and the highest input offset counted by then; a result read again
+for a minute already closed is recognised by its offset and skipped, neither counted
+twice nor called late.
 
 Closing happens once per tick for all of a partition's services, so it can afford to wait:
 outputs (closed minutes, alerts, statuses) are published and stored by the broker before
-the entries are written, and the entries are stored before the results are acknowledged.
-A crash in between leaves the old entries, and the results are delivered and counted
+the entries are written, and the entries are stored before the results are released.
+A crash in between leaves the old entries, and the results are read and counted
 again, giving the same outputs; consumers keep one copy per key or event id.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Awaitable, Callable, Literal, Sequence
@@ -28,7 +30,7 @@ from streams.engine.service_slo import ServiceEntry, ServiceSlo
 from streams.engine.slo import epoch_minute, minute_start
 from streams.engine.slo_plan import SloPlan
 from streams.metrics import MINUTES_CLOSED
-from streams.worker.types import Ack, Record, Table
+from streams.worker.types import Record, Table
 
 Publish = Callable[[Sequence[Record], Sequence[Record], Sequence[Record]], Awaitable[None]]  # minutes, alerts, statuses
 Stored = Callable[[], Awaitable[None]]  # returns once the broker has stored everything published and written
@@ -43,7 +45,9 @@ class _Partition:
     closed_until: int | None = None
     max_offset: int = -1
     recount_until: int = -1  # at takeover, the highest offset any entry of the partition had counted
-    acks: dict[int, list[Ack]] = field(default_factory=dict)  # per epoch minute: acks waiting for it to close
+    # Per open epoch minute: the first offset counted in it and when it was read. A commit may
+    # pass a result only once its minute is closed, published and written.
+    first: dict[int, tuple[int, float]] = field(default_factory=dict)
     entries: dict[str, ServiceEntry] = field(default_factory=dict)  # parsed table values, updated in place
     alerting: set[str] = field(default_factory=set)  # services with firing burn-rate alerts
     stale: set[str] = field(default_factory=set)  # services whose newest status is not published yet
@@ -69,15 +73,11 @@ class ProbeTracker:
         self.slo = ServiceSlo(plan)
         self._parts: dict[int, _Partition] = {}
 
-    def on_event(self, event: ProbeEvent, partition: int, offset: int, ack: Ack,
-                 appended: datetime | None = None) -> Outcome:
-        """Count a probe result; `ack` is kept until its minute is closed and written.
-        `appended`: when the broker appended its record (the result's time counts for the
-        watermark no later than that).
-
-        For a duplicate or late result the caller acknowledges it (a late one after
-        dead-lettering it); neither changes any count.
-        """
+    def on_event(self, event: ProbeEvent, partition: int, offset: int, appended: datetime | None = None) -> Outcome:
+        """Count a probe result; until its minute is closed and written, `held` names it (or an
+        earlier one). `appended`: when the broker appended its record (the result's time
+        counts for the watermark no later than that). A duplicate or late result changes no
+        count (the caller dead-letters a late one)."""
         part = self._partition(partition)
         minute = epoch_minute(event.occurred_at)
         entry = part.entries.get(event.service)
@@ -88,9 +88,16 @@ class ProbeTracker:
         recount = offset <= part.recount_until
         outcome = part.buckets.add(event, self.wall(), force=recount, appended=appended)
         if outcome == "counted":
-            part.acks.setdefault(minute, []).append(ack)
+            if minute not in part.first:
+                part.first[minute] = (offset, time.monotonic())
             part.max_offset = max(part.max_offset, offset)
         return outcome
+
+    def held(self, partition: int) -> tuple[int, float] | None:
+        """The first offset counted in a minute not yet closed and written, and the monotonic
+        time it was read: a commit of the partition must stop there. None: nothing held."""
+        part = self._parts.get(partition)
+        return min(part.first.values()) if part is not None and part.first else None
 
     def on_rejected(self, partition: int) -> None:
         """A record of the partition was rejected before counting; it still moves the idle clock."""
@@ -135,11 +142,10 @@ class ProbeTracker:
             part.entries[service] = entry
             self._remember(part, service, entry)
         if entries:
-            await self.stored()  # the entries, before the results they counted are acknowledged
+            await self.stored()  # the entries, before the results they counted are released
         part.closed_until = new
-        for minute in sorted(m for m in part.acks if m < new):
-            for ack in part.acks.pop(minute):
-                await ack()
+        for minute in [m for m in part.first if m < new]:  # closed, published and written: released
+            del part.first[minute]
         return len(minutes) + len(alerts)
 
     def forget(self) -> None:

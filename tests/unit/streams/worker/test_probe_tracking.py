@@ -1,4 +1,4 @@
-"""ProbeTracker with a plain dict as its table: closing, acks, restarts, alerts, maintenance, no-data.
+"""ProbeTracker with a plain dict as its table: closing, releasing, restarts, alerts, maintenance, no-data.
 
 Objective 99.9 % availability and 99 % of results within 300 ms; Google SRE default rules;
 no_data after 5 minutes; one result per minute unless a test says otherwise.
@@ -39,7 +39,7 @@ class Outputs:
         self.minutes: list[dict] = []
         self.alerts: list[dict] = []
         self.statuses: list[dict] = []
-        self.journal = journal  # what reached the "broker", the table and the acknowledgements, in order
+        self.journal = journal  # what reached the "broker" and the table, in order
 
     async def __call__(self, minutes, alerts, statuses) -> None:
         self.minutes += [orjson.loads(v) for _, v in minutes]
@@ -73,7 +73,7 @@ class Harness:
         self.out = Outputs(self.journal)
         self.wall = T0
         self.offset = 0
-        self.acked: list[int] = []
+        self.counted: list[int] = []
         self.tracker = ProbeTracker(PLAN, self.table, self.out, lambda: self.wall,
                                     lateness=timedelta(seconds=60), idle=timedelta(minutes=2), stored=self.out.stored)
 
@@ -84,11 +84,16 @@ class Harness:
         event = ProbeEvent(event_id=eid or f"e{offset}", occurred_at=at, source="t", probe_id="p", service=service,
                            region="eu", ok=ok, latency_ms=latency, status_code=200 if ok else 503)
 
-        async def ack() -> None:
-            self.acked.append(offset)
-            self.journal.append("ack")
+        outcome = self.tracker.on_event(event, 0, offset)
+        if outcome == "counted":
+            self.counted.append(offset)
+        return outcome
 
-        return self.tracker.on_event(event, 0, offset, ack)
+    @property
+    def acked(self) -> list[int]:
+        """Counted results a commit may pass: those before the first one still held."""
+        first = self.tracker.held(0)
+        return [o for o in self.counted if first is None or o < first[0]]
 
     def tick(self, caught_up: bool = True) -> int:
         return asyncio.run(self.tracker.on_tick(0, caught_up))
@@ -123,16 +128,24 @@ def test_a_minute_closes_after_the_lateness_and_acks_its_results_then() -> None:
     assert {(s["sli"], s["error_rate_5m"]) for s in h.out.statuses} == {("availability", 0.5), ("latency", 0.5)}
 
 
-def test_outputs_are_stored_before_the_entries_and_the_entries_before_the_acknowledgements() -> None:
+def test_outputs_are_stored_before_the_entries_and_the_entries_before_the_results_are_released() -> None:
     """A crash at any point loses nothing: entries written before their outputs were stored would
-    skip the results delivered again; acknowledgements before the entries were stored would lose them."""
+    skip the results read again; a commit past the results before the entries were stored would lose them."""
     h = Harness()
     h.send(utc("2026-11-27 10:00:10"))
     h.send(utc("2026-11-27 10:00:20"))
     h.send(utc("2026-11-27 10:02:00"))
     h.send(utc("2026-11-27 10:02:00"))  # watermark 10:01:00: the first minute closes
+    stored = h.out.stored
+
+    async def stored_while_held() -> None:
+        await stored()
+        h.journal.append(f"held from {h.tracker.held(0)[0]}")
+
+    h.tracker.stored = stored_while_held
     h.tick()
-    assert h.journal == ["publish", "stored", "write", "stored", "ack", "ack"]
+    assert h.journal == ["publish", "stored", "held from 0", "write", "stored", "held from 0"]
+    assert h.acked == [0, 1] and h.tracker.held(0)[0] == 2  # released only then
 
 
 def test_a_restart_skips_what_was_counted_and_counts_open_minutes_again() -> None:
