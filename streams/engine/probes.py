@@ -105,6 +105,12 @@ class MinuteBuckets:
             self._limit_of, self._limit_value = (agreed, until), limit
         return self._limit_value
 
+    def closable(self) -> int:
+        """Results counted in minutes the watermark has passed: the next close takes them out."""
+        limit = self._limit()
+        return 0 if limit is None else sum(acc.total for (_, minute), acc in self._open.items()
+                                           if minute + MINUTE <= limit)
+
     def seen(self, wall: datetime) -> None:
         """Note a record read from the partition, counted or not (a rejected one too): the
         partition is idle only when no record at all was read for `idle`."""

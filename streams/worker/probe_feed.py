@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 BATCH = 250  # records per read: judged and counted without yielding the event loop (a batch record holds many)
 COMMIT_EVERY_S = 1.0
 PREFETCH_KB = 8192  # what librdkafka fetches ahead, per partition (its default, 64 MiB, is most of a worker's memory)
+MAX_CLOSABLE = 50_000  # results waiting for a tick to close their minute before reading waits
 ROWS_PER_RECORD = 1000  # input_events rows per record of the probe events topic (about 400 kB)
 Verdicts = Callable[[str, Consumed, "int | None"], list[AnyEvent | Rejection]]  # Router.verdicts
 Reject = Callable[[Consumed, Reason, str], None]  # record, reason, detail
@@ -140,7 +141,11 @@ class ProbeFeed:
         last_commit = time.monotonic()
         try:
             while True:
-                messages = self._consumer.consume(BATCH, timeout=0) if self.held or self.probes is None else []
+                # Reading waits while the ticks have many results to close (they close without new
+                # input): a backlog read far ahead of them would sit in memory, not in Kafka.
+                ahead = self.probes is not None and self.probes.closable() > MAX_CLOSABLE
+                reading = (self.held or self.probes is None) and not ahead
+                messages = self._consumer.consume(BATCH, timeout=0) if reading else []
                 if messages:
                     self.take(messages)
                 if time.monotonic() - last_commit >= COMMIT_EVERY_S:

@@ -148,6 +148,10 @@ class ProbeTracker:
             del part.first[minute]
         return len(minutes) + len(alerts)
 
+    def closable(self) -> int:
+        """Results counted in minutes the next tick closes (without any further input)."""
+        return sum(part.buckets.closable() for part in self._parts.values())
+
     def forget(self) -> None:
         """Partitions were revoked: drop open buckets (their results are delivered again)."""
         self._parts.clear()

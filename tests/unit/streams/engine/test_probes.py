@@ -97,3 +97,11 @@ def test_one_result_from_a_clock_that_runs_ahead_closes_no_other_services_minute
     assert b.add(probe("2026-11-27 10:00:40"), WALL) == "counted"
     assert b.add(probe("2026-11-27 10:01:20"), WALL) == "counted"
 
+
+
+def test_closable_counts_the_results_of_minutes_the_watermark_has_passed() -> None:
+    b = buckets()
+    for at in ("10:00:05", "10:00:10", "10:01:10", "10:01:15", "10:02:10", "10:02:11"):
+        b.add(probe(f"2026-11-27 {at}"), WALL)
+    assert b.closable() == 2  # watermark 10:02:10 less 60 s passes the end of 10:00 only
+    assert [bucket.total for bucket in b.close(WALL, caught_up=False)] == [2] and b.closable() == 0
