@@ -62,6 +62,7 @@ class MinuteBuckets:
         self._event_time = AgreedWatermark()  # one result from a clock that runs ahead does not move it
         self._closed_until: datetime | None = None  # every minute ending at or before this is closed
         self._last_record_wall: datetime | None = None
+        self._per_minute: dict[datetime, int] = {}  # results counted per open minute
         self._limit_of: tuple[datetime | None, datetime | None] = (None, None)  # what _limit_value was computed from
         self._limit_value: datetime | None = None
 
@@ -108,8 +109,7 @@ class MinuteBuckets:
     def closable(self) -> int:
         """Results counted in minutes the watermark has passed: the next close takes them out."""
         limit = self._limit()
-        return 0 if limit is None else sum(acc.total for (_, minute), acc in self._open.items()
-                                           if minute + MINUTE <= limit)
+        return 0 if limit is None else sum(n for minute, n in self._per_minute.items() if minute + MINUTE <= limit)
 
     def seen(self, wall: datetime) -> None:
         """Note a record read from the partition, counted or not (a rejected one too): the
@@ -136,6 +136,7 @@ class MinuteBuckets:
             return "duplicate"
         acc.ids.add(event.event_id)
         acc.total += 1
+        self._per_minute[minute] = self._per_minute.get(minute, 0) + 1
         acc.good += event.ok
         acc.latency_sum_ms += event.latency_ms
         acc.latency_max_ms = max(acc.latency_max_ms, event.latency_ms)
@@ -163,6 +164,7 @@ class MinuteBuckets:
         out = []
         for service, minute in done:
             acc = self._open.pop((service, minute))
+            self._per_minute.pop(minute, None)
             fast = tuple((t, acc.fast.get(t, 0)) for t in self.thresholds(service))
             out.append(Bucket(service, minute, acc.total, acc.good, acc.latency_sum_ms, acc.latency_max_ms, fast))
         return sorted(out, key=lambda b: (b.minute, b.service))
