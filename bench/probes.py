@@ -117,18 +117,18 @@ def engine(services: int, minutes: int) -> dict[str, str]:
         nonlocal published
         published += len(m) + len(a) + len(s)
 
-    async def ack() -> None:
-        return None
+    async def stored() -> None:
+        return None  # in-process: nothing to wait for
 
     wall = [START]
-    tracker = ProbeTracker(plan, table, publish, lambda: wall[0], stored=ack)  # in-process: nothing to wait for
+    tracker = ProbeTracker(plan, table, publish, lambda: wall[0], stored=stored)
     before = peak_rss_mib(os.getpid(), "VmRSS")
     asyncio.run(tracker.on_tick(0, True))  # takes the partition over: every entry parsed into memory
     in_memory = peak_rss_mib(os.getpid(), "VmRSS") - before
 
     async def run() -> None:
         for i, event in enumerate(events):
-            tracker.on_event(event, 0, i, ack)
+            tracker.on_event(event, 0, i)
             if i % services == services - 1:  # a tick per simulated 10 s of results
                 wall[0] = event.occurred_at
                 await tracker.on_tick(0, True)
