@@ -74,15 +74,6 @@ class Measured(NamedTuple):
     broker_cpu_s: float | None  # CPU seconds the local broker used meanwhile (None: not known)
     wall_s: float  # seconds from the start to the last commit
     restarts: int  # worker processes that stopped themselves and were started again
-    steady_cpu_s: float  # CPU seconds from the first commit to the last (start-up left out)
-    steady_records: int  # records committed in that time
-
-    def cpu_per_item(self, items: int, total: int) -> tuple[float, float]:
-        """CPU seconds per item (a record holds `items / total` of them): over the whole run,
-        and after the first commit, without the fixed cost of starting (which a short run
-        spreads over few items); the second counts the items of the records committed then."""
-        steady_items = items * self.steady_records / total
-        return self.cpu_s / items, self.steady_cpu_s / max(steady_items, 1e-9)
 
     def cores(self) -> str:
         """Cores kept busy by the processes and the broker together, e.g. "1.7 (broker 0.4)"."""
@@ -117,7 +108,6 @@ def measure(start: Callable[[], Consumers], settings: Settings, group: str, topi
     try:
         t0 = time.perf_counter()
         t_first = lag_first = None
-        cpu_first = 0.0
         while True:
             for p in procs:
                 cpu[p.pid] = cpu_seconds(p.pid) or cpu.get(p.pid, 0.0)
@@ -128,15 +118,14 @@ def measure(start: Callable[[], Consumers], settings: Settings, group: str, topi
                 if not (p.keep_alive() if isinstance(p, WorkerProcess) else p.poll() is None):
                     raise RuntimeError(f"{group}: a process exited")
             if t_first is None and left < total:
-                t_first, lag_first, cpu_first = time.perf_counter(), left, sum(cpu.values())
+                t_first, lag_first = time.perf_counter(), left
             time.sleep(0.2)
         t_done = time.perf_counter()
         if t_first is None or lag_first is None:  # done between two looks
-            t_first, lag_first, cpu_first = t_done, 0, sum(cpu.values())
+            t_first, lag_first = t_done, 0
         return Measured(total / (t_done - t0), lag_first / max(t_done - t_first, 1e-9), t_first - t0,
                         sum(cpu.values()), max(peak.values()), cpu_seconds(broker) - broker_cpu0 if broker else None,
-                        t_done - t0, sum(p.restarts for p in procs if isinstance(p, WorkerProcess)),
-                        sum(cpu.values()) - cpu_first, lag_first)
+                        t_done - t0, sum(p.restarts for p in procs if isinstance(p, WorkerProcess)))
     finally:
         for p in procs:
             if isinstance(p, WorkerProcess):
