@@ -27,6 +27,7 @@ _TRANSIENT = {
     KafkaError.LEADER_NOT_AVAILABLE,
     KafkaError._TIMED_OUT,
     KafkaError._TRANSPORT,
+    KafkaError._UNKNOWN_PARTITION,  # the client's metadata after a broker restart, until it is refreshed
 }
 
 

@@ -180,8 +180,11 @@ class ProbeFeed:
         if held is None or held.next_read is None:
             return None
         start = held.next_read
-        _, end = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10))
+        try:
+            _, end = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10))
+        except KafkaException:
+            return None  # the broker is away: the next tick asks again, the partition's clock holds meanwhile
         return start, end
 
     def take(self, messages: list[Message]) -> None:
@@ -198,12 +201,19 @@ class ProbeFeed:
                 continue  # from before a revocation
             end = ends.get(partition, -1)
             if end == -1:
-                _, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), cached=True)
-                end = ends[partition] = high if high >= 0 else None
+                end = ends[partition] = self._cached_end(partition)
             _, timestamp = msg.timestamp()
             record = Consumed(self.topic, partition, msg.offset() or 0, msg.key(), msg.value(), record_time(timestamp))
             self.counting.count(record, end, held)
         self._send_rows()
+
+    def _cached_end(self, partition: int) -> int | None:
+        """The partition's end as of the last fetch; None when not known."""
+        try:
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), cached=True)
+        except KafkaException:
+            return None
+        return high if high >= 0 else None
 
     def _send_rows(self) -> None:
         """The accepted results' rows, many to a record (stored before the commit that passes them)."""
