@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 250  # records per read: judged and counted without yielding the event loop (a batch record holds many)
 COMMIT_EVERY_S = 1.0
-PREFETCH_KB = 8192  # what librdkafka fetches ahead, per partition (its default, 64 MiB, is most of a worker's memory)
+PREFETCH_KB = 8192  # what librdkafka fetches ahead (its default, 64 MiB, was most of a worker's memory)
 MAX_CLOSABLE = 50_000  # results waiting for a tick to close their minute before reading waits
 ROWS_PER_RECORD = 1000  # input_events rows per record of the probe events topic (about 400 kB)
 Verdicts = Callable[[str, Consumed, "int | None"], list[AnyEvent | Rejection]]  # Router.verdicts
