@@ -28,6 +28,7 @@ _TRANSIENT = {
     KafkaError._TIMED_OUT,
     KafkaError._TRANSPORT,
     KafkaError._UNKNOWN_PARTITION,  # the client's metadata after a broker restart, until it is refreshed
+    KafkaError._ALL_BROKERS_DOWN,
 }
 
 
@@ -186,12 +187,12 @@ class CommittedOffsets:
         return low, high
 
     def _start(self, topic: str, partition: int) -> int:
-        low, _ = self._ends(topic, partition)
-        return max(self._committed(topic, partition) or 0, low)  # no commit, or records removed by retention: the log start
+        return self._position(topic, partition)[0]  # no commit, or records removed by retention: the log start
 
     def _position(self, topic: str, partition: int) -> tuple[int, int]:
+        committed = self._committed(topic, partition)
         low, high = self._ends(topic, partition)
-        return max(self._committed(topic, partition) or 0, low), high
+        return max(committed or 0, low), high
 
 
 def _patiently(ask: Callable[[], T], give_up_after: float | None = None) -> T:

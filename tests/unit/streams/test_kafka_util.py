@@ -18,10 +18,11 @@ def _failing(codes: list[int]):
 
 
 def test_a_partition_unknown_to_the_client_after_a_broker_restart_is_waited_out(monkeypatch) -> None:
-    """The chaos suite's broker stop: watermark offsets asked right after the broker came back
-    failed with _UNKNOWN_PARTITION and stopped the worker."""
+    """The chaos suite's broker stop: watermark offsets asked while the broker was away or right
+    after it came back failed with these and stopped the worker."""
     monkeypatch.setattr(kafka_util.time, "sleep", lambda s: None)
-    assert kafka_util._patiently(_failing([KafkaError._UNKNOWN_PARTITION, KafkaError._TRANSPORT])) == 42
+    codes = [KafkaError._ALL_BROKERS_DOWN, KafkaError._UNKNOWN_PARTITION, KafkaError._TRANSPORT]
+    assert kafka_util._patiently(_failing(codes)) == 42
 
 
 def test_an_error_that_waiting_cannot_mend_is_raised(monkeypatch) -> None:
