@@ -72,18 +72,16 @@ def validate_many(kind: str, data: bytes | None, now: datetime, limits: Limits =
     """Like `validate`, for a record that may also hold a batch: a JSON array of events (probe
     results only, `MAX_BATCH` at most). One verdict per event of the batch, each rejection
     naming its place ("result 3 of 100: ..."); one for the whole record when it is unreadable."""
-    if kind == "probe" and data is not None and len(data) <= limits.max_bytes and data.lstrip()[:1] == b"[":
-        try:  # a batch of valid results: parsed and checked by pydantic-core in one call
-            return [_in_time(event, now, limits) for event in _PROBE_BATCH.validate_json(data)]
-        except ValidationError:
-            pass  # judged result by result below
-    else:
+    if kind != "probe" or data is None or len(data) > limits.max_bytes or data.lstrip()[:1] != b"[":
         return [validate(kind, data, now, limits)]
+    try:  # a batch of valid results: parsed and checked by pydantic-core in one call
+        return [_in_time(event, now, limits) for event in _PROBE_BATCH.validate_json(data)]
+    except ValidationError:
+        pass  # judged result by result below
     obj = _parse(data, limits)
     if isinstance(obj, Rejection):
         return [obj]
-    if not isinstance(obj, list):
-        return [Rejection(Reason.invalid, f"expected a JSON object or array, got {type(obj).__name__}")]
+    assert isinstance(obj, list)  # valid JSON that starts with "["
     if not 1 <= len(obj) <= MAX_BATCH:
         return [Rejection(Reason.invalid, f"a batch holds 1 to {MAX_BATCH} results; this one holds {len(obj)}")]
     if not any(isinstance(item, dict) for item in obj):  # not a batch at all: one rejection, not one per item

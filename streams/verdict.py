@@ -10,7 +10,8 @@ from typing import NamedTuple
 
 import orjson
 
-from schemas.deadletter import Reason
+from schemas import codec
+from schemas.deadletter import KEY_KEPT, DeadLetter, Reason
 from schemas.events import ProbeEvent
 from streams.validate import AnyEvent, Limits, Rejection, validate, validate_many, wrong_key
 
@@ -77,3 +78,10 @@ def probe_row(event: ProbeEvent, record: Consumed) -> bytes:
         "partition": record.partition, "offset": record.offset,
         "payload": orjson.Fragment(event.model_dump_json()),  # an object where a String goes: stored as its text
     }, option=orjson.OPT_UTC_Z)
+
+
+def dead_letter(record: Consumed, reason: Reason, detail: str, at: datetime) -> tuple[bytes | None, bytes, dict[str, bytes]]:
+    """A refused record's dead-letter record: key (the original's, bounded), value and headers."""
+    letter = DeadLetter.of(reason, detail, record.topic, record.partition, record.offset, record.key, record.value, at)
+    key = None if record.key is None else record.key[:KEY_KEPT]
+    return key, codec.dumps(letter), {"slastream.reason": reason.value.encode()}

@@ -15,8 +15,7 @@ import aiokafka
 import faust
 from faust.types import StreamT
 
-from schemas import codec
-from schemas.deadletter import KEY_KEPT, DeadLetter, Reason
+from schemas.deadletter import Reason
 from schemas.policy import Policy
 from streams.engine.clocks import ClockEngine
 from streams.engine.slo_plan import SloPlan
@@ -25,7 +24,7 @@ from streams.metrics import ACKED, PUBLISHED, SEND_FAILURES, TICK_SECONDS, TICKS
 from streams.settings import Settings
 from streams.topics import TABLES, ticks_topic
 from streams.validate import Limits
-from streams.verdict import Consumed, record_time
+from streams.verdict import Consumed, dead_letter, record_time
 from streams.worker.acks import InOrder, OffsetGap
 from streams.worker.faust_fixes import (MAX_POLL_RECORDS, drain_changelog_writes_before_commits, never_commit_over_gaps,
                                         realign_committed, serve_partitions_in_turn)
@@ -112,10 +111,8 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
     tracker, probes = _trackers(app, settings, policy, sla_clock, outputs) if policy else (None, None)
 
     async def reject(record: Consumed, reason: Reason, detail: str) -> None:
-        letter = DeadLetter.of(reason, detail, record.topic, record.partition, record.offset, record.key,
-                               record.value, clock())
-        key = None if record.key is None else record.key[:KEY_KEPT]
-        await sent(deadletter, [(key, codec.dumps(letter))], headers={"slastream.reason": reason.value.encode()})
+        key, value, headers = dead_letter(record, reason, detail, clock())
+        await sent(deadletter, [(key, value)], headers=headers)
 
     router = Router(limits, sla_clock, reject, tracker)
     feed = ProbeFeed(settings, router.verdicts, outputs, sla_clock, clock, probes, before=committed)

@@ -36,14 +36,13 @@ from typing import Callable
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from schemas import codec
-from schemas.deadletter import KEY_KEPT, DeadLetter, Reason
+from schemas.deadletter import Reason
 from schemas.events import ProbeEvent
 from streams.kafka_util import CommittedOffsets
 from streams.metrics import ACKED, PROBE_LATE, REJECTED
 from streams.settings import Settings
 from streams.validate import AnyEvent, Rejection
-from streams.verdict import Consumed, probe_row, record_time
+from streams.verdict import Consumed, dead_letter, probe_row, record_time
 from streams.worker.outputs import Outputs
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
@@ -260,11 +259,8 @@ class ProbeFeed:
 
     def _reject(self, record: Consumed, reason: Reason, detail: str) -> None:
         REJECTED.labels(record.topic, reason.value).inc()
-        letter = DeadLetter.of(reason, detail, record.topic, record.partition, record.offset, record.key,
-                               record.value, self.wall())
-        key = None if record.key is None else record.key[:KEY_KEPT]
-        self.outputs.send(self.deadletter, [(key, codec.dumps(letter))],
-                          headers={"slastream.reason": reason.value.encode()})
+        key, value, headers = dead_letter(record, reason, detail, self.wall())
+        self.outputs.send(self.deadletter, [(key, value)], headers=dict(headers))
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:  # librdkafka reads from the group's offset
