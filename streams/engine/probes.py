@@ -131,7 +131,9 @@ class MinuteBuckets:
             return "late"
         minute = minute_of(event.occurred_at)
         self._event_time.observe(event.occurred_at if appended is None else min(event.occurred_at, appended))
-        acc = self._open.setdefault((event.service, minute), _Open())
+        acc = self._open.get((event.service, minute))
+        if acc is None:
+            acc = self._open[(event.service, minute)] = _Open()
         if event.event_id in acc.ids:
             return "duplicate"
         acc.ids.add(event.event_id)

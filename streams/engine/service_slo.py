@@ -94,7 +94,9 @@ class ServiceSlo:
                 fast = dict(bucket.fast)
                 for o in objectives:
                     if not o.maintenance.covers(bucket.minute):
-                        series = entry.series.setdefault(o.key, ErrorSeries(self.fine, self.plan.horizon))
+                        series = entry.series.get(o.key)
+                        if series is None:  # not setdefault: a series is two rings of a month of cells
+                            series = entry.series[o.key] = ErrorSeries(self.fine, self.plan.horizon)
                         series.add(bucket.minute, *o.counts(bucket.total, bucket.good, fast))
                 entry.last_data = m + 1
                 minutes.append(_minute_record(bucket, contracts))

@@ -74,7 +74,9 @@ class PartitionClock:
         """Note a record read from `source`/`partition` (highwater: the next offset to be written,
         None when the consumer does not know it). `occurred_at` is None for a rejected record;
         callers bound it by the broker's append time (a producer's clock cannot run ahead of it)."""
-        at = self._at.setdefault((source, partition), _Position())
+        at = self._at.get((source, partition))
+        if at is None:  # not setdefault: called for every record read
+            at = self._at[(source, partition)] = _Position()
         at.next_offset = offset + 1 if at.next_offset is None else max(at.next_offset, offset + 1)
         if highwater is not None:
             at.end = highwater if at.end is None else max(at.end, highwater)
