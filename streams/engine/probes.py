@@ -16,14 +16,8 @@ from datetime import datetime, timedelta
 from typing import Callable, Literal
 
 from schemas.events import ProbeEvent
+from streams.engine.slo import epoch_minute, minute_start
 from streams.engine.watermark import AgreedWatermark
-
-MINUTE = timedelta(minutes=1)
-
-
-def minute_of(at: datetime) -> datetime:
-    """Start of the UTC minute holding `at`."""
-    return at.replace(second=0, microsecond=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +52,13 @@ class MinuteBuckets:
         self.thresholds = thresholds  # service -> latency thresholds of the contracts covering it
         self.lateness = lateness
         self.idle = idle
-        self._open: dict[tuple[str, datetime], _Open] = {}
+        self._open: dict[tuple[str, int], _Open] = {}  # per (service, epoch minute)
         self._event_time = AgreedWatermark()  # one result from a clock that runs ahead does not move it
         self._closed_until: datetime | None = None  # every minute ending at or before this is closed
         self._last_record_wall: datetime | None = None
-        self._per_minute: dict[datetime, int] = {}  # results counted per open minute
+        self._per_minute: dict[int, int] = {}  # results counted per open epoch minute
         self._limit_of: tuple[datetime | None, datetime | None] = (None, None)  # what _limit_value was computed from
-        self._limit_value: datetime | None = None
+        self._limit_value: int | None = None
 
     def __len__(self) -> int:
         """Open buckets: (service, minute) pairs counting results."""
@@ -86,30 +80,28 @@ class MinuteBuckets:
             self._closed_until = closed_until
         self._last_record_wall = self._last_record_wall or wall
 
-    def is_closed(self, at: datetime) -> bool:
-        """True when the bucket holding `at` is closed, or the watermark has passed its end.
-
-        Judged against the watermark, not only the last close, the outcome depends on the
-        order of records alone, not on when the closing runs.
-        """
+    def _closed(self, minute: int) -> bool:
+        """True when the epoch minute is closed, or the watermark has passed its end. Judged
+        against the watermark, not only the last close, the outcome depends on the order of
+        records alone, not on when the closing runs."""
         limit = self._limit()
-        return limit is not None and minute_of(at) + MINUTE <= limit
+        return limit is not None and minute < limit
 
-    def _limit(self) -> datetime | None:
-        """Minutes ending at or before this are closed, or passed by the watermark (kept
-        until either moves: asked for every result)."""
+    def _limit(self) -> int | None:
+        """The epoch minute starting where every earlier one is closed, or passed by the
+        watermark (kept until either moves: asked for every result)."""
         agreed, until = self._event_time.value, self._closed_until
         if self._limit_of != (agreed, until):
-            limit = until
-            if agreed is not None and (limit is None or agreed - self.lateness > limit):
-                limit = minute_of(agreed - self.lateness)
+            limit = None if until is None else epoch_minute(until)
+            if agreed is not None and (limit is None or epoch_minute(agreed - self.lateness) > limit):
+                limit = epoch_minute(agreed - self.lateness)
             self._limit_of, self._limit_value = (agreed, until), limit
         return self._limit_value
 
     def closable(self) -> int:
         """Results counted in minutes the watermark has passed: the next close takes them out."""
         limit = self._limit()
-        return 0 if limit is None else sum(n for minute, n in self._per_minute.items() if minute + MINUTE <= limit)
+        return 0 if limit is None else sum(n for minute, n in self._per_minute.items() if minute < limit)
 
     def seen(self, wall: datetime) -> None:
         """Note a record read from the partition, counted or not (a rejected one too): the
@@ -127,9 +119,9 @@ class MinuteBuckets:
         clock that runs ahead (many results agreeing with each other) cannot move it.
         """
         self.seen(wall)
-        if not force and self.is_closed(event.occurred_at):
+        minute = epoch_minute(event.occurred_at)
+        if not force and self._closed(minute):
             return "late"
-        minute = minute_of(event.occurred_at)
         self._event_time.observe(event.occurred_at if appended is None else min(event.occurred_at, appended))
         acc = self._open.get((event.service, minute))
         if acc is None:
@@ -159,14 +151,16 @@ class MinuteBuckets:
             watermark = idle_mark if watermark is None else max(watermark, idle_mark)
         if watermark is None:
             return []
-        watermark = minute_of(watermark)  # only whole minutes close
+        watermark = minute_start(epoch_minute(watermark))  # only whole minutes close
         if self._closed_until is None or watermark > self._closed_until:
             self._closed_until = watermark
-        done = sorted(k for k in self._open if k[1] + MINUTE <= self._closed_until)
+        until = epoch_minute(self._closed_until)
+        done = sorted(k for k in self._open if k[1] < until)
         out = []
         for service, minute in done:
             acc = self._open.pop((service, minute))
             self._per_minute.pop(minute, None)
             fast = tuple((t, acc.fast.get(t, 0)) for t in self.thresholds(service))
-            out.append(Bucket(service, minute, acc.total, acc.good, acc.latency_sum_ms, acc.latency_max_ms, fast))
+            out.append(Bucket(service, minute_start(minute), acc.total, acc.good, acc.latency_sum_ms,
+                              acc.latency_max_ms, fast))
         return sorted(out, key=lambda b: (b.minute, b.service))

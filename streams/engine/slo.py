@@ -260,8 +260,10 @@ def evaluate(
     changes = []
     stop = epoch_minute(end)
     for rule in rules:
-        long_burn = series.burn_rate_before(stop, rule.long, objective)
         short_burn = series.burn_rate_before(stop, rule.short, objective)
+        if short_burn < rule.factor and rule.name not in firing:
+            continue  # stays off whatever the long window says (the common case: half the sums)
+        long_burn = series.burn_rate_before(stop, rule.long, objective)
         on = long_burn >= rule.factor and short_burn >= rule.factor
         if on and rule.name not in firing:
             now_firing.add(rule.name)
