@@ -299,7 +299,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"line {self.line}" if self.line else "file"
-        return f"{where}: {self.path or '<top>'}: {self.message}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
 class PolicyError(ValueError):
@@ -371,14 +371,30 @@ def _locate(index: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | No
     return index.get(())
 
 
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
+    """A YAML syntax error in one line, at the line to fix. PyYAML notices an unclosed
+    bracket or quote only where the text ends; the line to fix is where it was opened."""
+    problem_mark, context_mark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    ran_off = problem_mark is not None and problem_mark.index >= len(text.rstrip())
+    if context_mark is not None and (problem_mark is None or ran_off):
+        what = re.sub(r"^while (parsing|scanning) ", "", context or "a value")
+        return Problem(context_mark.line + 1, "", f"not valid YAML: {what} opened at column {context_mark.column + 1} "
+                                                  f"is never closed ({problem})")
+    if problem_mark is None:
+        return Problem(None, "", f"not valid YAML: {problem}")
+    after = f" ({context} from line {context_mark.line + 1})" if context and context_mark is not None else ""
+    return Problem(problem_mark.line + 1, "", f"not valid YAML: {problem} at column {problem_mark.column + 1}{after}")
+
+
 def parse_policy(text: str, source: str = "<policy>") -> "Policy":
     """Validate policy YAML text; raises PolicyError listing every problem with its line."""
     try:
         data = yaml.safe_load(text)
         index = _line_index(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise PolicyError(source, [Problem(mark.line + 1 if mark else None, "", f"not valid YAML: {exc}")]) from None
+        raise PolicyError(source, [_yaml_problem(exc, text)]) from None
     if not isinstance(data, dict):
         raise PolicyError(source, [Problem(1, "", "a policy file is a mapping with `calendars` and `contracts`")])
     try:

@@ -77,9 +77,22 @@ def test_several_problems_are_all_reported() -> None:
     ]
 
 
+@pytest.mark.parametrize(("text", "line", "says"), [
+    ("contracts:\n  - id: [unclosed\n", 2, "a flow sequence opened at column 9 is never closed"),  # not where PyYAML gave up
+    ("contracts:\n  - id: \"a\n    customer: x\n", 2, "a quoted scalar opened at column 9 is never closed"),
+    ("contracts:\n  - id: a\n   customer: x\n", 3, "at column 4"),
+    ("contracts:\n  - id: a\n    customer: x: y\n", 3, "mapping values are not allowed here at column 16"),
+])
+def test_yaml_that_does_not_parse_is_one_line_at_the_line_to_fix(text: str, line: int, says: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, "p.yaml")
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"p.yaml: line {line}: not valid YAML: ") and says in lines[0]
+
+
 def test_broken_yaml_and_wrong_top_level() -> None:
     line, _, message = one("contracts:\n  - id: [unclosed\n")
-    assert line == 3 and "not valid YAML" in message
+    assert line == 2 and "not valid YAML" in message
     assert "a policy file is a mapping" in one("- just a list\n")[2]
 
 
