@@ -311,23 +311,42 @@ class PolicyError(ValueError):
         super().__init__("\n".join(f"{source}: {p}" for p in problems))
 
 
+def _reference_checks(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """Names that must be unique or defined (contract ids, calendars), checked on the raw
+    document: reported in the same pass as any structural problem wherever the structure
+    around them is readable."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    calendars = data.get("calendars") if isinstance(data.get("calendars"), dict) else {}
+    if ALWAYS in calendars:
+        found.append((("calendars", ALWAYS), f"{ALWAYS!r} is built in and cannot be redefined"))
+    contracts = data.get("contracts") if isinstance(data.get("contracts"), list) else []
+    seen: dict[str, int] = {}
+    for i, contract in enumerate(contracts):
+        if not isinstance(contract, dict):
+            continue
+        cid = contract.get("id")
+        if isinstance(cid, str) and cid in seen:
+            found.append((("contracts", i, "id"), f"duplicate contract id {cid!r} (first at contracts[{seen[cid]}])"))
+        if isinstance(cid, str):
+            seen.setdefault(cid, i)
+        for section in ("tickets", "incidents"):
+            part = contract.get(section)
+            name = part.get("calendar", ALWAYS) if isinstance(part, dict) else ALWAYS
+            if isinstance(name, str) and name != ALWAYS and name not in calendars:
+                found.append((("contracts", i, section, "calendar"), f"unknown calendar {name!r}"))
+    return found
+
+
 def _cross_checks(doc: PolicyDocument) -> list[tuple[tuple[Any, ...], str]]:
+    """What only a valid document can be checked for."""
     found: list[tuple[tuple[Any, ...], str]] = []
     if not doc.contracts:
         found.append((("contracts",), "a policy needs at least one contract"))
-    if ALWAYS in doc.calendars:
-        found.append((("calendars", ALWAYS), f"{ALWAYS!r} is built in and cannot be redefined"))
-    seen: dict[str, int] = {}
     for i, contract in enumerate(doc.contracts):
-        if contract.id in seen:
-            found.append((("contracts", i, "id"), f"duplicate contract id {contract.id!r} (first at contracts[{seen[contract.id]}])"))
-        seen.setdefault(contract.id, i)
         for section in ("tickets", "incidents"):
             part = getattr(contract, section)
             if part is None:
                 continue
-            if part.calendar != ALWAYS and part.calendar not in doc.calendars:
-                found.append(((("contracts", i, section, "calendar")), f"unknown calendar {part.calendar!r}"))
             for level, target in part.targets.items():
                 if not any(target.model_dump().values()):
                     found.append((("contracts", i, section, "targets", level.value), f"{level.value} has no target"))
@@ -397,13 +416,15 @@ def parse_policy(text: str, source: str = "<policy>") -> "Policy":
         raise PolicyError(source, [_yaml_problem(exc, text)]) from None
     if not isinstance(data, dict):
         raise PolicyError(source, [Problem(1, "", "a policy file is a mapping with `calendars` and `contracts`")])
+    references = [Problem(_locate(index, loc), _dotted(loc), msg) for loc, msg in _reference_checks(data)]
     try:
         doc = PolicyDocument.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(source, validation_problems(exc, index)) from None
-    cross = _cross_checks(doc)
+        problems = validation_problems(exc, index) + references
+        raise PolicyError(source, sorted(problems, key=lambda p: p.line or 0)) from None
+    cross = references + [Problem(_locate(index, loc), _dotted(loc), msg) for loc, msg in _cross_checks(doc)]
     if cross:
-        raise PolicyError(source, [Problem(_locate(index, loc), _dotted(loc), msg) for loc, msg in cross])
+        raise PolicyError(source, sorted(cross, key=lambda p: p.line or 0))
     return Policy(doc)
 
 

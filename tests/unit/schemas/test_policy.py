@@ -90,6 +90,16 @@ def test_yaml_that_does_not_parse_is_one_line_at_the_line_to_fix(text: str, line
     assert len(lines) == 1 and lines[0].startswith(f"p.yaml: line {line}: not valid YAML: ") and says in lines[0]
 
 
+def test_unknown_names_are_reported_in_the_same_pass_as_structural_problems() -> None:
+    text = (EXAMPLE.replace("calendar: emea-business", "calendar: nowhere").replace("    customer: acme\n", "")
+            + EXAMPLE.split("contracts:\n", 1)[1])  # the same contract again: a duplicate id
+    assert [(line, path, message.split(" (")[0]) for line, path, message in problems(text)] == [
+        (7, "contracts[0].customer", "Field required"),
+        (10, "contracts[0].tickets.calendar", "unknown calendar 'nowhere'"),
+        (26, "contracts[1].id", "duplicate contract id 'acme-gold'"),
+    ]
+
+
 def test_broken_yaml_and_wrong_top_level() -> None:
     line, _, message = one("contracts:\n  - id: [unclosed\n")
     assert line == 2 and "not valid YAML" in message
