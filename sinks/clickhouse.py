@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,32 @@ from clickhouse_connect.driver.exceptions import Error as ClickHouseError
 from schemas.errors import UserError
 
 _EXAMPLES = "chdb:///absolute/path (embedded) or http://host:8123 (a server)"
+
+
+def _holder(directory: Path) -> str | None:
+    """The other process that has the embedded database in `directory` open ("pid N: command
+    line"), or None. ClickHouse holds a lock on the `status` file there, which names its pid,
+    while the database is open: asked before opening, so chDB prints nothing of its own."""
+    try:
+        with open(directory / "status", "rb") as status:
+            found = re.search(rb"^PID: (\d+)", status.read(), re.MULTILINE)
+            if found is None or int(found.group(1)) == os.getpid():
+                return None
+            try:
+                fcntl.flock(status, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass  # held: by the process it names
+            else:
+                fcntl.flock(status, fcntl.LOCK_UN)
+                return None  # left behind by a process that was killed
+    except OSError:
+        return None
+    pid = found.group(1).decode()
+    try:
+        command = " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0"))
+    except OSError:
+        command = "command unknown"
+    return f"pid {pid}: {' '.join(command.split())[:100]}"
 
 
 def connect(dsn: str, password: str | None = None) -> Client:
@@ -33,6 +61,11 @@ def connect(dsn: str, password: str | None = None) -> Client:
             Path(parsed.path).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"CLICKHOUSE_DSN {shown}: cannot create the directory ({exc.strerror})") from None
+        holder = _holder(Path(parsed.path))
+        if holder is not None:
+            raise UserError(f"CLICKHOUSE_DSN {shown}: the embedded database is open in another process ({holder}), "
+                            f"and embedded ClickHouse lets one process at a time open it: stop that process first, "
+                            f"or store into a ClickHouse server (docker compose up, CLICKHOUSE_DSN=http://...)")
         return clickhouse_connect.get_client(dsn=dsn)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise UserError(f"CLICKHOUSE_DSN {shown!r} is not a ClickHouse address; use {_EXAMPLES}")
