@@ -316,10 +316,11 @@ def _reference_checks(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]
     document: reported in the same pass as any structural problem wherever the structure
     around them is readable."""
     found: list[tuple[tuple[Any, ...], str]] = []
-    calendars = data.get("calendars") if isinstance(data.get("calendars"), dict) else {}
+    raw_calendars, raw_contracts = data.get("calendars"), data.get("contracts")
+    calendars: dict[Any, Any] = raw_calendars if isinstance(raw_calendars, dict) else {}
     if ALWAYS in calendars:
         found.append((("calendars", ALWAYS), f"{ALWAYS!r} is built in and cannot be redefined"))
-    contracts = data.get("contracts") if isinstance(data.get("contracts"), list) else []
+    contracts: list[Any] = raw_contracts if isinstance(raw_contracts, list) else []
     seen: dict[str, int] = {}
     for i, contract in enumerate(contracts):
         if not isinstance(contract, dict):
