@@ -18,6 +18,7 @@ from rich.console import Console
 
 from schemas.errors import FAILED, INPUT_PROBLEMS, OK, RunFailed, UserError, open_file
 from streams.runtime import collect_less
+from streams.tools.rows_out import FORMATS
 
 console = Console(stderr=True)
 
@@ -190,9 +191,9 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 def cmd_query(args: argparse.Namespace) -> int:
     from clickhouse_connect.driver.exceptions import DatabaseError
-    from rich.table import Table
 
     from sinks.clickhouse import connect
+    from streams.tools.rows_out import write_rows
 
     settings = _settings()
     client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
@@ -202,10 +203,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         raise UserError(f"ClickHouse refused the query: {str(exc).strip().splitlines()[0][:300]}") from None
     finally:
         client.close()
-    table = Table(*result.column_names)
-    for row in result.result_rows:
-        table.add_row(*("NULL" if v is None else str(v) for v in row))
-    Console().print(table)
+    write_rows(result.column_names, result.result_rows, args.format)
     return OK
 
 
@@ -435,8 +433,10 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("db", help="ClickHouse schema").add_subparsers(dest="action", required=True)
     d.add_parser("migrate", help="apply pending DDL migrations").set_defaults(func=cmd_db_migrate)
 
-    q = sub.add_parser("query", help="run one SQL query on CLICKHOUSE_DSN and print the rows as a table")
+    q = sub.add_parser("query", help="run one SQL query on CLICKHOUSE_DSN and print the rows")
     q.add_argument("sql")
+    q.add_argument("--format", choices=FORMATS, default="table",
+                   help="table (default; full width when not a terminal), csv, tsv, or json (one object per row)")
     q.set_defaults(func=cmd_query)
 
     pr = sub.add_parser("produce", help="publish synthetic events")

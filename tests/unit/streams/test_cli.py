@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from schemas.errors import INPUT_PROBLEMS, OK, USAGE
@@ -96,6 +97,19 @@ def test_replay_takes_events_as_documented_and_fails_on_skipped_lines(tmp_path: 
     assert slastream("replay", "--policy", policy, str(events), "--skip-bad", cwd=tmp_path).returncode == OK
     wrong = slastream("replay", "--policy", policy, str(events), "--kind", "incident", "--skip-bad", cwd=tmp_path)
     assert "replayed 0 events" in wrong.stderr
+
+
+def test_query_prints_full_width_into_a_pipe_and_csv_tsv_json_for_scripts(tmp_path: Path) -> None:
+    dsn = f"chdb://{tmp_path / 'chdb'}"
+    sql = "SELECT number AS n, repeat('x', 70) AS wide, 'a,b' AS s, NULL AS nothing FROM numbers(2)"
+    table = slastream("query", sql, cwd=tmp_path, CLICKHOUSE_DSN=dsn)
+    assert table.returncode == OK and "x" * 70 in table.stdout and "NULL" in table.stdout  # not cut to 80 columns
+    outputs = {f: slastream("query", "--format", f, sql, cwd=tmp_path, CLICKHOUSE_DSN=dsn).stdout for f in ("csv", "tsv", "json")}
+    wide = "x" * 70
+    assert outputs["csv"].splitlines() == ["n,wide,s,nothing", f'0,{wide},"a,b",', f'1,{wide},"a,b",']
+    assert outputs["tsv"].splitlines() == ["n\twide\ts\tnothing", f"0\t{wide}\ta,b\t", f"1\t{wide}\ta,b\t"]
+    assert [orjson.loads(line) for line in outputs["json"].splitlines()] == [
+        {"n": n, "wide": wide, "s": "a,b", "nothing": None} for n in (0, 1)]
 
 
 def test_query_prints_rows_and_names_a_refused_query(tmp_path: Path) -> None:

@@ -1,0 +1,54 @@
+"""Rows printed for people or for scripts: a terminal table, CSV, TSV or JSON Lines.
+
+A table printed into a pipe or file keeps every column at full width (rich would cut it to
+80 columns); scripts take `csv`, `tsv` (tab-separated, the header first) or `json` (one
+JSON object per row, as ClickHouse's JSONEachRow), with values as they are.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import date, datetime
+from typing import Any, Iterable, Literal, Sequence, TextIO
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+Format = Literal["table", "csv", "tsv", "json"]
+FORMATS: tuple[Format, ...] = ("table", "csv", "tsv", "json")
+
+
+def console(out: TextIO | None = None) -> Console:
+    """A console for stdout (or `out`) that wraps nothing when it is not a terminal."""
+    out = out or sys.stdout
+    return Console(file=out, width=None if out.isatty() else 100_000)
+
+
+def write_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: Format, out: TextIO | None = None,
+               title: str | None = None) -> None:
+    """Print `rows` under `columns` in `fmt` (NULL for a missing value in a table, empty in CSV/TSV)."""
+    out = out or sys.stdout
+    if fmt == "json":
+        for row in rows:
+            out.write(orjson.dumps(dict(zip(columns, row)), option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS,
+                                   default=str).decode() + "\n")
+        return
+    if fmt in ("csv", "tsv"):
+        writer = csv.writer(out, dialect="excel-tab" if fmt == "tsv" else "excel", lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_plain(v) for v in row] for row in rows)
+        return
+    table = Table(*columns, title=title)
+    for row in rows:
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
+    console(out).print(table)
+
+
+def _plain(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
