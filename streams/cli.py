@@ -280,13 +280,14 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     from streams.whatif import history as source
     from streams.whatif.compare import compare
     from streams.whatif.figures import live_end, read
-    from streams.whatif.report import print_tables, write_csv, write_html
+    from streams.tools.rows_out import console as rows_console
+    from streams.tools.rows_out import write_tables
+    from streams.whatif.report import print_tables, raw_tables, write_csv, write_html
     from streams.whatif.run import whatif
 
     current, proposed = _policy_file(args.policy, "--policy"), _policy_file(args.proposed, "--proposed")
     since, given = _instant(args.since, "--since"), _instant(args.until, "--until")
     until = given or datetime.now(timezone.utc)
-    out = Console()
     live = None
     if args.events:
         missing = [f for f in args.events if not Path(f).is_file()]
@@ -311,7 +312,10 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     console.print(f"history: {len(history.events):,} events up to {until.isoformat()}")
     collect_less()
     comparison, a, b = whatif(current, proposed, history, until, console, args.customer, args.contract)
-    print_tables(out, comparison)
+    if args.format == "table":
+        print_tables(rows_console(), comparison)
+    else:
+        write_tables(raw_tables(comparison), args.format)
     for name, run in (("current", a), ("proposed", b)):
         rate = len(history.events) / run.seconds if run.seconds else float("inf")
         console.print(f"{name}: {len(history.events):,} events replayed in {run.seconds:.1f} s CPU ({rate:,.0f} events/s)")
@@ -329,7 +333,8 @@ def cmd_whatif(args: argparse.Namespace) -> int:
             console.print(f"check: the current policy over this history differs from the live tables in "
                           f"{check.differences:,} figures or instances (live → replayed below; docs/whatif.md says why "
                           "they can)")
-            print_tables(out, check.only_changed())
+            # Beside script formats, on stderr: stdout stays one format.
+            print_tables(rows_console() if args.format == "table" else console, check.only_changed())
             return INPUT_PROBLEMS
     return OK
 
@@ -475,6 +480,9 @@ def parser() -> argparse.ArgumentParser:
     wi.add_argument("--customer", action="append", default=[], help="only this customer (repeatable)")
     wi.add_argument("--contract", action="append", default=[], help="only this contract (repeatable)")
     wi.add_argument("--csv", metavar="DIR", help="write sla.csv, probes.csv and changes.csv here")
+    wi.add_argument("--format", choices=FORMATS, default="table",
+                    help="stdout as tables (default), or the three tables as csv/tsv (one after another) "
+                         "or json (one object per row, its table named)")
     wi.add_argument("--html", metavar="FILE", help="write a self-contained HTML page with a chart")
     wi.add_argument("--check", action="store_true",
                     help="also compare the current policy's figures with the live tables of CLICKHOUSE_DSN")

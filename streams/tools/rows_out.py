@@ -46,6 +46,21 @@ def write_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: Forma
     console(out).print(table)
 
 
+def write_tables(tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]], fmt: Format,
+                 out: TextIO | None = None) -> None:
+    """Several named tables in one stream: for `json` each row an object whose "table" names
+    its table; for `csv`/`tsv` the tables one after another, each under its own header,
+    separated by an empty line."""
+    out = out or sys.stdout
+    for n, (name, columns, rows) in enumerate(tables):
+        if fmt == "json":
+            write_rows(["table", *columns], ([name, *row] for row in rows), fmt, out)
+            continue
+        if n and fmt != "table":
+            out.write("\n")
+        write_rows(columns, rows, fmt, out, title=name)
+
+
 def _plain(value: Any) -> Any:
     if value is None:
         return ""

@@ -26,8 +26,8 @@ def _fmt(value: Any) -> str:
         return "–"
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1 else f"{value:,.2f}"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, datetime):  # to the second where it has seconds (targets under an hour)
+        return value.strftime("%Y-%m-%d %H:%M:%S" if value.second or value.microsecond else "%Y-%m-%d %H:%M")
     if isinstance(value, date):
         return value.strftime("%Y-%m")
     return str(value)
@@ -87,29 +87,36 @@ def print_tables(console: Console, c: Comparison, limit: int = 50) -> None:
     console.print(table)
 
 
+def raw_tables(c: Comparison) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """(name, header, rows) of sla, probes and changes with plain values: each measure under
+    both policies and the difference (what --csv files and --format csv|tsv|json hold)."""
+    out = []
+    for name, header, keys, lines in (("sla", SLA_HEADER, 5, sla_lines(c)), ("probes", PROBE_HEADER, 4, probe_lines(c))):
+        rows = []
+        for current, proposed in lines:
+            values = []
+            for a, b in zip(current[keys:], proposed[keys:]):
+                values += [_raw(a), _raw(b), _raw(b - a) if isinstance(a, (int, float)) and
+                           isinstance(b, (int, float)) else ""]
+            rows.append([_raw(v) for v in current[:keys]] + values)
+        out.append((name, header[:keys] + [f"{h} {p}" for h in header[keys:] for p in ("current", "proposed", "diff")],
+                    rows))
+    out.append(("changes", CHANGE_HEADER, [[_raw(v) for v in line] for line in change_lines(c)]))
+    return out
+
+
 def write_csv(directory: Path, c: Comparison) -> list[Path]:
     """sla.csv and probes.csv (each measure under both policies and the difference), changes.csv."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, header, keys, lines in (("sla.csv", SLA_HEADER, 5, sla_lines(c)),
-                                      ("probes.csv", PROBE_HEADER, 4, probe_lines(c))):
-        path = directory / name
+    for name, header, rows in raw_tables(c):
+        path = directory / f"{name}.csv"
         with path.open("w", newline="") as f:
             out = csv.writer(f)
-            out.writerow(header[:keys] + [f"{h} {p}" for h in header[keys:] for p in ("current", "proposed", "diff")])
-            for current, proposed in lines:
-                values = []
-                for a, b in zip(current[keys:], proposed[keys:]):
-                    values += [_raw(a), _raw(b), _raw(b - a) if isinstance(a, (int, float)) and
-                               isinstance(b, (int, float)) else ""]
-                out.writerow([_raw(v) for v in current[:keys]] + values)
+            out.writerow(header)
+            out.writerows(rows)
         written.append(path)
-    path = directory / "changes.csv"
-    with path.open("w", newline="") as f:
-        out = csv.writer(f)
-        out.writerow(CHANGE_HEADER)
-        out.writerows([_raw(v) for v in line] for line in change_lines(c))
-    return [*written, path]
+    return written
 
 
 def _raw(value: Any) -> Any:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import csv
+from datetime import datetime, timezone
 from pathlib import Path
+
+import orjson
 
 from schemas.errors import OK, USAGE
 from tests.unit.streams.test_cli import one_line, slastream
+from streams.whatif.report import _fmt
 from tests.unit.streams.whatif.test_whatif import CURRENT, tickets
 
 
@@ -47,3 +51,24 @@ def test_whatif_mistakes_are_one_line(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("contracts: 3\n")
     one_line(slastream("whatif", "--policy", current, "--proposed", str(tmp_path / "bad.yaml"), "--events", events,
                        cwd=tmp_path), USAGE, "--proposed", "policy validate")
+
+
+def test_whatif_prints_its_tables_as_csv_tsv_or_json_for_scripts(tmp_path: Path) -> None:
+    current, proposed, events = files(tmp_path)
+    args = ("whatif", "--policy", current, "--proposed", proposed, "--events", events, "--until", "2026-12-01")
+    json_rows = [orjson.loads(line) for line in slastream(*args, "--format", "json", cwd=tmp_path).stdout.splitlines()]
+    changes = [r for r in json_rows if r["table"] == "changes"]
+    assert [(r["instance"], r["proposed"], r["proposed deadline"]) for r in changes] == [
+        ("ticket:T1:gold:response", "missed", "2026-11-02T10:15:00+00:00"),
+        ("ticket:T2:gold:response", "missed", "2026-11-03T09:15:00+00:00")]
+    assert {r["table"] for r in json_rows} == {"sla", "changes"}  # no probe rows in this history
+    sections = slastream(*args, "--format", "tsv", cwd=tmp_path).stdout.split("\n\n")
+    assert [s.splitlines()[0].split("\t")[0] for s in sections] == ["contract", "contract", "instance"]
+    sla = list(csv.DictReader(sections[0].splitlines(), dialect="excel-tab"))
+    assert [(r["metric"], r["met % current"], r["met % proposed"]) for r in sla] == [
+        ("resolution", "100.0", "100.0"), ("response", "75.0", "25.0")]
+
+
+def test_whatif_shows_deadlines_to_the_second_where_they_have_seconds() -> None:
+    assert _fmt(datetime(2026, 11, 2, 10, 15, 30, tzinfo=timezone.utc)) == "2026-11-02 10:15:30"
+    assert _fmt(datetime(2026, 11, 2, 10, 15, tzinfo=timezone.utc)) == "2026-11-02 10:15"
