@@ -144,7 +144,8 @@ class ServiceSlo:
             series = entry.series.get(o.key)
             if series is None:
                 continue
-            firing, changes = evaluate(series, o.objective, o.rules, end, frozenset(entry.firing.get(o.key, ())))
+            firing, changes = evaluate(series, o.objective, o.rules, end, frozenset(entry.firing.get(o.key, ())),
+                                       o.min_results)
             if firing:
                 entry.firing[o.key] = tuple(sorted(firing))
             else:

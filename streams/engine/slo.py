@@ -207,8 +207,12 @@ class ErrorSeries:
     def burn_rate_before(self, stop: int, window: timedelta, objective: float) -> float:
         """burn_rate at the start of epoch minute `stop`, without datetime arithmetic (alerts
         are evaluated every minute a service has data or a rule firing)."""
+        return self.burn_and_results_before(stop, window, objective)[0]
+
+    def burn_and_results_before(self, stop: int, window: timedelta, objective: float) -> tuple[float, int]:
+        """burn_rate_before and the number of results it stands on."""
         total, bad = self._counts(stop - _span(window), stop, window <= self.fine)
-        return 0.0 if total == 0 else bad / total / (1 - objective)
+        return (0.0 if total == 0 else bad / total / (1 - objective)), total
 
     def to_json(self) -> list[Any]:
         """Compact JSON-ready form: per granularity the first key and dense lists of totals and bads."""
@@ -253,18 +257,22 @@ class AlertChange:
 
 
 def evaluate(
-    series: ErrorSeries, objective: float, rules: tuple[BurnRateAlert, ...], end: datetime, firing: frozenset[str]
+    series: ErrorSeries, objective: float, rules: tuple[BurnRateAlert, ...], end: datetime, firing: frozenset[str],
+    min_results: int = 1,
 ) -> tuple[frozenset[str], list[AlertChange]]:
-    """Which rules fire at `end` (the end of the last closed minute: a minute's start), and what changed."""
+    """Which rules fire at `end` (the end of the last closed minute: a minute's start), and what
+    changed. A rule starts to fire only when both its windows hold `min_results` results or
+    more (thin data never pages); once firing, it resolves by its burn rates alone."""
     now_firing = set(firing)
     changes = []
     stop = epoch_minute(end)
     for rule in rules:
-        short_burn = series.burn_rate_before(stop, rule.short, objective)
-        if short_burn < rule.factor and rule.name not in firing:
+        short_burn, short_n = series.burn_and_results_before(stop, rule.short, objective)
+        if (short_burn < rule.factor or short_n < min_results) and rule.name not in firing:
             continue  # stays off whatever the long window says (the common case: half the sums)
-        long_burn = series.burn_rate_before(stop, rule.long, objective)
-        on = long_burn >= rule.factor and short_burn >= rule.factor
+        long_burn, long_n = series.burn_and_results_before(stop, rule.long, objective)
+        on = long_burn >= rule.factor and short_burn >= rule.factor and (
+            rule.name in firing or min(short_n, long_n) >= min_results)
         if on and rule.name not in firing:
             now_firing.add(rule.name)
             changes.append(AlertChange(rule, "firing", end, long_burn, short_burn))

@@ -27,6 +27,7 @@ class Objective:
     maintenance: Maintenance
     no_data_after: timedelta
     timeslice_target: float | None = None  # budget by minutes instead of by results
+    min_results: int = 1  # a rule fires only with this many results in each of its windows
 
     @property
     def key(self) -> str:
@@ -72,7 +73,7 @@ def _objectives(contract: Contract) -> list[Objective]:
             out.append(Objective(
                 contract.id, contract.customer, sli, spec.objective, spec.window,  # type: ignore[arg-type]
                 getattr(spec, "threshold_ms", None), probes.burn_rate_alerts, maintenance, probes.no_data_after,
-                spec.timeslice_target,
+                spec.timeslice_target, probes.alert_min_results,
             ))
     return out
 

@@ -63,6 +63,7 @@ def test_across_a_month_of_empty_minutes_rules_are_evaluated_at_data_and_while_f
     slo.close(entry, "search", [bucket(0, True), bucket(2, True)], start, start + month)
     assert evaluated == [start + 1, start + 3]
     evaluated.clear()
-    slo.close(entry, "search", [bucket(month, False)], start + month, start + 2 * month)
+    bad = Bucket("search", T0 + timedelta(minutes=month), 5, 0, 500.0, 100.0, ((300.0, 5),))  # enough to fire on
+    slo.close(entry, "search", [bad], start + month, start + 2 * month)
     assert evaluated[:2] == [start + month + 1, start + month + 2]  # firing: minute by minute ...
     assert not entry.alerting() and len(evaluated) < 3 * 24 * 60 + 2  # ... until the 3-day rule resolves

@@ -221,6 +221,27 @@ def test_minutes_in_a_maintenance_window_do_not_spend_budget() -> None:
     assert series.counts(start + timedelta(minutes=25), timedelta(hours=1)) == (15, 0)
 
 
+def test_one_slow_result_after_a_maintenance_window_pages_nobody() -> None:
+    """The maintenance window (12:00-12:10) leaves the 1 h and 5 m windows holding only the
+    result of 12:10: alone, it is 100 % bad, 100 times the budget. Burn-rate rules start to
+    fire only on `alert_min_results` (default 5) results in each window: no page.
+    Five slow minutes later the windows hold enough, and the latency page fires."""
+    h = Harness()
+    start = utc("2026-11-27 12:00")
+    h.minutes([True] * 10, start=start)  # all excluded
+    h.minutes([False], start=start + timedelta(minutes=10))  # 12:10, slow and failed
+    h.minutes([True] * 3, start=start + timedelta(minutes=11))
+    h.send(start + timedelta(minutes=16))
+    h.send(start + timedelta(minutes=16))
+    h.tick()
+    assert h.out.alerts == []
+    h.minutes([False] * 5, start=start + timedelta(minutes=16))
+    h.send(start + timedelta(minutes=23))
+    h.send(start + timedelta(minutes=23))
+    h.tick()
+    assert ("page-1h", "firing", "12:17") in h.out.alert_log()
+
+
 def test_no_data_fires_after_a_silence_and_resolves_when_results_return() -> None:
     h = Harness()
     h.minutes([True] * 3)  # last result at 10:02:30; its minute ends 10:03
