@@ -265,8 +265,8 @@ class ProbePolicy(_Model):
     burn_rate_alerts: Annotated[tuple[BurnRateAlert, ...], BeforeValidator(_named_rules)] = Field(
         default_factory=lambda: _named_rules("google-sre-default"), validate_default=True
     )
-    # A burn-rate rule fires only with at least this many results in each of its windows: a
-    # window that holds one result (after a maintenance window, say) must not page on it.
+    # A burn-rate rule starts to fire only with at least this many results in its long window:
+    # a window holding one result (after a maintenance window, say) must not page on it.
     alert_min_results: int = Field(default=5, ge=1)
     maintenance: tuple[MaintenanceWindow, ...] = ()
     no_data_after: Duration = timedelta(minutes=5)

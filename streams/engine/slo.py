@@ -261,18 +261,18 @@ def evaluate(
     min_results: int = 1,
 ) -> tuple[frozenset[str], list[AlertChange]]:
     """Which rules fire at `end` (the end of the last closed minute: a minute's start), and what
-    changed. A rule starts to fire only when both its windows hold `min_results` results or
-    more (thin data never pages); once firing, it resolves by its burn rates alone."""
+    changed. A rule starts to fire only when its long window holds `min_results` results or
+    more (thin data never pages; the short window, inside it, only makes a rule resolve
+    soon); once firing, it resolves by its burn rates alone."""
     now_firing = set(firing)
     changes = []
     stop = epoch_minute(end)
     for rule in rules:
-        short_burn, short_n = series.burn_and_results_before(stop, rule.short, objective)
-        if (short_burn < rule.factor or short_n < min_results) and rule.name not in firing:
+        short_burn = series.burn_rate_before(stop, rule.short, objective)
+        if short_burn < rule.factor and rule.name not in firing:
             continue  # stays off whatever the long window says (the common case: half the sums)
         long_burn, long_n = series.burn_and_results_before(stop, rule.long, objective)
-        on = long_burn >= rule.factor and short_burn >= rule.factor and (
-            rule.name in firing or min(short_n, long_n) >= min_results)
+        on = long_burn >= rule.factor and short_burn >= rule.factor and (rule.name in firing or long_n >= min_results)
         if on and rule.name not in firing:
             now_firing.add(rule.name)
             changes.append(AlertChange(rule, "firing", end, long_burn, short_burn))

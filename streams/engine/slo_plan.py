@@ -27,7 +27,7 @@ class Objective:
     maintenance: Maintenance
     no_data_after: timedelta
     timeslice_target: float | None = None  # budget by minutes instead of by results
-    min_results: int = 1  # a rule fires only with this many results in each of its windows
+    min_results: int = 1  # a rule starts to fire only with this many results in its long window
 
     @property
     def key(self) -> str:

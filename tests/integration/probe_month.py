@@ -26,6 +26,7 @@ SERVICES = ("checkout", "search")
 OBJECTIVES = {"availability": 0.999, "latency": 0.99}
 THRESHOLD_MS = 300.0
 NO_DATA_AFTER = 30  # minutes
+MIN_RESULTS = 5  # alert_min_results, the default: a rule starts to fire only on this many in its long window
 CREDITS = [(0.999, 10.0), (0.99, 25.0)]
 OUTAGE = (datetime(2026, 10, 10, 2, 0, tzinfo=UTC), datetime(2026, 10, 10, 4, 0, tzinfo=UTC))
 SLOW = (datetime(2026, 10, 15, 12, 0, tzinfo=UTC), datetime(2026, 10, 15, 13, 0, tzinfo=UTC))
@@ -139,7 +140,8 @@ def expected_alerts() -> set[tuple[str, str, str, str, datetime]]:
             end = m + 1
             for sli, sums in prefix.items():
                 for name, factor, long, short in rules:
-                    on = all(sums.burn(end, w, OBJECTIVES[sli]) >= factor for w in (long, short))
+                    on = all(sums.burn(end, w, OBJECTIVES[sli]) >= factor for w in (long, short)) and (
+                        name in firing[sli] or sums.results(end, long) >= MIN_RESULTS)
                     if on != (name in firing[sli]):
                         out.add((service, sli, name, "firing" if on else "resolved", _at(end)))
                         (firing[sli].add if on else firing[sli].discard)(name)
@@ -169,15 +171,20 @@ class _Prefix:
         for i in range(self.last + 1, m + 1):
             self.total[i], self.bad[i] = self.total[self.last], self.bad[self.last]
 
-    def burn(self, end: int, window: int, objective: float) -> float:
+    def _sums(self, end: int, window: int) -> tuple[int, int]:
         start = end - window
         if window > 6 * 60:  # longer windows are kept, and measured, in whole hours (START is on the hour)
             start, end = -(-start // 60) * 60, -(-end // 60) * 60
         start, end = max(start, 0), min(end, len(self.total) - 1)
         self._extend(end)
-        total = self.total[end] - self.total[start]
-        bad = self.bad[end] - self.bad[start]
+        return self.total[end] - self.total[start], self.bad[end] - self.bad[start]
+
+    def burn(self, end: int, window: int, objective: float) -> float:
+        total, bad = self._sums(end, window)
         return 0.0 if total == 0 else (bad / total) / (1 - objective)
+
+    def results(self, end: int, window: int) -> int:
+        return self._sums(end, window)[0]
 
 
 def _at(m: int) -> datetime:

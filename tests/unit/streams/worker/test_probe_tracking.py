@@ -224,7 +224,7 @@ def test_minutes_in_a_maintenance_window_do_not_spend_budget() -> None:
 def test_one_slow_result_after_a_maintenance_window_pages_nobody() -> None:
     """The maintenance window (12:00-12:10) leaves the 1 h and 5 m windows holding only the
     result of 12:10: alone, it is 100 % bad, 100 times the budget. Burn-rate rules start to
-    fire only on `alert_min_results` (default 5) results in each window: no page.
+    fire only on `alert_min_results` (default 5) results in their long window: no page.
     Five slow minutes later the windows hold enough, and the latency page fires."""
     h = Harness()
     start = utc("2026-11-27 12:00")
