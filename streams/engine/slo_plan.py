@@ -38,9 +38,11 @@ class Objective:
         return self.window if isinstance(self.window, str) else format_duration(self.window)
 
     def window_start(self, end: datetime) -> datetime:
-        """Start of the SLO window ending at `end` (the month's first instant for calendar months)."""
+        """Start of the SLO window ending at `end` (for calendar months the first instant of the
+        month `end` closes: at a month's first instant, the month that just ended)."""
         if isinstance(self.window, str):
-            return end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            last = end - timedelta(microseconds=1)
+            return last.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         return end - self.window
 
     def counts(self, total: int, good: int, fast: dict[float, int]) -> tuple[int, int]:

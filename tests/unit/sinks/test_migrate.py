@@ -67,7 +67,7 @@ def test_input_events_take_the_rows_of_events_raw_with_their_customer(tmp_path: 
         migrate(client, before)
         client.insert("events_raw", [["ticket", "e1", "T1", at, "desk", "sla.tickets", 0, 7, at, '{"customer":"acme"}']],
                       column_names=columns)
-        assert [m.version for m in migrate(client)] == [6, 7]
+        assert [m.version for m in migrate(client)] == [m.version for m in load(MIGRATIONS_DIR) if m.version > 5]
         rows = client.query("SELECT event_id, customer, offset FROM events").result_rows
         assert rows == [("e1", "acme", 7)]
         assert client.command("SELECT count() FROM events_raw") == 1  # the old name reads the new table

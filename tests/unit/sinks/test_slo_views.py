@@ -76,3 +76,29 @@ contracts:
                                       for s, g in good.items()], column_names=MINUTES)
         credits = dict(client.query("SELECT service, credit_percent FROM service_credits_monthly").result_rows)
     assert credits == {"above": 0.0, "at-objective": 0.0, "below-first": 10.0, "below-second": 25.0}
+
+
+STATUS = ["contract_id", "customer", "service", "sli", "objective", "window", "as_of", "burn_rate_1h",
+          "budget_remaining", "firing"]
+
+
+def test_the_last_status_of_each_month_stays_as_that_month_s_final_figures(tmp_path: Path) -> None:
+    with clickhouse(tmp_path / "db") as client:
+        migrate(client)
+
+        def status(as_of: str, remaining: float) -> None:
+            client.insert("slo_status", [["results", "acme", "api", "availability", 0.99, "month", at(as_of), 0.0,
+                                          remaining, []]], column_names=STATUS)
+
+        status("2026-10-31 23:00", 0.40)
+        status("2026-11-01 00:00", 0.35)  # as of the month's first instant: closes October
+        status("2026-11-01 00:10", 1.00)  # November's first
+        status("2026-11-02 08:00", 0.98)
+        status("2026-11-01 00:00", 0.35)  # the same status again (a replay): one row
+        months = client.query("SELECT month, as_of, budget_remaining FROM slo_status_monthly FINAL "
+                              "ORDER BY month").result_rows
+        latest = client.query("SELECT count(), max(as_of) FROM slo_status FINAL").result_rows
+    assert [(str(m), a.replace(tzinfo=None), r) for m, a, r in months] == [
+        ("2026-10-01", at("2026-11-01 00:00").replace(tzinfo=None), 0.35),
+        ("2026-11-01", at("2026-11-02 08:00").replace(tzinfo=None), 0.98)]
+    assert latest[0][0] == 1  # slo_status itself keeps only the newest

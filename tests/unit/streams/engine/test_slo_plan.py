@@ -50,6 +50,9 @@ def test_window_starts() -> None:
     assert availability.window_start(end) == utc("2026-11-01 00:00")
     assert weekly.window_start(end) == utc("2026-11-20 10:00")
     assert (availability.window_name, weekly.window_name) == ("month", "7d")
+    # At a month's first instant the window is the month that just ended, not an empty one.
+    assert availability.window_start(utc("2026-11-01 00:00")) == utc("2026-10-01 00:00")
+    assert availability.window_start(utc("2026-11-01 00:01")) == utc("2026-11-01 00:00")
 
 
 def test_series_round_trip() -> None:
