@@ -87,6 +87,29 @@ def connect(dsn: str, password: str | None = None) -> Client:
                         "start the server or fix CLICKHOUSE_DSN / CLICKHOUSE_PASSWORD") from None
 
 
+def connect_reader(dsn: str, password: str | None = None) -> Client:
+    """`connect` for the commands that only read (query, whatif, portal): nothing is created,
+    and a database without slastream's tables is refused with one line saying how to get one."""
+    parsed = urlparse(dsn)
+    shown = redact(dsn)
+    fix = "point CLICKHOUSE_DSN at the sink's database (`make demo` writes var/demo/chdb), or create the tables " \
+          "with `slastream db migrate`"
+    # chDB writes a database's `metadata` directory when the first table is made: without it
+    # there is nothing to read, and opening would create files there.
+    if parsed.scheme == "chdb" and parsed.path.startswith("/") and not (Path(parsed.path) / "metadata").is_dir():
+        raise UserError(f"CLICKHOUSE_DSN {shown}: no slastream database at {parsed.path}; {fix}")
+    client = connect(dsn, password)
+    try:
+        found = client.command("EXISTS TABLE schema_migrations")
+    except ClickHouseError as exc:
+        client.close()
+        raise UserError(f"CLICKHOUSE_DSN {shown}: {str(exc).strip().splitlines()[0][:200]}") from None
+    if str(found).strip() != "1":
+        client.close()
+        raise UserError(f"CLICKHOUSE_DSN {shown}: the database has no slastream tables; {fix}")
+    return client
+
+
 def redact(dsn: str) -> str:
     """The DSN with any password (user:password@ or ?password=) replaced by ***."""
     return re.sub(r"([?&]password=)[^&#]*", r"\1***", re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", dsn))

@@ -192,11 +192,11 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 def cmd_query(args: argparse.Namespace) -> int:
     from clickhouse_connect.driver.exceptions import DatabaseError
 
-    from sinks.clickhouse import connect
+    from sinks.clickhouse import connect_reader
     from streams.tools.rows_out import write_rows
 
     settings = _settings()
-    client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
+    client = connect_reader(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
     try:
         result = client.query(args.sql)
     except DatabaseError as exc:
@@ -276,7 +276,7 @@ def _instant(text: str | None, option: str) -> datetime | None:
 
 
 def cmd_whatif(args: argparse.Namespace) -> int:
-    from sinks.clickhouse import connect
+    from sinks.clickhouse import connect_reader
     from streams.whatif import history as source
     from streams.whatif.compare import compare
     from streams.whatif.figures import live_end, read
@@ -298,7 +298,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
             console.print(f"skipped {problem}")
     if args.check or not args.events:
         settings = _settings()
-        client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
+        client = connect_reader(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
         try:
             if args.check:
                 live = read(client)
@@ -349,13 +349,13 @@ def _portal_users(settings: Any) -> Any:
 
 
 def cmd_portal(args: argparse.Namespace) -> int:
-    from sinks.clickhouse import connect
+    from sinks.clickhouse import connect_reader
     from streams.portal.queries import Db
     from streams.portal.server import serve
 
     settings = _settings()
     users = _portal_users(settings)
-    client = connect(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
+    client = connect_reader(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
     bind, port = args.bind or settings.portal_bind, args.port or settings.portal_port
     try:
         server = serve(Db(client), users, bind, port)

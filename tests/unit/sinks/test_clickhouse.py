@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-HOLD = ("import sys, time; from sinks.clickhouse import connect; client = connect(sys.argv[1]); client.query('SELECT 1'); "
-        "print('open', flush=True); time.sleep(60)")  # held while the client lives
+HOLD = ("import sys, time; from sinks.clickhouse import connect; from sinks.migrate import migrate; "
+        "client = connect(sys.argv[1]); migrate(client); print('open', flush=True); time.sleep(60)")  # held while the client lives
 
 
 def query(dsn: str) -> subprocess.CompletedProcess[str]:

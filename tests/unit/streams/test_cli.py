@@ -99,8 +99,40 @@ def test_replay_takes_events_as_documented_and_fails_on_skipped_lines(tmp_path: 
     assert "replayed 0 events" in wrong.stderr
 
 
-def test_query_prints_full_width_into_a_pipe_and_csv_tsv_json_for_scripts(tmp_path: Path) -> None:
+def migrated(tmp_path: Path) -> str:
+    """A chDB DSN with slastream's tables (readers refuse a database without them)."""
     dsn = f"chdb://{tmp_path / 'chdb'}"
+    assert slastream("db", "migrate", cwd=tmp_path, CLICKHOUSE_DSN=dsn).returncode == OK
+    return dsn
+
+
+@pytest.mark.parametrize("args", [
+    ("query", "SELECT 1"),
+    ("whatif", "--policy", str(EXAMPLES / "policy.yaml"), "--proposed", str(EXAMPLES / "policy.yaml")),
+    ("portal",),
+])
+def test_readers_refuse_a_database_without_slastream_tables_and_create_nothing(args: tuple[str, ...],
+                                                                              tmp_path: Path) -> None:
+    users = tmp_path / "users.yaml"
+    users.write_text("users: []\n")
+    env = {"PORTAL_USERS_FILE": str(users)}
+    # No DSN: the default, var/chdb under the working directory, which does not exist.
+    one_line(slastream(*args, cwd=tmp_path, **env), USAGE, "no slastream database at", "slastream db migrate")
+    assert not (tmp_path / "var").exists()
+    typo = tmp_path / "chbd"
+    one_line(slastream(*args, cwd=tmp_path, CLICKHOUSE_DSN=f"chdb://{typo}", **env), USAGE, str(typo))
+    assert not typo.exists()
+    other = tmp_path / "other"  # a database with tables, none of them slastream's
+    made = subprocess.run([sys.executable, "-c", "import sys; from sinks.clickhouse import connect; c = connect(sys.argv[1]); "
+                           "c.command('CREATE TABLE t (x UInt8) ENGINE = MergeTree ORDER BY x')", f"chdb://{other}"],
+                          cwd=Path(__file__).resolve().parents[3], timeout=60)
+    assert made.returncode == 0
+    one_line(slastream(*args, cwd=tmp_path, CLICKHOUSE_DSN=f"chdb://{other}", **env), USAGE,
+             "the database has no slastream tables")
+
+
+def test_query_prints_full_width_into_a_pipe_and_csv_tsv_json_for_scripts(tmp_path: Path) -> None:
+    dsn = migrated(tmp_path)
     sql = "SELECT number AS n, repeat('x', 70) AS wide, 'a,b' AS s, NULL AS nothing FROM numbers(2)"
     table = slastream("query", sql, cwd=tmp_path, CLICKHOUSE_DSN=dsn)
     assert table.returncode == OK and "x" * 70 in table.stdout and "NULL" in table.stdout  # not cut to 80 columns
@@ -113,7 +145,7 @@ def test_query_prints_full_width_into_a_pipe_and_csv_tsv_json_for_scripts(tmp_pa
 
 
 def test_query_prints_rows_and_names_a_refused_query(tmp_path: Path) -> None:
-    dsn = f"chdb://{tmp_path / 'chdb'}"
+    dsn = migrated(tmp_path)
     ok = slastream("query", "SELECT 6 * 7 AS answer", cwd=tmp_path, CLICKHOUSE_DSN=dsn)
     assert ok.returncode == OK and "answer" in ok.stdout and "42" in ok.stdout
     one_line(slastream("query", "SELECT nope", cwd=tmp_path, CLICKHOUSE_DSN=dsn), USAGE, "refused the query", "nope")
