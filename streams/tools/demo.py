@@ -6,7 +6,7 @@ import collections
 import os
 import shutil
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -89,7 +89,11 @@ def run_demo(seconds: float, rate: float, time_scale: float, workers: int = 1, s
         for w in pool:
             w.stop()
         sink.stop()
+    stopped = datetime.now(timezone.utc)
     _report(console, settings, report.events, report.bad)
+    console.print(f"The demo's data stops at {stopped:%H:%M:%S} UTC, when its worker stopped: SLA clocks stand as of "
+                  "then (deadlines after it never fire in this data), and `whatif --check` replays up to the last "
+                  "instant the tables know of.")
     console.print(f"demo finished in {time.monotonic() - began:.0f} s")
     return 0
 

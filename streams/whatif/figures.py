@@ -5,7 +5,7 @@ so both are computed by the same SQL)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Hashable
 
@@ -136,11 +136,14 @@ def _number(value: Any, digits: int) -> float | None:
 
 
 def live_end(client: Client) -> datetime | None:
-    """The last instant the live tables know of: the latest input event, lifecycle event or
-    end of a closed probe minute. A live worker had fired every deadline up to it."""
-    end = client.command(
+    """Just after the last instant the live tables know of (the latest input event, lifecycle
+    event or end of a closed probe minute): the live worker had fired every deadline up to
+    and including it, and a replay fires those before the instant it is given."""
+    # A query, not `command`: command gives the value as text (so this returned None and --check
+    # replayed up to now, firing deadlines the stopped demo worker never reached).
+    (end,) = client.query(
         "SELECT greatest((SELECT max(occurred_at) FROM input_events), (SELECT max(at) FROM breaches), "
-        "(SELECT toDateTime64(max(minute), 3, 'UTC') + INTERVAL 1 MINUTE FROM probe_minutes))")
+        "(SELECT toDateTime64(max(minute), 3, 'UTC') + INTERVAL 1 MINUTE FROM probe_minutes))").result_rows[0]
     if not isinstance(end, datetime) or end.year < 1971:  # empty tables give the epoch
         return None
-    return end.replace(tzinfo=timezone.utc)
+    return end.replace(tzinfo=timezone.utc) + timedelta(milliseconds=1)
