@@ -36,6 +36,10 @@ class NotFound(Exception):
     """Unknown, or not this user's: the same answer either way."""
 
 
+class BadRequest(Exception):
+    """A request no page can answer (a month that is not one); the message says why."""
+
+
 @dataclass
 class View:
     """A page: its title and its parts in order (HTML, or tables that also export as CSV)."""
@@ -50,8 +54,8 @@ def parse_month(text: str | None) -> date:
         today = datetime.now(timezone.utc).date()
         return today.replace(day=1)
     m = MONTH.match(text)
-    if not m or not 1 <= int(m.group(2)) <= 12:
-        raise NotFound()
+    if not m or not 1 <= int(m.group(2)) <= 12 or not 1970 <= int(m.group(1)) <= 2999:
+        raise BadRequest(f"{text[:20]!r} is not a month: use YYYY-MM, from 1970-01 to 2999-12")
     return date(int(m.group(1)), int(m.group(2)), 1)
 
 
@@ -67,15 +71,17 @@ def customers_view(db: Db, user: User, month: date) -> View:
 
 
 def customer_view(db: Db, user: User, customer: str, month: date) -> View:
-    _check_customer(db, user, customer)
+    known = _check_customer(db, user, customer)
     base = f"/c/{quote(customer, safe='')}"
     nav = (f"<p class='noprint'><a href='{base}?month={_shift(month, -1):%Y-%m}'>← {_shift(month, -1):%B}</a> · "
            f"<a href='{base}?month={_shift(month, 1):%Y-%m}'>{_shift(month, 1):%B} →</a> · "
            f"<a href='{base}/report/{month:%Y-%m}'>printable monthly report</a></p>")
     contract_links = "".join(f"<li><a href='{base}/contract/{quote(k, safe='')}/{month:%Y-%m}'>{pages.cell(k)}</a></li>"
                              for k in queries.contracts(db, customer))
+    empty = "" if known else (f"<p class='empty'>No data for {pages.cell(customer)} yet: tickets, incidents and "
+                              "probe results show here once the first of them is processed.</p>")
     return View(f"{customer}: {month:%B %Y}", [
-        nav, f"<h2>Contracts</h2><ul>{contract_links}</ul>",
+        nav, empty, f"<h2>Contracts</h2><ul>{contract_links}</ul>",
         queries.sla_month(db, customer, month), queries.probes_month(db, customer, month)])
 
 
@@ -132,9 +138,15 @@ def instance_view(db: Db, user: User, instance: str) -> View:
         queries.instance_status(db, instance)])
 
 
-def _check_customer(db: Db, user: User, customer: str) -> None:
-    if not user.may_see(customer) or not queries.known_customer(db, customer):
+def _check_customer(db: Db, user: User, customer: str) -> bool:
+    """Whether the customer has data; NotFound unless the user may see it and it is known,
+    or it is the user's own customer (which has a page from the first login on)."""
+    if not user.may_see(customer):
         raise NotFound()
+    known = queries.known_customer(db, customer)
+    if not known and customer != user.customer:
+        raise NotFound()
+    return known
 
 
 def route(db: Db, user: User, path: str, query: dict[str, list[str]]) -> View:
@@ -182,6 +194,8 @@ def handler(db: Db, users: Users) -> type[BaseHTTPRequestHandler]:
                 view = route(db, user, url.path, query)
             except NotFound:
                 return self._send(404, pages.page("Not found", "<p>There is no such page.</p>", user.name))
+            except BadRequest as exc:
+                return self._send(400, pages.page("Bad request", f"<p>{pages.cell(str(exc))}</p>", user.name))
             except Exception:  # a query ClickHouse refused: the SQL and the reason go to the log only
                 log.exception("portal page %s failed", url.path)
                 return self._send(500, pages.page("Something went wrong", "<p>This page could not be read "
