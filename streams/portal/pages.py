@@ -43,21 +43,73 @@ def cell(value: Any) -> str:
     return html.escape(str(value))
 
 
+# Words for the columns the pages show; CSV exports keep the column names and raw values.
+HEADERS = {
+    "contract": "Contract", "customer": "Customer", "service": "Service", "metric": "Measure", "level": "Priority",
+    "kind": "Kind", "target_s": "Target", "instances": "SLA instances", "sla_instances": "SLA instances",
+    "met": "Met", "missed": "Missed", "met_pct": "Met on time", "breached": "Breached", "open": "Still open",
+    "results": "Probe results", "good": "Good results", "availability_pct": "Availability",
+    "objective_pct": "Objective", "latency_ok_pct": "Fast enough", "budget_left_pct": "Error budget left",
+    "credit_pct": "Service credit", "highest_credit_pct": "Highest service credit", "day": "Day",
+    "breaches": "Breaches", "instance": "SLA instance", "type": "What happened", "at": "When (UTC)",
+    "elapsed_s": "Time on the clock", "threshold": "Warned at", "corrects": "Corrects", "deadline": "Deadline (UTC)",
+    "stopped": "Closed", "mean_elapsed_s": "Mean time", "version": "Version", "state": "Clock", "outcome": "Outcome",
+    "as_of": "As of (UTC)", "occurred_at": "When (UTC)", "event_id": "Event", "source": "From", "status": "Status",
+    "public_reply": "Public reply",
+}
+
+
+def header(column: str) -> str:
+    """A column's name in words."""
+    return HEADERS.get(column) or column.replace("_", " ").capitalize()
+
+
+def duration(seconds: float) -> str:
+    """Seconds in the units people use: 45 s, 15 min, 2 h 30 min, 1 d 4 h."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    days, rest = divmod(s, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "min")] if s >= 3600 else [(minutes, "min"), (secs, "s")]
+    shown = [f"{n} {unit}" for n, unit in parts if n]
+    return " ".join(shown[:2])
+
+
+def percent(value: float) -> str:
+    """99.861 %, 100 %: at most three decimals, none that are zero."""
+    return f"{value:,.3f}".rstrip("0").rstrip(".") + " %"
+
+
+def shown(column: str, value: Any) -> str:
+    """A value as a page shows it: durations and percentages in their units, yes/no, words."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "yes" if value is True else "no" if value is False else cell(value)
+    if column.endswith("_s"):
+        return duration(value)
+    if column.endswith("_pct"):
+        return percent(value)
+    if column == "threshold":  # a warning's share of the target
+        return percent(100 * value) + " of the target"
+    return cell(value)
+
+
 def table(t: Table, csv_path: str | None = None, links: dict[int, str] | None = None) -> str:
     """A table with its CSV link; `links` maps a column to a URL prefix for its values."""
     link = f"<a class='csv' href='{html.escape(csv_path)}'>CSV</a>" if csv_path else ""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in t.columns)
+    head = "".join(f"<th data-column='{html.escape(c)}'>{html.escape(header(c))}</th>" for c in t.columns)
     rows = []
     for row in t.rows:
         cells = []
         for i, v in enumerate(row):
-            text = cell(v)
+            text = shown(t.columns[i], v)
             if links and i in links and v is not None:
                 text = f"<a href='{html.escape(links[i] + quote(str(v), safe=''))}'>{text}</a>"
             number = isinstance(v, (int, float)) and not isinstance(v, bool)
             cells.append(f"<td class='n'>{text}</td>" if number else f"<td>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    empty = "" if t.rows else f"<tr><td colspan='{len(t.columns)}' class='muted'>none</td></tr>"
+    empty = "" if t.rows else f"<tr><td colspan='{len(t.columns)}' class='muted'>No data for this yet.</td></tr>"
     return (f"<h2 id='{html.escape(t.name)}'>{html.escape(t.title)}{link}</h2>"
             f"<table data-table='{html.escape(t.name)}'><tr>{head}</tr>{''.join(rows)}{empty}</table>")
 

@@ -79,7 +79,7 @@ def sla_month(db: Db, customer: str, month: date, contract: str | None = None) -
     return db.table("sla", "SLA instances by contract, metric and priority (started this month)", """
         SELECT contract_id AS contract, metric, level, any(target_s) AS target_s, count() AS instances,
                countIf(outcome = 'met') AS met, countIf(outcome = 'missed') AS missed,
-               if(met + missed = 0, NULL, round(100 * met / (met + missed), 2)) AS met_pct,
+               if(met + missed = 0 OR target_s IS NULL, NULL, round(100 * met / (met + missed), 2)) AS met_pct,
                countIf(breached) AS breached, countIf(state != 'stopped') AS open
         FROM sla_instances_current
         WHERE customer = {c:String} AND toStartOfMonth(started_at) = {month:Date}

@@ -75,7 +75,7 @@ def table_rows(driver, name: str) -> list[dict[str, str]]:
 
     table = driver.find_element(By.CSS_SELECTOR, f"table[data-table='{name}']")
     rows = table.find_elements(By.TAG_NAME, "tr")
-    header = [c.text for c in rows[0].find_elements(By.TAG_NAME, "th")]
+    header = [c.get_attribute("data-column") for c in rows[0].find_elements(By.TAG_NAME, "th")]
     return [dict(zip(header, (c.text for c in r.find_elements(By.TAG_NAME, "td")))) for r in rows[1:]]
 
 
@@ -151,8 +151,11 @@ def test_a_customer_sees_its_own_figures_and_nothing_else(run, browser, tmp_path
                                                              int(r["breached"])) for r in table_rows(browser, "sla")}
         assert shown == want and len(want) == 4
         (probe,) = table_rows(browser, "probes")
-        assert float(probe["availability_pct"]) == pytest.approx(100 * availability, abs=1e-3)
-        assert float(probe["credit_pct"]) == credit
+        assert float(probe["availability_pct"].removesuffix(" %")) == pytest.approx(100 * availability, abs=1e-3)
+        assert float(probe["credit_pct"].removesuffix(" %")) == credit
+        headers = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "table[data-table='sla'] th")]
+        assert "Target" in headers and "target_s" not in headers  # words, not the database's columns
+        assert any(t.endswith((" min", " h", " s")) for t in (r["target_s"] for r in table_rows(browser, "sla")))
 
         for foreign in ("/c/globex", f"/i/{globex_instance}", f"/c/acme/contract/globex-std/{month}",
                         f"/c/globex/report/{month}", "/customers", "/c/nobody"):
