@@ -38,7 +38,7 @@ def write_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: Forma
     if fmt in ("csv", "tsv"):
         writer = csv.writer(out, dialect="excel-tab" if fmt == "tsv" else "excel", lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([_plain(v) for v in row] for row in rows)
+        writer.writerows([plain(v) for v in row] for row in rows)
         return
     table = Table(*columns, title=title)
     for row in rows:
@@ -61,7 +61,8 @@ def write_tables(tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[An
         write_rows(columns, rows, fmt, out, title=name)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A value for CSV: empty for NULL, ISO 8601 for dates and times, else itself."""
     if value is None:
         return ""
     if isinstance(value, (datetime, date)):

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 from rich.console import Console
 from rich.table import Table
 
+from streams.tools.rows_out import plain
 from streams.whatif.compare import Comparison
 
 SLA_HEADER = ["contract", "customer", "metric", "level", "month", "instances", "met %", "met", "missed", "breached",
@@ -96,12 +97,12 @@ def raw_tables(c: Comparison) -> list[tuple[str, list[str], list[list[Any]]]]:
         for current, proposed in lines:
             values = []
             for a, b in zip(current[keys:], proposed[keys:]):
-                values += [_raw(a), _raw(b), _raw(b - a) if isinstance(a, (int, float)) and
+                values += [plain(a), plain(b), plain(b - a) if isinstance(a, (int, float)) and
                            isinstance(b, (int, float)) else ""]
-            rows.append([_raw(v) for v in current[:keys]] + values)
+            rows.append([plain(v) for v in current[:keys]] + values)
         out.append((name, header[:keys] + [f"{h} {p}" for h in header[keys:] for p in ("current", "proposed", "diff")],
                     rows))
-    out.append(("changes", CHANGE_HEADER, [[_raw(v) for v in line] for line in change_lines(c)]))
+    out.append(("changes", CHANGE_HEADER, [[plain(v) for v in line] for line in change_lines(c)]))
     return out
 
 
@@ -117,14 +118,6 @@ def write_csv(directory: Path, c: Comparison) -> list[Path]:
             out.writerows(rows)
         written.append(path)
     return written
-
-
-def _raw(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return value
 
 
 def write_html(path: Path, c: Comparison, title: str) -> Path:

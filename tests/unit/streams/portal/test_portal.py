@@ -87,19 +87,26 @@ def test_a_bad_users_file_names_the_entry_and_field(tmp_path: Path, text: str, w
     assert all(w in str(err.value) for w in words)
 
 
-def test_a_page_whose_query_fails_is_a_500_page_and_the_sql_only_in_the_log(db, caplog) -> None:
-    db.client.command("RENAME TABLE sla_instance_status TO sla_instance_status_away")  # every page's query fails
+def failing_page(db, path: str) -> tuple[int, str]:
+    """The status and body of a page the portal refuses, asked over HTTP as ACME."""
     server = serve(db, Users({ACME.token_sha256: ACME}), "127.0.0.1", 0, background=True)
     try:
-        request = urllib.request.Request(f"http://127.0.0.1:{server.server_port}/c/acme",
+        request = urllib.request.Request(f"http://127.0.0.1:{server.server_port}{path}",
                                          headers={"Authorization": "Bearer x"})
         with pytest.raises(urllib.error.HTTPError) as failed:
             urllib.request.urlopen(request, timeout=30)
-        body = failed.value.read().decode()
+        return failed.value.code, failed.value.read().decode()
     finally:
         server.shutdown()
+
+
+def test_a_page_whose_query_fails_is_a_500_page_and_the_sql_only_in_the_log(db, caplog) -> None:
+    db.client.command("RENAME TABLE sla_instance_status TO sla_instance_status_away")  # every page's query fails
+    try:
+        code, body = failing_page(db, "/c/acme")
+    finally:
         db.client.command("RENAME TABLE sla_instance_status_away TO sla_instance_status")
-    assert failed.value.code == 500 and "could not be read" in body
+    assert code == 500 and "could not be read" in body
     assert "SELECT" not in body and "Exception" not in body
     assert "portal page /c/acme failed" in caplog.text and "SELECT" in caplog.text
 
@@ -110,16 +117,8 @@ def test_a_month_that_is_not_one_is_a_400_page_in_words(db, month: str) -> None:
         route(db, ACME, "/c/acme", {"month": [month]})
     with pytest.raises(BadRequest):
         route(db, ACME, f"/c/acme/report/{month}", {})
-    server = serve(db, Users({ACME.token_sha256: ACME}), "127.0.0.1", 0, background=True)
-    try:
-        request = urllib.request.Request(f"http://127.0.0.1:{server.server_port}/c/acme?month={quote(month)}",
-                                         headers={"Authorization": "Bearer x"})
-        with pytest.raises(urllib.error.HTTPError) as failed:
-            urllib.request.urlopen(request, timeout=30)
-        body = failed.value.read().decode()
-    finally:
-        server.shutdown()
-    assert failed.value.code == 400 and "is not a month: use YYYY-MM" in body
+    code, body = failing_page(db, f"/c/acme?month={quote(month)}")
+    assert code == 400 and "is not a month: use YYYY-MM" in body
 
 
 def test_a_customer_without_data_yet_gets_its_page_with_an_empty_state(db) -> None:
