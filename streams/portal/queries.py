@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -139,13 +139,22 @@ def breach_lifecycles(db: Db, contract: str, month: date) -> Table:
         ORDER BY instance, version""", k=contract, month=month)
 
 
-def at_risk(db: Db, contract: str) -> Table:
+def data_as_of(db: Db) -> Any:
+    """The last instant the tables know of (latest input event or lifecycle event); None when empty."""
+    end = db.value("SELECT greatest((SELECT max(occurred_at) FROM input_events), (SELECT max(at) FROM breaches))")
+    return end if end is not None and end.year > 1970 else None
+
+
+def at_risk(db: Db, contract: str, as_of: Any) -> Table:
+    """Warned, not breached, and the deadline still ahead of what the data knows (a deadline
+    before that had breached, had a worker been running to see it)."""
     return db.table("at_risk", "Open instances at risk (warned, not breached yet)", """
         SELECT instance_id AS instance, metric, level, deadline, round(elapsed_s) AS elapsed_s, target_s
         FROM sla_instances_current
-        WHERE contract_id = {k:String} AND state != 'stopped' AND NOT breached AND instance_id IN (
+        WHERE contract_id = {k:String} AND state != 'stopped' AND NOT breached
+          AND (deadline IS NULL OR deadline > {as_of:DateTime64(3)}) AND instance_id IN (
             SELECT instance_id FROM sla_events WHERE contract_id = {k:String} AND type = 'warning')
-        ORDER BY deadline""", k=contract)
+        ORDER BY deadline""", k=contract, as_of=as_of or datetime(1970, 1, 1))
 
 
 def response_times(db: Db, contract: str, month: date) -> Table:

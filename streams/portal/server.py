@@ -109,7 +109,7 @@ def contract_view(db: Db, user: User, customer: str, contract: str, month: date)
     return View(f"{contract} ({customer}): {month:%B %Y}", [
         charts, queries.sla_month(db, customer, month, contract), queries.probes_month(db, customer, month, contract),
         queries.response_times(db, contract, month), queries.breach_lifecycles(db, contract, month),
-        queries.at_risk(db, contract), days, breaches,
+        queries.at_risk(db, contract, queries.data_as_of(db)), days, breaches,
     ], {"breaches": instance, "at_risk": instance})
 
 
@@ -192,6 +192,7 @@ def handler(db: Db, users: Users) -> type[BaseHTTPRequestHandler]:
             query = parse_qs(url.query)
             try:
                 view = route(db, user, url.path, query)
+                as_of = queries.data_as_of(db)
             except NotFound:
                 return self._send(404, pages.page("Not found", "<p>There is no such page.</p>", user.name))
             except BadRequest as exc:
@@ -208,7 +209,9 @@ def handler(db: Db, users: Users) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, as_csv(table), "text/csv; charset=utf-8",
                                   {"Content-Disposition": f"attachment; filename={table.name}.csv"})
             keep = "&".join(f"{k}={quote(v[0])}" for k, v in query.items() if k == "month")
-            body = "".join(p if isinstance(p, str) else pages.table(
+            body = (f"<p class='muted asof'>Data as of {as_of:%Y-%m-%d %H:%M:%S} UTC (the latest event received).</p>"
+                    if as_of is not None else "<p class='muted asof'>No data received yet.</p>")
+            body += "".join(p if isinstance(p, str) else pages.table(
                 p, f"{url.path}?{keep + '&' if keep else ''}csv={p.name}", view.links.get(p.name))
                 for p in view.parts)
             self._send(200, pages.page(view.title, body, user.name))
