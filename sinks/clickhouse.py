@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
@@ -108,6 +109,18 @@ def connect_reader(dsn: str, password: str | None = None) -> Client:
         client.close()
         raise UserError(f"CLICKHOUSE_DSN {shown}: the database has no slastream tables; {fix}")
     return client
+
+
+def tables_end(client: Client) -> datetime | None:
+    """The last instant slastream's tables know of (UTC): the latest input event, lifecycle
+    event or end of a closed probe minute; None while they are empty."""
+    # A query, not `command`: command gives the value as text.
+    (end,) = client.query(
+        "SELECT greatest((SELECT max(occurred_at) FROM input_events), (SELECT max(at) FROM breaches), "
+        "(SELECT toDateTime64(max(minute), 3, 'UTC') + INTERVAL 1 MINUTE FROM probe_minutes))").result_rows[0]
+    if not isinstance(end, datetime) or end.year < 1971:  # empty tables give the epoch
+        return None
+    return end.replace(tzinfo=timezone.utc)
 
 
 def redact(dsn: str) -> str:

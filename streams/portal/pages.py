@@ -84,8 +84,10 @@ def percent(value: float) -> str:
 
 def shown(column: str, value: Any) -> str:
     """A value as a page shows it: durations and percentages in their units, yes/no, words."""
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "yes" if value is True else "no" if value is False else cell(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if not isinstance(value, (int, float)):
+        return cell(value)
     if column.endswith("_s"):
         return duration(value)
     if column.endswith("_pct"):

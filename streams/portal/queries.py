@@ -9,6 +9,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from sinks.clickhouse import tables_end
+
 
 # ClickHouse compiles an expression (LLVM) the third time it sees it: a few hundred ms in the
 # middle of a page view, once per query shape (seen as p99 spikes in bench/portal.py). These
@@ -139,13 +141,13 @@ def breach_lifecycles(db: Db, contract: str, month: date) -> Table:
         ORDER BY instance, version""", k=contract, month=month)
 
 
-def data_as_of(db: Db) -> Any:
-    """The last instant the tables know of (latest input event or lifecycle event); None when empty."""
-    end = db.value("SELECT greatest((SELECT max(occurred_at) FROM input_events), (SELECT max(at) FROM breaches))")
-    return end if end is not None and end.year > 1970 else None
+def data_as_of(db: Db) -> datetime | None:
+    """The last instant the tables know of (sinks/clickhouse.py); None when they are empty."""
+    with db.lock:
+        return tables_end(db.client)
 
 
-def at_risk(db: Db, contract: str, as_of: Any) -> Table:
+def at_risk(db: Db, contract: str, as_of: datetime | None) -> Table:
     """Warned, not breached, and the deadline still ahead of what the data knows (a deadline
     before that had breached, had a worker been running to see it)."""
     return db.table("at_risk", "Open instances at risk (warned, not breached yet)", """

@@ -47,6 +47,7 @@ class View:
     title: str
     parts: list[str | Table] = field(default_factory=list)
     links: dict[str, dict[int, str]] = field(default_factory=dict)  # table name -> column -> URL prefix
+    as_of: datetime | None = None  # the last instant the data knows of (the route sets it)
 
 
 def parse_month(text: str | None) -> date:
@@ -85,7 +86,7 @@ def customer_view(db: Db, user: User, customer: str, month: date) -> View:
         queries.sla_month(db, customer, month), queries.probes_month(db, customer, month)])
 
 
-def contract_view(db: Db, user: User, customer: str, contract: str, month: date) -> View:
+def contract_view(db: Db, user: User, customer: str, contract: str, month: date, as_of: datetime | None) -> View:
     _check_customer(db, user, customer)
     if not queries.contract_of(db, customer, contract):
         raise NotFound()
@@ -109,7 +110,7 @@ def contract_view(db: Db, user: User, customer: str, contract: str, month: date)
     return View(f"{contract} ({customer}): {month:%B %Y}", [
         charts, queries.sla_month(db, customer, month, contract), queries.probes_month(db, customer, month, contract),
         queries.response_times(db, contract, month), queries.breach_lifecycles(db, contract, month),
-        queries.at_risk(db, contract, queries.data_as_of(db)), days, breaches,
+        queries.at_risk(db, contract, as_of), days, breaches,
     ], {"breaches": instance, "at_risk": instance})
 
 
@@ -150,7 +151,14 @@ def _check_customer(db: Db, user: User, customer: str) -> bool:
 
 
 def route(db: Db, user: User, path: str, query: dict[str, list[str]]) -> View:
-    """The view at `path`; NotFound for anything else."""
+    """The view at `path`, with the time its data is as of; NotFound for anything else."""
+    as_of = queries.data_as_of(db)
+    view = _view(db, user, path, query, as_of)
+    view.as_of = as_of
+    return view
+
+
+def _view(db: Db, user: User, path: str, query: dict[str, list[str]], as_of: datetime | None) -> View:
     month = parse_month(query.get("month", [None])[0])
     parts = [unquote(p) for p in path.strip("/").split("/")]
     match parts:
@@ -159,7 +167,7 @@ def route(db: Db, user: User, path: str, query: dict[str, list[str]]) -> View:
         case ["c", customer]:
             return customer_view(db, user, customer, month)
         case ["c", customer, "contract", contract, when]:
-            return contract_view(db, user, customer, contract, parse_month(when))
+            return contract_view(db, user, customer, contract, parse_month(when), as_of)
         case ["c", customer, "report", when]:
             return report_view(db, user, customer, parse_month(when))
         case ["i", instance]:
@@ -192,7 +200,6 @@ def handler(db: Db, users: Users) -> type[BaseHTTPRequestHandler]:
             query = parse_qs(url.query)
             try:
                 view = route(db, user, url.path, query)
-                as_of = queries.data_as_of(db)
             except NotFound:
                 return self._send(404, pages.page("Not found", "<p>There is no such page.</p>", user.name))
             except BadRequest as exc:
@@ -209,8 +216,8 @@ def handler(db: Db, users: Users) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, as_csv(table), "text/csv; charset=utf-8",
                                   {"Content-Disposition": f"attachment; filename={table.name}.csv"})
             keep = "&".join(f"{k}={quote(v[0])}" for k, v in query.items() if k == "month")
-            body = (f"<p class='muted asof'>Data as of {as_of:%Y-%m-%d %H:%M:%S} UTC (the latest event received).</p>"
-                    if as_of is not None else "<p class='muted asof'>No data received yet.</p>")
+            body = (f"<p class='muted asof'>Data as of {view.as_of:%Y-%m-%d %H:%M:%S} UTC (the latest event "
+                    "received).</p>" if view.as_of is not None else "<p class='muted asof'>No data received yet.</p>")
             body += "".join(p if isinstance(p, str) else pages.table(
                 p, f"{url.path}?{keep + '&' if keep else ''}csv={p.name}", view.links.get(p.name))
                 for p in view.parts)

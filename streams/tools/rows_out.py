@@ -32,7 +32,7 @@ def write_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: Forma
     out = out or sys.stdout
     if fmt == "json":
         for row in rows:
-            out.write(orjson.dumps(dict(zip(columns, row)), option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS,
+            out.write(orjson.dumps(dict(zip(columns, row)), option=orjson.OPT_UTC_Z,
                                    default=str).decode() + "\n")
         return
     if fmt in ("csv", "tsv"):

@@ -12,7 +12,7 @@ from typing import Any, Hashable
 from clickhouse_connect.driver.client import Client
 
 from schemas.policy import Policy
-from sinks.clickhouse import connect
+from sinks.clickhouse import connect, tables_end
 from sinks.contracts import write_contracts
 from sinks.migrate import migrate
 from sinks.rows import COLUMNS, Rows, breach_rows, instance_rows, minute_rows
@@ -136,14 +136,8 @@ def _number(value: Any, digits: int) -> float | None:
 
 
 def live_end(client: Client) -> datetime | None:
-    """Just after the last instant the live tables know of (the latest input event, lifecycle
-    event or end of a closed probe minute): the live worker had fired every deadline up to
-    and including it, and a replay fires those before the instant it is given."""
-    # A query, not `command`: command gives the value as text (so this returned None and --check
-    # replayed up to now, firing deadlines the stopped demo worker never reached).
-    (end,) = client.query(
-        "SELECT greatest((SELECT max(occurred_at) FROM input_events), (SELECT max(at) FROM breaches), "
-        "(SELECT toDateTime64(max(minute), 3, 'UTC') + INTERVAL 1 MINUTE FROM probe_minutes))").result_rows[0]
-    if not isinstance(end, datetime) or end.year < 1971:  # empty tables give the epoch
-        return None
-    return end.replace(tzinfo=timezone.utc) + timedelta(milliseconds=1)
+    """Just after the last instant the live tables know of (`tables_end`): the live worker had
+    fired every deadline up to and including it, and a replay fires those before the instant
+    it is given (up to now, --check fired deadlines a stopped worker never reached)."""
+    end = tables_end(client)
+    return None if end is None else end + timedelta(milliseconds=1)
