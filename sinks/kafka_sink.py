@@ -25,11 +25,13 @@ from typing import Any, Callable, Hashable
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from pydantic import BaseModel, ValidationError
 
 from schemas.errors import RunFailed
-from sinks.clickhouse import passes_with_time
+from sinks.clickhouse import insert_json, passes_with_time
 from sinks.repair import Part, broken_parts, record_repair
-from sinks.rows import COLUMNS, Rows, breach_rows, input_rows, instance_rows, minute_rows, probe_event_rows, status_rows
+from sinks.rows import (COLUMNS, RECORD_TABLES, Rows, breach_rows, input_rows, instance_rows, minute_rows,
+                        probe_event_rows, status_rows)
 from streams.metrics import ACKED, CONSUMED, SINK_BATCHES, SINK_FAILURES, SINK_INSERT_SECONDS, SINK_ROWS, Watch, live_gauge
 from streams.settings import Settings
 from streams.validate import Limits
@@ -101,12 +103,6 @@ class Batch:
         return self.converted
 
 
-# Parallel parsing splits a block over threads: for blocks of a batch (10,000 rows) it cost
-# about 15 % more CPU than one thread in a one-off in-process check (3.4-3.7 against 4.0-4.2
-# µs a row into input_events in chDB, alternating runs).
-JSON_ROWS = {"date_time_input_format": "best_effort", "input_format_parallel_parsing": 0}
-
-
 def insert_rows(client: Client, table: str, rows: list[tuple[Any, ...]] | bytes, settings: Settings,
                 stop: Callable[[], bool], lock: AbstractContextManager[Any] = nullcontext(),
                 refused: Callable[[], None] = lambda: None) -> bool:
@@ -121,8 +117,7 @@ def insert_rows(client: Client, table: str, rows: list[tuple[Any, ...]] | bytes,
         try:
             with lock:  # the portal, when the sink serves it, queries the same client
                 if isinstance(rows, bytes):  # JSONEachRow: ClickHouse parses it, no Python per row
-                    client.raw_insert(table, [c for c in COLUMNS[table] if c != "ingested_at"], insert_block=rows,
-                                      fmt="JSONEachRow", settings=JSON_ROWS)
+                    insert_json(client, table, [c for c in COLUMNS[table] if c != "ingested_at"], rows)
                 else:
                     client.insert(table, data=rows, column_names=list(COLUMNS[table]))
             SINK_INSERT_SECONDS.labels(table).observe(time.perf_counter() - started)
@@ -141,6 +136,17 @@ def insert_rows(client: Client, table: str, rows: list[tuple[Any, ...]] | bytes,
                 return False
             time.sleep(wait)
             wait = min(wait * 2, settings.sink_retry_max_s)
+
+
+def _readable(model: type[BaseModel], record: bytes, table: str) -> bool:
+    """Whether an output record holds what its table's columns need (logged when not)."""
+    try:
+        model.model_validate_json(record)
+    except ValidationError as exc:
+        log.error("a record for %s cannot be stored and is skipped: %.300s (%.200r)", table, exc, record,
+                  extra={"table": table})
+        return False
+    return True
 
 
 class ClickHouseSink:
@@ -232,8 +238,7 @@ class ClickHouseSink:
                 return False
             del batch.tables[table]  # stored: a retry of a later table does not insert it again
         for table, blocks in list(batch.blocks.items()):
-            block = b"\n".join(blocks)
-            if not self._insert(table, block, block.count(b"\n") + 1):
+            if not self._insert_block(table, blocks):
                 return False
             del batch.blocks[table]
         if self._refused:
@@ -261,6 +266,22 @@ class ClickHouseSink:
         self._inserts_pass = True
         self.rows_written += n
         return True
+
+    def _insert_block(self, table: str, blocks: list[bytes]) -> bool:
+        """Insert JSONEachRow blocks. When ClickHouse refuses output records it cannot read (of
+        another version), those are logged and skipped, like records Batch.add cannot convert."""
+        block = b"\n".join(blocks)
+        try:
+            return self._insert(table, block, block.count(b"\n") + 1)
+        except SinkFailed:
+            model = RECORD_TABLES.get(table)
+            if model is None:
+                raise
+            readable = [b for b in blocks if _readable(model, b, table)]
+            if len(readable) == len(blocks):
+                raise  # the records are fine: the table is not
+            self.batch.skipped += len(blocks) - len(readable)
+            return not readable or self._insert_block(table, readable)
 
     def _on_refused(self) -> None:
         self._refused = True

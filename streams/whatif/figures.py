@@ -12,7 +12,7 @@ from typing import Any, Hashable
 from clickhouse_connect.driver.client import Client
 
 from schemas.policy import Policy
-from sinks.clickhouse import connect, tables_end
+from sinks.clickhouse import connect, insert_json, tables_end
 from sinks.contracts import write_contracts
 from sinks.migrate import migrate
 from sinks.rows import COLUMNS, Rows, breach_rows, instance_rows, minute_rows
@@ -110,23 +110,28 @@ def simulated(policy: Policy, outputs: Outputs, scratch: Path, now: datetime) ->
             pass
         write_contracts(client, policy, now)
         tables: dict[str, dict[Hashable, tuple[Any, ...]]] = {}
+        blocks: dict[str, list[bytes]] = {}
         for topic, rows, values in (("breaches", breach_rows, outputs.lifecycle),
                                     ("instances", instance_rows, outputs.statuses),
                                     ("minutes", minute_rows, outputs.minutes)):
-            _convert(tables, topic, rows, values, now)
+            _convert(tables, blocks, topic, rows, values, now)
         for table, keyed in tables.items():
             client.insert(table, data=list(keyed.values()), column_names=list(COLUMNS[table]))
+        for table, lines in blocks.items():
+            insert_json(client, table, list(COLUMNS[table]), b"\n".join(lines))
         return read(client)
     finally:
         client.close()
 
 
-def _convert(tables: dict[str, dict[Hashable, tuple[Any, ...]]], topic: str, rows: Rows, values: list[bytes],
-             now: datetime) -> None:
+def _convert(tables: dict[str, dict[Hashable, tuple[Any, ...]]], blocks: dict[str, list[bytes]], topic: str,
+             rows: Rows, values: list[bytes], now: datetime) -> None:
     for offset, value in enumerate(values):
         for table, key, row in rows(Consumed(topic, 0, offset, None, value, now), now):
-            assert not isinstance(row, bytes)  # output topics give keyed rows
-            tables.setdefault(table, {}).setdefault(key, row)
+            if isinstance(row, bytes):  # records stored as they are (JSONEachRow)
+                blocks.setdefault(table, []).append(row)
+            else:
+                tables.setdefault(table, {}).setdefault(key, row)
 
 
 def _number(value: Any, digits: int) -> float | None:

@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import orjson
+from confluent_kafka import Producer
 
 from sinks.kafka_sink import ClickHouseSink, insert_rows, roles
 from sinks.migrate import migrate
@@ -158,3 +159,38 @@ def test_a_sink_killed_between_insert_and_commit_loses_nothing_and_counts_nothin
         assert again.records_stored == records  # every record read and stored a second time
         rows = client.query("SELECT kind, event_id FROM events").result_rows
     assert Counter(rows) == Counter((kind, value["event_id"]) for kind, _, value in events)  # each once
+
+
+def test_minute_and_status_records_are_stored_as_published_and_an_unreadable_one_is_skipped(run) -> None:
+    """Minute and status records go to ClickHouse as they are (JSONEachRow): a minute makes
+    one probe_minutes row and one slo_minutes row per contract; a record ClickHouse cannot
+    read (from another version) is left out and logged, the rest of its batch is stored."""
+    s = run.settings
+    minute = {"schema_version": 1, "service": "search", "minute": "2026-11-27T10:00:00Z", "total": 6, "good": 5,
+              "latency_sum_ms": 600.0, "latency_max_ms": 350.0, "fast_le_ms": [300.0], "fast": [5],
+              "contracts": [{"contract_id": "gold", "customer": "acme", "fast": 5, "excluded": False},
+                            {"contract_id": "basic", "customer": "globex", "fast": None, "excluded": True}]}
+    status = {"contract_id": "gold", "customer": "acme", "service": "search", "sli": "availability",
+              "objective": 0.999, "window": "30d", "as_of": "2026-11-27T10:01:00Z", "error_rate_5m": 0.1,
+              "error_rate_30m": None, "error_rate_1h": None, "error_rate_6h": None, "error_rate_1d": None,
+              "error_rate_3d": None, "error_rate_window": 0.1, "burn_rate_1h": 100.0, "budget_remaining": -99.0,
+              "firing": ["page-fast"]}
+    producer = Producer(s.kafka_client_config())
+    for topic, value in ((s.topic_minutes, orjson.dumps(minute)),
+                         (s.topic_minutes, orjson.dumps({**minute, "minute": "not a time"})),
+                         (s.topic_minutes, orjson.dumps({**minute, "minute": "2026-11-27T10:01:00Z"})),
+                         (s.topic_slo_status, orjson.dumps(status))):
+        producer.produce(topic, value, key=b"search")
+    assert producer.flush(30) == 0
+    run.store()
+    with clickhouse(run.chdb_path) as client:
+        minutes = client.query("SELECT minute, total, good, fast FROM probe_minutes FINAL ORDER BY minute").result_rows
+        contracts = client.query("SELECT contract_id, customer, minute, total, good, fast, excluded FROM slo_minutes "
+                                 "FINAL ORDER BY minute, contract_id").result_rows
+        statuses = client.query("SELECT sli, as_of, error_rate_30m, firing FROM slo_status FINAL").result_rows
+    ten = datetime(2026, 11, 27, 10, 0)
+    assert minutes == [(ten, 6, 5, [5]), (ten + timedelta(minutes=1), 6, 5, [5])]
+    assert contracts == [(c, cu, ten + timedelta(minutes=m), 6, 5, f, x) for m in (0, 1)
+                         for c, cu, f, x in (("basic", "globex", None, True), ("gold", "acme", 5, False))]
+    assert statuses == [("availability", ten + timedelta(minutes=1), None, ["page-fast"])]
+    assert "a record for probe_minutes_in cannot be stored and is skipped" in run.workers[-1].log_path.read_text()

@@ -34,9 +34,10 @@ def test_an_insert_that_cannot_pass_stops_the_sink_and_one_that_can_is_stored(tm
     never = lambda: False  # noqa: E731
     with clickhouse(tmp_path / "ch") as client:
         migrate(client)
-        row = ("search", datetime(2026, 11, 27, 10, 0), 2, 1, 10.0, 8.0, [300.0], [1])
-        assert insert_rows(client, "probe_minutes", [row], Settings(), never)
-        assert client.command("SELECT count() FROM probe_minutes") == 1
+        row = ("e1", "ticket:T1:gold:resolution", 1, "breached", datetime(2026, 11, 27, 10), "ticket", "T1", "gold",
+               "acme", "checkout", "resolution", "P1", 3600.0, 3600.0, None, None)
+        assert insert_rows(client, "breaches", [row], Settings(), never)
+        assert client.command("SELECT count() FROM breaches") == 1
         client.command("DROP TABLE slo_status")
         with pytest.raises(SinkFailed, match="into slo_status failed .*UNKNOWN_TABLE.*retrying cannot help"):
             insert_rows(client, "slo_status", [tuple(0 for _ in COLUMNS["slo_status"])], Settings(), never)

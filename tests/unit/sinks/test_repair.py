@@ -7,8 +7,9 @@ from pathlib import Path
 
 from sinks.migrate import migrate
 from sinks.repair import broken_parts, record_repair
-from sinks.rows import PROBE_MINUTE_COLUMNS
 from tests.conftest import clickhouse
+
+PROBE_MINUTE_COLUMNS = ["service", "minute", "total", "good", "latency_sum_ms", "latency_max_ms", "fast_le_ms", "fast"]
 
 
 def test_a_part_clickhouse_sets_aside_is_found_until_a_repair_answers_it(tmp_path: Path) -> None:
