@@ -12,11 +12,11 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import orjson
 
-from schemas.outputs import ContractMinute, ProbeMinute, SloAlert, SloStatus, alert_id
+from schemas.outputs import SloAlert, SloStatus, alert_id
 from streams.engine.probes import Bucket
 from streams.engine.slo import ErrorSeries, budget_remaining, epoch_minute, evaluate, minute_start
 from streams.engine.slo_plan import ContractProbes, Objective, SloPlan
@@ -74,14 +74,14 @@ class ServiceSlo:
 
     def close(
         self, entry: ServiceEntry, service: str, buckets: Sequence[Bucket], old: int, new: int
-    ) -> tuple[list[ProbeMinute], list[SloAlert]]:
+    ) -> tuple[list[dict[str, Any]], list[SloAlert]]:
         """Apply the service's closed `buckets` (minutes before epoch minute `new`) to `entry`
         in order, evaluating rules minute by minute (from `old` while any fires); returns the
-        closed-minute records and the alerts. `entry` is changed in place."""
+        closed-minute records (ProbeMinute's fields) and the alerts. `entry` is changed in place."""
         objectives = self.plan.objectives(service)
         contracts = self.plan.contracts(service)
         by_minute = {epoch_minute(b.minute): b for b in buckets}
-        minutes: list[ProbeMinute] = []
+        minutes: list[dict[str, Any]] = []
         alerts: list[SloAlert] = []
         with_data = sorted(by_minute)
         m = with_data[0] if with_data else new
@@ -174,19 +174,16 @@ class ServiceSlo:
         )
 
 
-def _minute_record(bucket: Bucket, contracts: Sequence[ContractProbes]) -> ProbeMinute:
-    """A closed bucket as published: its counts and how it counts for each covering contract."""
+def _minute_record(bucket: Bucket, contracts: Sequence[ContractProbes]) -> dict[str, Any]:
+    """A closed bucket as published (a ProbeMinute, built as a plain dict: one per service and
+    minute is the worker's most frequent output; a test holds the two to the same JSON): its
+    counts and how it counts for each covering contract."""
     fast = dict(bucket.fast)
-    rows = [
-        ContractMinute(
-            contract_id=c.contract_id, customer=c.customer,
-            fast=None if c.threshold_ms is None else fast.get(c.threshold_ms, 0),
-            excluded=c.maintenance.covers(bucket.minute),
-        )
-        for c in contracts
-    ]
-    return ProbeMinute(
-        service=bucket.service, minute=bucket.minute, total=bucket.total, good=bucket.good,
-        latency_sum_ms=bucket.latency_sum_ms, latency_max_ms=bucket.latency_max_ms,
-        fast_le_ms=[t for t, _ in bucket.fast], fast=[n for _, n in bucket.fast], contracts=rows,
-    )
+    return {
+        "schema_version": 1, "service": bucket.service, "minute": bucket.minute, "total": bucket.total,
+        "good": bucket.good, "latency_sum_ms": bucket.latency_sum_ms, "latency_max_ms": bucket.latency_max_ms,
+        "fast_le_ms": [t for t, _ in bucket.fast], "fast": [n for _, n in bucket.fast],
+        "contracts": [{"contract_id": c.contract_id, "customer": c.customer,
+                       "fast": None if c.threshold_ms is None else fast.get(c.threshold_ms, 0),
+                       "excluded": c.maintenance.covers(bucket.minute)} for c in contracts],
+    }

@@ -214,7 +214,8 @@ class ProbeTracker:
         old = max(old, entry.closed_until) if service in part.entries else old  # minutes it already closed
         objectives = self.plan.objectives(service)
         closed, alerts = self.slo.close(entry, service, buckets, old, new)
-        minutes = [(m.service.encode(), codec.dumps(m)) for m in closed]
+        key = service.encode()
+        minutes = [(key, codec.dumps(m)) for m in closed]
         # As of the end of the service's last minute with results, not of `new`: how far one tick
         # closes depends on the wall clock, and the status must not. While the partition catches
         # up, at most one per `status_every` minutes (and whenever an alert changes): a status

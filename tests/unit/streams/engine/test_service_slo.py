@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas import codec
+from schemas.outputs import ContractMinute, ProbeMinute
 from schemas.policy import parse_policy
 from streams.engine.probes import Bucket
 from streams.engine.service_slo import ServiceEntry, ServiceSlo
@@ -33,7 +38,7 @@ def test_a_bad_minute_fires_the_rules_and_a_silence_fires_no_data_in_event_time(
     entry = ServiceEntry(0, epoch_minute(T0), -1)
     start = epoch_minute(T0)
     minutes, alerts = slo.close(entry, "search", [bucket(i, i != 10) for i in range(11)], start, start + 11)
-    assert [m.minute for m in minutes] == [T0 + timedelta(minutes=i) for i in range(11)]
+    assert [m["minute"] for m in minutes] == [T0 + timedelta(minutes=i) for i in range(11)]
     assert {(a.alert, a.type) for a in alerts} == {("page-1h", "firing"), ("page-6h", "firing"), ("ticket-3d", "firing")}
     _, later = slo.close(entry, "search", [], start + 11, start + 20)  # nothing more arrives
     assert [(a.alert, a.type, a.at) for a in later if a.alert in ("no_data", "page-1h")] == [
@@ -67,3 +72,38 @@ def test_across_a_month_of_empty_minutes_rules_are_evaluated_at_data_and_while_f
     slo.close(entry, "search", [bad], start + month, start + 2 * month)
     assert evaluated[:2] == [start + month + 1, start + month + 2]  # firing: minute by minute ...
     assert not entry.alerting() and len(evaluated) < 3 * 24 * 60 + 2  # ... until the 3-day rule resolves
+
+
+PLANS = SloPlan(parse_policy("""
+contracts:
+  - id: gold
+    customer: acme
+    services: [search]
+    probes:
+      availability: {objective: 0.999}
+      latency: {threshold_ms: 300, objective: 0.99}
+      maintenance: [{start: "2026-11-27T10:30:00Z", end: "2026-11-27T11:00:00Z"}]
+  - id: basic
+    customer: globex
+    services: ["*"]
+    probes:
+      availability: {objective: 0.99}
+"""))
+
+
+@settings(max_examples=60, deadline=None)
+@given(minute=st.integers(0, 90), total=st.integers(1, 10**6), good=st.integers(0, 10**6),
+       latency=st.floats(0, 1e7, allow_nan=False), fast=st.integers(0, 10**6))
+def test_a_minute_record_is_the_bytes_of_its_model(minute: int, total: int, good: int, latency: float,
+                                                    fast: int) -> None:
+    """Minute records are built as dicts (the most frequent output); they must stay the JSON
+    of the ProbeMinute contract, maintenance and a contract without latency SLO included."""
+    closed = Bucket("search", T0 + timedelta(minutes=minute), total, good, latency, latency / 2, ((300.0, fast),))
+    entry = ServiceEntry(0, epoch_minute(closed.minute), -1)
+    (record,), _ = ServiceSlo(PLANS).close(entry, "search", [closed], epoch_minute(closed.minute),
+                                           epoch_minute(closed.minute) + 1)
+    model = ProbeMinute(service="search", minute=closed.minute, total=total, good=good, latency_sum_ms=latency,
+                        latency_max_ms=latency / 2, fast_le_ms=[300.0], fast=[fast], contracts=[
+                            ContractMinute(contract_id="gold", customer="acme", fast=fast, excluded=30 <= minute < 60),
+                            ContractMinute(contract_id="basic", customer="globex", fast=None, excluded=False)])
+    assert codec.dumps(record) == codec.dumps(model)
