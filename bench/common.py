@@ -87,6 +87,7 @@ class Measured(NamedTuple):
     first_commit_s: float  # seconds from the start to the first commit
     cpu_s: float  # CPU seconds of all the processes
     peak_mib: float  # the largest peak RSS of one process
+    anon_mib: float  # the largest anonymous RSS seen of one process (without mapped files such as libraries)
     broker_cpu_s: float | None  # CPU seconds the local broker used meanwhile (None: not known)
     wall_s: float  # seconds from the start to the last commit
     restarts: int  # worker processes that stopped themselves and were started again
@@ -121,6 +122,7 @@ def measure(start: Callable[[], Consumers], settings: Settings, group: str, topi
     procs = start()
     cpu: dict[int, float] = {}  # per process id, as last seen: a restarted process's time still counts
     peak: dict[int, float] = {}
+    anon: dict[int, float] = {}
     try:
         t0 = time.perf_counter()
         t_first = lag_first = None
@@ -128,6 +130,7 @@ def measure(start: Callable[[], Consumers], settings: Settings, group: str, topi
             for p in procs:
                 cpu[p.pid] = cpu_seconds(p.pid) or cpu.get(p.pid, 0.0)
                 peak[p.pid] = max(peak_rss_mib(p.pid), peak.get(p.pid, 0.0))
+                anon[p.pid] = max(peak_rss_mib(p.pid, "RssAnon"), anon.get(p.pid, 0.0))
             if (left := lag(settings, group, topics)) <= 0:
                 break
             for p in procs:
@@ -140,7 +143,7 @@ def measure(start: Callable[[], Consumers], settings: Settings, group: str, topi
         if t_first is None or lag_first is None:  # done between two looks
             t_first, lag_first = t_done, 0
         return Measured(total / (t_done - t0), lag_first / max(t_done - t_first, 1e-9), t_first - t0,
-                        sum(cpu.values()), max(peak.values()), cpu_seconds(broker) - broker_cpu0 if broker else None,
+                        sum(cpu.values()), max(peak.values()), max(anon.values()), cpu_seconds(broker) - broker_cpu0 if broker else None,
                         t_done - t0, sum(p.restarts for p in procs if isinstance(p, WorkerProcess)))
     finally:
         for p in procs:

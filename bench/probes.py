@@ -11,8 +11,10 @@ the worker's default) counts them, closes their minutes and publishes them; then
 stores inputs and outputs in embedded chDB. Prints results/s, CPU seconds per 1,000 results
 and peak RSS of each, the pipeline's CPU per result as a share of a bare Faust agent's CPU
 per record, and the sink's rows/s as a share of the raw consume + JSON decode rate; both
-baselines read the same results as single-result records, in the same run. With
---batch K the pipeline reads them K to a record (a probe batch).
+baselines read the same results as single-result records, in the same run. A second,
+smaller run (N/5, everything again) gives the marginal CPU per result of each process:
+what a result costs once the process has started. With --batch K the pipeline reads them
+K to a record (a probe batch).
 
     python bench/probes.py [--minutes 30] [--services 1000] [--live 200000] [--batch 100]
 """
@@ -27,6 +29,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 from confluent_kafka import Producer
@@ -35,7 +38,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DEFAULT_PARTITIONS, bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
+from bench.common import DEFAULT_PARTITIONS, Measured, bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
 from schemas.events import ProbeEvent  # noqa: E402
 from schemas.policy import parse_policy  # noqa: E402
 from streams.engine.service_slo import ServiceEntry  # noqa: E402
@@ -148,7 +151,23 @@ def engine(services: int, minutes: int) -> dict[str, str]:
     }
 
 
-def live(services: int, n: int, workers: int, partitions: int, batch: int) -> dict[str, str]:
+class Pipeline(NamedTuple):
+    """One live run: both baselines and the pipeline's processes over the same results."""
+
+    results: int
+    raw_s: float  # seconds of the raw consume + decode
+    bare: Measured
+    worker: Measured
+    sink: Measured
+    rows: int  # rows the sink stored
+    minutes: int
+    statuses: int
+    records: int
+    services: int
+    per_service: int
+
+
+def run_live(services: int, n: int, workers: int, partitions: int, batch: int) -> Pipeline:
     """N results through the whole pipeline: the worker(s) count them (the probe feed), close
     their minutes and publish them; then the sink stores inputs and outputs in chDB. Each is
     timed by its group's commits; the worker's figure ends when every result is acknowledged
@@ -182,22 +201,42 @@ def live(services: int, n: int, workers: int, partitions: int, batch: int) -> di
                    sink_records)
     minutes, statuses = topic_size(settings, settings.topic_minutes), topic_size(settings, settings.topic_slo_status)
     rows = n + 2 * minutes + statuses + topic_size(settings, settings.topic_breaches)  # a minute: probe_ and slo_minutes
-    rows_s = rows / sink.wall_s
+    return Pipeline(n, raw_s, bare, worker, sink, rows, minutes, statuses, len(records), services, per_service)
+
+
+def live(services: int, n: int, workers: int, partitions: int, batch: int) -> dict[str, str]:
+    """The figures of a run of N results, and the marginal CPU per result from it and a run of N/5."""
+    run = run_live(services, n, workers, partitions, batch)
+    small = run_live(services, n // 5, workers, partitions, batch)
+    raw_rate = n / run.raw_s
+    rows_s = run.rows / run.sink.wall_s
     out = {
-        f"records: {len(records):,} holding {n:,} results ({services:,} services, {per_service} probe(s) each)": "",
-        "baseline: raw consume + JSON decode (confluent-kafka, orjson), records/s": f"{n / raw_s:,.0f}",
+        f"records: {run.records:,} holding {n:,} results ({run.services:,} services, {run.per_service} probe(s) "
+        "each)": "",
+        "baseline: raw consume + JSON decode (confluent-kafka, orjson), records/s": f"{raw_rate:,.0f}",
     }
-    for what, m in (("baseline: bare Faust agent", bare), (f"{workers} worker(s)", worker),
-                    ("sink (all inputs and outputs into chDB)", sink)):
+    for what, m in (("baseline: bare Faust agent", run.bare), (f"{workers} worker(s)", run.worker),
+                    ("sink (all inputs and outputs into chDB)", run.sink)):
         out[f"{what}: results/s (records/s after the first commit)"] = f"{n / m.wall_s:,.0f} ({m.steady:,.0f})"
-        out[f"{what}: CPU ms per result / peak RSS MiB"] = f"{m.cpu_s / n * 1000:.4f} / {m.peak_mib:,.0f}"
+        out[f"{what}: CPU ms per result / peak RSS MiB (of it anonymous)"] = (
+            f"{m.cpu_s / n * 1000:.4f} / {m.peak_mib:,.0f} ({m.anon_mib:,.0f})")
         out[f"{what}: cores busy, with the broker's share"] = m.cores()
-    per_result = (worker.cpu_s + sink.cpu_s) / n
+    per_result = (run.worker.cpu_s + run.sink.cpu_s) / n
     out["pipeline (worker + sink): CPU ms per result, % of bare Faust's per record"] = (
-        f"{per_result * 1000:.4f}, {per_result / (bare.cpu_s / n):.1%}")
-    out["sink: rows/s into chDB, % of raw consume + decode"] = f"{rows_s:,.0f}, {rows_s / (n / raw_s):.1%}"
-    out["worker restarts (stopped themselves to resume from the committed offsets)"] = f"{worker.restarts}"
-    out["minute records published / status records"] = f"{minutes:,} / {statuses:,}"
+        f"{per_result * 1000:.4f}, {per_result / (run.bare.cpu_s / n):.1%}")
+    # Start-up (imports, joining the group, opening chDB, migrations) is a cost per process,
+    # not per result: the difference between the two runs divided by the results between them is.
+    extra = n - small.results
+    marginal = {what: (getattr(run, what).cpu_s - getattr(small, what).cpu_s) / extra
+                for what in ("bare", "worker", "sink")}
+    out[f"marginal CPU ms per result (runs of {n:,} and {small.results:,}): bare Faust / worker / sink"] = (
+        f"{marginal['bare'] * 1000:.4f} / {marginal['worker'] * 1000:.4f} / {marginal['sink'] * 1000:.4f}")
+    out["pipeline marginal, % of bare Faust's marginal"] = (
+        f"{(marginal['worker'] + marginal['sink']) / marginal['bare']:.1%}")
+    out["sink: rows/s into chDB, % of raw consume + decode"] = f"{rows_s:,.0f}, {rows_s / raw_rate:.1%}"
+    out["worker restarts (stopped themselves to resume from the committed offsets)"] = (
+        f"{run.worker.restarts + small.worker.restarts}")
+    out["minute records published / status records"] = f"{run.minutes:,} / {run.statuses:,}"
     return out
 
 
