@@ -264,9 +264,11 @@ def evaluate(
     changed. A rule starts to fire only when its long window holds `min_results` results or
     more (thin data never pages; the short window, inside it, only makes a rule resolve
     soon); once firing, it resolves by its burn rates alone."""
+    stop = epoch_minute(end)
+    if not firing and rules and series.burn_rate_before(stop, max(r.short for r in rules), objective) == 0:
+        return firing, []  # no bad result in any short window: no rule can start (most minutes of most services)
     now_firing = set(firing)
     changes = []
-    stop = epoch_minute(end)
     for rule in rules:
         short_burn = series.burn_rate_before(stop, rule.short, objective)
         if short_burn < rule.factor and rule.name not in firing:

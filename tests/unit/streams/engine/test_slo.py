@@ -158,3 +158,26 @@ def test_burn_rate_before_a_minute_equals_burn_rate_at_its_start(cells, stop, wi
         series.add(minute_start(base + minute), total + bad, bad)
     window = timedelta(seconds=window_s)
     assert series.burn_rate_before(base + stop, window, 0.999) == series.burn_rate(minute_start(base + stop), window, 0.999)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 40), st.integers(0, 5)), max_size=80),
+       st.integers(1, 2100), st.sets(st.sampled_from([r.name for r in RULES])), st.integers(1, 30))
+def test_evaluate_is_every_rule_judged_on_both_windows(cells, stop, firing, min_results) -> None:
+    """evaluate's shortcuts (no bad result in any short window, the short window first) change
+    nothing: the same rules fire, with the same changes, as judging every rule on its own."""
+    series = ErrorSeries(timedelta(hours=6), timedelta(days=30))
+    base = epoch_minute(T0)
+    for minute, total, bad in sorted(cells):
+        series.add(minute_start(base + minute), total + bad, bad)
+    end = minute_start(base + stop)
+    expected, changes = set(firing), []
+    for rule in RULES:
+        long_n = series.counts(end, rule.long)[0]
+        on = (series.burn_rate(end, rule.long, OBJ) >= rule.factor and series.burn_rate(end, rule.short, OBJ) >= rule.factor
+              and (rule.name in firing or long_n >= min_results))
+        if on != (rule.name in firing):
+            changes.append((rule.name, "firing" if on else "resolved"))
+            expected.symmetric_difference_update({rule.name})
+    now, got = evaluate(series, OBJ, RULES, end, frozenset(firing), min_results)
+    assert now == expected and [(c.rule.name, c.state) for c in got] == changes
