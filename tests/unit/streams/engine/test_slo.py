@@ -7,6 +7,7 @@ Objective 99.9 % (budget 0.1 %), 60 probe results per minute. Before the outage 
 from datetime import datetime, timedelta
 
 import pytest
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -181,3 +182,24 @@ def test_evaluate_is_every_rule_judged_on_both_windows(cells, stop, firing, min_
             expected.symmetric_difference_update({rule.name})
     now, got = evaluate(series, OBJ, RULES, end, frozenset(firing), min_results)
     assert now == expected and [(c.rule.name, c.state) for c in got] == changes
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.integers(0, 600), st.integers(0, 60 * 24 * 40)), st.integers(0, 50),
+                          st.integers(0, 50), st.booleans()), max_size=300))
+def test_a_series_written_as_a_snapshot_and_the_adds_since_reads_back_the_same(adds) -> None:
+    """to_json writes the cells of its last snapshot and the adds since (a snapshot every
+    SNAPSHOT_EVERY adds): read back at any point, and added to again, the series holds the same
+    cells and sums as one that was never written."""
+    base = epoch_minute(T0)
+    kept = ErrorSeries(timedelta(hours=6), timedelta(days=30))
+    written = ErrorSeries(timedelta(hours=6), timedelta(days=30))
+    for minute, total, bad, write in sorted(adds):
+        for series in (kept, written):
+            series.add(minute_start(base + minute), total + bad, bad)
+        if write:  # a dump, and a takeover from it
+            written = ErrorSeries.from_json(orjson.loads(orjson.dumps(written.to_json())), written.fine, written.horizon)
+    assert written.minutes.cells() == kept.minutes.cells() and written.hours.cells() == kept.hours.cells()
+    end = minute_start(base + (max(a[0] for a in adds) + 1 if adds else 0))
+    for window in (timedelta(minutes=5), timedelta(hours=6), timedelta(days=3), timedelta(days=30)):
+        assert written.counts(end, window) == kept.counts(end, window)
