@@ -16,7 +16,7 @@ from typing import Any, Literal, Sequence
 
 import orjson
 
-from schemas.outputs import SloAlert, SloStatus, alert_id
+from schemas.outputs import SloAlert, alert_id
 from streams.engine.probes import Bucket
 from streams.engine.slo import ErrorSeries, budget_remaining, epoch_minute, evaluate, minute_start
 from streams.engine.slo_plan import ContractProbes, Objective, SloPlan
@@ -161,17 +161,19 @@ class ServiceSlo:
                 ))
         return out
 
-    def status(self, entry: ServiceEntry, service: str, o: Objective, end: datetime) -> SloStatus:
-        """The status row of objective `o` as of `end`, with the rules firing at the last data."""
+    def status(self, entry: ServiceEntry, service: str, o: Objective, end: datetime) -> dict[str, Any]:
+        """The status row of objective `o` as of `end`, with the rules firing at the last data:
+        an SloStatus's fields, built as a plain dict (a test holds it to the model's JSON)."""
         series = entry.series.get(o.key) or ErrorSeries(self.fine, self.plan.horizon)
-        rates = {name: series.error_rate(end, w) for name, w in _RATES.items()}
+        rates = {f"error_rate_{name}": series.error_rate(end, w) for name, w in _RATES.items()}
         in_window = series.error_rate(end, end - o.window_start(end))
-        return SloStatus(
-            contract_id=o.contract_id, customer=o.customer, service=service, sli=o.sli, objective=o.objective,
-            window=o.window_name, as_of=end, **{f"error_rate_{k}": v for k, v in rates.items()},
-            error_rate_window=in_window, burn_rate_1h=(rates["1h"] or 0.0) / (1 - o.objective),
-            budget_remaining=1 - (in_window or 0.0) / (1 - o.objective), firing=list(entry.data_firing.get(o.key, ())),
-        )
+        return {
+            "contract_id": o.contract_id, "customer": o.customer, "service": service, "sli": o.sli,
+            "objective": o.objective, "window": o.window_name, "as_of": end, **rates, "error_rate_window": in_window,
+            "burn_rate_1h": (rates["error_rate_1h"] or 0.0) / (1 - o.objective),
+            "budget_remaining": 1 - (in_window or 0.0) / (1 - o.objective),
+            "firing": list(entry.data_firing.get(o.key, ())),
+        }
 
 
 def _minute_record(bucket: Bucket, contracts: Sequence[ContractProbes]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import codec
-from schemas.outputs import ContractMinute, ProbeMinute
+from schemas.outputs import ContractMinute, ProbeMinute, SloStatus
 from schemas.policy import parse_policy
 from streams.engine.probes import Bucket
 from streams.engine.service_slo import ServiceEntry, ServiceSlo
@@ -44,7 +44,9 @@ def test_a_bad_minute_fires_the_rules_and_a_silence_fires_no_data_in_event_time(
     assert [(a.alert, a.type, a.at) for a in later if a.alert in ("no_data", "page-1h")] == [
         ("page-1h", "resolved", utc("2026-11-27 10:16")), ("no_data", "firing", utc("2026-11-27 10:16"))]
     status = slo.status(entry, "search", PLAN.objectives("search")[0], utc("2026-11-27 10:11"))
-    assert status.firing == ["page-1h", "page-6h", "ticket-3d"]  # as at its last data
+    assert status["firing"] == ["page-1h", "page-6h", "ticket-3d"]  # as at its last data
+    assert codec.dumps(status) == codec.dumps(SloStatus.model_validate(status))  # the model's JSON, built as a dict
+    assert status["error_rate_5m"] == 0.2 and status["error_rate_30m"] == 1 / 11  # 1 bad of 5 results, of 11
     again = ServiceEntry.load(entry.dump(), slo.fine, PLAN.horizon)
     assert (again.firing, again.data_firing, again.silent, again.last_data) == (
         entry.firing, entry.data_firing, entry.silent, entry.last_data)
