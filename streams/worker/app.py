@@ -115,7 +115,7 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
         await sent(deadletter, [(key, value)], headers=headers)
 
     router = Router(limits, sla_clock, reject, tracker)
-    feed = ProbeFeed(settings, router.verdicts, outputs, sla_clock, clock, probes, before=committed)
+    feed = ProbeFeed(settings, limits, outputs, sla_clock, clock, probes, before=committed)
     if probes is not None and tracker is not None:
         _ticks(app, settings, tracker, probes, feed, sla_clock, committed)
 

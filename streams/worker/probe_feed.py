@@ -39,10 +39,10 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from schemas.deadletter import Reason
 from schemas.events import ProbeEvent
 from streams.kafka_util import CommittedOffsets
-from streams.metrics import ACKED, PROBE_LATE, REJECTED
+from streams.metrics import ACKED, CONSUMED, PROBE_LATE, REJECTED
 from streams.settings import Settings
-from streams.validate import AnyEvent, Rejection
-from streams.verdict import Consumed, dead_letter, probe_row, record_time
+from streams.validate import Limits, Rejection
+from streams.verdict import Consumed, accepted_many, dead_letter, probe_row, record_time
 from streams.worker.outputs import Outputs
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
@@ -54,7 +54,6 @@ COMMIT_EVERY_S = 1.0
 PREFETCH_KB = 8192  # what librdkafka fetches ahead (its default, 64 MiB, was most of a worker's memory)
 MAX_CLOSABLE = 50_000  # results waiting for a tick to close their minute before reading waits
 ROWS_PER_RECORD = 1000  # input_events rows per record of the probe events topic (about 400 kB)
-Verdicts = Callable[[str, Consumed, "int | None"], list[AnyEvent | Rejection]]  # Router.verdicts
 Reject = Callable[[Consumed, Reason, str], None]  # record, reason, detail
 
 
@@ -79,17 +78,17 @@ class ProbeCounting:
     """What happens to one probe record, without Kafka: counted in its minute (and held until
     the minute is closed), or done at once (refused or late: dead-lettered; a copy)."""
 
-    def __init__(self, verdicts: Verdicts, probes: ProbeTracker | None, reject: Reject,
+    def __init__(self, limits: Limits, probes: ProbeTracker | None, reject: Reject,
                  accepted: Callable[[bytes], None]) -> None:
         """`accepted` takes the input_events row of every valid result (streams/verdict.py)."""
-        self.verdicts = verdicts
+        self.limits = limits
         self.probes = probes
         self.reject = reject
         self.accepted = accepted
 
-    def count(self, record: Consumed, end: int | None, held: Held) -> None:
-        """Judge and count `record`, one result or a batch (`end`: its partition's end as last fetched)."""
-        for result in self.verdicts("probe", record, end):
+    def count(self, record: Consumed, held: Held) -> None:
+        """Judge and count `record`, one result or a batch (the verdict `slastream sink` would reach)."""
+        for result in accepted_many("probe", record, self.limits):
             if isinstance(result, Rejection):
                 if self.probes is not None:
                     self.probes.on_rejected(record.partition)
@@ -109,7 +108,7 @@ class ProbeCounting:
 class ProbeFeed:
     """Reads the probe topic for this worker, counts results in `probes`, commits what is done."""
 
-    def __init__(self, settings: Settings, verdicts: Verdicts, outputs: Outputs, clock: PartitionClock,
+    def __init__(self, settings: Settings, limits: Limits, outputs: Outputs, clock: PartitionClock,
                  wall: Callable[[], datetime], probes: ProbeTracker | None = None,
                  before: CommittedOffsets | None = None) -> None:
         """`before`: the Faust group's offsets, where a partition starts that this group never committed."""
@@ -123,7 +122,7 @@ class ProbeFeed:
         self.before = before
         self.held: dict[int, Held] = {}
         self._rows: list[bytes] = []  # input_events rows of the batch being read
-        self.counting = ProbeCounting(verdicts, probes, self._reject, self._rows.append)
+        self.counting = ProbeCounting(limits, probes, self._reject, self._rows.append)
         self._generation = 0  # moves at every revocation: a lookup begun before it is void
         self._committed = CommittedOffsets(settings, settings.probe_group)
         self._consumer = Consumer({
@@ -132,6 +131,7 @@ class ProbeFeed:
             "queued.max.messages.kbytes": PREFETCH_KB,
         })
         self._acked = ACKED.labels(self.topic)
+        self._consumed = CONSUMED.labels(self.topic)
         if probes is None:
             self._consumer.subscribe([self.topic], on_assign=self._assigned, on_revoke=self._revoked)
 
@@ -187,8 +187,11 @@ class ProbeFeed:
         return start, end
 
     def take(self, messages: list[Message]) -> None:
-        """Judge and count a batch of records (without yielding: a revocation cannot come in between)."""
-        ends: dict[int, int | None] = {}
+        """Judge and count a batch of records (without yielding: a revocation cannot come in
+        between), then move each partition's position once: the records of one batch are read
+        at one time, and no probe deadline runs by the partition's event time (its minutes
+        close by the watermark of their own buckets)."""
+        last: dict[int, int] = {}
         for msg in messages:
             error = msg.error()
             if error is not None:
@@ -198,12 +201,13 @@ class ProbeFeed:
             held = self.held.get(partition)
             if held is None:
                 continue  # from before a revocation
-            end = ends.get(partition, -1)
-            if end == -1:
-                end = ends[partition] = self._cached_end(partition)
             _, timestamp = msg.timestamp()
             record = Consumed(self.topic, partition, msg.offset() or 0, msg.key(), msg.value(), record_time(timestamp))
-            self.counting.count(record, end, held)
+            self.counting.count(record, held)
+            last[partition] = record.offset
+        for partition, offset in last.items():
+            self.clock.observe("probe", partition, offset, self._cached_end(partition), None)
+        self._consumed.inc(len(messages))
         self._send_rows()
 
     def _cached_end(self, partition: int) -> int | None:

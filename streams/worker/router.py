@@ -3,7 +3,7 @@ dead-letter topic, the SLA tracker, and when the record is acknowledged.
 
 The Faust agent (app.py) only checks the record's offset, hands it here with its
 acknowledgement, and sends what `reject` is given to the dead-letter topic. Probe results
-take the same verdict (`verdict`) in the probe feed (probe_feed.py), beside Faust.
+get the same verdict (`streams/verdict.py`) in the probe feed (probe_feed.py), beside Faust.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from schemas.deadletter import Reason
 from schemas.events import IncidentEvent, TicketEvent
 from streams.metrics import CONSUMED, REJECTED
 from streams.validate import AnyEvent, Limits, Rejection
-from streams.verdict import Consumed, accepted, accepted_many
+from streams.verdict import Consumed, accepted
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.tracking import SlaTracker
 from streams.worker.types import Ack
@@ -26,7 +26,7 @@ Reject = Callable[[Consumed, Reason, str], Awaitable[None]]  # record, reason, d
 
 
 class Router:
-    """Routes input records; one per worker, shared by the ingest agents and the probe feed."""
+    """Routes ticket and incident records; one per worker, shared by their ingest agents."""
 
     def __init__(self, limits: Limits, clock: PartitionClock, reject: Reject,
                  tracker: SlaTracker | None = None) -> None:
@@ -54,16 +54,10 @@ class Router:
         """Count the record read, judge it as `slastream sink` does when it stores the valid
         events, and move its partition's clock."""
         result = accepted(kind, record, self.limits)
-        self._read(kind, record, highwater, [result])
+        self._read(kind, record, highwater, result)
         return result
 
-    def verdicts(self, kind: str, record: Consumed, highwater: int | None) -> list[AnyEvent | Rejection]:
-        """`verdict` for a record that may hold a batch: one per event (streams/verdict.py)."""
-        results = accepted_many(kind, record, self.limits)
-        self._read(kind, record, highwater, results)
-        return results
-
-    def _read(self, kind: str, record: Consumed, highwater: int | None, results: list[AnyEvent | Rejection]) -> None:
+    def _read(self, kind: str, record: Consumed, highwater: int | None, result: AnyEvent | Rejection) -> None:
         consumed = self._consumed.get(record.topic)
         if consumed is None:
             consumed = self._consumed[record.topic] = CONSUMED.labels(record.topic)
@@ -71,9 +65,8 @@ class Router:
         # An event time counts for the partition's clock no later than the broker appended the
         # record (input topics are stamped by the broker): a producer clock that runs ahead
         # cannot move the clock of the other entities in its partition.
-        times = [r.occurred_at for r in results if not isinstance(r, Rejection)]
         self.clock.observe(kind, record.partition, record.offset, highwater,
-                           min(max(times), record.timestamp) if times else None)
+                           None if isinstance(result, Rejection) else min(result.occurred_at, record.timestamp))
 
     async def _track(self, record: Consumed, event: TicketEvent | IncidentEvent, ack: Ack) -> bool:
         """Apply the event; False when it failed (then it is dead-lettered, `ack` not kept)."""

@@ -14,10 +14,8 @@ from sinks.rows import COLUMNS
 from streams.engine.slo_plan import SloPlan
 from streams.validate import Limits
 from streams.verdict import Consumed
-from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_feed import Held, ProbeCounting, commit_position
 from streams.worker.probe_tracking import ProbeTracker
-from streams.worker.router import Router
 from tests.unit.streams.conftest import utc
 
 POLICY = parse_policy("""
@@ -45,14 +43,10 @@ class Feed:
         async def stored() -> None:
             pass
 
-        async def unused(record, reason, detail) -> None:
-            raise AssertionError("the feed rejects through its own path")
-
         self.probes = ProbeTracker(SloPlan(POLICY), {}, publish, lambda: self.wall,
                                    lateness=timedelta(seconds=60), idle=timedelta(minutes=2), stored=stored)
-        router = Router(Limits(), PartitionClock(lambda: self.wall), unused)
         self.rows: list[dict] = []  # input_events rows of the accepted results
-        self.counting = ProbeCounting(router.verdicts, self.probes,
+        self.counting = ProbeCounting(Limits(), self.probes,
                                       lambda record, reason, detail: self.letters.append((record.offset, reason)),
                                       lambda row: self.rows.append(orjson.loads(row)))
         self.held = Held(0)
@@ -61,7 +55,7 @@ class Feed:
     def send(self, value: dict | bytes, key: bytes = b"checkout") -> int:
         offset, self.offset = self.offset, self.offset + 1
         data = value if isinstance(value, bytes) else orjson.dumps(value)
-        self.counting.count(Consumed("sla.probes", 0, offset, key, data, self.wall), offset + 1, self.held)
+        self.counting.count(Consumed("sla.probes", 0, offset, key, data, self.wall), self.held)
         return offset
 
     def tick(self) -> None:
