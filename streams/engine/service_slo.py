@@ -165,8 +165,9 @@ class ServiceSlo:
         """The status row of objective `o` as of `end`, with the rules firing at the last data:
         an SloStatus's fields, built as a plain dict (a test holds it to the model's JSON)."""
         series = entry.series.get(o.key) or ErrorSeries(self.fine, self.plan.horizon)
-        rates = {f"error_rate_{name}": series.error_rate(end, w) for name, w in _RATES.items()}
-        in_window = series.error_rate(end, end - o.window_start(end))
+        stop = epoch_minute(end)
+        rates = {f"error_rate_{name}": series.error_rate_before(stop, w) for name, w in _RATES.items()}
+        in_window = series.error_rate_before(stop, end - o.window_start(end))
         return {
             "contract_id": o.contract_id, "customer": o.customer, "service": service, "sli": o.sli,
             "objective": o.objective, "window": o.window_name, "as_of": end, **rates, "error_rate_window": in_window,

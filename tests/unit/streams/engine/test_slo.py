@@ -203,3 +203,16 @@ def test_a_series_written_as_a_snapshot_and_the_adds_since_reads_back_the_same(a
     end = minute_start(base + (max(a[0] for a in adds) + 1 if adds else 0))
     for window in (timedelta(minutes=5), timedelta(hours=6), timedelta(days=3), timedelta(days=30)):
         assert written.counts(end, window) == kept.counts(end, window)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 50), st.integers(0, 50)), max_size=60),
+       st.integers(0, 3100), st.integers(1, 40 * 24 * 60))
+def test_error_rate_before_a_minute_equals_error_rate_at_its_start(cells, stop, window_min) -> None:
+    """The integer path a status row takes agrees with the datetime one (whole-minute windows)."""
+    series = ErrorSeries(timedelta(hours=6), timedelta(days=30))
+    base = epoch_minute(utc("2026-11-01 00:00"))
+    for minute, total, bad in sorted(cells):
+        series.add(minute_start(base + minute), total + bad, bad)
+    window = timedelta(minutes=window_min)
+    assert series.error_rate_before(base + stop, window) == series.error_rate(minute_start(base + stop), window)
