@@ -109,7 +109,8 @@ class MinuteBuckets:
         self._last_record_wall = wall
 
     def add(
-        self, event: ProbeEvent, wall: datetime, force: bool = False, appended: datetime | None = None
+        self, event: ProbeEvent, wall: datetime, force: bool = False, appended: datetime | None = None,
+        minute: int | None = None,
     ) -> Literal["counted", "duplicate", "late"]:
         """Count a probe result, unless its bucket is closed (late) or already holds its event id.
 
@@ -117,9 +118,11 @@ class MinuteBuckets:
         minute must be closed again). `appended`: when the broker appended the result's
         record; its time counts for the watermark no later than that, so a batch from a
         clock that runs ahead (many results agreeing with each other) cannot move it.
+        `minute`: the result's epoch minute, when the caller has it already.
         """
-        self.seen(wall)
-        minute = epoch_minute(event.occurred_at)
+        self._last_record_wall = wall  # seen(wall), inline: called for every result
+        if minute is None:
+            minute = epoch_minute(event.occurred_at)
         if not force and self._closed(minute):
             return "late"
         self._event_time.observe(event.occurred_at if appended is None else min(event.occurred_at, appended))

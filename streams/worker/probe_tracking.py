@@ -86,7 +86,7 @@ class ProbeTracker:
         # Read before the partition's last write, yet not in its service's entry: a crash came
         # between the writes of two services' entries. Count it again, never call it late.
         recount = offset <= part.recount_until
-        outcome = part.buckets.add(event, self.wall(), force=recount, appended=appended)
+        outcome = part.buckets.add(event, self.wall(), force=recount, appended=appended, minute=minute)
         if outcome == "counted":
             if minute not in part.first:
                 part.first[minute] = (offset, time.monotonic())
