@@ -2,13 +2,21 @@
 
 Deadlines fire from the event-time watermark (the largest `occurred_at` seen so far), so
 the same file always gives the same output, byte for byte.
+
+Memory grows with the entities whose clocks still run, not with history: once a day of
+event time, the entities whose every SLA instance stopped (solved, closed, resolved) more
+than a day before are put away serialised and compressed (about 600 bytes a ticket against
+some 7 kB as objects), and read back only if another event for one of them comes (a reopen,
+a late event). Putting one away and reading it back gives the same state (state_codec), so
+the outputs do not depend on it.
 """
 
 from __future__ import annotations
 
 import heapq
+import zlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO, Iterable, Iterator
 
 import orjson
@@ -18,9 +26,11 @@ from schemas import codec
 from schemas.events import EVENT_MODELS, IncidentEvent, ProbeEvent, TicketEvent, implied_kind
 from schemas.outputs import InstanceStatus, SlaEvent
 from streams.engine.clocks import ClockEngine, EntityState
+from streams.engine.state_codec import dump_state, load_state
 from streams.validate import AnyEvent, describe
 
 Key = tuple[str, str, str]  # kind, customer, entity id: ids are scoped by customer
+PUT_AWAY_AFTER = timedelta(days=1)  # of event time since an entity's last event, every instance stopped
 
 
 @dataclass
@@ -37,16 +47,17 @@ class Replay:
     """Engine driver for an ordered stream of ticket and incident events."""
 
     engine: ClockEngine
-    states: dict[Key, EntityState] = field(default_factory=dict)
+    states: dict[Key, EntityState | bytes] = field(default_factory=dict)  # bytes: put away (zlib of state_codec)
     watermark: datetime | None = None
     _due: list[tuple[datetime, Key]] = field(default_factory=list)
     _scheduled: dict[Key, datetime] = field(default_factory=dict)
+    _swept: datetime | None = None  # the watermark at the last sweep
 
     def feed(self, event: TicketEvent | IncidentEvent) -> list[SlaEvent]:
         """Apply one event at the current watermark, then fire what became due elsewhere."""
         self.watermark = max(self.watermark or event.occurred_at, event.occurred_at)
         key = (event.kind, event.customer, event.entity_id)
-        state, out = self.engine.apply(self.states.get(key), event, self.watermark)
+        state, out = self.engine.apply(self._state(key), event, self.watermark)
         self._store(key, state)
         return out + self.advance(self.watermark)
 
@@ -59,23 +70,50 @@ class Replay:
             if self._scheduled.get(other) != due:
                 continue  # superseded by a later schedule
             del self._scheduled[other]
-            state, more = self.engine.advance(self.states[other], self.watermark)
+            state, more = self.engine.advance(self._loaded(self.states[other]), self.watermark)
             self._store(other, state)
             out += more
+        if self._swept is None or self.watermark - self._swept >= PUT_AWAY_AFTER:
+            self._sweep()
         return out
 
     def _store(self, key: Key, state: EntityState) -> None:
         self.states[key] = state
         due = state.next_due
-        if due is not None and self._scheduled.get(key) != due:
+        if due is None:
+            self._scheduled.pop(key, None)  # nothing is due: a schedule left in the heap is void
+        elif self._scheduled.get(key) != due:
             self._scheduled[key] = due
             heapq.heappush(self._due, (due, key))
+
+    def _sweep(self) -> None:
+        """Put away the entities whose every instance stopped over PUT_AWAY_AFTER ago (nothing
+        is due for them: only a new event can change them)."""
+        assert self.watermark is not None
+        self._swept = self.watermark
+        before = self.watermark - PUT_AWAY_AFTER
+        for key, state in self.states.items():
+            if (not isinstance(state, bytes) and state.next_due is None and state.events[-1].at < before
+                    and all(run.stopped_at is not None for run in state.runs.values())):
+                self.states[key] = zlib.compress(dump_state(state), 1)
+
+    def _state(self, key: Key) -> EntityState | None:
+        state = self.states.get(key)
+        return None if state is None else self._loaded(state)
+
+    @staticmethod
+    def _loaded(state: EntityState | bytes) -> EntityState:
+        return load_state(zlib.decompress(state)) if isinstance(state, bytes) else state
+
+    def entities(self) -> Iterator[EntityState]:
+        """The state of every entity seen, in the order first seen."""
+        return (self._loaded(state) for state in self.states.values())
 
     def final(self) -> list[InstanceStatus]:
         """Status of every SLA instance at the watermark, ordered by instance id."""
         if self.watermark is None:
             return []
-        rows = [s for st in self.states.values() for s in self.engine.status(st, self.watermark)]
+        rows = [s for st in self.entities() for s in self.engine.status(st, self.watermark)]
         return sorted(rows, key=lambda s: s.instance_id)
 
 

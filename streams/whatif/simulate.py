@@ -50,7 +50,7 @@ def simulate(policy: Policy, events: Sequence[AnyEvent], until: datetime,
         if n % 10_000 == 0:
             progress(n)
     out.lifecycle += [codec.dumps(o) for o in replay.advance(until)]
-    for state in replay.states.values():
+    for state in replay.entities():
         instances = engine.snapshot(state)
         if instances:
             out.statuses.append(codec.dumps(EntityStatus(kind=state.kind, entity_id=state.entity_id,
