@@ -85,8 +85,14 @@ def _lag(settings: Settings, group: str, topics: list[str]) -> int:
         consumer.close()
 
 
-def topic_size(settings: Settings, topic: str) -> int:
-    """Records currently held by `topic` (high minus low watermark, summed over partitions)."""
+def topic_size(settings: Settings, topic: str, retry_for: float = 30.0) -> int:
+    """Records currently held by `topic` (high minus low watermark, summed over partitions).
+    Retries retriable errors (a partition whose leader is not settled yet) for up to
+    `retry_for` seconds."""
+    return _patiently(lambda: _topic_size(settings, topic), give_up_after=retry_for)
+
+
+def _topic_size(settings: Settings, topic: str) -> int:
     consumer = Consumer({**settings.kafka_client_config(), "group.id": "slastream-size", "enable.auto.commit": False})
     try:
         return sum(high - low for low, high in (consumer.get_watermark_offsets(tp, timeout=10)
