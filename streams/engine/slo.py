@@ -196,7 +196,8 @@ class ErrorSeries:
         m = epoch_minute(minute)
         self.minutes.add(m, total, bad)
         self.hours.add(m // 60, total, bad)
-        self._since += (m, total, bad)
+        if self._snapshot is not None:  # else to_json takes one first (a series never written keeps no adds)
+            self._since += (m, total, bad)
 
     def counts(self, end: datetime, window: timedelta) -> tuple[int, int]:
         """(total, bad) over [end - window, end); whole hours when the window exceeds `fine`."""

@@ -216,3 +216,15 @@ def test_error_rate_before_a_minute_equals_error_rate_at_its_start(cells, stop, 
         series.add(minute_start(base + minute), total + bad, bad)
     window = timedelta(minutes=window_min)
     assert series.error_rate_before(base + stop, window) == series.error_rate(minute_start(base + stop), window)
+
+
+def test_a_series_never_written_keeps_no_list_of_adds() -> None:
+    """What-if closes a month of minutes per service without writing entries: the adds since a
+    snapshot are kept only once one was written (a month of them per objective would be MBs)."""
+    series = ErrorSeries()
+    for m in range(31 * 24 * 60):
+        series.add(T0 + timedelta(minutes=m), 6, 0)
+    assert series._since == []
+    orjson.dumps(series.to_json())
+    series.add(T0 + timedelta(days=31), 6, 1)
+    assert series._since == [epoch_minute(T0 + timedelta(days=31)), 6, 1]
