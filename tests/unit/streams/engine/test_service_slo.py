@@ -76,7 +76,7 @@ def test_across_a_month_of_empty_minutes_rules_are_evaluated_at_data_and_while_f
     assert not entry.alerting() and len(evaluated) < 3 * 24 * 60 + 2  # ... until the 3-day rule resolves
 
 
-PLANS = SloPlan(parse_policy("""
+TWO_CONTRACTS = SloPlan(parse_policy("""
 contracts:
   - id: gold
     customer: acme
@@ -102,7 +102,7 @@ def test_a_minute_record_is_the_bytes_of_its_model(minute: int, total: int, good
     of the ProbeMinute contract, maintenance and a contract without latency SLO included."""
     closed = Bucket("search", T0 + timedelta(minutes=minute), total, good, latency, latency / 2, ((300.0, fast),))
     entry = ServiceEntry(0, epoch_minute(closed.minute), -1)
-    (record,), _ = ServiceSlo(PLANS).close(entry, "search", [closed], epoch_minute(closed.minute),
+    (record,), _ = ServiceSlo(TWO_CONTRACTS).close(entry, "search", [closed], epoch_minute(closed.minute),
                                            epoch_minute(closed.minute) + 1)
     model = ProbeMinute(service="search", minute=closed.minute, total=total, good=good, latency_sum_ms=latency,
                         latency_max_ms=latency / 2, fast_le_ms=[300.0], fast=[fast], contracts=[
