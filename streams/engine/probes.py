@@ -120,7 +120,7 @@ class MinuteBuckets:
         clock that runs ahead (many results agreeing with each other) cannot move it.
         `minute`: the result's epoch minute, when the caller has it already.
         """
-        self._last_record_wall = wall  # seen(wall), inline: called for every result
+        self.seen(wall)
         if minute is None:
             minute = epoch_minute(event.occurred_at)
         if not force and self._closed(minute):

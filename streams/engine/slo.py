@@ -193,7 +193,9 @@ class ErrorSeries:
 
     def add(self, minute: datetime, total: int, bad: int) -> None:
         """Count one closed minute (added once per minute)."""
-        m = epoch_minute(minute)
+        self._count(epoch_minute(minute), total, bad)
+
+    def _count(self, m: int, total: int, bad: int) -> None:
         self.minutes.add(m, total, bad)
         self.hours.add(m // 60, total, bad)
         if self._snapshot is not None:  # else to_json takes one first (a series never written keeps no adds)
@@ -253,11 +255,8 @@ class ErrorSeries:
         series.minutes = Ring.of(len(series.minutes.keys), m0, mt, mb)
         series.hours = Ring.of(len(series.hours.keys), h0, ht, hb)
         series._snapshot = orjson.dumps(snapshot)
-        for i in range(0, len(since), 3):
-            minute, total, bad = since[i:i + 3]
-            series.minutes.add(minute, total, bad)
-            series.hours.add(minute // 60, total, bad)
-        series._since = list(since)
+        for i in range(0, len(since), 3):  # counted again, and kept as the adds since the snapshot
+            series._count(*since[i:i + 3])
         return series
 
 

@@ -191,7 +191,8 @@ class ProbeFeed:
         between), then move each partition's position once: the records of one batch are read
         at one time, and no probe deadline runs by the partition's event time (its minutes
         close by the watermark of their own buckets)."""
-        last: dict[int, int] = {}
+        last: dict[int, int] = {}  # per partition, the offset of its last record judged
+        read = 0
         for msg in messages:
             error = msg.error()
             if error is not None:
@@ -205,9 +206,10 @@ class ProbeFeed:
             record = Consumed(self.topic, partition, msg.offset() or 0, msg.key(), msg.value(), record_time(timestamp))
             self.counting.count(record, held)
             last[partition] = record.offset
+            read += 1
         for partition, offset in last.items():
             self.clock.observe("probe", partition, offset, self._cached_end(partition), None)
-        self._consumed.inc(len(messages))
+        self._consumed.inc(read)
         self._send_rows()
 
     def _cached_end(self, partition: int) -> int | None:
