@@ -4,11 +4,12 @@ Phase 1 (throughput): a burst of ticket updates waits in Kafka; the raw confluen
 consume rate, a bare Faust agent that only iterates and the worker(s) each read all of it
 (same messages, same run): events/s, CPU seconds per 1,000 events, peak RSS. With
 --workers N > 1, one worker alone (a group of its own) reads the burst first, for the ratio.
-Phase 2 (latency): ticket lifecycles at a steady rate in real time; for every `breached`
-record prints the delay from its deadline (`at`) to the record's broker timestamp
-(p50, p99), beside the tick interval, the floor of that delay. Peak RSS of the worker.
+Phase 2 (latency): ticket lifecycles at steady rates in real time, each a fraction of the
+worker's burst rate just measured (--fractions); for every `breached` record the delay from
+its deadline (`at`) to the record's broker timestamp (p50, p99, p99.9), beside the tick
+interval, the floor of that delay. Peak RSS of the worker.
 
-    python bench/tickets.py [--burst 30000] [--rate 300] [--seconds 30] [--workers 1] [--partitions 6]
+    python bench/tickets.py [--burst 30000] [--fractions 0.2,0.4,0.6] [--seconds 30] [--workers 1] [--partitions 6]
 """
 
 from __future__ import annotations
@@ -64,8 +65,11 @@ def burst(sends: OrderedSends, topic: str, n: int) -> None:
     sends.producer.flush(60)
 
 
+EVENTS_PER_TICKET = 1.6  # of the paced load: a new ticket, and a reply for 60 % of them
+
+
 def paced(sends: OrderedSends, topic: str, rate: float, seconds: float, rng: random.Random,
-          tend: Callable[[], None]) -> int:
+          tend: Callable[[], None], prefix: str) -> int:
     """New tickets at `rate`/s; 60% get a reply 1-5 s later (the rest breach), none is solved.
     `tend()` is called between sends (the workers' supervisor)."""
     pending: list[tuple[float, str, str]] = []
@@ -73,7 +77,7 @@ def paced(sends: OrderedSends, topic: str, rate: float, seconds: float, rng: ran
     while time.monotonic() - start < seconds or pending:
         now = time.monotonic() - start
         while created < rate * min(now, seconds):
-            tid = f"L{created}"
+            tid = f"{prefix}{created}"
             sends.send(topic, tid.encode(), ticket(tid, 0, "new", False, rng.choice(["P1", "P2"])))
             if rng.random() < 0.6:
                 heapq.heappush(pending, (now + rng.uniform(1, 5), tid, "open"))
@@ -90,15 +94,17 @@ def paced(sends: OrderedSends, topic: str, rate: float, seconds: float, rng: ran
     return sent
 
 
-def p50_p99(values: list[float]) -> str:
-    q = statistics.quantiles(values, n=100) if len(values) >= 2 else [float("nan")] * 99
-    return f"{q[49]:.2f} / {q[98]:.2f}"
+def percentiles(values: list[float]) -> str:
+    """p50 / p99 / p99.9 of `values`."""
+    q = statistics.quantiles(values, n=1000) if len(values) >= 2 else [float("nan")] * 999
+    return f"{q[499]:.2f} / {q[989]:.2f} / {q[998]:.2f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--burst", type=int, default=30_000)
-    parser.add_argument("--rate", type=float, default=300.0)
+    parser.add_argument("--fractions", default="0.2,0.4,0.6",
+                        help="paced loads, each a fraction of the worker's burst rate (events/s)")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=1, help="worker processes in one group (one per core)")
     parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="per topic; a multiple of --workers splits evenly")
@@ -130,34 +136,30 @@ def main() -> None:
             if not w.keep_alive():
                 raise RuntimeError(f"a worker exited for good; see {w.log_path}")
 
+    fractions = [float(f) for f in args.fractions.split(",")]
+    runs: list[tuple[float, float, int, list[tuple[float, float]]]] = []  # and (deadline, delay) per breach
     try:
         workers[0].wait_until(lambda: len(group_assignments(settings, settings.app_id)) == args.workers, 60,
                               "workers joined")
-        already = len(read_all(settings, settings.topic_breaches))
-        sent = paced(sends, settings.topic_tickets, args.rate, args.seconds, random.Random(3), tend)
-        for _ in range(50):  # the last resolution deadlines (20 s) pass and fire
-            tend()
-            time.sleep(0.5)
-        timed = []  # (deadline, delay) of every breach
-        for m in read_all(settings, settings.topic_breaches)[already:]:
+        for n, fraction in enumerate(fractions):
+            rate = fraction * measured.rate  # events/s
+            sent = paced(sends, settings.topic_tickets, rate / EVENTS_PER_TICKET, args.seconds, random.Random(3),
+                         tend, prefix=f"L{n}-")
+            for _ in range(50):  # the last resolution deadlines (20 s) pass and fire
+                tend()
+                time.sleep(0.5)
+            runs.append((fraction, rate, sent, []))
+        for m in read_all(settings, settings.topic_breaches):
             record = orjson.loads(m.value())
-            if record["type"] == "breached":
+            if record["type"] == "breached" and record["entity_id"].startswith("L"):
                 at = datetime.fromisoformat(record["at"]).timestamp()
-                timed.append((at, m.timestamp()[1] / 1000 - at))
+                runs[int(record["entity_id"][1:].partition("-")[0])][3].append((at, m.timestamp()[1] / 1000 - at))
         rss = max(peak_rss_mib(w.pid) for w in workers)
         paced_restarts = sum(w.restarts for w in workers)
     finally:
         for w in workers:
             w.stop()
 
-    timed.sort()
-    delays = [d for _, d in timed]
-    # From the longest target on, every deadline kind of the load fires at once besides the new
-    # tickets: the load's peak, which decides the p99 (docs/architecture.md, "Throughput").
-    first = timed[0][0] if timed else 0.0
-    peak_from, peak_to = first + LONGEST_TARGET_S, first + args.seconds
-    before = [d for at, d in timed if at < peak_from]
-    peak = [d for at, d in timed if peak_from <= at <= peak_to]
     table = Table(title=f"live SLA tracking, {args.workers} worker process(es), {args.partitions} partitions")
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -168,15 +170,22 @@ def main() -> None:
                       f"{m.rate:,.0f} ({m.steady:,.0f})")
         table.add_row(f"{what}: CPU s per 1,000 events / peak RSS MiB", f"{m.cpu_s / args.burst * 1000:.3f} / {m.peak_mib:,.0f}")
         table.add_row(f"{what}: cores busy, with the broker's share", m.cores())
+    table.add_row("worker(s) against the bare Faust agent: events/s", f"{measured.rate / bare.rate:.0%}")
     if one is not None:
         table.add_row(f"{args.workers} workers against one alone: events/s (steady)",
                       f"{measured.rate / one.rate:.2f}x ({measured.steady / one.steady:.2f}x)")
     table.add_row("worker restarts (stopped themselves to resume from the committed offsets): burst / paced",
                   f"{measured.restarts} / {paced_restarts}")
-    table.add_row(f"paced load: {sent:,} events at ~{args.rate * 1.6:,.0f}/s; breaches", f"{len(delays):,}")
-    table.add_row("deadline -> breach record delay p50 / p99 (s)", p50_p99(delays))
-    table.add_row(f"the same before the load's peak (first {LONGEST_TARGET_S} s of deadlines) (s)", p50_p99(before))
-    table.add_row("the same at the peak (every deadline kind fires, input still coming) (s)", p50_p99(peak))
+    for fraction, rate, sent, timed in runs:
+        timed.sort()
+        # From the longest target on, every deadline kind of the load fires at once besides the
+        # new tickets: the load's peak (docs/architecture.md, "Throughput").
+        first = timed[0][0] if timed else 0.0
+        peak = [d for at, d in timed if first + LONGEST_TARGET_S <= at <= first + args.seconds]
+        table.add_row(f"paced at {fraction:.0%} of the worker's burst rate: {sent:,} events at ~{rate:,.0f}/s; "
+                      "breaches", f"{len(timed):,}")
+        table.add_row("  deadline -> breach record delay p50 / p99 / p99.9 (s)", percentiles([d for _, d in timed]))
+        table.add_row("  the same at the peak (every deadline kind fires, input still coming)", percentiles(peak))
     table.add_row("reference: tick interval (s)", f"{settings.tick_interval_s}")
     table.add_row("worker peak RSS under paced load (MiB)", f"{rss:,.0f}")
     Console().print(table)

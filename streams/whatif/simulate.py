@@ -12,7 +12,6 @@ from typing import Callable, Sequence
 
 from schemas import codec
 from schemas.events import ProbeEvent
-from schemas.outputs import EntityStatus
 from schemas.policy import Policy
 from streams.engine.clocks import ClockEngine
 from streams.engine.probes import Bucket, MinuteBuckets
@@ -51,10 +50,9 @@ def simulate(policy: Policy, events: Sequence[AnyEvent], until: datetime,
             progress(n)
     out.lifecycle += [codec.dumps(o) for o in replay.advance(until)]
     for state in replay.entities():
-        instances = engine.snapshot(state)
-        if instances:
-            out.statuses.append(codec.dumps(EntityStatus(kind=state.kind, entity_id=state.entity_id,
-                                                         instances=instances)))
+        record = engine.snapshot_record(state)
+        if record is not None:
+            out.statuses.append(codec.dumps(record))
         out.deadlines.update(engine.deadlines(state))
     by_service: dict[str, list[Bucket]] = {}
     for bucket in buckets.close(until, caught_up=True):

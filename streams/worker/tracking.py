@@ -27,7 +27,7 @@ import orjson
 
 from schemas import codec
 from schemas.events import IncidentEvent, TicketEvent
-from schemas.outputs import EntityStatus, LifecycleType, SlaEvent, entity_key
+from schemas.outputs import LifecycleType, SlaEvent, entity_key
 from streams.engine.clocks import ClockEngine, EntityState
 from streams.engine.state_codec import state_from_json, state_to_json
 from streams.metrics import DEADLINE_DELAY
@@ -260,11 +260,10 @@ class SlaTracker:
 
     def _statuses(self, state: EntityState) -> list[Record]:
         """The entity's status record: all its instances in one (fewer sends than one each)."""
-        instances = self.engine.snapshot(state)
-        if not instances:
+        record = self.engine.snapshot_record(state)
+        if record is None:
             return []
-        status = EntityStatus(kind=state.kind, entity_id=state.entity_id, instances=instances)
-        return [(entity_key(state.kind, state.events[-1].customer, state.entity_id), codec.dumps(status))]
+        return [(entity_key(state.kind, state.events[-1].customer, state.entity_id), codec.dumps(record))]
 
     def _index(self, partition: int) -> None:
         """At the first event or tick of a partition after a takeover: index the due deadlines

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas import codec
 from schemas.events import TicketEvent
+from schemas.outputs import EntityStatus
 from schemas.policy import parse_policy
 from streams.engine.calendar import build_calendars
 from streams.engine.clocks import ClockEngine
@@ -199,3 +201,19 @@ def test_a_replay_that_puts_stopped_entities_away_gives_the_same_outputs(events:
     assert away_out == kept_out and away_final == kept_final
     assert all(isinstance(s, bytes) == all(r.stopped_at for r in state.runs.values())
                for s, state in zip(away.states.values(), away.entities()))  # every stopped one is away
+
+
+@PROFILE
+@given(ticket_histories(), st.lists(st.integers(min_value=-86400, max_value=5 * 86400), max_size=3))
+def test_the_status_record_is_entity_status_json(events: list[TicketEvent], advances: list[int]) -> None:
+    state = None
+    for ev in events:
+        state, _ = ENGINE.apply(state, ev, ev.occurred_at)
+    for seconds in advances:
+        state, _ = ENGINE.advance(state, BASE + timedelta(seconds=seconds))
+    record = ENGINE.snapshot_record(state)
+    instances = ENGINE.snapshot(state)
+    assert (record is None) == (not instances)
+    if record is not None:
+        model = EntityStatus(kind=state.kind, entity_id=state.entity_id, instances=instances)
+        assert codec.dumps(record) == codec.dumps(model) == codec.dumps(EntityStatus.model_validate_json(codec.dumps(record)))
