@@ -149,11 +149,11 @@ def main() -> None:
                 tend()
                 time.sleep(0.5)
             runs.append((fraction, rate, sent, []))
-        for m in read_all(settings, settings.topic_breaches):
-            record = orjson.loads(m.value())
+        for msg in read_all(settings, settings.topic_breaches):
+            record = orjson.loads(msg.value() or b"{}")
             if record["type"] == "breached" and record["entity_id"].startswith("L"):
                 at = datetime.fromisoformat(record["at"]).timestamp()
-                runs[int(record["entity_id"][1:].partition("-")[0])][3].append((at, m.timestamp()[1] / 1000 - at))
+                runs[int(record["entity_id"][1:].partition("-")[0])][3].append((at, msg.timestamp()[1] / 1000 - at))
         rss = max(peak_rss_mib(w.pid) for w in workers)
         paced_restarts = sum(w.restarts for w in workers)
     finally:
