@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import DEFAULT_PARTITIONS, bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
 from streams.kafka_util import group_assignments, read_all  # noqa: E402
 from streams.tools.produce import OrderedSends, wait_for_topics  # noqa: E402
-from streams.tools.workerproc import peak_rss_mib  # noqa: E402
+from streams.tools.workerproc import cpu_seconds, peak_rss_mib  # noqa: E402
 
 POLICY = """
 contracts:
@@ -137,23 +137,25 @@ def main() -> None:
                 raise RuntimeError(f"a worker exited for good; see {w.log_path}")
 
     fractions = [float(f) for f in args.fractions.split(",")]
-    runs: list[tuple[float, float, int, list[tuple[float, float]]]] = []  # and (deadline, delay) per breach
+    runs: list[tuple[float, float, int, float, list[tuple[float, float]]]] = []  # ..., (deadline, delay) per breach
     try:
         workers[0].wait_until(lambda: len(group_assignments(settings, settings.app_id)) == args.workers, 60,
                               "workers joined")
         for n, fraction in enumerate(fractions):
             rate = fraction * measured.rate  # events/s
+            cpu0 = sum(cpu_seconds(w.pid) for w in workers)
             sent = paced(sends, settings.topic_tickets, rate / EVENTS_PER_TICKET, args.seconds, random.Random(3),
                          tend, prefix=f"L{n}-")
+            busy = (sum(cpu_seconds(w.pid) for w in workers) - cpu0) / args.seconds
             for _ in range(50):  # the last resolution deadlines (20 s) pass and fire
                 tend()
                 time.sleep(0.5)
-            runs.append((fraction, rate, sent, []))
+            runs.append((fraction, rate, sent, busy, []))
         for msg in read_all(settings, settings.topic_breaches):
             record = orjson.loads(msg.value() or b"{}")
             if record["type"] == "breached" and record["entity_id"].startswith("L"):
                 at = datetime.fromisoformat(record["at"]).timestamp()
-                runs[int(record["entity_id"][1:].partition("-")[0])][3].append((at, msg.timestamp()[1] / 1000 - at))
+                runs[int(record["entity_id"][1:].partition("-")[0])][4].append((at, msg.timestamp()[1] / 1000 - at))
         rss = max(peak_rss_mib(w.pid) for w in workers)
         paced_restarts = sum(w.restarts for w in workers)
     finally:
@@ -176,7 +178,7 @@ def main() -> None:
                       f"{measured.rate / one.rate:.2f}x ({measured.steady / one.steady:.2f}x)")
     table.add_row("worker restarts (stopped themselves to resume from the committed offsets): burst / paced",
                   f"{measured.restarts} / {paced_restarts}")
-    for fraction, rate, sent, timed in runs:
+    for fraction, rate, sent, busy, timed in runs:
         timed.sort()
         # From the longest target on, every deadline kind of the load fires at once besides the
         # new tickets: the load's peak (docs/architecture.md, "Throughput").
@@ -184,6 +186,7 @@ def main() -> None:
         peak = [d for at, d in timed if first + LONGEST_TARGET_S <= at <= first + args.seconds]
         table.add_row(f"paced at {fraction:.0%} of the worker's burst rate: {sent:,} events at ~{rate:,.0f}/s; "
                       "breaches", f"{len(timed):,}")
+        table.add_row("  worker cores busy while the load was sent", f"{busy:.2f}")
         table.add_row("  deadline -> breach record delay p50 / p99 / p99.9 (s)", percentiles([d for _, d in timed]))
         table.add_row("  the same at the peak (every deadline kind fires, input still coming)", percentiles(peak))
     table.add_row("reference: tick interval (s)", f"{settings.tick_interval_s}")

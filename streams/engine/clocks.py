@@ -113,7 +113,7 @@ class Run(NamedTuple):
     running: bool
     stopped_at: datetime | None
     cycle: int  # reopenings so far
-    facts: Mapping[str, Fact]  # facts of the walk, including any ahead of a clock
+    facts: Mapping[str, Fact]  # facts of the walk, including any ahead of a clock, and those time fired since (`_rolled`)
     # When the running clock reaches its lowest threshold not yet fired (None: not running,
     # no target, or all fired): until then time alone changes nothing.
     due: datetime | None
@@ -295,7 +295,9 @@ class ClockEngine:
         if run is None:
             first = events[0]
             run = Run(0, first.at, first.at, ZERO, first.level, False, None, 0, {}, None)
-        facts = dict(run.facts)
+        # Facts after the last event walked were fired by time passing (`_rolled`); the new
+        # events may stop, pause or re-target the clock before them, so the walk fires them again.
+        facts = {k: f for k, f in run.facts.items() if f.at <= run.prev}
         prev, elapsed, level, running, stopped_at, cycle = (
             run.prev, run.elapsed, run.level, run.running, run.stopped_at, run.cycle)
         target = target_of(level)
@@ -330,6 +332,24 @@ class ClockEngine:
             if lowest is not None:
                 due = calendar.add(prev, target * lowest - elapsed)
         return Run(len(events), run.started, prev, elapsed, level, running, stopped_at, cycle, facts, due)
+
+    @staticmethod
+    def _rolled(run: Run, plan: _Plan, now: datetime) -> Run:
+        """The run with the thresholds its running clock crossed before `now` fired and `due`
+        moved on to the next one: without it every later call derives them again (a deadline
+        fired by a tick stays due in the run until the entity's next event)."""
+        if not run.running or run.due is None or run.due >= now:
+            return run
+        calendar, thresholds = plan.calendar, plan.thresholds
+        target = plan.targets.get(run.level)
+        if target is None:
+            return run
+        facts = dict(run.facts)
+        _run_segment(facts, calendar, thresholds, run.prev, now, run.elapsed, calendar.elapsed(run.prev, now),
+                     run.level, target, inclusive=False)  # a fact at `now` itself may still be undone by an event at `now`
+        lowest = next((thr for thr, key in thresholds if key not in facts), None)
+        due = None if lowest is None else calendar.add(run.prev, target * lowest - run.elapsed)
+        return run._replace(facts=facts, due=due)
 
     @staticmethod
     def _facts_at(run: Run, plan: _Plan, now: datetime) -> tuple[Mapping[str, Fact], datetime | None]:
@@ -433,7 +453,7 @@ class ClockEngine:
         dues: list[datetime] = []
         walked: dict[str, Run] = {}
         for contract, plan, instance, run in self._walks(state.kind, state.entity_id, events, runs):
-            walked[instance] = run
+            run = walked[instance] = self._rolled(run, plan, now)
             facts, due = self._facts_at(run, plan, now)
             if due is not None:
                 dues.append(due)

@@ -76,7 +76,7 @@ class SlaTracker:
 
     def __init__(
         self, engine: ClockEngine, tables: dict[str, Table], publish: Publish,
-        wall: Callable[[], datetime], cached: int = 4096, *, stored: Stored,
+        wall: Callable[[], datetime], cached: int = 32_768, *, stored: Stored,
         flush_after: timedelta = timedelta(seconds=0.5),
     ) -> None:
         self.engine = engine

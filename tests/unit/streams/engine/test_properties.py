@@ -160,6 +160,36 @@ def test_facts_without_calendar_work_are_those_the_full_derivation_gives(
             assert ENGINE._facts_at(run, plan, now) == (full.facts, full.next_due), instance
 
 
+@PROFILE
+@given(ticket_histories(), st.lists(st.tuples(st.integers(min_value=0, max_value=8),
+                                              st.integers(min_value=0, max_value=4 * 86400)), max_size=8))
+def test_deadlines_fired_between_events_give_what_walks_from_the_first_give(
+        events: list[TicketEvent], ticks: list[tuple[int, int]]) -> None:
+    # A tick rolls each run forward past the thresholds it fired; the next event may come
+    # after the clock passed its instant (live: ticks run on wall time) and stop, pause or
+    # re-target the clock before them. Every call must publish what a walk from the first
+    # event publishes.
+    steps: list[TicketEvent | datetime] = sorted(events, key=lambda e: (e.occurred_at, e.event_id))
+    for position, seconds in sorted(ticks, reverse=True):
+        steps.insert(min(position, len(steps)), BASE + timedelta(seconds=seconds))
+    rolled = fresh = None
+    clock = BASE - timedelta(seconds=1)
+    for step in steps:
+        if isinstance(step, datetime):
+            if rolled is None or fresh is None:
+                continue
+            clock = max(clock, step)
+            rolled, out_rolled = ENGINE.advance(rolled, clock)
+            fresh, out_fresh = ENGINE.advance(replace(fresh, runs={}), clock)
+        else:
+            clock = max(clock, step.occurred_at)
+            rolled, out_rolled = ENGINE.apply(rolled, step, clock)
+            fresh, out_fresh = ENGINE.apply(fresh and replace(fresh, runs={}), step, clock)
+        assert [o.model_dump_json() for o in out_rolled] == [o.model_dump_json() for o in out_fresh]
+        assert (rolled.ledgers, rolled.next_due) == (fresh.ledgers, fresh.next_due)
+        assert ENGINE.snapshot(rolled) == ENGINE.snapshot(fresh)
+
+
 @st.composite
 def desk_histories(draw: st.DrawFn) -> list[TicketEvent]:
     """Several tickets over two weeks in event-time order, some reopened or late days after closing."""
