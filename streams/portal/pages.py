@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from datetime import date, datetime
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 from urllib.parse import quote
 
 from streams.portal.queries import Table
@@ -18,9 +18,21 @@ th{background:#f3f5f8}td.n{text-align:right}
 .bad{color:#b00020;font-weight:600}.ok{color:#137333}.muted{color:#666}
 .csv{font-size:12px;margin-left:8px}.charts{display:flex;flex-wrap:wrap;gap:24px}
 svg text{font-size:10px;fill:#444}.line{fill:none;stroke:#1f6feb;stroke-width:2}.bar{fill:#d1495b}
-.goal{stroke:#137333;stroke-dasharray:4 3}
-@media print{header,.csv,.noprint{display:none}main{padding:0}body{font-size:11px}
- table{page-break-inside:avoid}h2{page-break-after:avoid}}
+.goal{stroke:#137333;stroke-dasharray:4 3}.even{stroke:#999;stroke-dasharray:2 3}.axis{stroke:#bbb}
+.summary{border:1px solid #d0d7de;border-radius:6px;padding:8px 16px;margin:8px 0 16px;max-width:900px}
+.summary li{margin:4px 0}.badge{display:inline-block;min-width:64px;padding:1px 6px;margin-right:8px;border-radius:4px;
+ color:#fff;text-align:center;font-size:12px}.badge.met{background:#137333}.badge.missed{background:#b00020}
+.badge.open{background:#8a6d00}.day.met{fill:#2da44e}.day.missed{fill:#d1495b}.day.none{fill:#d0d7de}
+ol.timeline{list-style:none;padding:0;border-left:3px solid #d0d7de;margin:8px 0 20px 8px}
+ol.timeline li{position:relative;padding:4px 0 8px 16px}ol.timeline li::before{content:"";position:absolute;left:-8px;
+ top:8px;width:12px;height:12px;border-radius:6px;background:#8c959f}
+ol.timeline li.input::before{background:#1f6feb}ol.timeline li.warning::before{background:#d4a72c}
+ol.timeline li.breached::before,ol.timeline li.missed::before{background:#b00020}
+ol.timeline li.met::before{background:#137333}ol.timeline time{font-weight:600;margin-right:8px}
+.doc header.report{display:block;background:none;color:inherit;padding:0;border-bottom:2px solid #1f3a5f}
+@page{margin:16mm}
+@media print{body>header,.csv,.noprint,.asof{display:none}main{padding:0}body{font-size:11px}
+ table{page-break-inside:avoid}h2{page-break-after:avoid}section.contract{page-break-before:always}}
 """
 
 
@@ -116,36 +128,6 @@ def table(t: Table, csv_path: str | None = None, links: dict[int, str] | None = 
             f"<table data-table='{html.escape(t.name)}'><tr>{head}</tr>{''.join(rows)}{empty}</table>")
 
 
-def line_chart(title: str, points: Sequence[tuple[date, float | None]], low: float, high: float,
-               goal: float | None = None, unit: str = "%") -> str:
-    """Values per day as a line, `goal` as a dashed line; days without a value are gaps."""
-    width, height, left, top = 420, 160, 44, 18
-    known = [(d, v) for d, v in points if v is not None]
-    if not known:
-        return f"<figure><figcaption>{html.escape(title)}</figcaption><p class='muted'>no data</p></figure>"
-    span = max(high - low, 1e-9)
-    n = max(len(points) - 1, 1)
-
-    def xy(i: int, v: float) -> str:
-        return f"{left + (width - left) * i / n:.1f},{top + height * (1 - (min(max(v, low), high) - low) / span):.1f}"
-
-    coords = [(xy(i, v), d, v) for i, (d, v) in enumerate(points) if v is not None]
-    path = " ".join(c for c, _, _ in coords)
-    svg = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width + 10}' height='{height + 40}' role='img' "
-           f"aria-label='{html.escape(title)}'>",
-           f"<text x='0' y='{top + 4}'>{high:g}{unit}</text><text x='0' y='{top + height}'>{low:g}{unit}</text>",
-           f"<polyline class='line' points='{path}'/>"]
-    for c, d, v in coords:  # a dot per day, so a single day shows too
-        x, y = c.split(",")
-        svg.append(f"<circle cx='{x}' cy='{y}' r='2.5' fill='#1f6feb'><title>{d:%Y-%m-%d}: {v:g}{unit}</title></circle>")
-    if goal is not None:
-        y = xy(0, goal).split(",")[1]
-        svg.append(f"<line class='goal' x1='{left}' x2='{width}' y1='{y}' y2='{y}'/>")
-    svg.append(f"<text x='{left}' y='{top + height + 16}'>{points[0][0]:%d %b}</text>"
-               f"<text x='{width - 40}' y='{top + height + 16}'>{points[-1][0]:%d %b}</text></svg>")
-    return f"<figure><figcaption>{html.escape(title)}</figcaption>{''.join(svg)}</figure>"
-
-
 def bar_chart(title: str, bars: Sequence[tuple[date, int]]) -> str:
     width, height, top = 420, 120, 18
     if not bars:
@@ -168,3 +150,143 @@ def login(error: str = "") -> bytes:
     return page("Log in", f"{message}<form method='post' action='/login'><label>Access token "
                           "<input type='password' name='token' id='token' size='50' autofocus></label> "
                           "<button type='submit' id='login'>Log in</button></form>")
+
+
+class Commitment(NamedTuple):
+    """One line of a month's summary: what was promised and whether it was kept."""
+
+    what: str
+    state: str  # met, missed or open (nothing decided yet)
+    detail: str
+
+
+def commitments(sla: Table, probes: Table) -> list[Commitment]:
+    """The month's commitments from the SLA and probe tables of a customer's month."""
+    out = []
+    for row in sla.rows:
+        r = dict(zip(sla.columns, row))
+        if r["target_s"] is None:
+            continue  # a level without a target promises nothing
+        what = f"{r['contract']}: {r['level']} {r['metric']} within {duration(r['target_s'])}"
+        decided = r["met"] + r["missed"]
+        still = f"; {r['open']} still open" if r["open"] else ""
+        if r["missed"]:
+            out.append(Commitment(what, "missed", f"{r['missed']} of {decided} missed{still}"))
+        elif decided:
+            out.append(Commitment(what, "met", f"all {decided} met{still}"))
+        else:
+            out.append(Commitment(what, "open", f"{r['open']} open, none decided yet"))
+    for row in probes.rows:
+        r = dict(zip(probes.columns, row))
+        if r["availability_pct"] is None or r["objective_pct"] is None:
+            continue
+        kept = r["availability_pct"] >= r["objective_pct"]
+        credit = r["credit_pct"] or 0
+        owed = f"; service credit owed: {percent(credit)} of the monthly fee" if credit else ""
+        out.append(Commitment(f"{r['contract']}: {r['service']} available {percent(r['objective_pct'])} of the time",
+                              "met" if kept else "missed", f"{percent(r['availability_pct'])} this month{owed}"))
+    return out
+
+
+def summary(items: Sequence[Commitment], month: date, highest_credit: float) -> str:
+    """The month at a glance: each commitment, kept or not, and the credit owed."""
+    if not items:
+        return ("<section class='summary' data-summary><h2>This month at a glance</h2>"
+                f"<p class='muted'>No commitments measured for {month:%B %Y} yet.</p></section>")
+    kept = sum(1 for c in items if c.state == "met")
+    decided = sum(1 for c in items if c.state != "open")
+    credit = (f"Service credit owed: <strong>{percent(highest_credit)}</strong> of the monthly fee." if highest_credit
+              else "No service credit owed.")
+    lines = "".join(f"<li data-state='{c.state}'><span class='badge {c.state}'>{c.state}</span>"
+                    f"{html.escape(c.what)}: {html.escape(c.detail)}</li>" for c in items)
+    return (f"<section class='summary' data-summary><h2>This month at a glance</h2>"
+            f"<p><strong>{kept} of {decided}</strong> commitments decided in {month:%B %Y} were met. {credit}</p>"
+            f"<ul>{lines}</ul></section>")
+
+
+def day_strip(title: str, days: Sequence[tuple[date, float | None]], goal: float | None) -> str:
+    """Availability per day as a strip of bars (the status-page idiom): green on days at or above
+    `goal` (percent), red below, grey without results; each bar's tooltip says its figure."""
+    width, height, gap = 630, 34, 1
+    step = width / max(len(days), 1)
+    bars = []
+    for i, (day, value) in enumerate(days):
+        state = "none" if value is None else ("met" if goal is None or value >= goal else "missed")
+        label = "no results" if value is None else percent(value)
+        bars.append(f"<rect class='day {state}' data-day='{day:%Y-%m-%d}' x='{i * step:.1f}' y='0' "
+                    f"width='{max(step - gap, 1):.1f}' height='{height}'><title>{day:%d %b %Y}: {label}</title></rect>")
+    measured = [v for _, v in days if v is not None]
+    kept = sum(1 for v in measured if goal is None or v >= goal)
+    note = (f"{kept} of {len(measured)} days with results at or above the objective ({percent(goal)})"
+            if goal is not None else f"{len(measured)} days with results")
+    first, last = (days[0][0], days[-1][0]) if days else (None, None)
+    axis = (f"<text x='0' y='{height + 14}'>{first:%d %b}</text>"
+            f"<text x='{width - 40}' y='{height + 14}'>{last:%d %b}</text>" if first and last else "")
+    return (f"<figure class='strip'><figcaption>{html.escape(title)}: {note}</figcaption>"
+            f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height + 20}' role='img' "
+            f"aria-label='{html.escape(title)}'>{''.join(bars)}{axis}</svg></figure>")
+
+
+def burn_down(title: str, points: Sequence[tuple[date, float | None]], days_in_month: int) -> str:
+    """Error budget left (percent) per day of a month, beside the even spend that uses it up
+    exactly at the month's end; 0 % is where the objective is missed. Axes carry their values."""
+    width, height, left, top = 420, 160, 40, 10
+    known = [(d, v) for d, v in points if v is not None]
+    if not known:
+        return f"<figure><figcaption>{html.escape(title)}</figcaption><p class='muted'>no data</p></figure>"
+    low = min(0.0, *(v for _, v in known))
+    span = 100 - low
+
+    def x(day: int) -> float:
+        return left + (width - left) * (day - 1) / max(days_in_month - 1, 1)
+
+    def y(v: float) -> float:
+        return top + height * (100 - max(v, low)) / span
+
+    svg = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width + 10}' height='{height + 40}' role='img' "
+           f"aria-label='{html.escape(title)}'>",
+           f"<line class='axis' x1='{left}' x2='{left}' y1='{top}' y2='{top + height}'/>"]
+    for v in sorted({100.0, 50.0, 0.0, low}):
+        svg.append(f"<text x='0' y='{y(v) + 3:.1f}'>{v:g} %</text>")
+    svg.append(f"<line class='goal' x1='{left}' x2='{width}' y1='{y(0):.1f}' y2='{y(0):.1f}'>"
+               "<title>0 %: the objective is missed below this line</title></line>")
+    svg.append(f"<line class='even' x1='{x(1):.1f}' y1='{y(100):.1f}' x2='{x(days_in_month):.1f}' y2='{y(0):.1f}'>"
+               "<title>spending the budget evenly over the month</title></line>")
+    coords = [(x(d.day), y(v), d, v) for d, v in known]
+    svg.append("<polyline class='line' points='" + " ".join(f"{a:.1f},{b:.1f}" for a, b, _, _ in coords) + "'/>")
+    for a, b, d, v in coords:
+        svg.append(f"<circle cx='{a:.1f}' cy='{b:.1f}' r='2.5' fill='#1f6feb'><title>{d:%d %b}: {percent(v)} "
+                   "left</title></circle>")
+    for day in sorted({1, 8, 15, 22, days_in_month}):
+        svg.append(f"<text x='{x(day) - 6:.1f}' y='{top + height + 14}'>{day}</text>")
+    svg.append(f"<text x='{left}' y='{top + height + 30}'>day of the month; dashed: objective (0 % left), "
+               "dotted: even spend</text></svg>")
+    return f"<figure class='burn'><figcaption>{html.escape(title)}</figcaption>{''.join(svg)}</figure>"
+
+
+def outcome_words(outcome: str | None, elapsed_s: float, target_s: float | None) -> str:
+    """met with 3 min to spare, missed by 4 min, or the outcome as it is without a target."""
+    if outcome is None:
+        return "not decided yet"
+    if target_s is None or (elapsed_s > target_s) != (outcome == "missed"):
+        return outcome  # no target, or re-targeted since: the margin to today's target says nothing
+    if outcome == "missed":
+        return f"missed by {duration(elapsed_s - target_s)}"
+    return f"met with {duration(target_s - elapsed_s)} to spare"
+
+
+class Moment(NamedTuple):
+    """One entry of an SLA instance's timeline."""
+
+    at: datetime
+    kind: str  # input, warning, breached, met, missed, correction, deadline, clock
+    text: str
+
+
+def timeline(moments: Sequence[Moment]) -> str:
+    """An SLA instance's audit trail as a timeline, earliest first."""
+    if not moments:
+        return "<p class='muted'>No events for this instance yet.</p>"
+    items = "".join(f"<li class='{m.kind}' data-kind='{m.kind}'><time>{m.at:%Y-%m-%d %H:%M:%S}</time>"
+                    f"{html.escape(m.text)}</li>" for m in sorted(moments, key=lambda m: m.at))
+    return f"<h2>Timeline</h2><ol class='timeline'>{items}</ol>"

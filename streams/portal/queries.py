@@ -120,6 +120,17 @@ def attainment_by_day(db: Db, contract: str, month: date) -> Table:
         GROUP BY day ORDER BY day""", k=contract, month=month)
 
 
+def availability_days(db: Db, contract: str, last: date, days: int = 90) -> list[tuple[date, float | None]]:
+    """Availability (percent) of each of the `days` days up to `last`; None for a day without results."""
+    first = date.fromordinal(last.toordinal() - days + 1)
+    rows = db.table("availability_days", "", """
+        SELECT toDate(minute) AS day, sumIf(good, NOT excluded) / sumIf(total, NOT excluded) AS availability
+        FROM slo_minutes FINAL WHERE contract_id = {k:String} AND toDate(minute) BETWEEN {a:Date} AND {b:Date}
+        GROUP BY day HAVING sumIf(total, NOT excluded) > 0""", k=contract, a=first, b=last).rows
+    known = {day: 100 * value for day, value in rows}
+    return [(d, known.get(d)) for d in (date.fromordinal(first.toordinal() + i) for i in range(days))]
+
+
 def objective(db: Db, contract: str) -> float | None:
     return db.value("SELECT availability_objective FROM slo_contracts FINAL WHERE contract_id = {k:String}", k=contract)
 
@@ -174,6 +185,13 @@ def instance_owner(db: Db, instance: str) -> tuple[str, str, str] | None:
     return tuple(rows[0]) if rows else None  # type: ignore[return-value]
 
 
+def instance_current(db: Db, instance: str) -> dict[str, Any] | None:
+    """The latest status row of an SLA instance, by column."""
+    t = db.table("current", "", "SELECT * FROM sla_instances_current WHERE instance_id = {i:String} LIMIT 1",
+                 i=instance)
+    return dict(zip(t.columns, t.rows[0])) if t.rows else None
+
+
 def instance_status(db: Db, instance: str) -> Table:
     return db.table("status", "Status rows (every version received)", """
         SELECT DISTINCT version, state, round(elapsed_s) AS elapsed_s, deadline, breached, outcome, as_of
@@ -182,7 +200,7 @@ def instance_status(db: Db, instance: str) -> Table:
 
 def instance_lifecycle(db: Db, instance: str) -> Table:
     return db.table("lifecycle", "Lifecycle events", """
-        SELECT type, at, level, round(elapsed_s) AS elapsed_s, threshold, corrects, event_id
+        SELECT type, at, level, target_s, round(elapsed_s) AS elapsed_s, threshold, corrects, event_id
         FROM breaches FINAL WHERE instance_id = {i:String} ORDER BY version""", i=instance)
 
 

@@ -16,8 +16,9 @@ import io
 import logging
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
+from typing import Any
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -60,6 +61,10 @@ def parse_month(text: str | None) -> date:
     return date(int(m.group(1)), int(m.group(2)), 1)
 
 
+def _month_end(month: date) -> date:
+    return date.fromordinal(_shift(month, 1).toordinal() - 1)
+
+
 def _shift(month: date, by: int) -> date:
     n = month.year * 12 + month.month - 1 + by
     return date(n // 12, n % 12 + 1, 1)
@@ -81,9 +86,14 @@ def customer_view(db: Db, user: User, customer: str, month: date) -> View:
                              for k in queries.contracts(db, customer))
     empty = "" if known else (f"<p class='empty'>No data for {pages.cell(customer)} yet: tickets, incidents and "
                               "probe results show here once the first of them is processed.</p>")
+    sla, probes = queries.sla_month(db, customer, month), queries.probes_month(db, customer, month)
     return View(f"{customer}: {month:%B %Y}", [
-        nav, empty, f"<h2>Contracts</h2><ul>{contract_links}</ul>",
-        queries.sla_month(db, customer, month), queries.probes_month(db, customer, month)])
+        nav, empty, _summary(sla, probes, month), f"<h2>Contracts</h2><ul>{contract_links}</ul>", sla, probes])
+
+
+def _summary(sla: Table, probes: Table, month: date) -> str:
+    credits = [r[probes.columns.index("credit_pct")] or 0.0 for r in probes.rows]
+    return pages.summary(pages.commitments(sla, probes), month, max(credits, default=0.0))
 
 
 def contract_view(db: Db, user: User, customer: str, contract: str, month: date, as_of: datetime | None) -> View:
@@ -92,20 +102,22 @@ def contract_view(db: Db, user: User, customer: str, contract: str, month: date,
         raise NotFound()
     days = queries.attainment_by_day(db, contract, month)
     goal = queries.objective(db, contract)
-    attainment = [(r[0], r[3]) for r in days.rows]
-    burn: list[tuple[date, float | None]] = []
-    total = bad = 0
-    for day, results, good, _ in days.rows:  # error budget left, cumulative over the month
-        total, bad = total + results, bad + results - good
-        burn.append((day, None if goal is None or not total else 100 * (1 - bad / total / (1 - goal))))
     breaches = queries.breaches_by_day(db, contract, month)
-    charts = ("<div class='charts'>"
-              + pages.line_chart("Availability per day (%), objective dashed", attainment,
-                                 min([v for _, v in attainment if v is not None] + [100 * (goal or 0.99)]) - 0.1, 100,
-                                 None if goal is None else 100 * goal)
-              + pages.line_chart("Error budget left (%), cumulative", burn,
-                                 min([v for _, v in burn if v is not None] + [0]), 100, 0)
-              + pages.bar_chart("SLA breaches per day", [(r[0], r[1]) for r in breaches.rows]) + "</div>")
+    strip, figures = "", []
+    if goal is not None:  # a contract with a probe objective: availability and its error budget
+        burn: list[tuple[date, float | None]] = []
+        total = bad = 0
+        for day, results, good, _ in days.rows:  # error budget left, cumulative over the month
+            total, bad = total + results, bad + results - good
+            burn.append((day, None if not total else 100 * (1 - bad / total / (1 - goal))))
+        last = _month_end(month)
+        if as_of is not None and as_of.date() < last:
+            last = max(as_of.date(), month)  # the strip ends with the latest day the data knows of
+        strip = pages.day_strip("Availability per day, last 90 days", queries.availability_days(db, contract, last),
+                                100 * goal)
+        figures.append(pages.burn_down(f"Error budget left in {month:%B %Y}", burn, _month_end(month).day))
+    figures.append(pages.bar_chart("SLA breaches per day", [(r[0], r[1]) for r in breaches.rows]))
+    charts = strip + "<div class='charts'>" + "".join(figures) + "</div>"
     instance = {0: "/i/"}
     return View(f"{contract} ({customer}): {month:%B %Y}", [
         charts, queries.sla_month(db, customer, month, contract), queries.probes_month(db, customer, month, contract),
@@ -116,14 +128,24 @@ def contract_view(db: Db, user: User, customer: str, contract: str, month: date,
 
 def report_view(db: Db, user: User, customer: str, month: date) -> View:
     _check_customer(db, user, customer)
+    sla, probes = queries.sla_month(db, customer, month), queries.probes_month(db, customer, month)
     parts: list[str | Table] = [
-        f"<p>Service level report for <strong>{pages.cell(customer)}</strong>, {month:%B %Y} (UTC). "
-        f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Print this page (or save it as PDF).</p>",
-        queries.sla_month(db, customer, month), queries.probes_month(db, customer, month)]
-    for contract in queries.contracts(db, customer):
-        parts += [f"<h2>Contract {pages.cell(contract)}</h2>", queries.response_times(db, contract, month),
-                  queries.breach_lifecycles(db, contract, month)]
+        f"<div class='doc'><header class='report'><p><strong>Service level report</strong></p>"
+        f"<p>Customer: <strong>{pages.cell(customer)}</strong><br>Period: {month:%d %B %Y} to "
+        f"{_month_end(month):%d %B %Y} (UTC)<br>Prepared: {datetime.now(timezone.utc):%d %B %Y %H:%M} UTC</p>"
+        "<p class='noprint muted'>Print this page or save it as PDF to file it.</p></header>",
+        _summary(sla, probes, month), _numbered(sla, 1), _numbered(probes, 2)]
+    for n, contract in enumerate(queries.contracts(db, customer), start=3):
+        parts += [f"<section class='contract'><h2>{n}. Contract {pages.cell(contract)}</h2>",
+                  _numbered(queries.response_times(db, contract, month), n, 1),
+                  _numbered(queries.breach_lifecycles(db, contract, month), n, 2), "</section>"]
+    parts.append(f"<footer><p class='muted'>Figures as recorded by slastream for {pages.cell(customer)}; times in "
+                 "UTC. Service credits are a share of the monthly fee of the service they name.</p></footer></div>")
     return View(f"{customer}: monthly report, {month:%B %Y}", parts)
+
+
+def _numbered(t: Table, *number: int) -> Table:
+    return replace(t, title=".".join(map(str, number)) + ". " + t.title)
 
 
 def instance_view(db: Db, user: User, instance: str) -> View:
@@ -131,12 +153,75 @@ def instance_view(db: Db, user: User, instance: str) -> View:
     if owner is None or not user.may_see(owner[0]):
         raise NotFound()
     customer, kind, entity = owner
+    current = queries.instance_current(db, instance)
+    inputs, lifecycle = queries.instance_inputs(db, customer, kind, entity), queries.instance_lifecycle(db, instance)
+    statuses = queries.instance_status(db, instance)
     return View(f"SLA instance {instance}", [
         f"<p>{pages.cell(kind)} <strong>{pages.cell(entity)}</strong> of customer "
-        f"<a href='/c/{quote(customer, safe='')}'>{pages.cell(customer)}</a>: every input event, every lifecycle "
-        "event it caused and every status row received.</p>",
-        queries.instance_inputs(db, customer, kind, entity), queries.instance_lifecycle(db, instance),
-        queries.instance_status(db, instance)])
+        f"<a href='/c/{quote(customer, safe='')}'>{pages.cell(customer)}</a>.</p>",
+        _instance_summary(current) if current else "",
+        pages.timeline(_moments(kind, current, inputs, lifecycle, statuses)),
+        "<p class='muted'>Below: every input event, every lifecycle event it caused and every status row received.</p>",
+        inputs, lifecycle, statuses])
+
+
+_CLOCK = {"running": "the clock runs", "paused": "the clock is paused", "stopped": "the clock stopped"}
+
+
+def _instance_summary(c: dict[str, Any]) -> str:
+    """What a customer asks first: the target, whether it was kept, and where the time went."""
+    target = pages.duration(c["target_s"]) if c["target_s"] is not None else "none for this priority"
+    if c["state"] == "stopped":
+        verdict = pages.outcome_words(c["outcome"], c["elapsed_s"], c["target_s"])
+    else:
+        verdict = "breached, still open" if c["breached"] else _CLOCK[c["state"]]
+        if c["deadline"] is not None and not c["breached"]:
+            verdict += f"; deadline {c['deadline']:%Y-%m-%d %H:%M:%S} UTC"
+    end = c["stopped_at"] or c["as_of"]
+    span = f"from {c['started_at']:%Y-%m-%d %H:%M:%S} to {end:%Y-%m-%d %H:%M:%S} UTC"
+    still = max((end - c["started_at"]).total_seconds() - c["elapsed_s"], 0.0)
+    return (f"<ul class='facts' data-instance-summary><li>{pages.cell(c['level'])} {pages.cell(c['metric'])}, "
+            f"target <strong>{target}</strong>: <strong>{pages.cell(verdict)}</strong></li>"
+            f"<li>On the clock: {pages.duration(c['elapsed_s'])} {span}</li>"
+            f"<li>Time the clock stood still (paused, or outside business hours): {pages.duration(still)}</li></ul>")
+
+
+def _said(r: dict[str, Any]) -> str:
+    """A lifecycle event in words."""
+    target = pages.duration(r["target_s"]) if r["target_s"] is not None else "none"
+    if r["type"] == "warning":
+        return (f"Warning: {pages.percent(100 * (r['threshold'] or 0))} of the target of {target} used "
+                f"({pages.duration(r['elapsed_s'])} on the clock)")
+    if r["type"] == "breached":
+        return f"Breached: the target of {target} is used up"
+    if r["type"] in ("met", "missed"):
+        words = pages.outcome_words(r["type"], r["elapsed_s"], r["target_s"])
+        return words[0].upper() + words[1:]  # Met with 3 min to spare; Missed by 4 min
+    return "Correction: a late update changed the history; an earlier notice no longer holds"
+
+
+def _moments(kind: str, current: dict[str, Any] | None, inputs: Table, lifecycle: Table,
+             statuses: Table) -> list[pages.Moment]:
+    """The instance's timeline: each input event with the clock's state after it, each
+    lifecycle event in words, and the deadline while it lies ahead."""
+    after = {}  # instant -> the state of the clock as of it (the latest status row of that instant)
+    for r in sorted((dict(zip(statuses.columns, row)) for row in statuses.rows), key=lambda r: r["version"]):
+        after[r["as_of"]] = r["state"]
+    out = []
+    for row in inputs.rows:
+        r = dict(zip(inputs.columns, row))
+        reply = ", public reply" if r["public_reply"] else ""
+        clock = f"; {_CLOCK[after[r['occurred_at']]]}" if r["occurred_at"] in after else ""
+        out.append(pages.Moment(r["occurred_at"], "input", f"{kind.capitalize()} update {r['event_id']} from "
+                                f"{r['source']}: status {r['status']}, priority {r['level']}{reply}{clock}"))
+    for row in lifecycle.rows:
+        r = dict(zip(lifecycle.columns, row))
+        out.append(pages.Moment(r["at"], r["type"], _said(r)))
+    if current and current["deadline"] is not None and not current["breached"] and current["state"] != "stopped":
+        out.append(pages.Moment(current["deadline"], "deadline",
+                                f"Deadline: the target of {pages.duration(current['target_s'] or 0)} is used up "
+                                "at this time if the clock keeps running"))
+    return out
 
 
 def _check_customer(db: Db, user: User, customer: str) -> bool:

@@ -79,6 +79,19 @@ def table_rows(driver, name: str) -> list[dict[str, str]]:
     return [dict(zip(header, (c.text for c in r.find_elements(By.TAG_NAME, "td")))) for r in rows[1:]]
 
 
+def visible(driver, css: str, shot: str):
+    """The element `css` names, checked to be on screen with a size, and its screenshot saved."""
+    from selenium.webdriver.common.by import By
+
+    element = driver.find_element(By.CSS_SELECTOR, css)
+    driver.execute_script("arguments[0].scrollIntoView()", element)
+    assert element.is_displayed() and element.size["width"] > 50 and element.size["height"] > 10, css
+    png = element.screenshot_as_png
+    assert png.startswith(b"\x89PNG") and int.from_bytes(png[16:20], "big") > 50, css  # width from the IHDR chunk
+    (SHOTS / shot).write_bytes(png)
+    return element
+
+
 def follow(driver, element) -> None:
     """Click a link or a submit button and wait for the page it leads to: a click returns
     before the navigation (seen on a busy machine: the old page was read)."""
@@ -114,6 +127,8 @@ def test_a_customer_sees_its_own_figures_and_nothing_else(run, browser, tmp_path
             "GROUP BY contract_id, metric, level").result_rows}
         (availability, credit), = client.query(
             "SELECT availability, credit_percent FROM service_credits_monthly WHERE customer = 'acme'").result_rows
+        (objective,), = client.query(
+            "SELECT availability_objective FROM slo_attainment_monthly WHERE customer = 'acme'").result_rows
         globex_instance = client.command("SELECT any(instance_id) FROM sla_instances_current WHERE customer = 'globex'")
 
     tokens = {who: new_token() for who in ("acme", "globex")}
@@ -156,6 +171,11 @@ def test_a_customer_sees_its_own_figures_and_nothing_else(run, browser, tmp_path
         headers = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "table[data-table='sla'] th")]
         assert "Target" in headers and "target_s" not in headers  # words, not the database's columns
         assert any(t.endswith((" min", " h", " s")) for t in (r["target_s"] for r in table_rows(browser, "sla")))
+        glance = visible(browser, "[data-summary]", "customer-summary.png")
+        states = [li.get_attribute("data-state") for li in glance.find_elements(By.TAG_NAME, "li")]
+        missed = sum(1 for k, m, lv in want if want[(k, m, lv)][2])  # SLA commitments with a missed instance
+        assert states.count("missed") == missed + (availability < objective) and "commitments decided" in glance.text
+        assert (f"Service credit owed: {credit:g} %" if credit else "No service credit owed.") in glance.text
 
         for foreign in ("/c/globex", f"/i/{globex_instance}", f"/c/acme/contract/globex-std/{month}",
                         f"/c/globex/report/{month}", "/customers", "/c/nobody"):
@@ -164,7 +184,13 @@ def test_a_customer_sees_its_own_figures_and_nothing_else(run, browser, tmp_path
         assert "Not found" in browser.title and "acme-gold" not in browser.page_source
 
         browser.get(f"{base}/c/acme/contract/fast/{month}")
-        assert len(browser.find_elements(By.TAG_NAME, "svg")) == 3
+        assert len(browser.find_elements(By.TAG_NAME, "svg")) == 3  # availability strip, burn-down, breaches
+        strip = visible(browser, "figure.strip", "strip.png")
+        days = strip.find_elements(By.CSS_SELECTOR, "rect.day")
+        assert len(days) == 90 and days[-1].get_attribute("data-day") == datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        assert {d.get_attribute("class") for d in days[-1:]} <= {"day met", "day missed"}  # today has results
+        burn = visible(browser, "figure.burn", "burn-down.png")
+        assert all(label in burn.text for label in ("100 %", "0 %", "even spend"))
         browser.save_screenshot(str(SHOTS / "contract.png"))
         breached = [r["instance"] for r in table_rows(browser, "breaches") if r["type"] == "breached"]
         assert sorted(set(breached)) == sorted(i.format("") for i, t, _ in scenario.EXPECTED_EVENTS
@@ -173,9 +199,20 @@ def test_a_customer_sees_its_own_figures_and_nothing_else(run, browser, tmp_path
         inputs = table_rows(browser, "inputs")
         assert [r["event_id"] for r in inputs] == ["T2-3"]  # T2 had one event: the breach came from the clock
         assert [r["type"] for r in table_rows(browser, "lifecycle")] == ["warning", "breached"]
+        facts = visible(browser, "[data-instance-summary]", "instance-summary.png")
+        assert "target" in facts.text and "On the clock" in facts.text and "stood still" in facts.text
+        trail = visible(browser, "ol.timeline", "timeline.png")
+        kinds = [li.get_attribute("data-kind") for li in trail.find_elements(By.TAG_NAME, "li")]
+        assert kinds == ["input", "warning", "breached"]  # the update, then the clock alone
+        assert "Breached: the target of" in trail.text
         browser.save_screenshot(str(SHOTS / "instance.png"))
 
         browser.get(f"{base}/c/acme/report/{month}")
+        document = visible(browser, "header.report", "report-header.png")
+        assert "Customer: acme" in document.text and "Period:" in document.text
+        visible(browser, "[data-summary]", "report-summary.png")
+        headings = [h.text for h in browser.find_elements(By.TAG_NAME, "h2")]
+        assert any(h.startswith("1. ") for h in headings) and any(h.startswith("3. Contract") for h in headings)
         browser.save_screenshot(str(SHOTS / "report.png"))
         pdf = base64.b64decode(browser.print_page())
         assert pdf.startswith(b"%PDF") and len(pdf) > 1000

@@ -38,6 +38,8 @@ def db(tmp_path_factory):
                 status("ticket:B1:std:response", "globex", "std", None, True)]
         client.insert("sla_instance_status", [[r[c] for c in COLUMNS["sla_instance_status"]] for r in rows],
                       column_names=list(COLUMNS["sla_instance_status"]))
+        met = {**rows[0], "event_id": "e1", "version": 1, "type": "met", "at": NOW, "threshold": None, "corrects": None}
+        client.insert("breaches", [[met[c] for c in COLUMNS["breaches"]]], column_names=list(COLUMNS["breaches"]))
         yield Db(client)
 
 
@@ -51,6 +53,17 @@ def test_a_customer_sees_its_month_and_instances(db) -> None:
     assert [(r[0], r[4], r[5], r[6], r[7]) for r in sla.rows] == [("gold", 2, 1, 1, 50.0)]
     assert b"gold,response,P1,900.0,2,1,1,50.0,1,0" in as_csv(sla)
     assert route(db, ACME, "/i/ticket%3AA2%3Agold%3Aresponse", {}).title == "SLA instance ticket:A2:gold:response"
+    (glance,) = [p for p in view.parts if isinstance(p, str) and "data-summary" in p]
+    assert "gold: P1 response within 15 min: 1 of 2 missed" in glance and "No service credit owed." in glance
+
+
+def test_an_instance_page_states_target_outcome_and_a_timeline(db) -> None:
+    parts = route(db, ACME, "/i/ticket%3AA1%3Agold%3Aresponse", {}).parts
+    (facts,) = [p for p in parts if isinstance(p, str) and "data-instance-summary" in p]
+    assert "target <strong>15 min</strong>: <strong>met with 14 min to spare</strong>" in facts
+    assert "On the clock: 1 min" in facts
+    (trail,) = [p for p in parts if isinstance(p, str) and "class='timeline'" in p]
+    assert "Met with 14 min to spare" in trail
 
 
 @pytest.mark.parametrize("path", ["/c/globex", "/i/ticket:B1:std:response", "/c/acme/contract/std/2026-11",
