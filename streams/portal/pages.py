@@ -168,14 +168,18 @@ def commitments(sla: Table, probes: Table) -> list[Commitment]:
         if r["target_s"] is None:
             continue  # a level without a target promises nothing
         what = f"{r['contract']}: {r['level']} {r['metric']} within {duration(r['target_s'])}"
-        decided = r["met"] + r["missed"]
-        still = f"; {r['open']} still open" if r["open"] else ""
-        if r["missed"]:
-            out.append(Commitment(what, "missed", f"{r['missed']} of {decided} missed{still}"))
+        # An open instance past its deadline is missed already; it is not counted open.
+        broken = max(r["breached"], r["missed"])
+        pending = r["open"] - (broken - r["missed"])
+        decided = r["met"] + broken
+        still = f"; {pending} still open" if pending else ""
+        if broken:
+            late = f" ({broken - r['missed']} of them still open)" if broken > r["missed"] else ""
+            out.append(Commitment(what, "missed", f"{broken} of {decided} missed{late}{still}"))
         elif decided:
             out.append(Commitment(what, "met", f"all {decided} met{still}"))
         else:
-            out.append(Commitment(what, "open", f"{r['open']} open, none decided yet"))
+            out.append(Commitment(what, "open", f"{pending} open, none decided yet"))
     for row in probes.rows:
         r = dict(zip(probes.columns, row))
         if r["availability_pct"] is None or r["objective_pct"] is None:
@@ -234,7 +238,7 @@ def burn_down(title: str, points: Sequence[tuple[date, float | None]], days_in_m
     known = [(d, v) for d, v in points if v is not None]
     if not known:
         return f"<figure><figcaption>{html.escape(title)}</figcaption><p class='muted'>no data</p></figure>"
-    low = min(0.0, *(v for _, v in known))
+    low = max(min(0.0, *(v for _, v in known)), -100.0)  # a budget overspent further keeps to the bottom edge
     span = 100 - low
 
     def x(day: int) -> float:

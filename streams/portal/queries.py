@@ -209,6 +209,6 @@ def instance_inputs(db: Db, customer: str, kind: str, entity: str) -> Table:
     return db.table("inputs", "Input events of the ticket or incident", """
         SELECT occurred_at, event_id, source, JSONExtractString(payload, 'status') AS status,
                if(kind = 'ticket', JSONExtractString(payload, 'priority'), JSONExtractString(payload, 'severity')) AS level,
-               JSONExtractBool(payload, 'public_reply') AS public_reply
+               toBool(JSONExtractBool(payload, 'public_reply')) AS public_reply
         FROM events WHERE kind = {kind:String} AND customer = {c:String} AND entity_id = {e:String}
         ORDER BY occurred_at, event_id""", kind=kind, c=customer, e=entity)

@@ -178,7 +178,8 @@ def _instance_summary(c: dict[str, Any]) -> str:
         if c["deadline"] is not None and not c["breached"]:
             verdict += f"; deadline {c['deadline']:%Y-%m-%d %H:%M:%S} UTC"
     end = c["stopped_at"] or c["as_of"]
-    span = f"from {c['started_at']:%Y-%m-%d %H:%M:%S} to {end:%Y-%m-%d %H:%M:%S} UTC"
+    span = (f"from {c['started_at']:%Y-%m-%d %H:%M:%S} to {end:%Y-%m-%d %H:%M:%S} UTC" if c["stopped_at"] else
+            f"since {c['started_at']:%Y-%m-%d %H:%M:%S} UTC, as of {end:%Y-%m-%d %H:%M:%S} UTC")
     still = max((end - c["started_at"]).total_seconds() - c["elapsed_s"], 0.0)
     return (f"<ul class='facts' data-instance-summary><li>{pages.cell(c['level'])} {pages.cell(c['metric'])}, "
             f"target <strong>{target}</strong>: <strong>{pages.cell(verdict)}</strong></li>"

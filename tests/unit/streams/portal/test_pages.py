@@ -38,7 +38,7 @@ def test_a_table_shows_words_and_units_not_database_columns() -> None:
 
 SLA = Table("sla", "SLA", ["contract", "metric", "level", "target_s", "instances", "met", "missed", "met_pct",
                            "breached", "open"],
-            [("gold", "response", "P1", 900.0, 5, 4, 1, 80.0, 1, 0),
+            [("gold", "response", "P1", 900.0, 6, 4, 1, 80.0, 2, 1),  # one open past its deadline
              ("gold", "resolution", "P1", 3600.0, 5, 3, 0, 100.0, 0, 2),
              ("gold", "resolution", "P2", 7200.0, 2, 0, 0, None, 0, 2),
              ("gold", "response", "P4", None, 1, 1, 0, None, 0, 0)])  # no target: promises nothing
@@ -50,7 +50,7 @@ PROBES = Table("probes", "Probes", ["contract", "service", "results", "availabil
 def test_the_months_summary_says_which_commitments_were_kept_and_the_credit_owed() -> None:
     items = commitments(SLA, PROBES)
     assert [(c.what, c.state, c.detail) for c in items] == [
-        ("gold: P1 response within 15 min", "missed", "1 of 5 missed"),
+        ("gold: P1 response within 15 min", "missed", "2 of 6 missed (1 of them still open)"),
         ("gold: P1 resolution within 1 h", "met", "all 3 met; 2 still open"),
         ("gold: P2 resolution within 2 h", "open", "2 open, none decided yet"),
         ("fast: checkout available 99.9 % of the time", "missed",
@@ -77,6 +77,8 @@ def test_the_burn_down_labels_its_axes_and_marks_the_objective_and_an_even_spend
                   "03 Nov: -20 % left"):
         assert label in chart, label
     assert chart.count("<circle") == 2  # a day without results is no point
+    overspent = burn_down("Budget", [(date(2026, 11, 1), -400.0)], 30)
+    assert ">-100 %<" in overspent and ">-400 %<" not in overspent and "01 Nov: -400 % left" in overspent
     assert "no data" in burn_down("Budget", [(date(2026, 11, 1), None)], 30)
 
 
