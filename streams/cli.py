@@ -279,6 +279,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     from sinks.clickhouse import connect_reader
     from streams.whatif import history as source
     from streams.whatif.compare import compare
+    from sinks.clickhouse import tables_end
     from streams.whatif.figures import live_end, read
     from streams.tools.rows_out import console as rows_console
     from streams.tools.rows_out import write_tables
@@ -288,7 +289,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     current, proposed = _policy_file(args.policy, "--policy"), _policy_file(args.proposed, "--proposed")
     since, given = _instant(args.since, "--since"), _instant(args.until, "--until")
     until = given or datetime.now(timezone.utc)
-    live = None
+    live = as_of = None
     if args.events:
         missing = [f for f in args.events if not Path(f).is_file()]
         if missing:
@@ -300,6 +301,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         settings = _settings()
         client = connect_reader(settings.clickhouse_dsn, _secret(settings.clickhouse_password))
         try:
+            as_of = tables_end(client)
             if args.check:
                 live = read(client)
                 # Unless told, up to where the live tables end: the worker fired every deadline up to
@@ -309,7 +311,10 @@ def cmd_whatif(args: argparse.Namespace) -> int:
                 history = source.from_clickhouse(client, since, until + timedelta(milliseconds=1))
         finally:
             client.close()
-    console.print(f"history: {len(history.events):,} events up to {until.isoformat()}")
+    span = f"history: {len(history.events):,} events up to {until:%Y-%m-%d %H:%M:%S} UTC"
+    if as_of is not None:  # a stopped pipeline's data ends before `until`: deadlines after it fire in the replay only
+        span += f"; the database's data is as of {as_of:%Y-%m-%d %H:%M:%S} UTC (its latest event)"
+    console.print(span)
     collect_less()
     comparison, a, b = whatif(current, proposed, history, until, console, args.customer, args.contract)
     if args.format == "table":
@@ -323,7 +328,8 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         for path in write_csv(Path(args.csv), comparison):
             console.print(f"wrote {path}")
     if args.html:
-        console.print(f"wrote {write_html(Path(args.html), comparison, f'What if: {args.proposed} instead of {args.policy}')}")
+        title = f"What if: {args.proposed} instead of {args.policy}"
+        console.print(f"wrote {write_html(Path(args.html), comparison, title, span)}")
     console.print(f"{comparison.differences:,} differences: {len(comparison.changes):,} instances change outcome")
     if live is not None:
         check = compare(live, a.figures, {}, {}, set(args.customer) or None, set(args.contract) or None)

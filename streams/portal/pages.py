@@ -31,7 +31,7 @@ ol.timeline li.breached::before,ol.timeline li.missed::before{background:#b00020
 ol.timeline li.met::before{background:#137333}ol.timeline time{font-weight:600;margin-right:8px}
 .doc header.report{display:block;background:none;color:inherit;padding:0;border-bottom:2px solid #1f3a5f}
 @page{margin:16mm}
-@media print{body>header,.csv,.noprint,.asof{display:none}main{padding:0}body{font-size:11px}
+@media print{body>header,.csv,.noprint{display:none}main{padding:0}body{font-size:11px}
  table{page-break-inside:avoid}h2{page-break-after:avoid}section.contract{page-break-before:always}}
 """
 

@@ -120,14 +120,15 @@ def write_csv(directory: Path, c: Comparison) -> list[Path]:
     return written
 
 
-def write_html(path: Path, c: Comparison, title: str) -> Path:
-    """One page, no external resources: a chart of met % per month under both policies, then the tables."""
+def write_html(path: Path, c: Comparison, title: str, span: str) -> Path:
+    """One page, no external resources: what history it replays (`span`), a chart of met % per
+    month under both policies, then the tables."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
              "body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
              "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}"
              "td:first-child,th:first-child{text-align:left}tr.changed{background:#fff4d6}"
              ".cur{fill:#5b8bd9}.prop{fill:#e08a3c}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>", _chart(c)]
+             f"<h1>{html.escape(title)}</h1><p>{html.escape(span[:1].upper() + span[1:])}.</p>", _chart(c)]
     for heading, header, lines in (("SLA instances", SLA_HEADER, sla_lines(c)),
                                    ("Probe SLOs and service credits", PROBE_HEADER, probe_lines(c))):
         parts.append(f"<h2>{heading}</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")

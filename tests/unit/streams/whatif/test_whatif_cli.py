@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -72,3 +73,27 @@ def test_whatif_prints_its_tables_as_csv_tsv_or_json_for_scripts(tmp_path: Path)
 def test_whatif_shows_deadlines_to_the_second_where_they_have_seconds() -> None:
     assert _fmt(datetime(2026, 11, 2, 10, 15, 30, tzinfo=timezone.utc)) == "2026-11-02 10:15:30"
     assert _fmt(datetime(2026, 11, 2, 10, 15, tzinfo=timezone.utc)) == "2026-11-02 10:15"
+
+
+def test_whatif_over_the_database_says_what_time_its_data_is_as_of(tmp_path: Path) -> None:
+    """A stopped pipeline's data ends before now (the replay's default end): the console line
+    and the HTML report name both, so nobody reads deadlines fired after it as live ones."""
+    from sinks.migrate import migrate
+    from tests.conftest import clickhouse
+
+    current, proposed, _ = files(tmp_path)
+    events = tickets()
+    with clickhouse(tmp_path / "db") as client:
+        migrate(client)
+        client.insert("input_events", [["ticket", e.event_id, e.ticket_id, e.customer, e.occurred_at, e.source,
+                                        "sla.tickets", 0, n, e.occurred_at, e.model_dump_json()]
+                                       for n, e in enumerate(events)],
+                      column_names=["kind", "event_id", "entity_id", "customer", "occurred_at", "source", "topic",
+                                    "partition", "offset", "ingested_at", "payload"])
+    last = max(e.occurred_at for e in events)
+    result = slastream("whatif", "--policy", current, "--proposed", proposed, "--html", str(tmp_path / "w.html"),
+                       cwd=tmp_path, CLICKHOUSE_DSN=f"chdb://{tmp_path / 'db'}")
+    assert result.returncode == OK, result.stderr
+    said = f"the database's data is as of {last:%Y-%m-%d %H:%M:%S} UTC"
+    assert said in " ".join(result.stderr.split())  # as the terminal wraps it
+    assert said in html.unescape((tmp_path / "w.html").read_text())
