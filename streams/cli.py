@@ -276,10 +276,9 @@ def _instant(text: str | None, option: str) -> datetime | None:
 
 
 def cmd_whatif(args: argparse.Namespace) -> int:
-    from sinks.clickhouse import connect_reader
+    from sinks.clickhouse import connect_reader, tables_end
     from streams.whatif import history as source
     from streams.whatif.compare import compare
-    from sinks.clickhouse import tables_end
     from streams.whatif.figures import live_end, read
     from streams.tools.rows_out import console as rows_console
     from streams.tools.rows_out import write_tables

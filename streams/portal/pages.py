@@ -283,7 +283,7 @@ class Moment(NamedTuple):
     """One entry of an SLA instance's timeline."""
 
     at: datetime
-    kind: str  # input, warning, breached, met, missed, correction, deadline, clock
+    kind: str  # input, warning, breached, met, missed, correction or deadline (its CSS class)
     text: str
 
 
