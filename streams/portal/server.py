@@ -213,8 +213,9 @@ def _moments(kind: str, current: dict[str, Any] | None, inputs: Table, lifecycle
         r = dict(zip(inputs.columns, row))
         reply = ", public reply" if r["public_reply"] else ""
         clock = f"; {_CLOCK[after[r['occurred_at']]]}" if r["occurred_at"] in after else ""
+        level = "severity" if kind == "incident" else "priority"
         out.append(pages.Moment(r["occurred_at"], "input", f"{kind.capitalize()} update {r['event_id']} from "
-                                f"{r['source']}: status {r['status']}, priority {r['level']}{reply}{clock}"))
+                                f"{r['source']}: status {r['status']}, {level} {r['level']}{reply}{clock}"))
     for row in lifecycle.rows:
         r = dict(zip(lifecycle.columns, row))
         out.append(pages.Moment(r["at"], r["type"], _said(r)))

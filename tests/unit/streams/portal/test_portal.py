@@ -142,3 +142,13 @@ def test_a_customer_without_data_yet_gets_its_page_with_an_empty_state(db) -> No
         route(db, newcomer, "/c/acme", {})
     with pytest.raises(NotFound):  # an analyst asking for a customer nobody knows
         route(db, ANALYST, "/c/initech", {})
+
+
+def test_an_incidents_timeline_names_its_severity() -> None:
+    from streams.portal.queries import Table
+    from streams.portal.server import _moments
+
+    inputs = Table("inputs", "", ["occurred_at", "event_id", "source", "status", "level", "public_reply"],
+                   [(NOW, "i-1", "pager", "triggered", "SEV1", False)])
+    (moment,) = _moments("incident", None, inputs, Table("lifecycle", "", ["type"], []), Table("status", "", ["version"], []))
+    assert moment.text == "Incident update i-1 from pager: status triggered, severity SEV1"
