@@ -20,6 +20,7 @@ import random
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -66,6 +67,17 @@ def burst(sends: OrderedSends, topic: str, n: int) -> None:
 
 
 EVENTS_PER_TICKET = 1.6  # of the paced load: a new ticket, and a reply for 60 % of them
+
+
+@dataclass
+class Paced:
+    """One paced load and what it measured."""
+
+    fraction: float  # of the worker's burst rate
+    rate: float  # events/s
+    sent: int
+    busy: float  # worker cores busy while it was sent
+    timed: list[tuple[float, float]] = field(default_factory=list)  # (deadline, delay) of each breach
 
 
 def paced(sends: OrderedSends, topic: str, rate: float, seconds: float, rng: random.Random,
@@ -137,7 +149,7 @@ def main() -> None:
                 raise RuntimeError(f"a worker exited for good; see {w.log_path}")
 
     fractions = [float(f) for f in args.fractions.split(",")]
-    runs: list[tuple[float, float, int, float, list[tuple[float, float]]]] = []  # ..., (deadline, delay) per breach
+    runs: list[Paced] = []
     try:
         workers[0].wait_until(lambda: len(group_assignments(settings, settings.app_id)) == args.workers, 60,
                               "workers joined")
@@ -150,12 +162,12 @@ def main() -> None:
             for _ in range(50):  # the last resolution deadlines (20 s) pass and fire
                 tend()
                 time.sleep(0.5)
-            runs.append((fraction, rate, sent, busy, []))
+            runs.append(Paced(fraction, rate, sent, busy))
         for msg in read_all(settings, settings.topic_breaches):
             record = orjson.loads(msg.value() or b"{}")
             if record["type"] == "breached" and record["entity_id"].startswith("L"):
                 at = datetime.fromisoformat(record["at"]).timestamp()
-                runs[int(record["entity_id"][1:].partition("-")[0])][4].append((at, msg.timestamp()[1] / 1000 - at))
+                runs[int(record["entity_id"][1:].partition("-")[0])].timed.append((at, msg.timestamp()[1] / 1000 - at))
         rss = max(peak_rss_mib(w.pid) for w in workers)
         paced_restarts = sum(w.restarts for w in workers)
     finally:
@@ -178,16 +190,16 @@ def main() -> None:
                       f"{measured.rate / one.rate:.2f}x ({measured.steady / one.steady:.2f}x)")
     table.add_row("worker restarts (stopped themselves to resume from the committed offsets): burst / paced",
                   f"{measured.restarts} / {paced_restarts}")
-    for fraction, rate, sent, busy, timed in runs:
-        timed.sort()
+    for run in runs:
+        run.timed.sort()
         # From the longest target on, every deadline kind of the load fires at once besides the
         # new tickets: the load's peak (docs/architecture.md, "Throughput").
-        first = timed[0][0] if timed else 0.0
-        peak = [d for at, d in timed if first + LONGEST_TARGET_S <= at <= first + args.seconds]
-        table.add_row(f"paced at {fraction:.0%} of the worker's burst rate: {sent:,} events at ~{rate:,.0f}/s; "
-                      "breaches", f"{len(timed):,}")
-        table.add_row("  worker cores busy while the load was sent", f"{busy:.2f}")
-        table.add_row("  deadline -> breach record delay p50 / p99 / p99.9 (s)", percentiles([d for _, d in timed]))
+        first = run.timed[0][0] if run.timed else 0.0
+        peak = [d for at, d in run.timed if first + LONGEST_TARGET_S <= at <= first + args.seconds]
+        table.add_row(f"paced at {run.fraction:.0%} of the worker's burst rate: {run.sent:,} events at "
+                      f"~{run.rate:,.0f}/s; breaches", f"{len(run.timed):,}")
+        table.add_row("  worker cores busy while the load was sent", f"{run.busy:.2f}")
+        table.add_row("  deadline -> breach record delay p50 / p99 / p99.9 (s)", percentiles([d for _, d in run.timed]))
         table.add_row("  the same at the peak (every deadline kind fires, input still coming)", percentiles(peak))
     table.add_row("reference: tick interval (s)", f"{settings.tick_interval_s}")
     table.add_row("worker peak RSS under paced load (MiB)", f"{rss:,.0f}")
