@@ -57,7 +57,7 @@ def cell(value: Any) -> str:
 
 # Words for the columns the pages show; CSV exports keep the column names and raw values.
 HEADERS = {
-    "contract": "Contract", "customer": "Customer", "service": "Service", "metric": "Measure", "level": "Priority",
+    "contract": "Contract", "customer": "Customer", "service": "Service", "metric": "Measure", "level": "Priority or severity",
     "kind": "Kind", "target_s": "Target", "instances": "SLA instances", "sla_instances": "SLA instances",
     "met": "Met", "missed": "Missed", "met_pct": "Met on time", "breached": "Breached", "open": "Still open",
     "results": "Probe results", "good": "Good results", "availability_pct": "Availability",

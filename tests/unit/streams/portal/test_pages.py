@@ -28,7 +28,7 @@ def test_a_table_shows_words_and_units_not_database_columns() -> None:
               [("gold", "P1", 900.0, 99.86, 2, 0.75, datetime(2026, 11, 27, 10, 0)),
                ("gold", "P4", None, None, 0, None, None)])
     page = table(t, "/c/acme?csv=sla")
-    for words in ("Contract", "Priority", "Target", "Met on time", "Breached", "Warned at", "When (UTC)",
+    for words in ("Contract", "Priority or severity", "Target", "Met on time", "Breached", "Warned at", "When (UTC)",
                   "15 min", "99.86 %", "75 % of the target", "2026-11-27 10:00:00"):
         assert words in page, words
     for column in ("target_s", "met_pct"):  # only as the attribute tests and scripts read
