@@ -305,7 +305,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
                 live = read(client)
                 # Unless told, up to where the live tables end: the worker fired every deadline up to
                 # there; later ones it may not have seen yet.
-                until = given or live_end(client) or until
+                until = given or live_end(as_of) or until
             if not args.events:
                 history = source.from_clickhouse(client, since, until + timedelta(milliseconds=1))
         finally:

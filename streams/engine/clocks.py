@@ -326,11 +326,7 @@ class ClockEngine:
                 for thr, key in thresholds:
                     if key not in facts and elapsed >= target * thr:
                         _fire(facts, thr, key, ev.at, level, target, elapsed)
-        due = None
-        if running and target is not None:
-            lowest = next((thr for thr, key in thresholds if key not in facts), None)
-            if lowest is not None:
-                due = calendar.add(prev, target * lowest - elapsed)
+        due = _next_threshold(facts, plan, prev, elapsed, target) if running and target is not None else None
         return Run(len(events), run.started, prev, elapsed, level, running, stopped_at, cycle, facts, due)
 
     @staticmethod
@@ -347,9 +343,7 @@ class ClockEngine:
         facts = dict(run.facts)
         _run_segment(facts, calendar, thresholds, run.prev, now, run.elapsed, calendar.elapsed(run.prev, now),
                      run.level, target, inclusive=False)  # a fact at `now` itself may still be undone by an event at `now`
-        lowest = next((thr for thr, key in thresholds if key not in facts), None)
-        due = None if lowest is None else calendar.add(run.prev, target * lowest - run.elapsed)
-        return run._replace(facts=facts, due=due)
+        return run._replace(facts=facts, due=_next_threshold(facts, plan, run.prev, run.elapsed, target))
 
     @staticmethod
     def _facts_at(run: Run, plan: _Plan, now: datetime) -> tuple[Mapping[str, Fact], datetime | None]:
@@ -380,10 +374,9 @@ class ClockEngine:
                 _run_segment(facts, calendar, thresholds, run.prev, now, elapsed, used, run.level, target,
                              inclusive=True)
             if target is not None:
-                # Thresholds rise, so the lowest pending one is due first.
-                lowest = next((thr for thr, key in thresholds if key not in facts), None)
-                if lowest is not None:
-                    dues.append(calendar.add(run.prev, target * lowest - elapsed))
+                due = _next_threshold(facts, plan, run.prev, elapsed, target)
+                if due is not None:
+                    dues.append(due)
                 deadline = calendar.add(run.prev, target - elapsed) if elapsed < target else None
             elapsed += used
         # Events may lie ahead of the clock (skew, replay held back): their facts wait for it.
@@ -480,6 +473,14 @@ def _holds(derived: Mapping[str, Fact], published: Mapping[str, Published]) -> b
         if seen is None or seen.summary != fact.summary:
             return False
     return True
+
+
+def _next_threshold(facts: Mapping[str, Fact], plan: _Plan, prev: datetime, elapsed: timedelta,
+                    target: timedelta) -> datetime | None:
+    """When a clock running from `prev` (with `elapsed` used) reaches its lowest threshold not
+    in `facts`; thresholds rise, so that one is due first. None when all fired."""
+    lowest = next((thr for thr, key in plan.thresholds if key not in facts), None)
+    return None if lowest is None else plan.calendar.add(prev, target * lowest - elapsed)
 
 
 def _fire(facts: dict[str, Fact], thr: float, key: str, at: datetime, level: str, target: timedelta,

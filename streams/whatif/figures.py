@@ -12,7 +12,7 @@ from typing import Any, Hashable
 from clickhouse_connect.driver.client import Client
 
 from schemas.policy import Policy
-from sinks.clickhouse import connect, insert_json, tables_end
+from sinks.clickhouse import connect, insert_json
 from sinks.contracts import write_contracts
 from sinks.migrate import migrate
 from sinks.rows import COLUMNS, Rows, breach_rows, instance_rows, minute_rows
@@ -140,9 +140,8 @@ def _number(value: Any, digits: int) -> float | None:
     return None if value is None or value != value else round(float(value), digits)
 
 
-def live_end(client: Client) -> datetime | None:
-    """Just after the last instant the live tables know of (`tables_end`): the live worker had
-    fired every deadline up to and including it, and a replay fires those before the instant
-    it is given (up to now, --check fired deadlines a stopped worker never reached)."""
-    end = tables_end(client)
+def live_end(end: datetime | None) -> datetime | None:
+    """Just after `end`, the last instant the live tables know of (`tables_end`): the live
+    worker had fired every deadline up to and including it, and a replay fires those before
+    the instant it is given (up to now, --check fired deadlines a stopped worker never reached)."""
     return None if end is None else end + timedelta(milliseconds=1)
