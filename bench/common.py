@@ -16,7 +16,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.admin import AdminClient
 
-from streams.kafka_util import lag
+from streams.kafka_util import lag, worker_lag
 from streams.settings import Settings, topic_env
 from streams.tools.workerproc import WorkerProcess, cpu_seconds, peak_rss_mib
 from streams.topics import create_topics
@@ -112,10 +112,10 @@ def broker_pid() -> int | None:
 Consumers = list[subprocess.Popen[bytes]] | list[WorkerProcess]
 
 
-def measure(start: Callable[[], Consumers], settings: Settings, group: str, topics: list[str],
+def measure(start: Callable[[], Consumers], settings: Settings, group: str | None, topics: list[str],
             total: int) -> Measured:
-    """Start consumer processes (one group) and time them over `total` records by the group's
-    commits, with the CPU time of the processes and of the local broker meanwhile. Worker
+    """Start consumer processes (one group; None: the workers, each topic in its group) and time
+    them over `total` records by the group's commits, with the CPU time of the processes and of the local broker meanwhile. Worker
     processes are supervised (one that stops itself is started again, and counted)."""
     broker = broker_pid()
     broker_cpu0 = cpu_seconds(broker) if broker else 0.0
@@ -131,11 +131,11 @@ def measure(start: Callable[[], Consumers], settings: Settings, group: str, topi
                 cpu[p.pid] = cpu_seconds(p.pid) or cpu.get(p.pid, 0.0)
                 peak[p.pid] = max(peak_rss_mib(p.pid), peak.get(p.pid, 0.0))
                 anon[p.pid] = max(peak_rss_mib(p.pid, "RssAnon"), anon.get(p.pid, 0.0))
-            if (left := lag(settings, group, topics)) <= 0:
+            if (left := lag(settings, group, topics) if group else worker_lag(settings, topics)) <= 0:
                 break
             for p in procs:
                 if not (p.keep_alive() if isinstance(p, WorkerProcess) else p.poll() is None):
-                    raise RuntimeError(f"{group}: a process exited")
+                    raise RuntimeError(f"{group or 'worker'}: a process exited")
             if t_first is None and left < total:
                 t_first, lag_first = time.perf_counter(), left
             time.sleep(0.2)

@@ -54,7 +54,7 @@ def main() -> None:
 
     topics = list(settings.input_topics.values())
     figures = {"baseline: bare Faust agent (only iterates)": bare_faust(env, settings, topics, total, tmp)}
-    for command, group, what in (("worker", name, "Kafka -> validate (-> dead-letter)"),
+    for command, group, what in (("worker", None, "Kafka -> validate (-> dead-letter)"),
                                  ("sink", settings.sink_group, "Kafka -> input_events")):
         group_of = processes(env, tmp, command, args.workers if command == "worker" else 1)
         figures[f"{command}: {what}"] = measure(lambda: start_all(group_of), settings, group, topics, total)
@@ -63,7 +63,7 @@ def main() -> None:
     metered = [w for i, port in enumerate(ports) for w in processes(
         {**env, "APP_ID": f"{name}-metrics", "METRICS_PORT": str(port)}, tmp, "worker", 1, f"metered{i}-")]
     figures["worker: the same with metrics on (METRICS_PORT)"] = measure(
-        lambda: start_all(metered), settings, f"{name}-metrics", topics, total)
+        lambda: start_all(metered), settings.model_copy(update={"app_id": f"{name}-metrics"}), None, topics, total)
 
     table = Table(title=f"ingest, {total} events, {args.partitions} partitions per topic, {args.workers} worker process(es), one sink")
     table.add_column("what")

@@ -138,7 +138,7 @@ def main() -> None:
         one = measure(lambda: start_all(processes(alone, tmp, "worker", 1, label="alone")), settings,
                       alone["APP_ID"], topics, args.burst)
     workers = processes(env, tmp, "worker", args.workers)
-    measured = measure(lambda: start_all(workers), settings, settings.app_id, topics, args.burst)
+    measured = measure(lambda: start_all(workers), settings, None, topics, args.burst)
 
     workers = processes(env, tmp, "worker", args.workers)  # the same group goes on with live traffic
     start_all(workers)

@@ -56,7 +56,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     policy = _policy(settings)
     # Everything the worker needs is checked before it writes anything anywhere.
     prepare_worker_topics(settings)
-    watch = Watch(settings, settings.app_id, {settings.topic_probes: settings.probe_group}) if settings.metrics_port else None
+    groups = {topic: settings.worker_group(topic) for topic in settings.input_topics.values()}
+    watch = Watch(settings, settings.app_id, groups) if settings.metrics_port else None
     app = build_app(settings, policy, watch=watch)
     collect_less()
     if watch is not None:  # before the group is joined: /ready says so until partitions are assigned

@@ -165,9 +165,15 @@ class Settings(BaseSettings):
         (streams/worker/probe_feed.py), so its offsets are not the Faust group's."""
         return f"{self.app_id}-probes"
 
+    @property
+    def events_group(self) -> str:
+        """Where the workers commit the ticket and incident topics, read like the probe topic
+        (streams/worker/event_feed.py)."""
+        return f"{self.app_id}-events"
+
     def worker_group(self, topic: str) -> str:
         """The consumer group in which the workers commit input `topic`."""
-        return self.probe_group if topic == self.topic_probes else self.app_id
+        return self.probe_group if topic == self.topic_probes else self.events_group
 
     def kafka_client_config(self) -> dict[str, Any]:
         """librdkafka (confluent-kafka) connection properties."""

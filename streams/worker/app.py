@@ -9,30 +9,28 @@ import os
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence, cast
+from typing import Any, Callable, Sequence, cast
 
 import aiokafka
 import faust
 from faust.types import StreamT
 
-from schemas.deadletter import Reason
 from schemas.policy import Policy
 from streams.engine.clocks import ClockEngine
 from streams.engine.slo_plan import SloPlan
 from streams.kafka_util import CommittedOffsets
-from streams.metrics import ACKED, PUBLISHED, SEND_FAILURES, TICK_SECONDS, TICKS, TICKS_SKIPPED, Watch, live_gauge
+from streams.metrics import TICK_SECONDS, TICKS, TICKS_SKIPPED, Watch, live_gauge
 from streams.settings import Settings
 from streams.topics import TABLES, ticks_topic
 from streams.validate import Limits
-from streams.verdict import Consumed, dead_letter, record_time
-from streams.worker.acks import InOrder, OffsetGap
 from streams.worker.faust_fixes import (MAX_POLL_RECORDS, drain_changelog_writes_before_commits, never_commit_over_gaps,
-                                        realign_committed, serve_partitions_in_turn)
+                                        serve_partitions_in_turn)
 from streams.worker.outputs import DirectTable, Outputs
 from streams.worker.partition_clock import PartitionClock
+from streams.worker.event_feed import EventFeed
+from streams.worker.feed import Feed
 from streams.worker.probe_feed import ProbeFeed
 from streams.worker.probe_tracking import ProbeTracker
-from streams.worker.router import Router
 from streams.worker.stall import StalledPartition, StallWatch, waiting
 from streams.worker.tracking import SlaTracker
 from streams.worker.types import Record, Table
@@ -63,10 +61,11 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
               watch: Watch | None = None) -> faust.App:
     """Create the worker app: Kafka to Kafka, it writes nothing to ClickHouse (`slastream sink` does).
 
-    One ingest agent per input topic (validation, dead-letter); with a policy, ticket and
-    incident events also drive the SLA engine and probe results the SLO tracker, and a
-    tick agent fires deadlines and closes minutes. With `watch`, the app keeps its health,
-    readiness and owned partitions current (streams/metrics.py).
+    Input records never become Faust events: two feeds read them with librdkafka (feed.py),
+    judge them (dead-letter) and, with a policy, apply ticket and incident events to the SLA
+    engine and count probe results for the SLO tracker; Faust holds the tables and runs the
+    tick agent that fires deadlines and closes minutes. With `watch`, the app keeps its
+    health, readiness and owned partitions current (streams/metrics.py).
     """
     drain_changelog_writes_before_commits()
     never_commit_over_gaps()
@@ -86,8 +85,7 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
         topic_replication_factor=settings.topic_replication,
         producer_acks=-1,
         producer_linger=settings.producer_linger_ms / 1000,
-        # Ticket and incident events stay unacknowledged until the next tick wrote them, and
-        # every record is safe to process again; so rebalances and shutdowns need not wait.
+        # Ticks are safe to process again; so rebalances and shutdowns need not wait.
         stream_wait_empty=False,
         broker_max_poll_records=MAX_POLL_RECORDS,  # with serve_partitions_in_turn: no partition waits long
         broker_session_timeout=settings.kafka_session_timeout_s,
@@ -98,63 +96,21 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
         max_future=timedelta(seconds=settings.max_future_s),
         max_past=timedelta(days=settings.max_past_days),
     )
-    deadletter = app.topic(settings.topic_deadletter, internal=False)
     sla_clock = PartitionClock(clock, lateness=timedelta(seconds=settings.sla_lateness_s))
-    orders: dict[str, InOrder] = {}  # per topic (one agent each): acknowledgements reach Faust in offset order
-    committed = CommittedOffsets(settings, settings.app_id)
-
-    def in_order(topic: str) -> InOrder:
-        order = orders[topic] = InOrder(lambda partition: committed.start(topic, partition))
-        return order
-
+    committed = CommittedOffsets(settings, settings.app_id)  # where versions before the feeds left the inputs
     outputs = Outputs(settings.kafka_client_config(), settings.producer_linger_ms)
     tracker, probes = _trackers(app, settings, policy, sla_clock, outputs) if policy else (None, None)
-
-    async def reject(record: Consumed, reason: Reason, detail: str) -> None:
-        key, value, headers = dead_letter(record, reason, detail, clock())
-        await sent(deadletter, [(key, value)], headers=headers)
-
-    router = Router(limits, sla_clock, reject, tracker)
     feed = ProbeFeed(settings, limits, outputs, sla_clock, clock, probes, before=committed)
+    events = EventFeed(settings, limits, outputs, sla_clock, clock, tracker, before=committed)
+    feeds: tuple[Feed, ...] = (events, feed)
     if probes is not None and tracker is not None:
-        _ticks(app, settings, tracker, probes, feed, sla_clock, committed)
-
-    @app.task
-    async def read_probes() -> None:
-        try:
-            await feed.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("reading probe results failed; stopping the worker")
-            await app.crash(exc)
-
-    async def ingest(kind: str, stream: StreamT) -> None:
-        manual = cast(faust.Stream, stream).noack()
-        order = in_order(settings.input_topics[kind])
-        acked = ACKED.labels(settings.input_topics[kind])
-        async for event in manual.events():
-            msg = event.message
-            if not await checked(app, order, msg):
-                return
-            ack = order.track(msg.partition, acker(manual, event, acked), msg.offset)
-            record = Consumed(msg.topic, msg.partition, msg.offset, msg.key, msg.value,
-                              record_time(_millis(msg.timestamp)))
-            await router.route(kind, record, app.consumer.highwater(msg.tp), ack)
-
-    for kind, topic_name in settings.input_topics.items():
-        if kind == "probe":
-            continue  # read by the probe feed, beside Faust
-        app.agent(app.topic(topic_name, internal=False), name=f"ingest-{kind}", concurrency=1)(_bind(ingest, kind))
-
-    @app.timer(interval=5.0)
-    async def unblock_commits() -> None:
-        await realign_committed(app, orders, committed)
+        _ticks(app, settings, tracker, probes, feeds, sla_clock)
+    for each in feeds:
+        _reading(app, each)
 
     def held() -> list[tuple[str, int, int, float]]:
         """Per partition, the oldest record not acknowledged: topic, partition, offset, age in seconds."""
-        out = [(topic, p, offset, age) for topic, order in list(orders.items())
-               for p, (offset, age) in order.oldest().items()]
+        out = [(topic, p, offset, age) for (topic, p), (offset, age) in events.oldest().items()]
         return out + [(feed.topic, p, offset, age) for p, (offset, age) in feed.oldest().items()]
 
     @app.timer(interval=30.0)
@@ -165,19 +121,34 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
                             extra={"topic": topic, "partition": partition, "offset": offset})
 
     def forget_pending(sender: Any, *args: Any, **kwargs: Any) -> None:
-        for order in orders.values():  # revoked records are read again and tracked anew
-            order.forget()
-        feed.release()
+        for each in feeds:  # what is not committed is read again by the partitions' next owner
+            each.release()
 
     app.on_partitions_revoked.connect(forget_pending)  # type: ignore[arg-type]  # mode's stub is too narrow
     live_gauge("slastream_oldest_unacked_age_seconds", lambda: [((t, str(p)), age) for t, p, _, age in held()])
     live_gauge("slastream_table_store_bytes", lambda: [((), _disk_bytes(settings.data_dir))])
     if watch is not None:
         _watched(app, watch, set(settings.input_topics.values()))
-        watch.lag.also = lambda: frozenset((feed.topic, p) for p in list(feed.held))
+        watch.lag.also = lambda: frozenset(tp for each in feeds for tp in list(each.held))
     if settings.stall_s > 0:
-        _stall_checks(app, settings.stall_s, committed, {*settings.input_topics.values(), ticks_topic(settings)})
+        _stall_checks(app, settings.stall_s, committed, {ticks_topic(settings)})
     return app
+
+
+def _reading(app: faust.App, feed: Feed) -> None:
+    """Run `feed` beside Faust; a failure stops the worker (a restart resumes from the commits)."""
+
+    async def read() -> None:
+        try:
+            await feed.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("reading %s failed; stopping the worker", ", ".join(feed.topics.values()))
+            await app.crash(exc)
+
+    read.__name__ = read.__qualname__ = f"read_{'_'.join(feed.topics)}"
+    app.task(read)
 
 
 def _stall_checks(app: faust.App, limit: float, committed: CommittedOffsets, topics: set[str]) -> None:
@@ -297,8 +268,8 @@ def _trackers(
     return tracker, probes
 
 
-def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: ProbeTracker, feed: ProbeFeed,
-           clock: PartitionClock, committed: CommittedOffsets) -> None:
+def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: ProbeTracker, feeds: tuple[Feed, ...],
+           clock: PartitionClock) -> None:
     """The tick topic and agent that fire deadlines and close minutes."""
     ticks_name = ticks_topic(settings)
     # Tables can only be written inside stream iteration, so a timer cannot fire deadlines
@@ -316,13 +287,11 @@ def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: Prob
         """Ask the broker where the inputs of `partition` stand when reading cannot tell
         (after a takeover, or an end unknown when the last record came); clocks hold till then."""
         for kind in clock.unsure(partition, settings.input_topics):
-            if kind == "probe":
-                position = await feed.position(partition)
+            topic = settings.input_topics[kind]
+            for feed in feeds:
+                position = await feed.position(topic, partition) if topic in feed.kinds else None
                 if position is not None:
                     clock.learn(kind, partition, *position)
-                continue
-            start, end = await committed.position(settings.input_topics[kind], partition)
-            clock.learn(kind, partition, start, end)
 
     last_tick: dict[int, float] = {}  # partition -> monotonic time of its last tick handled
 
@@ -338,7 +307,8 @@ def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: Prob
                 continue
             try:
                 with TICK_SECONDS.time():
-                    await feed.own(partition)  # the probe table's partition is recovered by now
+                    for feed in feeds:  # the tables' partition is recovered by now
+                        await feed.own(partition)
                     await settle(partition)
                     await tracker.on_tick(partition, lambda kind: clock.now(kind, partition))
                     await probes.on_tick(partition, clock.caught_up("probe", partition))
@@ -366,44 +336,6 @@ def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: Prob
     app.on_partitions_revoked.connect(forget)  # type: ignore[arg-type]  # mode's stub is too narrow
 
 
-async def checked(app: faust.App, order: InOrder, msg: Any) -> bool:
-    """False (and the worker stopping) when the record would skip uncommitted records.
-
-    The process ends so that a restart resumes from the committed offsets; nothing of the
-    record was processed or acknowledged.
-    """
-    try:
-        await order.check(msg.partition, msg.offset)
-    except OffsetGap as exc:
-        log.error("%s: %s; stopping the worker so that it resumes from the committed offset", msg.topic, exc,
-                  extra={"topic": msg.topic, "partition": msg.partition, "offset": msg.offset})
-        await app.crash(exc)
-        return False
-    return True
-
-
-def acker(stream: StreamT, event: Any, acked: Any) -> Callable[[], Awaitable[bool]]:
-    """The manual acknowledgement of one event of a `noack()` stream (counted on `acked`)."""
-
-    async def ack() -> bool:
-        acked.inc()
-        return await stream.ack(event)
-
-    return ack
-
-
-async def sent(topic: Any, records: Sequence[tuple[bytes | None, bytes]], headers: dict[str, bytes] | None = None) -> None:
-    """Send records to a Faust topic (through Faust's producer, flushed before each commit), counted by topic."""
-    name = topic.get_topic_name()
-    for key, value in records:
-        try:
-            await topic.send(key=key, value=value, headers=headers)
-        except Exception:
-            SEND_FAILURES.labels(name).inc()
-            raise
-    PUBLISHED.labels(name).inc(len(records))
-
-
 def _disk_bytes(path: Path) -> int:
     """Bytes of the files under `path`; a file RocksDB removes meanwhile counts 0."""
     total = 0
@@ -412,16 +344,3 @@ def _disk_bytes(path: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.stat(os.path.join(folder, name)).st_size
     return total
-
-
-def _millis(timestamp: float | None) -> int | None:
-    """Faust's record timestamp (seconds, from Kafka's milliseconds) back in milliseconds."""
-    return None if timestamp is None else round(timestamp * 1000)
-
-
-def _bind(ingest: Callable[[str, StreamT], Any], kind: str) -> Callable[[StreamT], Any]:
-    async def agent(stream: StreamT) -> None:
-        await ingest(kind, stream)
-
-    agent.__name__ = agent.__qualname__ = f"ingest_{kind}"
-    return agent

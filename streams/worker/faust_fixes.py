@@ -16,8 +16,6 @@ from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 from faust.types.tuples import FutureMessage
 
-from streams.kafka_util import CommittedOffsets
-from streams.worker.acks import InOrder
 
 log = logging.getLogger(__name__)
 
@@ -118,34 +116,3 @@ def drain_changelog_writes_before_commits() -> None:
     ProducerBuffer._send_pending = counted_send  # type: ignore[method-assign]
     ProducerBuffer.flush = flush  # type: ignore[method-assign]
     ProducerBuffer._slastream_draining = True  # type: ignore[attr-defined]
-
-
-async def realign_committed(app: faust.App, orders: dict[str, InOrder], committed: CommittedOffsets) -> None:
-    """Give Faust the broker's committed offset where its own copy would block commits.
-
-    Faust keeps a copy of each partition's committed offset, taken when it seeks after an
-    assignment, and records an acknowledgement only at or above that copy, and commits only
-    acknowledged offsets that start right after it. After crashes during group joins the
-    copy was seen both behind the broker's (every commit refused) and far ahead of it (every
-    acknowledgement dropped): either way the worker sat idle with its input processed and
-    none of it committed. Acknowledgements reach Faust in offset order from the broker's
-    committed offset (acks.py), so that is the offset to count from. This reads and sets
-    Faust's private fields (faust-streaming is pinned below 0.16).
-    """
-    consumer: Any = app.consumer
-    for tp in list(consumer.assignment()):
-        order = orders.get(tp.topic)
-        if order is None:
-            continue
-        mine, acked = consumer._committed_offset.get(tp), consumer._acked.get(tp)
-        upto = order.acked_upto.get(tp.partition)
-        ahead = mine is not None and upto is not None and mine > upto + 1  # ours would be dropped
-        behind = mine is not None and bool(acked) and min(acked) - mine > 1  # its commits refused
-        if ahead or behind:
-            broker = await committed.start(tp.topic, tp.partition)
-            if broker != mine:
-                log.warning("%s[%d]: Faust counted commits from %s, the broker has %d; realigned",
-                            tp.topic, tp.partition, mine, broker)
-                consumer._committed_offset[tp] = broker or None
-
-

@@ -1,9 +1,9 @@
 """What the worker does with one ticket or incident record, without Faust: the verdict, the
 dead-letter topic, the SLA tracker, and when the record is acknowledged.
 
-The Faust agent (app.py) only checks the record's offset, hands it here with its
-acknowledgement, and sends what `reject` is given to the dead-letter topic. Probe results
-get the same verdict (`streams/verdict.py`) in the probe feed (probe_feed.py), beside Faust.
+The event feed (event_feed.py) hands each record here with its acknowledgement and sends
+what `reject` is given to the dead-letter topic. Probe results get the same verdict
+(`streams/verdict.py`) in the probe feed (probe_feed.py).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Router:
         self.tracker = tracker
         self._consumed: dict[str, Any] = {}  # per topic, its labelled counter (a lookup per record cost 2 %)
 
-    async def route(self, kind: str, record: Consumed, highwater: int, ack: Ack) -> None:
+    async def route(self, kind: str, record: Consumed, highwater: int | None, ack: Ack) -> None:
         """Process one record of `kind`'s input topic (`highwater`: its partition's end as the
         consumer knows it). `ack` is called once nothing of the record can be lost: at once,
         for a ticket or incident event once the partition's next tick has written its entity."""

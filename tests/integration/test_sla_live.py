@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from streams.kafka_util import group_assignments, read_all, worker_lag
+from streams.topics import ticks_topic
 from tests.conftest import clickhouse
 from tests.integration import scenario
 from tests.integration.helpers import send
@@ -98,8 +99,8 @@ def test_two_workers_split_partitions_and_agree(run) -> None:
                      for i in (1, 2))
     wait_for_members(run, first, 2)
     members = group_assignments(run.settings, run.settings.app_id)
-    tickets = run.settings.topic_tickets
-    assert all(any(topic == tickets for topic, _ in owned) for owned in members)  # both own input partitions
+    ticks = ticks_topic(run.settings)
+    assert all(any(topic == ticks for topic, _ in owned) for owned in members)  # both tick (and read) partitions
     t0 = start_time()
     send(run.settings, [r for p in prefixes for r in scenario.records(t0, p)])
     wait_for_outcome(run, first, len(scenario.EXPECTED_EVENTS) * len(prefixes))

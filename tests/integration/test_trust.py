@@ -11,7 +11,7 @@ import orjson
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from streams.kafka_util import lag, read_all
+from streams.kafka_util import read_all, worker_lag
 from streams.portal.queries import Db, instance_inputs, instance_owner
 from streams.topics import create_topics
 from tests.conftest import clickhouse
@@ -89,7 +89,7 @@ def test_a_record_timestamp_set_by_its_producer_does_not_pass_the_time_guard(run
     producer = Producer(run.settings.kafka_client_config())
     producer.produce(run.settings.topic_tickets, orjson.dumps(old), b"T-OLD", timestamp=10_000)
     assert producer.flush(30) == 0
-    worker.wait_until(lambda: lag(run.settings, run.settings.app_id, [run.settings.topic_tickets]) == 0
+    worker.wait_until(lambda: worker_lag(run.settings, [run.settings.topic_tickets]) == 0
                       and read_all(run.settings, run.settings.topic_deadletter), 60, "the record dead-lettered")
     worker.stop()
     (dead,) = [orjson.loads(m.value()) for m in read_all(run.settings, run.settings.topic_deadletter)]
