@@ -258,7 +258,6 @@ def _trackers(
 
     tracker = SlaTracker(
         ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall, stored=outputs.stored,
-        flush_after=timedelta(seconds=settings.tick_interval_s),
     )
     probes = ProbeTracker(
         SloPlan(policy), tables["probe"], publish_slo, clock.wall,

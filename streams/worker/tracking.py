@@ -1,8 +1,8 @@
 """Live SLA tracking: the thin layer between Faust (tables, ticks) and the pure engine.
 
 Changes are staged and written in batches: an event's lifecycle outputs, its entity's
-table entry and status record wait for the partition's next tick (or, in a backlog that
-holds ticks back, for the next event once the batch is `flush_after` old), which publishes
+table entry and status record wait for the partition's next tick (tables can be written
+only inside Faust's stream iteration, and the event feed runs beside it), which publishes
 the outputs and writes each changed entity once (five updates of a ticket within a tick:
 one table write, one status record) and only then acknowledges the events.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Awaitable, Callable, Sequence
 
 import orjson
@@ -63,7 +63,6 @@ class _Staged:
     """A partition's changes since its last tick: entries to write and the acknowledgements
     of the events applied."""
 
-    since: datetime  # wall time of the first change
     outputs: list[Record] = field(default_factory=list)  # lifecycle events, in the order they came
     due: list[datetime] = field(default_factory=list)  # the instants of the warnings and breaches among them
     entries: dict[tuple[str, bytes], Entry] = field(default_factory=dict)
@@ -77,7 +76,6 @@ class SlaTracker:
     def __init__(
         self, engine: ClockEngine, tables: dict[str, Table], publish: Publish,
         wall: Callable[[], datetime], cached: int = 32_768, *, stored: Stored,
-        flush_after: timedelta = timedelta(seconds=0.5),
     ) -> None:
         self.engine = engine
         self.tables = tables
@@ -100,7 +98,6 @@ class SlaTracker:
         # A tick's entries while the broker stores their outputs, before they are written.
         self._writing: dict[int, _Staged] = {}
         self._flushes: dict[int, asyncio.Lock] = {}  # one flush of a partition at a time
-        self.flush_after = flush_after  # staged changes this old are written by the next event
         self._revokes = 0  # how many times partitions were revoked (a tick's wait outlived its partition)
         self._legacy_keys = False  # whether the last scan of the tables met an entry keyed by a bare id
 
@@ -120,13 +117,7 @@ class SlaTracker:
             changed = old is None or new != old.state  # else a duplicate: nothing changed, nothing to say
             if changed:
                 self._stage(event.kind, key, partition, new, outputs)
-            staged = self._staging(partition)
-            staged.acks.append(ack)
-            flush = self.wall() - staged.since >= self.flush_after
-        # Ticks come seldom while the ingest agent works through a backlog: changes older than
-        # `flush_after` are written now, so that a crash repeats (and delays) little.
-        if flush and not self._flush_lock(partition).locked():
-            await self._flush(partition)
+            self._staging(partition).acks.append(ack)
         return len(outputs) if changed else 0
 
     async def on_tick(self, partition: int, clock: Callable[[str], datetime | None]) -> int:
@@ -170,7 +161,7 @@ class SlaTracker:
     def _staging(self, partition: int) -> _Staged:
         staged = self._staged.get(partition)
         if staged is None:
-            staged = self._staged[partition] = _Staged(self.wall())
+            staged = self._staged[partition] = _Staged()
         return staged
 
     def _lock(self, partition: int) -> asyncio.Lock:
