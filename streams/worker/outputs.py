@@ -7,10 +7,11 @@ buffer, aiokafka's sender, all in Python); librdkafka batches and sends on its o
 threads. What Faust's producer still sends: ticks and dead letters, flushed by Faust
 before it commits offsets.
 
-A record is stored for sure only once `stored()` has returned: the trackers call it
-before they acknowledge the records it came from, so no offset is committed past a
-record whose outputs or state could still be lost; the trackers write state only once
-the outputs it says were published are stored.
+A record is stored for sure only once `stored()` has returned: the feeds call it before
+they commit, so no offset is committed past a record whose outputs or state could still
+be lost; the trackers write state only once the outputs it says were published are stored.
+`stored()` waits for the records sent before it was called, not for those sent while it
+waits: under a steady load librdkafka's queue is seldom empty.
 """
 
 from __future__ import annotations
@@ -41,17 +42,15 @@ class Outputs:
                                    "queue.buffering.max.kbytes": 65536})
         self._lost: str | None = None
         self._types: dict[str, Any] = {}  # lifecycle type -> its labelled counter
+        # Records not yet stored, per generation (a `stored()` call closes one), oldest first.
+        self._generation = 0
+        self._unstored: dict[int, int] = {}
 
     def send(self, topic: str, records: Sequence[tuple[bytes | None, bytes]], lifecycle: bool = False,
              headers: dict[str, str | bytes | None] | None = None) -> None:
         """Queue records for `topic` (counted by topic, and on the breach topic by type); returns at once."""
         for key, value in records:
-            while True:
-                try:
-                    self._producer.produce(topic, value, key, on_delivery=self._delivered, headers=headers)
-                    break
-                except BufferError:  # librdkafka's queue is full: let it send
-                    self._producer.poll(0.05)
+            self._produce(topic, value, key, self._delivered, headers=headers)
             if lifecycle:
                 type_ = orjson.loads(value)["type"]
                 counter = self._types.get(type_)
@@ -68,21 +67,45 @@ class Outputs:
             if error is None:
                 stored(msg.offset() or 0)
 
+        self._produce(topic, value, key, delivered, partition=partition)
+
+    def _produce(self, topic: str, value: bytes, key: bytes | None, delivered: Callable[[KafkaError | None, Message], None],
+                 **kwargs: Any) -> None:
+        generation = self._generation
+        self._unstored[generation] = self._unstored.get(generation, 0) + 1
+
+        def done(error: KafkaError | None, msg: Message) -> None:
+            left = self._unstored[generation] - 1
+            if left:
+                self._unstored[generation] = left
+            else:
+                del self._unstored[generation]
+            delivered(error, msg)
+
         while True:
             try:
-                self._producer.produce(topic, value, key, partition=partition, on_delivery=delivered)
+                self._producer.produce(topic, value, key, on_delivery=done, **kwargs)
                 return
-            except BufferError:
+            except BufferError:  # librdkafka's queue is full: let it send
                 self._producer.poll(0.05)
 
     async def stored(self) -> None:
-        """Return once the broker has stored every record sent so far; OutputLost if one was not.
-
-        Waits without blocking the event loop (other partitions and agents go on)."""
-        while self._producer.flush(0):
+        """Return once the broker has stored every record sent before this call (not those sent
+        while it waits); OutputLost if one was not. Waits without blocking the event loop."""
+        upto = self._generation
+        self._generation += 1
+        while True:
+            self._producer.flush(0)  # serves delivery reports and sends without waiting for linger.ms
+            oldest = next(iter(self._unstored), None)  # generations are added in increasing order
+            if oldest is None or oldest > upto:
+                break
             await asyncio.sleep(0.002)
         if self._lost is not None:
             raise OutputLost(self._lost)
+
+    def unstored(self) -> int:
+        """Records sent and not yet stored (nor given up on)."""
+        return sum(self._unstored.values())
 
     def _delivered(self, error: KafkaError | None, msg: Message) -> None:
         if error is not None:

@@ -11,7 +11,8 @@ twice nor called late.
 
 Closing happens once per tick for all of a partition's services, so it can afford to wait:
 outputs (closed minutes, alerts, statuses) are published and stored by the broker before
-the entries are written, and the entries are stored before the results are released.
+the entries are written; the probe feed commits released results only once the broker has
+stored everything sent before (the entries too).
 A crash in between leaves the old entries, and the results are read and counted
 again, giving the same outputs; consumers keep one copy per key or event id.
 """
@@ -141,8 +142,6 @@ class ProbeTracker:
             self.table[service.encode()] = entry.dump()
             part.entries[service] = entry
             self._remember(part, service, entry)
-        if entries:
-            await self.stored()  # the entries, before the results they counted are released
         part.closed_until = new
         for minute in [m for m in part.first if m < new]:  # closed, published and written: released
             del part.first[minute]

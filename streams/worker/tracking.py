@@ -132,8 +132,7 @@ class SlaTracker:
 
     async def _flush(self, partition: int) -> None:
         """Publish the lifecycle events and status records of the partition's staged changes,
-        wait until the broker has stored them, write the entries, wait again, then acknowledge
-        the events. One flush of a partition at a time, so entries are written in the order
+        wait until the broker has stored them, write the entries, then acknowledge the events. One flush of a partition at a time, so entries are written in the order
         they were staged."""
         async with self._flush_lock(partition):
             async with self._lock(partition):
@@ -154,7 +153,8 @@ class SlaTracker:
             if revokes != self._revokes:
                 return  # revoked meanwhile: the new owner applies the events again
             self._write(partition, staged)
-            await self.stored()  # the entries, before the events they hold are acknowledged
+            # The event feed commits acknowledged records only once the broker has stored
+            # everything sent before (these entries too): no wait here.
             for ack in staged.acks:
                 await ack()
 

@@ -271,8 +271,9 @@ def test_a_status_row_is_a_function_of_the_input_not_of_the_partition_clock(poli
 
 
 def test_an_entry_is_written_only_once_its_outputs_are_stored(policy) -> None:
-    """Outputs, stored, entry, stored, acknowledgement: state in the table always means its
-    outputs are on their topics, so a new owner has nothing to publish again."""
+    """Outputs, stored, entry, acknowledgement: state in the table always means its outputs
+    are on their topics, so a new owner has nothing to publish again. The entry's own wait
+    is the event feed's, before it commits what was acknowledged (test_event_feed.py)."""
     order: list[str] = []
 
     class Logged(dict):
@@ -296,7 +297,7 @@ def test_an_entry_is_written_only_once_its_outputs_are_stored(policy) -> None:
     run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"), ack))
     run(tracker.on_event(ticket("b", "2026-11-27 10:01", "open", reply=True), 0, 1, utc("2026-11-27 10:01"), ack))
     run(tracker.on_tick(0, lambda kind: None))
-    assert order == ["events", "stored", "entry", "stored", "ack", "ack"]  # events and statuses in one publish
+    assert order == ["events", "stored", "entry", "ack", "ack"]  # events and statuses in one publish
 
 
 def test_a_crash_before_the_outputs_are_stored_leaves_the_old_entry_and_the_same_ids_come_again(setup, policy) -> None:
