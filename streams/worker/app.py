@@ -293,6 +293,8 @@ def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: Prob
                     clock.learn(kind, partition, *position)
 
     last_tick: dict[int, float] = {}  # partition -> monotonic time of its last tick handled
+    handled: dict[int, int] = {}  # partition -> offset of its last tick handled
+    stalled_ticks: StallWatch[int] = StallWatch(settings.stall_s)
 
     @app.agent(ticks, name="sla-ticks", concurrency=1)
     async def on_ticks(stream: StreamT) -> None:
@@ -313,6 +315,7 @@ def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: Prob
                     await probes.on_tick(partition, clock.caught_up("probe", partition))
                 TICKS.inc()
                 last_tick[partition] = time.monotonic()
+                handled[partition] = event.message.offset
             except Exception as exc:
                 # In-memory state may be half applied: stop, so that a restart resumes from the
                 # tables and committed offsets (Faust would restart this agent on that state).
@@ -326,6 +329,26 @@ def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: Prob
         probes.forget()
         clock.forget()
         last_tick.clear()
+        stalled_ticks.forget()
+
+    if settings.stall_s > 0:
+        @app.timer(interval=min(10.0, settings.stall_s / 3))
+        async def check_ticks() -> None:
+            """Stop the worker when a tick partition it holds handles no tick for STALL_S: ticks
+            drive everything (deadlines, minutes, which input partitions the feeds read), and
+            the leader sends one every TICK_INTERVAL_S, so a silent partition means a stuck
+            agent or tick producer; a restart resumes from the tables and commits."""
+            if app.rebalancing or app.in_recovery:
+                stalled_ticks.forget()
+                return
+            owned = [tp.partition for tp in app.consumer.assignment() if tp.topic == ticks_name]
+            for partition in stalled_ticks.idle(time.monotonic(), {p: handled.get(p) for p in owned}):
+                problem = (f"{ticks_name}[{partition}]: no tick handled for {settings.stall_s:.0f} s (last at offset "
+                           f"{handled.get(partition)}); stopping the worker so that it resumes from the tables "
+                           "and committed offsets")
+                log.error("%s", problem, extra={"topic": ticks_name, "partition": partition})
+                await app.crash(StalledPartition(problem))
+                return
 
     live_gauge("slastream_seconds_since_tick", lambda: [((str(p),), time.monotonic() - t)
                                                         for p, t in list(last_tick.items())])
