@@ -26,7 +26,7 @@ Reject = Callable[[Consumed, Reason, str], Awaitable[None]]  # record, reason, d
 
 
 class Router:
-    """Routes ticket and incident records; one per worker, shared by their ingest agents."""
+    """Routes ticket and incident records (the event feed's, for both topics)."""
 
     def __init__(self, limits: Limits, clock: PartitionClock, reject: Reject,
                  tracker: SlaTracker | None = None) -> None:

@@ -147,7 +147,7 @@ class SlaTracker:
                 for at in staged.due:
                     DEADLINE_DELAY.observe(max((wall - at).total_seconds(), 0.0))
             # Outside the entity lock: the partition's next events are applied while the broker
-            # stores (one wait per tick held the ingest agent about a tenth of the time).
+            # stores (one wait per tick held the event reading about a tenth of the time).
             revokes = self._revokes
             await self.stored()  # every output and status row of these entries, before the entries
             if revokes != self._revokes:
