@@ -97,14 +97,14 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
         max_past=timedelta(days=settings.max_past_days),
     )
     sla_clock = PartitionClock(clock, lateness=timedelta(seconds=settings.sla_lateness_s))
-    committed = CommittedOffsets(settings, settings.app_id)  # where versions before the feeds left the inputs
+    committed = CommittedOffsets(settings, settings.app_id)  # ticks; and the inputs, where versions before the feeds left them
     outputs = Outputs(settings.kafka_client_config(), settings.producer_linger_ms)
     tracker, probes = _trackers(app, settings, policy, sla_clock, outputs) if policy else (None, None)
     feed = ProbeFeed(settings, limits, outputs, sla_clock, clock, probes, before=committed)
     events = EventFeed(settings, limits, outputs, sla_clock, clock, tracker, before=committed)
     feeds: tuple[Feed, ...] = (events, feed)
     if probes is not None and tracker is not None:
-        _ticks(app, settings, tracker, probes, feeds, sla_clock)
+        _ticks(app, settings, tracker, probes, feeds, sla_clock, committed)
     for each in feeds:
         _reading(app, each)
 
@@ -268,7 +268,7 @@ def _trackers(
 
 
 def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: ProbeTracker, feeds: tuple[Feed, ...],
-           clock: PartitionClock) -> None:
+           clock: PartitionClock, committed: CommittedOffsets) -> None:
     """The tick topic and agent that fire deadlines and close minutes."""
     ticks_name = ticks_topic(settings)
     # Tables can only be written inside stream iteration, so a timer cannot fire deadlines
@@ -338,10 +338,16 @@ def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: Prob
             drive everything (deadlines, minutes, which input partitions the feeds read), and
             the leader sends one every TICK_INTERVAL_S, so a silent partition means a stuck
             agent or tick producer; a restart resumes from the tables and commits."""
+            owned = [tp.partition for tp in app.consumer.assignment() if tp.topic == ticks_name]
+            if owned:  # no tick comes while the broker is away: a window counts only if it answered quickly
+                asked = time.monotonic()
+                await committed.position(ticks_name, owned[0])
+                if time.monotonic() - asked > 5:
+                    stalled_ticks.forget()
+                    return
             if app.rebalancing or app.in_recovery:
                 stalled_ticks.forget()
                 return
-            owned = [tp.partition for tp in app.consumer.assignment() if tp.topic == ticks_name]
             for partition in stalled_ticks.idle(time.monotonic(), {p: handled.get(p) for p in owned}):
                 problem = (f"{ticks_name}[{partition}]: no tick handled for {settings.stall_s:.0f} s (last at offset "
                            f"{handled.get(partition)}); stopping the worker so that it resumes from the tables "
