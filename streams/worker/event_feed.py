@@ -2,11 +2,12 @@
 
 Each record gets the router's verdict (dead letter, or the SLA tracker) and an
 acknowledgement: at once for a refused one, once the partition's next tick has written the
-entity for an applied one (tracking.py: its outputs, status record and table entry are
-stored by then). Offsets are committed in a consumer group of their own
-(`Settings.events_group`), per partition up to the first record not acknowledged. A crash
-anywhere re-reads from there; the engine ignores an event it holds already, and the
-outputs it publishes again carry the same ids.
+entity for an applied one (tracking.py: its outputs and status record are stored by then,
+its table entry sent). Offsets are committed in a consumer group of their own
+(`Settings.events_group`), per partition up to the first record not acknowledged, once the
+broker has stored everything sent before (feed.py). A crash anywhere re-reads from there;
+the engine ignores an event it holds already, and the outputs it publishes again carry the
+same ids.
 
 Reading waits while many records wait for their tick: a backlog read far ahead of the
 ticks would sit in memory, not in Kafka.
