@@ -10,7 +10,11 @@ the engine ignores an event it holds already, and the outputs it publishes again
 same ids.
 
 Reading waits while many records wait for their tick: a backlog read far ahead of the
-ticks would sit in memory, not in Kafka.
+ticks would sit in memory, not in Kafka. And a partition with FLUSH_AT events applied since
+its last flush gets a tick of its own at once: a flush publishes its events' outputs before
+it writes their entries, and a worker killed in between publishes them again after its
+restart (same ids), so flushes are kept small (full chaos runs with flushes of thousands of
+events after a restart saw 34-36 % copies in a SIGKILL stage).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from confluent_kafka import Message
 from schemas.deadletter import Reason
 from streams.kafka_util import CommittedOffsets
 from streams.settings import Settings
+from streams.topics import ticks_topic
 from streams.validate import Limits
 from streams.verdict import Consumed
 from streams.worker.feed import TP, Feed, Held
@@ -34,6 +39,7 @@ from streams.worker.router import Router
 from streams.worker.tracking import SlaTracker
 
 MAX_PENDING = 20_000  # records read and not yet acknowledged before reading waits
+FLUSH_AT = 500  # events applied on a partition since its last flush that ask for a tick at once
 
 
 class Pending(Held):
@@ -82,6 +88,9 @@ class EventFeed(Feed):
         super().__init__(settings, settings.events_group, topics, outputs, clock, wall,
                          owned=tracker is not None, before=before)
         self.router = Router(limits, clock, self._rejected, tracker)
+        self.tracker = tracker
+        self.ticks = ticks_topic(settings)
+        self._asked: dict[int, int] = {}  # partition -> events staged when a tick was last asked for
 
     def reading(self) -> bool:
         return super().reading() and sum(
@@ -106,6 +115,19 @@ class EventFeed(Feed):
                 ends[tp] = self.cached_end(*tp)
             held.next_read = record.offset + 1
             await self.router.route(self.kinds[record.topic], record, ends[tp], held.track(record.offset))
+            self._ask_for_tick(record.partition)
+
+    def _ask_for_tick(self, partition: int) -> None:
+        """Send the partition a tick of its own once FLUSH_AT events wait for one (and again
+        for every FLUSH_AT more while it has not come)."""
+        if self.tracker is None:
+            return
+        staged = self.tracker.staged(partition)
+        if staged < self._asked.get(partition, 0):
+            self._asked[partition] = 0  # flushed since
+        if staged >= self._asked.get(partition, 0) + FLUSH_AT:
+            self._asked[partition] = staged
+            self.outputs.write(self.ticks, partition, b"", b"", lambda offset: None)
 
     def done_before(self, tp: TP, held: Held) -> int | None:
         return held.done_before() if isinstance(held, Pending) else held.next_read

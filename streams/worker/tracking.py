@@ -120,6 +120,11 @@ class SlaTracker:
             self._staging(partition).acks.append(ack)
         return len(outputs) if changed else 0
 
+    def staged(self, partition: int) -> int:
+        """Events applied on `partition` since its last flush (what its next tick writes)."""
+        staged = self._staged.get(partition)
+        return 0 if staged is None else len(staged.acks)
+
     async def on_tick(self, partition: int, clock: Callable[[str], datetime | None]) -> int:
         """Advance every entity of `partition` whose next deadline has passed, then write what
         changed since the last write and acknowledge its events. `clock(kind)` is the time of
