@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 250  # records per read, handled before the next read
 COMMIT_EVERY_S = 1.0
+COMMIT_ALL_EVERY_S = 10.0  # every owned partition's position is committed again this often (below)
 PREFETCH_KB = 8192  # what librdkafka fetches ahead (its default, 64 MiB, was most of a worker's memory)
 STALLED_AFTER_S = 20.0  # an owned partition whose position stands this long while records wait is assigned again
 TP = tuple[str, int]  # topic, partition
@@ -115,7 +116,7 @@ class Feed:
 
     async def run(self) -> None:
         """Read, hand over and commit until cancelled."""
-        last_commit = time.monotonic()
+        last_commit = last_all = time.monotonic()
         try:
             while True:
                 reading = self.reading()
@@ -123,9 +124,12 @@ class Feed:
                 if messages:
                     await self.take(messages)
                 if time.monotonic() - last_commit >= COMMIT_EVERY_S:
-                    await self.commit()
+                    again = time.monotonic() - last_all >= COMMIT_ALL_EVERY_S
+                    await self.commit(again)
                     await self._unstall(reading)
                     last_commit = time.monotonic()
+                    if again:
+                        last_all = last_commit
                 await asyncio.sleep(0 if len(messages) == BATCH else 0.02)
         finally:
             self._consumer.close()
@@ -225,13 +229,20 @@ class Feed:
         return Consumed(msg.topic() or "", msg.partition() or 0, msg.offset() or 0, msg.key(), msg.value(),
                         record_time(timestamp))
 
-    async def commit(self) -> None:
+    async def commit(self, again: bool = False) -> None:
         """Commit, per partition, the offset before which every record is done, once the broker
-        has stored everything sent so far."""
+        has stored everything sent so far. `again`: also the partitions whose position has not
+        moved since their last commit.
+
+        A commit is asynchronous and its outcome is not awaited: one in flight when the broker
+        stops is lost without a word (a chaos broker stop left two partitions uncommitted while
+        their records were done). So the run commits every position again every
+        COMMIT_ALL_EVERY_S; committing an offset twice changes nothing."""
         positions = {}
         for tp, held in self.held.items():
             position = self.done_before(tp, held)
-            if position is not None and (held.committed is None or position > held.committed):
+            if position is not None and (held.committed is None or position > held.committed
+                                         or (again and position == held.committed)):
                 positions[tp] = position
         if not positions:
             return

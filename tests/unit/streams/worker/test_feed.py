@@ -18,12 +18,26 @@ TP = ("sla.tickets", 0)
 class Consumer:
     def __init__(self) -> None:
         self.assigned: list[list[tuple[str, int, int]]] = []
+        self.commits: list[list[tuple[str, int, int]]] = []
 
     def incremental_unassign(self, partitions) -> None:
         pass
 
     def incremental_assign(self, partitions) -> None:
         self.assigned.append([(tp.topic, tp.partition, tp.offset) for tp in partitions])
+
+    def commit(self, offsets, asynchronous: bool) -> None:
+        self.commits.append([(tp.topic, tp.partition, tp.offset) for tp in offsets])
+
+
+class Outputs:
+    async def stored(self) -> None:
+        pass
+
+
+class Counter:
+    def inc(self, amount: int) -> None:
+        pass
 
 
 class Broker:
@@ -42,6 +56,7 @@ def world(monkeypatch):
     feed.owned, feed.held, feed._generation = True, {TP: Held(100)}, 0
     feed._still, feed._assigned_again = {}, None
     feed._consumer, feed._committed = Consumer(), Broker(150)
+    feed.outputs, feed._acked = Outputs(), {TP[0]: Counter()}
 
     def check(at: float, reading: bool = True) -> None:
         now[0] = 1000.0 + at
@@ -81,3 +96,13 @@ def test_nothing_happens_when_no_record_waits_or_the_feed_holds_back(world) -> N
     check(4 * STALLED_AFTER_S, reading=False)  # backpressure: it does not read on purpose
     check(5 * STALLED_AFTER_S - 1)
     assert feed._consumer.assigned == []
+
+
+def test_a_position_is_committed_when_it_moves_and_again_now_and_then_in_case_a_commit_was_lost(world) -> None:
+    feed, _ = world
+    feed.held[TP].next_read = 120
+    asyncio.run(feed.commit())
+    asyncio.run(feed.commit())  # nothing moved
+    assert feed._consumer.commits == [[("sla.tickets", 0, 120)]]
+    asyncio.run(feed.commit(again=True))  # the first may have been lost with a broker stop: no word comes back
+    assert feed._consumer.commits == [[("sla.tickets", 0, 120)]] * 2
