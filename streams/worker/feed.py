@@ -15,14 +15,6 @@ offsets, by whichever worker owns it next. A partition's first read starts at th
 committed offset, or for a group that has none yet (state written by a version that read
 the topic through Faust) where the Faust group was. Without a policy there is no state:
 the feed is an ordinary member of its group.
-
-librdkafka sometimes stops fetching manually assigned partitions after a broker restart
-(confluentinc/librdkafka#5153: no error, records waiting, the position still; seen in the
-chaos suite's broker stop). So a feed that reads, whose owned partition has not moved for
-STALLED_AFTER_S while the broker holds records past it, assigns its partitions again at
-their positions, which starts their fetching afresh; if that does not help by the next
-STALLED_AFTER_S, it fails (StalledPartition), and the worker stops so that a restart
-resumes from the commits with new clients.
 """
 
 from __future__ import annotations
@@ -42,7 +34,6 @@ from streams.settings import Settings
 from streams.verdict import Consumed, dead_letter, record_time
 from streams.worker.outputs import Outputs
 from streams.worker.partition_clock import PartitionClock
-from streams.worker.stall import StalledPartition
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +41,6 @@ BATCH = 250  # records per read, handled before the next read
 COMMIT_EVERY_S = 1.0
 COMMIT_ALL_EVERY_S = 10.0  # every owned partition's position is committed again this often (below)
 PREFETCH_KB = 8192  # what librdkafka fetches ahead (its default, 64 MiB, was most of a worker's memory)
-STALLED_AFTER_S = 20.0  # an owned partition whose position stands this long while records wait is assigned again
 TP = tuple[str, int]  # topic, partition
 
 
@@ -81,8 +71,6 @@ class Feed:
         self.owned = owned
         self.held: dict[TP, Held] = {}
         self._generation = 0  # moves at every revocation: a lookup begun before it is void
-        self._still: dict[TP, tuple[int | None, float]] = {}  # position, since when it stands (while reading)
-        self._assigned_again: dict[TP, int | None] | None = None  # positions when assigned again, until one moves
         self._committed = CommittedOffsets(settings, group)
         self._consumer = Consumer({
             **settings.kafka_client_config(), "group.id": group, "enable.auto.commit": False,
@@ -119,14 +107,12 @@ class Feed:
         last_commit = last_all = time.monotonic()
         try:
             while True:
-                reading = self.reading()
-                messages = self._consumer.consume(BATCH, timeout=0) if reading else []
+                messages = self._consumer.consume(BATCH, timeout=0) if self.reading() else []
                 if messages:
                     await self.take(messages)
                 if time.monotonic() - last_commit >= COMMIT_EVERY_S:
                     again = time.monotonic() - last_all >= COMMIT_ALL_EVERY_S
                     await self.commit(again)
-                    await self._unstall(reading)
                     last_commit = time.monotonic()
                     if again:
                         last_all = last_commit
@@ -151,8 +137,6 @@ class Feed:
     def release(self) -> None:
         """Faust revoked the assignment: stop reading; whatever is not committed is read again."""
         self._generation += 1
-        self._still.clear()
-        self._assigned_again = None
         if self.held:
             self._consumer.incremental_unassign([TopicPartition(t, p) for t, p in self.held])
         self.held.clear()
@@ -169,46 +153,6 @@ class Feed:
         except KafkaException:
             return None  # the broker is away: the next tick asks again, the partition's clock holds meanwhile
         return start, end
-
-    async def _unstall(self, reading: bool) -> None:
-        """Assign the owned partitions again when one stands still while reading and the broker
-        holds records past it (librdkafka#5153, above)."""
-        now = time.monotonic()
-        if self._assigned_again is not None and any(
-                tp in self.held and self.held[tp].next_read != position for tp, position in self._assigned_again.items()):
-            self._assigned_again = None  # fetching again
-        if not reading or not self.owned:
-            self._still.clear()
-            return
-        still = {}
-        for tp, held in self.held.items():
-            before = self._still.get(tp)
-            still[tp] = before if before is not None and before[0] == held.next_read else (held.next_read, now)
-        self._still = still
-        stuck = [tp for tp, (position, since) in still.items() if position is not None and now - since >= STALLED_AFTER_S]
-        if not stuck:
-            return
-        generation = self._generation
-        waiting = []
-        for topic, partition in stuck:
-            _, end = await self._committed.position(topic, partition)
-            position = self.held[(topic, partition)].next_read if generation == self._generation else None
-            if position is not None and end > position:
-                waiting.append((topic, partition, position))
-        if not waiting or generation != self._generation:
-            return
-        where = ", ".join(f"{t}[{p}] at {o}" for t, p, o in waiting)
-        if self._assigned_again is not None:
-            raise StalledPartition(f"{where}: nothing fetched for {2 * STALLED_AFTER_S:.0f} s while records wait, "
-                                   "even after assigning the partitions again; stopping the worker so that it "
-                                   "resumes from the committed offsets")
-        log.warning("%s: no record fetched for %.0f s while records wait; assigning the partitions again",
-                    where, STALLED_AFTER_S)
-        owned = [TopicPartition(t, p, h.next_read) for (t, p), h in self.held.items() if h.next_read is not None]
-        self._consumer.incremental_unassign([TopicPartition(tp.topic, tp.partition) for tp in owned])
-        self._consumer.incremental_assign(owned)
-        self._still.clear()
-        self._assigned_again = {tp: held.next_read for tp, held in self.held.items()}
 
     def cached_end(self, topic: str, partition: int) -> int | None:
         """The partition's end as of the last fetch; None when not known."""
