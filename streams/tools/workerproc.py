@@ -131,8 +131,10 @@ class WorkerProcess:
         a process exits or the lag has not shrunk for `stall_s` seconds. `show(left, stalled)`
         is called every half second with the records left and the seconds without progress.
         """
-        def left_over() -> int:
-            return lag(settings, settings.sink_group, topics) if self.command == "sink" else worker_lag(settings, topics)
+        def left_over() -> int:  # a broker just restarted may not know every topic for a while: no progress, no failure
+            if self.command == "sink":
+                return lag(settings, settings.sink_group, topics, retry_for=stall_s)
+            return worker_lag(settings, topics, retry_for=stall_s)
 
         best, since = None, time.monotonic()
         while (left := left_over()) > 0:
