@@ -137,8 +137,9 @@ class SlaTracker:
 
     async def _flush(self, partition: int) -> None:
         """Publish the lifecycle events and status records of the partition's staged changes,
-        wait until the broker has stored them, write the entries, then acknowledge the events. One flush of a partition at a time, so entries are written in the order
-        they were staged."""
+        wait until the broker has stored them, write the entries, then acknowledge the events
+        (the feed's commit waits for the entries). One flush of a partition at a time, so
+        entries are written in the order they were staged."""
         async with self._flush_lock(partition):
             async with self._lock(partition):
                 staged = self._staged.pop(partition, None)
