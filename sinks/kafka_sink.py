@@ -13,6 +13,11 @@ At start, and once inserts pass again after a refusal, the sink asks ClickHouse 
 set aside as broken (sinks/repair.py); for any, it reads its partitions again from their
 first retained record, which restores the rows (embedded chDB checks its parts only when
 it opens them, so the sink opens it again first).
+
+Commits are asynchronous and name every owned partition's stored position, and they are sent
+again every COMMIT_ALL_EVERY_S: a synchronous commit once never returned after a broker
+restart (the sink idle for good with its input waiting; confluent-kafka-python#1801), and an
+asynchronous one in flight when the broker stops is lost, so only sending it again helps.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from streams.validate import Limits
 from streams.verdict import Consumed, record_time
 
 log = logging.getLogger(__name__)
+COMMIT_ALL_EVERY_S = 10.0
 
 
 class SinkFailed(RunFailed):
@@ -171,6 +177,8 @@ class ClickHouseSink:
         self._inserts_pass = True  # the migrations at start reached ClickHouse
         self._refused = False  # an insert was refused since the last check for broken parts
         self._broken: list[Part] = []  # broken parts whose rows are to be read again
+        self._positions: dict[tuple[str, int], int] = {}  # owned partition -> offset after its last record stored
+        self._committed_at = time.monotonic()
         self._consumer = Consumer({
             **settings.kafka_client_config(),
             "group.id": settings.sink_group,
@@ -178,6 +186,7 @@ class ClickHouseSink:
             "auto.offset.reset": "earliest",
             "session.timeout.ms": int(settings.kafka_session_timeout_s * 1000),
             "queued.max.messages.kbytes": 16384,  # read ahead (librdkafka's default, 64 MiB, doubled the sink's memory)
+            "on_commit": self._on_commit,
         })
 
     def run(self, stop: Callable[[], bool]) -> None:
@@ -196,6 +205,8 @@ class ClickHouseSink:
                 if self.batch.converted >= self.settings.batch_rows or (
                         self.batch.records and age >= self.settings.flush_interval_s):
                     self._store()
+                elif time.monotonic() - self._committed_at >= COMMIT_ALL_EVERY_S:
+                    self._commit()
             self._store()
         finally:
             self._consumer.close()
@@ -246,12 +257,8 @@ class ClickHouseSink:
         if self._broken:  # the first offsets are committed instead of the batch's
             self._read_again()
             return True
-        offsets = [TopicPartition(t, p, o) for (t, p), o in batch.next_offsets.items()]
-        try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:  # stored all the same: a re-read adds copies every table absorbs
-            log.warning("commit of %d offsets failed (%s); the records will be read again", len(offsets),
-                        exc.args[0].str())
+        self._positions.update(batch.next_offsets)
+        self._commit()
         self.records_stored += batch.records
         for topic, n in batch.per_topic.items():
             ACKED.labels(topic).inc(n)
@@ -304,7 +311,9 @@ class ClickHouseSink:
                   "partitions again from their first retained record to restore them (rows older than the "
                   "topics' retention cannot come back)", ", ".join("/".join(p) for p in self._broken), len(starts))
         self.batch = Batch()  # not committed: read again with the rest
+        # Synchronous: the rewind is stored before anything is read again (a crash goes on with it).
         self._consumer.commit(offsets=starts, asynchronous=False)
+        self._positions.update({(tp.topic, tp.partition): tp.offset for tp in starts})
         for tp in starts:
             try:
                 self._consumer.seek(tp)
@@ -313,6 +322,23 @@ class ClickHouseSink:
                                  f"({exc.args[0].str()}); start the sink again: it reads from there") from exc
         record_repair(self.client, self._broken, self.clock())
         self._broken = []
+
+    def _commit(self) -> None:
+        """Commit every owned partition's stored position (asynchronously: see the module's doc)."""
+        self._committed_at = time.monotonic()
+        if not self._positions:
+            return
+        try:
+            self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in self._positions.items()],
+                                  asynchronous=True)
+        except KafkaException as exc:  # sent again soon; a re-read meanwhile adds copies every table absorbs
+            log.warning("commit of %d offsets failed (%s)", len(self._positions), exc.args[0].str())
+
+    @staticmethod
+    def _on_commit(error: Any, partitions: list[TopicPartition]) -> None:
+        reason = error or next((tp.error for tp in partitions if tp.error is not None), None)
+        if reason is not None:
+            log.warning("a commit failed (%s); it is sent again within %.0f s", reason.str(), COMMIT_ALL_EVERY_S)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self.watch is not None:
@@ -323,5 +349,7 @@ class ClickHouseSink:
         # their next owner starts at the committed offsets.
         if not self._store():
             self.batch = Batch()  # stopping: not committed, so read again by whoever owns them next
+        for tp in partitions:  # a later commit naming them could move their next owner's offsets back
+            self._positions.pop((tp.topic, tp.partition), None)
         if self.watch is not None:
             self.watch.lag.owned = self.watch.lag.owned - {(tp.topic, tp.partition) for tp in partitions}

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+from confluent_kafka import TopicPartition
 
 from schemas.events import ProbeEvent
 from sinks.clickhouse import passes_with_time
-from sinks.kafka_sink import SinkFailed, insert_rows
+from sinks.kafka_sink import ClickHouseSink, SinkFailed, insert_rows, roles
 from sinks.migrate import migrate
 from sinks.rows import COLUMNS
 from streams.settings import Settings
@@ -61,3 +62,37 @@ def test_the_rows_a_worker_accepted_are_stored_as_they_are_with_the_time_they_ar
                                                   ("r2", datetime(2026, 11, 27, 10, 0, 0, 500000), 41)]
     assert all(r[3] >= before for r in rows)
     assert ProbeEvent.model_validate_json(rows[0][4]) == event
+
+
+class CommitsSeen:
+    """The consumer calls `_store` and a revocation make (no broker)."""
+
+    def __init__(self) -> None:
+        self.commits: list[dict[tuple[str, int], int]] = []
+
+    def commit(self, offsets, asynchronous: bool) -> None:
+        assert asynchronous  # a synchronous commit once never returned after a broker restart
+        self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
+
+
+def test_every_commit_names_each_owned_partitions_stored_position_and_a_revoked_one_no_more(tmp_path: Path) -> None:
+    settings = Settings()
+    ticket = b'{"event_id":"e%d","occurred_at":"2026-11-27T10:00:00Z","source":"desk","customer":"acme",' \
+             b'"service":"checkout","ticket_id":"T1","priority":"P1","status":"new"}'
+    with clickhouse(tmp_path / "ch") as client:
+        migrate(client)
+        sink = ClickHouseSink(settings, client, roles(settings))
+        sink._consumer = seen = CommitsSeen()  # type: ignore[assignment]
+        rows = sink.roles[settings.topic_tickets]
+        now = datetime.now(timezone.utc)
+        for partition, offset in ((0, 7), (1, 3)):
+            sink.batch.add(Consumed(settings.topic_tickets, partition, offset, b"T1", ticket % offset, now), rows, now)
+        assert sink._store()
+        sink.batch.add(Consumed(settings.topic_tickets, 0, 8, b"T1", ticket % 8, now), rows, now)
+        assert sink._store()
+        # Partition 1 had nothing new and is named again: its first commit may have been lost.
+        assert seen.commits == [{(settings.topic_tickets, 0): 8, (settings.topic_tickets, 1): 4},
+                                {(settings.topic_tickets, 0): 9, (settings.topic_tickets, 1): 4}]
+        sink._on_revoke(seen, [TopicPartition(settings.topic_tickets, 1)])  # type: ignore[arg-type]
+        sink._commit()
+        assert seen.commits[-1] == {(settings.topic_tickets, 0): 9}
