@@ -91,8 +91,8 @@ class Settings(BaseSettings):
     # How long the worker's producer gathers outputs into one request: with 0 each output was
     # its own produce request (docs/architecture.md, "Throughput").
     producer_linger_ms: float = Field(default=10.0, ge=0)
-    # A worker that owns a partition Faust has delivered nothing of for this long, while records
-    # wait in it, stops so that its supervisor restarts it (streams/worker/stall.py); 0: never.
+    # A worker with a tick partition that handled no tick for this long stops so that its
+    # supervisor restarts it (streams/worker/stall.py); 0: never.
     stall_s: float = Field(default=60.0, ge=0)
     # A worker whose stop takes longer than this (e.g. a final commit to an absent broker) exits.
     shutdown_timeout_s: float = Field(default=30.0, gt=0)

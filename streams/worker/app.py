@@ -31,7 +31,7 @@ from streams.worker.event_feed import EventFeed
 from streams.worker.feed import Feed
 from streams.worker.probe_feed import ProbeFeed
 from streams.worker.probe_tracking import ProbeTracker
-from streams.worker.stall import StalledPartition, StallWatch, waiting
+from streams.worker.stall import StalledPartition, StallWatch
 from streams.worker.tracking import SlaTracker
 from streams.worker.types import Record, Table
 
@@ -130,8 +130,6 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
     if watch is not None:
         _watched(app, watch, set(settings.input_topics.values()))
         watch.lag.also = lambda: frozenset(tp for each in feeds for tp in list(each.held))
-    if settings.stall_s > 0:
-        _stall_checks(app, settings.stall_s, committed, {ticks_topic(settings)})
     return app
 
 
@@ -149,49 +147,6 @@ def _reading(app: faust.App, feed: Feed) -> None:
 
     read.__name__ = read.__qualname__ = f"read_{'_'.join(feed.topics)}"
     app.task(read)
-
-
-def _stall_checks(app: faust.App, limit: float, committed: CommittedOffsets, topics: set[str]) -> None:
-    """Stop the worker when Faust stops delivering a partition it owns (streams/worker/stall.py)."""
-    watch: StallWatch[Any] = StallWatch(limit)
-
-    @app.timer(interval=min(10.0, limit / 3))
-    async def check_stalls() -> None:
-        consumer: Any = app.consumer
-        if app.rebalancing or app.in_recovery:
-            watch.forget()
-            return
-        owned = [tp for tp in consumer.assignment() if tp.topic in topics]
-        if not owned:
-            return
-        # Nothing is delivered while the broker is away: a window counts only if the broker
-        # answered quickly at each of its checks (after a 20 s broker stop, the chaos suite
-        # saw this check stop the worker for the outage itself).
-        asked = time.monotonic()
-        await committed.position(owned[0].topic, owned[0].partition)
-        if time.monotonic() - asked > 5 or app.rebalancing or app.in_recovery:
-            watch.forget()
-            return
-        read = {tp: consumer._read_offset.get(tp) for tp in owned}
-        for tp in watch.idle(time.monotonic(), read):
-            asked = time.monotonic()
-            start, end = await committed.position(tp.topic, tp.partition)
-            if time.monotonic() - asked > 5 or app.rebalancing or app.in_recovery:
-                watch.forget()  # the broker was away or the group moved: nothing could be delivered
-                return
-            if waiting(read[tp], start, end):
-                problem = (f"{tp.topic}[{tp.partition}]: nothing delivered for {limit:.0f} s past offset "
-                           f"{read[tp]} while the partition ends at {end} (committed {start}); "
-                           f"{_fetch_state(consumer, tp)}; stopping the worker so that it resumes "
-                           "from the committed offset")
-                log.error("%s", problem, extra={"topic": tp.topic, "partition": tp.partition})
-                await app.crash(StalledPartition(problem))
-                return
-
-    def forget(sender: Any, *args: Any, **kwargs: Any) -> None:
-        watch.forget()
-
-    app.on_partitions_revoked.connect(forget)  # type: ignore[arg-type]
 
 
 def _fetch_state(consumer: Any, tp: Any) -> str:
@@ -349,9 +304,10 @@ def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: Prob
                 stalled_ticks.forget()
                 return
             for partition in stalled_ticks.idle(time.monotonic(), {p: handled.get(p) for p in owned}):
+                tp = next(tp for tp in app.consumer.assignment() if tp.topic == ticks_name and tp.partition == partition)
                 problem = (f"{ticks_name}[{partition}]: no tick handled for {settings.stall_s:.0f} s (last at offset "
-                           f"{handled.get(partition)}); stopping the worker so that it resumes from the tables "
-                           "and committed offsets")
+                           f"{handled.get(partition)}; {_fetch_state(app.consumer, tp)}); stopping the worker so "
+                           "that it resumes from the tables and committed offsets")
                 log.error("%s", problem, extra={"topic": ticks_name, "partition": partition})
                 await app.crash(StalledPartition(problem))
                 return

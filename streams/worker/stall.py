@@ -1,13 +1,14 @@
-"""Owned partitions that deliver nothing while records wait for them in Kafka.
+"""Tick partitions a worker owns that handle no tick for a while.
 
 faust-streaming (pinned below 0.16) sometimes never delivers some of a restarted worker's
 partitions after its table recovery: no error, the partitions assigned, the worker idle,
 the records waiting (seen in CI about one restart in thirty). Nothing is lost, since
-offsets never pass records that were not processed, but the worker sits still. So the
-worker watches where Faust has read each partition it owns; one that has not moved for
-`STALL_S` seconds, outside a rebalance or a recovery, while the broker holds records past
-it, stops the worker, and its supervisor starts it again from the committed offsets (as
-for skipped records, faust_fixes.py).
+offsets never pass records that were not processed, but the worker sits still. Ticks come
+to every partition every TICK_INTERVAL_S and drive everything else (deadlines, minutes,
+which input partitions the feeds read), so the worker watches the last tick each of its
+tick partitions handled; one that has not moved for `STALL_S` seconds, outside a rebalance
+or a recovery, stops the worker, and its supervisor starts it again from the tables and
+the committed offsets (as for skipped records, faust_fixes.py).
 """
 
 from __future__ import annotations
@@ -50,12 +51,3 @@ class StallWatch(Generic[K]):
         """Count every partition afresh (a rebalance or recovery: nothing is delivered meanwhile)."""
         self._since.clear()
 
-
-def waiting(read: int | None, start: int, end: int) -> bool:
-    """Whether records wait past what was read: `read` the last offset read (None before any,
-    or Faust's seek position, which is the committed offset `start`), `end` the partition's
-    high watermark. A read position at `start` counts as read, so a partition whose one
-    record was read is never taken for stalled; one record waiting right after a restart is
-    caught once a second record comes."""
-    following = start if read is None or read < start else read + 1
-    return end > following

@@ -1,4 +1,4 @@
-from streams.worker.stall import StallWatch, waiting
+from streams.worker.stall import StallWatch
 
 
 def test_a_partition_whose_position_stands_still_for_the_limit_is_reported_once_per_limit() -> None:
@@ -27,12 +27,3 @@ def test_partitions_no_longer_owned_and_forgetting_start_the_count_again() -> No
     assert watch.idle(130, {"a": 5, "b": 1}) == []
     assert watch.idle(190, {"a": 5, "b": 1}) == ["a", "b"]
 
-
-def test_records_wait_only_past_what_was_read() -> None:
-    assert waiting(None, start=3, end=4)  # nothing read since the restart, one record at the committed offset
-    assert not waiting(None, start=4, end=4)
-    assert waiting(7, start=3, end=9)
-    assert not waiting(8, start=3, end=9)  # the last record was read: caught up, not stalled
-    assert not waiting(3, start=3, end=4)  # Faust's seek position equals a last read at the committed offset
-    assert waiting(3, start=3, end=5)
-    assert waiting(1, start=3, end=4)  # a position behind the commit counts from the commit
