@@ -16,6 +16,7 @@ from streams.engine.calendar import build_calendars
 from streams.engine.clocks import ClockEngine
 from streams.engine.state_codec import dump_state, load_state, state_from_json, state_to_json
 from tests.unit.streams.conftest import POLICY
+from tests.unit.streams.engine.reference import reference_facts
 
 POL = parse_policy(POLICY)
 CALENDARS = build_calendars(POL.doc.calendars)
@@ -247,3 +248,32 @@ def test_the_status_record_is_entity_status_json(events: list[TicketEvent], adva
     if record is not None:
         model = EntityStatus(kind=state.kind, entity_id=state.entity_id, instances=instances)
         assert codec.dumps(record) == codec.dumps(model) == codec.dumps(EntityStatus.model_validate_json(codec.dumps(record)))
+
+
+@PROFILE
+@given(ticket_histories(), st.randoms(use_true_random=False),
+       st.lists(st.tuples(st.integers(min_value=0, max_value=8), st.integers(min_value=0, max_value=5 * 86400)),
+                max_size=6))
+def test_every_call_publishes_what_the_reference_walk_from_the_first_event_gives(
+        events: list[TicketEvent], rnd, ticks: list[tuple[int, int]]) -> None:
+    # Events in any order (late ones among them), ticks between them on a clock that only
+    # moves on: after every call the published facts are the reference's (reference.py) for
+    # the events applied so far, as of the clock.
+    steps: list[TicketEvent | datetime] = list(events)
+    rnd.shuffle(steps)
+    for position, seconds in sorted(ticks, reverse=True):
+        steps.insert(min(position, len(steps)), BASE + timedelta(seconds=seconds))
+    state, seen, clock = None, [], BASE - timedelta(seconds=1)
+    for step in steps:
+        if isinstance(step, datetime):
+            if state is None:
+                continue
+            clock = max(clock, step)
+            state, _ = ENGINE.advance(state, clock)
+        else:
+            clock = max(clock, step.occurred_at)
+            state, _ = ENGINE.apply(state, step, clock)
+            seen.append(step)
+        published = {i: {k: p.summary for k, p in lg.facts.items()} for i, lg in state.ledgers.items()}
+        expected = reference_facts(ENGINE, seen, clock)
+        assert {i: f for i, f in published.items() if f} == {i: f for i, f in expected.items() if f}
