@@ -2,7 +2,7 @@
 
 It walks an entity's events from the first every time it is asked, keeps nothing between
 calls and knows nothing of the engine's runs, rolls, due instants or ledgers: only the SLA
-rules (docs/sla-semantics in design terms) over a compiled plan's calendar, targets,
+rules of docs/sla-semantics.md over a compiled plan's calendar, targets,
 pause statuses and thresholds. The engine must publish exactly these facts.
 """
 
