@@ -15,9 +15,9 @@ first retained record, which restores the rows (embedded chDB checks its parts o
 it opens them, so the sink opens it again first).
 
 Commits are asynchronous and name every owned partition's stored position, and they are sent
-again every COMMIT_ALL_EVERY_S: a synchronous commit once never returned after a broker
-restart (the sink idle for good with its input waiting; confluent-kafka-python#1801), and an
-asynchronous one in flight when the broker stops is lost, so only sending it again helps.
+again every RECOMMIT_EVERY_S (streams/kafka_util.py): a synchronous commit once never returned
+after a broker restart (the sink idle for good with its input waiting;
+confluent-kafka-python#1801).
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ from sinks.clickhouse import insert_json, passes_with_time
 from sinks.repair import Part, broken_parts, record_repair
 from sinks.rows import (COLUMNS, RECORD_TABLES, Rows, breach_rows, input_rows, instance_rows, minute_rows,
                         probe_event_rows, status_rows)
+from streams.kafka_util import RECOMMIT_EVERY_S
 from streams.metrics import ACKED, CONSUMED, SINK_BATCHES, SINK_FAILURES, SINK_INSERT_SECONDS, SINK_ROWS, Watch, live_gauge
 from streams.settings import Settings
 from streams.validate import Limits
 from streams.verdict import Consumed, record_time
 
 log = logging.getLogger(__name__)
-COMMIT_ALL_EVERY_S = 10.0
 
 
 class SinkFailed(RunFailed):
@@ -205,7 +205,7 @@ class ClickHouseSink:
                 if self.batch.converted >= self.settings.batch_rows or (
                         self.batch.records and age >= self.settings.flush_interval_s):
                     self._store()
-                elif time.monotonic() - self._committed_at >= COMMIT_ALL_EVERY_S:
+                elif time.monotonic() - self._committed_at >= RECOMMIT_EVERY_S:
                     self._commit()
             self._store()
         finally:
@@ -338,7 +338,7 @@ class ClickHouseSink:
     def _on_commit(error: Any, partitions: list[TopicPartition]) -> None:
         reason = error or next((tp.error for tp in partitions if tp.error is not None), None)
         if reason is not None:
-            log.warning("a commit failed (%s); it is sent again within %.0f s", reason.str(), COMMIT_ALL_EVERY_S)
+            log.warning("a commit failed (%s); it is sent again within %.0f s", reason.str(), RECOMMIT_EVERY_S)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self.watch is not None:

@@ -17,6 +17,10 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Asynchronous commits are sent again this often, moved or not: one in flight when the broker
+# stops is lost without a word, and a partition with nothing new would stay uncommitted (the
+# worker's feeds and the sink both met it in the chaos suite's broker stop).
+RECOMMIT_EVERY_S = 10.0
 
 
 _TRANSIENT = {

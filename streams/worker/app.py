@@ -293,10 +293,10 @@ def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: Prob
             drive everything (deadlines, minutes, which input partitions the feeds read), and
             the leader sends one every TICK_INTERVAL_S, so a silent partition means a stuck
             agent or tick producer; a restart resumes from the tables and commits."""
-            owned = [tp.partition for tp in app.consumer.assignment() if tp.topic == ticks_name]
+            owned = {tp.partition: tp for tp in app.consumer.assignment() if tp.topic == ticks_name}
             if owned:  # no tick comes while the broker is away: a window counts only if it answered quickly
                 asked = time.monotonic()
-                await committed.position(ticks_name, owned[0])
+                await committed.position(ticks_name, next(iter(owned)))
                 if time.monotonic() - asked > 5:
                     stalled_ticks.forget()
                     return
@@ -304,10 +304,9 @@ def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: Prob
                 stalled_ticks.forget()
                 return
             for partition in stalled_ticks.idle(time.monotonic(), {p: handled.get(p) for p in owned}):
-                tp = next(tp for tp in app.consumer.assignment() if tp.topic == ticks_name and tp.partition == partition)
                 problem = (f"{ticks_name}[{partition}]: no tick handled for {settings.stall_s:.0f} s (last at offset "
-                           f"{handled.get(partition)}; {_fetch_state(app.consumer, tp)}); stopping the worker so "
-                           "that it resumes from the tables and committed offsets")
+                           f"{handled.get(partition)}; {_fetch_state(app.consumer, owned[partition])}); stopping "
+                           "the worker so that it resumes from the tables and committed offsets")
                 log.error("%s", problem, extra={"topic": ticks_name, "partition": partition})
                 await app.crash(StalledPartition(problem))
                 return

@@ -28,7 +28,7 @@ from typing import Callable
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from schemas.deadletter import Reason
-from streams.kafka_util import CommittedOffsets
+from streams.kafka_util import RECOMMIT_EVERY_S, CommittedOffsets
 from streams.metrics import ACKED, REJECTED
 from streams.settings import Settings
 from streams.verdict import Consumed, dead_letter, record_time
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 250  # records per read, handled before the next read
 COMMIT_EVERY_S = 1.0
-COMMIT_ALL_EVERY_S = 10.0  # every owned partition's position is committed again this often (below)
 PREFETCH_KB = 8192  # what librdkafka fetches ahead (its default, 64 MiB, was most of a worker's memory)
 TP = tuple[str, int]  # topic, partition
 
@@ -111,7 +110,7 @@ class Feed:
                 if messages:
                     await self.take(messages)
                 if time.monotonic() - last_commit >= COMMIT_EVERY_S:
-                    again = time.monotonic() - last_all >= COMMIT_ALL_EVERY_S
+                    again = time.monotonic() - last_all >= RECOMMIT_EVERY_S
                     await self.commit(again)
                     last_commit = time.monotonic()
                     if again:
@@ -178,10 +177,9 @@ class Feed:
         has stored everything sent so far. `again`: also the partitions whose position has not
         moved since their last commit.
 
-        A commit is asynchronous and its outcome is not awaited: one in flight when the broker
-        stops is lost without a word (a chaos broker stop left two partitions uncommitted while
-        their records were done). So the run commits every position again every
-        COMMIT_ALL_EVERY_S; committing an offset twice changes nothing."""
+        A commit is asynchronous and its outcome is not awaited, so the run commits every
+        position again every RECOMMIT_EVERY_S (kafka_util.py); committing an offset twice
+        changes nothing."""
         positions = {}
         for tp, held in self.held.items():
             position = self.done_before(tp, held)
