@@ -3,12 +3,19 @@
 Both operations are exact to the microsecond and follow wall-clock opening hours through
 DST changes: opening hours are local times, converted to UTC per date, so a day whose
 clocks change simply has a shorter or longer UTC span.
+
+A business calendar is compiled into a table of its open UTC intervals with the open time
+before each (whole years at a time, built when an instant first needs them), so both
+operations are two binary searches, whatever the span: `elapsed` is the difference of the
+open time up to each end, `add` finds the interval in which the open time reaches the
+budget. (Walking the span day by day cost a timezone conversion per end and a lookup per
+day: the engine asks on every event of a running clock.)
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
 from typing import Container, Protocol
 from zoneinfo import ZoneInfo
 
@@ -60,7 +67,14 @@ class BusinessCalendar:
         self.tz = tz
         self.weekly = weekly
         self.closed = closed
-        self.intervals = lru_cache(maxsize=8192)(self._intervals)
+        # The compiled table: open intervals in order, the open time before each and up to its
+        # end (from the table's first instant), and the instants the table covers.
+        self._starts: list[datetime] = []
+        self._ends: list[datetime] = []
+        self._before: list[timedelta] = []
+        self._upto: list[timedelta] = []
+        self._first_year = self._last_year = 0
+        self._lo = self._hi = datetime.min.replace(tzinfo=timezone.utc)
 
     @classmethod
     def from_spec(cls, name: str, spec: CalendarSpec) -> "BusinessCalendar":
@@ -72,7 +86,7 @@ class BusinessCalendar:
             closed = _Closed(public, extra)
         return cls(name, ZoneInfo(spec.timezone), spec.weekly(), closed)
 
-    def _intervals(self, day: date) -> tuple[Interval, ...]:
+    def intervals(self, day: date) -> tuple[Interval, ...]:
         """Open UTC intervals of one local date."""
         if day in self.closed:
             return ()
@@ -85,37 +99,56 @@ class BusinessCalendar:
             for s, e in self.weekly[day.weekday()]
         )
 
-    def _local_date(self, instant: datetime) -> date:
-        return instant.astimezone(self.tz).date()
-
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         if end <= start:
             return ZERO
-        total = ZERO
-        day, last = self._local_date(start), self._local_date(end)
-        while day <= last:
-            for a, b in self.intervals(day):
-                lo, hi = max(a, start), min(b, end)
-                if hi > lo:
-                    total += hi - lo
-            day += timedelta(days=1)
-        return total
+        if start < self._lo or end >= self._hi:
+            self._cover(start, end)
+        return self._open_until(end) - self._open_until(start)
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         if duration <= ZERO:
             return start
-        remaining = duration
-        day = self._local_date(start)
-        for _ in range(_MAX_DAYS):
+        if start < self._lo or start >= self._hi:
+            self._cover(start, start)
+        goal = self._open_until(start) + duration
+        while not self._upto or goal > self._upto[-1]:
+            if (self._hi - start).days > _MAX_DAYS:
+                raise ValueError(f"calendar {self.name!r} has no open time within {_MAX_DAYS} days of {start}")
+            self._compile(self._first_year, self._last_year + 1)  # later years: the open time before stays
+        i = bisect_left(self._upto, goal)  # the first interval by whose end the budget is used
+        return self._starts[i] + (goal - self._before[i])
+
+    def _open_until(self, instant: datetime) -> timedelta:
+        """Open time from the table's first instant to `instant` (which the table covers)."""
+        i = bisect_right(self._starts, instant) - 1
+        if i < 0:
+            return ZERO
+        return self._before[i] + min(instant, self._ends[i]) - self._starts[i]
+
+    def _cover(self, start: datetime, end: datetime) -> None:
+        """Compile whole years so that the table covers [start, end] (and what it covered)."""
+        first, last = start.astimezone(self.tz).year - 1, end.astimezone(self.tz).year + 1  # a margin for the zone
+        if self._first_year:
+            first, last = min(first, self._first_year), max(last, self._last_year)
+        self._compile(first, last)
+
+    def _compile(self, first_year: int, last_year: int) -> None:
+        starts, ends, before, upto = [], [], [], []
+        total = ZERO
+        day, stop = date(first_year, 1, 1), date(last_year + 1, 1, 1)
+        while day < stop:
             for a, b in self.intervals(day):
-                if b <= start:
-                    continue
-                begin = max(a, start)
-                if remaining <= b - begin:
-                    return begin + remaining
-                remaining -= b - begin
+                starts.append(a)
+                ends.append(b)
+                before.append(total)
+                total += b - a
+                upto.append(total)
             day += timedelta(days=1)
-        raise ValueError(f"calendar {self.name!r} has no open time within {_MAX_DAYS} days of {start}")
+        self._starts, self._ends, self._before, self._upto = starts, ends, before, upto
+        self._first_year, self._last_year = first_year, last_year
+        self._lo = datetime(first_year, 1, 1, tzinfo=self.tz).astimezone(timezone.utc)
+        self._hi = datetime(last_year + 1, 1, 1, tzinfo=self.tz).astimezone(timezone.utc)
 
 
 class _Closed:

@@ -55,6 +55,50 @@ def test_add_then_elapsed_round_trips(name: str, start: datetime, seconds: int) 
     assert cal.elapsed(start, cal.add(start, duration)) == duration
 
 
+def walked_elapsed(cal, start: datetime, end: datetime) -> timedelta:
+    """The reference: open time in [start, end) summed day by day over the local dates."""
+    total = timedelta(0)
+    if end <= start:
+        return total
+    day, last = start.astimezone(cal.tz).date(), end.astimezone(cal.tz).date()
+    while day <= last:
+        for a, b in cal.intervals(day):
+            total += max(min(b, end) - max(a, start), timedelta(0))
+        day += timedelta(days=1)
+    return total
+
+
+def walked_add(cal, start: datetime, duration: timedelta) -> datetime:
+    """The reference: the budget spent interval by interval from `start`'s local date on."""
+    if duration <= timedelta(0):
+        return start
+    day = start.astimezone(cal.tz).date()
+    while True:
+        for a, b in cal.intervals(day):
+            if b > start:
+                begin = max(a, start)
+                if duration <= b - begin:
+                    return begin + duration
+                duration -= b - begin
+        day += timedelta(days=1)
+
+
+# Over a year end, both DST changes and the holidays of a year and a half.
+wide_instants = st.integers(min_value=0, max_value=430 * 86400).map(
+    lambda s: datetime(2025, 12, 1, tzinfo=timezone.utc) + timedelta(seconds=s, microseconds=s % 7 * 100_001))
+business = st.sampled_from(sorted(name for name, cal in CALENDARS.items() if hasattr(cal, "intervals")))
+
+
+@PROFILE
+@given(business, wide_instants, wide_instants, st.integers(min_value=0, max_value=90 * 86400))
+def test_the_compiled_table_gives_what_walking_the_days_gives(name: str, a: datetime, b: datetime, seconds: int) -> None:
+    cal = type(CALENDARS[name])(name, CALENDARS[name].tz, CALENDARS[name].weekly, CALENDARS[name].closed)  # no table yet
+    duration = timedelta(seconds=seconds, microseconds=seconds % 3)
+    assert cal.elapsed(a, b) == walked_elapsed(cal, a, b)
+    assert cal.add(a, duration) == walked_add(cal, a, duration)
+    assert cal.add(b, duration) == walked_add(cal, b, duration)  # after the table grew for `a`
+
+
 STATUSES = ["new", "open", "pending", "on_hold", "solved", "closed", "reopened"]
 
 
