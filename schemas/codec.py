@@ -7,11 +7,13 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
+from schemas.outputs import Lifecycle
+
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_SORT_KEYS
 
 
-def dumps(value: BaseModel | dict[str, Any]) -> bytes:
-    """Serialise a model or dict to compact JSON with sorted keys (stable bytes)."""
+def dumps(value: BaseModel | dict[str, Any] | Lifecycle) -> bytes:
+    """Serialise a model, dict or engine record to compact JSON with sorted keys (stable bytes)."""
     if isinstance(value, BaseModel):
         # Python mode: orjson writes datetimes and enums itself, to the same bytes as pydantic's
         # JSON mode, about a fifth faster (codec tests compare the two).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Literal
@@ -54,6 +55,32 @@ class SlaEvent(_InstanceRef):
     corrects: str | None = Field(
         default=None, description="for corrections: the event_id that no longer holds; what holds follows"
     )
+
+
+@dataclass(slots=True, kw_only=True)
+class Lifecycle:
+    """An `SlaEvent` as a plain record: what the clock engine builds for each lifecycle event
+    (a pydantic model per output was a sixth of replay time). Its fields are SlaEvent's,
+    declared in name order, so that its JSON (orjson writes a dataclass's fields in declared
+    order) is the model's with sorted keys, byte for byte (tests/unit/schemas/test_codec.py)."""
+
+    at: datetime
+    contract_id: str
+    corrects: str | None = None
+    customer: str
+    elapsed_s: float
+    entity_id: str
+    event_id: str
+    instance_id: str
+    kind: Literal["ticket", "incident"]
+    level: str
+    metric: Literal["response", "resolution", "acknowledge", "resolve"]
+    schema_version: Literal[1] = 1
+    service: str
+    target_s: float | None
+    threshold: float | None = None
+    type: LifecycleType
+    version: int
 
 
 class InstanceStatus(_InstanceRef):

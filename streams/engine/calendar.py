@@ -16,44 +16,57 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from datetime import date, datetime, timedelta, timezone
-from typing import Container, Protocol
+from typing import Container
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
 
 from schemas.policy import ALWAYS, CalendarSpec
+from streams.engine.instants import instant, micros, span
 
 ZERO = timedelta(0)
 _MAX_DAYS = 3700  # how far `add` searches before declaring a calendar closed for good
+_DAY = 86_400_000_000
 
 Interval = tuple[datetime, datetime]
 
 
-class Calendar(Protocol):
+class Calendar:
+    """Open time between instants. The engine asks in integer microseconds since the epoch
+    (`elapsed_us`, `add_us`, see instants.py); `elapsed` and `add` say the same in datetimes."""
+
     name: str
+
+    def elapsed_us(self, start: int, end: int) -> int:
+        """Open microseconds in [start, end); zero when end <= start."""
+        raise NotImplementedError
+
+    def add_us(self, start: int, duration: int) -> int:
+        """The earliest instant t with elapsed_us(start, t) == duration."""
+        raise NotImplementedError
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Open time in [start, end); zero when end <= start."""
-        ...
+        return timedelta(microseconds=self.elapsed_us(micros(start), micros(end)))
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The earliest instant t with elapsed(start, t) == duration."""
-        ...
+        return instant(self.add_us(micros(start), span(duration)))
 
 
-class AlwaysOpen:
+class AlwaysOpen(Calendar):
     """The 24x7 calendar."""
 
     name = ALWAYS
 
-    def elapsed(self, start: datetime, end: datetime) -> timedelta:
-        return max(end - start, ZERO)
+    def elapsed_us(self, start: int, end: int) -> int:
+        return end - start if end > start else 0
 
-    def add(self, start: datetime, duration: timedelta) -> datetime:
+    def add_us(self, start: int, duration: int) -> int:
         return start + duration
 
 
-class BusinessCalendar:
+class BusinessCalendar(Calendar):
     """Weekly opening hours in a timezone, closed on public holidays and extra dates."""
 
     def __init__(
@@ -67,14 +80,14 @@ class BusinessCalendar:
         self.tz = tz
         self.weekly = weekly
         self.closed = closed
-        # The compiled table: open intervals in order, the open time before each and up to its
-        # end (from the table's first instant), and the instants the table covers.
-        self._starts: list[datetime] = []
-        self._ends: list[datetime] = []
-        self._before: list[timedelta] = []
-        self._upto: list[timedelta] = []
+        # The compiled table, in microseconds: open intervals in order, the open time before
+        # each and up to its end (from the table's first instant), and the span it covers.
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._before: list[int] = []
+        self._upto: list[int] = []
         self._first_year = self._last_year = 0
-        self._lo = self._hi = datetime.min.replace(tzinfo=timezone.utc)
+        self._lo = self._hi = 0
 
     @classmethod
     def from_spec(cls, name: str, spec: CalendarSpec) -> "BusinessCalendar":
@@ -99,56 +112,59 @@ class BusinessCalendar:
             for s, e in self.weekly[day.weekday()]
         )
 
-    def elapsed(self, start: datetime, end: datetime) -> timedelta:
+    def elapsed_us(self, start: int, end: int) -> int:
         if end <= start:
-            return ZERO
+            return 0
         if start < self._lo or end >= self._hi:
             self._cover(start, end)
         return self._open_until(end) - self._open_until(start)
 
-    def add(self, start: datetime, duration: timedelta) -> datetime:
-        if duration <= ZERO:
+    def add_us(self, start: int, duration: int) -> int:
+        if duration <= 0:
             return start
         if start < self._lo or start >= self._hi:
             self._cover(start, start)
         goal = self._open_until(start) + duration
         while not self._upto or goal > self._upto[-1]:
-            if (self._hi - start).days > _MAX_DAYS:
-                raise ValueError(f"calendar {self.name!r} has no open time within {_MAX_DAYS} days of {start}")
+            if self._hi - start > _MAX_DAYS * _DAY:
+                raise ValueError(
+                    f"calendar {self.name!r} has no open time within {_MAX_DAYS} days of {instant(start)}")
             self._compile(self._first_year, self._last_year + 1)  # later years: the open time before stays
         i = bisect_left(self._upto, goal)  # the first interval by whose end the budget is used
         return self._starts[i] + (goal - self._before[i])
 
-    def _open_until(self, instant: datetime) -> timedelta:
-        """Open time from the table's first instant to `instant` (which the table covers)."""
-        i = bisect_right(self._starts, instant) - 1
+    def _open_until(self, at: int) -> int:
+        """Open time from the table's first instant to `at` (which the table covers)."""
+        i = bisect_right(self._starts, at) - 1
         if i < 0:
-            return ZERO
-        return self._before[i] + min(instant, self._ends[i]) - self._starts[i]
+            return 0
+        end = self._ends[i]
+        return self._before[i] + (at if at < end else end) - self._starts[i]
 
-    def _cover(self, start: datetime, end: datetime) -> None:
+    def _cover(self, start: int, end: int) -> None:
         """Compile whole years so that the table covers [start, end] (and what it covered)."""
-        first, last = start.astimezone(self.tz).year - 1, end.astimezone(self.tz).year + 1  # a margin for the zone
+        # A year of margin on each side for the zone's offset.
+        first, last = instant(start).astimezone(self.tz).year - 1, instant(end).astimezone(self.tz).year + 1
         if self._first_year:
             first, last = min(first, self._first_year), max(last, self._last_year)
         self._compile(first, last)
 
     def _compile(self, first_year: int, last_year: int) -> None:
         starts, ends, before, upto = [], [], [], []
-        total = ZERO
+        total = 0
         day, stop = date(first_year, 1, 1), date(last_year + 1, 1, 1)
         while day < stop:
             for a, b in self.intervals(day):
-                starts.append(a)
-                ends.append(b)
+                starts.append(micros(a))
+                ends.append(micros(b))
                 before.append(total)
-                total += b - a
+                total += micros(b) - micros(a)
                 upto.append(total)
             day += timedelta(days=1)
         self._starts, self._ends, self._before, self._upto = starts, ends, before, upto
         self._first_year, self._last_year = first_year, last_year
-        self._lo = datetime(first_year, 1, 1, tzinfo=self.tz).astimezone(timezone.utc)
-        self._hi = datetime(last_year + 1, 1, 1, tzinfo=self.tz).astimezone(timezone.utc)
+        self._lo = micros(datetime(first_year, 1, 1, tzinfo=self.tz))
+        self._hi = micros(datetime(last_year + 1, 1, 1, tzinfo=self.tz))
 
 
 class _Closed:

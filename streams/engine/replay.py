@@ -24,8 +24,9 @@ from pydantic import ValidationError
 
 from schemas import codec
 from schemas.events import EVENT_MODELS, IncidentEvent, ProbeEvent, TicketEvent, implied_kind
-from schemas.outputs import InstanceStatus, SlaEvent
+from schemas.outputs import InstanceStatus, Lifecycle
 from streams.engine.clocks import ClockEngine, EntityState
+from streams.engine.instants import micros
 from streams.engine.state_codec import dump_state, load_state
 from streams.validate import AnyEvent, describe
 
@@ -49,11 +50,11 @@ class Replay:
     engine: ClockEngine
     states: dict[Key, EntityState | bytes] = field(default_factory=dict)  # bytes: put away (zlib of state_codec)
     watermark: datetime | None = None
-    _due: list[tuple[datetime, Key]] = field(default_factory=list)
-    _scheduled: dict[Key, datetime] = field(default_factory=dict)
+    _due: list[tuple[int, Key]] = field(default_factory=list)  # (due instant in microseconds, entity)
+    _scheduled: dict[Key, int] = field(default_factory=dict)
     _swept: datetime | None = None  # the watermark at the last sweep
 
-    def feed(self, event: TicketEvent | IncidentEvent) -> list[SlaEvent]:
+    def feed(self, event: TicketEvent | IncidentEvent) -> list[Lifecycle]:
         """Apply one event at the current watermark, then fire what became due elsewhere."""
         self.watermark = max(self.watermark or event.occurred_at, event.occurred_at)
         key = (event.kind, event.customer, event.entity_id)
@@ -61,11 +62,17 @@ class Replay:
         self._store(key, state)
         return out + self.advance(self.watermark)
 
-    def advance(self, until: datetime) -> list[SlaEvent]:
+    def advance(self, until: datetime) -> list[Lifecycle]:
         """Move the watermark on to `until` (no event came meanwhile) and fire what became due."""
         self.watermark = max(self.watermark or until, until)
-        out: list[SlaEvent] = []
-        while self._due and self._due[0][0] <= self.watermark:
+        out = self._fire(micros(self.watermark)) if self._due else []
+        if self._swept is None or self.watermark - self._swept >= PUT_AWAY_AFTER:
+            self._sweep()
+        return out
+
+    def _fire(self, now: int) -> list[Lifecycle]:
+        out: list[Lifecycle] = []
+        while self._due and self._due[0][0] <= now:
             due, other = heapq.heappop(self._due)
             if self._scheduled.get(other) != due:
                 continue  # superseded by a later schedule
@@ -73,13 +80,11 @@ class Replay:
             state, more = self.engine.advance(self._loaded(self.states[other]), self.watermark)
             self._store(other, state)
             out += more
-        if self._swept is None or self.watermark - self._swept >= PUT_AWAY_AFTER:
-            self._sweep()
         return out
 
     def _store(self, key: Key, state: EntityState) -> None:
         self.states[key] = state
-        due = state.next_due
+        due = state.due
         if due is None:
             self._scheduled.pop(key, None)  # nothing is due: a schedule left in the heap is void
         elif self._scheduled.get(key) != due:
@@ -91,9 +96,9 @@ class Replay:
         is due for them: only a new event can change them)."""
         assert self.watermark is not None
         self._swept = self.watermark
-        before = self.watermark - PUT_AWAY_AFTER
+        before = micros(self.watermark - PUT_AWAY_AFTER)
         for key, state in self.states.items():
-            if (not isinstance(state, bytes) and state.next_due is None and state.events[-1].at < before
+            if (not isinstance(state, bytes) and state.due is None and state.events[-1].at < before
                     and all(run.stopped_at is not None for run in state.runs.values())):
                 self.states[key] = zlib.compress(dump_state(state), 1)
 

@@ -2,8 +2,8 @@
 
 It walks an entity's events from the first every time it is asked, keeps nothing between
 calls and knows nothing of the engine's runs, rolls, due instants or ledgers: only the SLA
-rules of docs/sla-semantics.md over a compiled plan's calendar, targets,
-pause statuses and thresholds. The engine must publish exactly these facts.
+rules of docs/sla-semantics.md over a compiled plan's calendar, targets, pause
+statuses and threshold fractions, in datetimes. The engine must publish exactly these facts.
 """
 
 from __future__ import annotations
@@ -40,16 +40,17 @@ def reference_facts(engine: ClockEngine, events: list[TicketEvent | IncidentEven
         levels = [e.priority.value if isinstance(e, TicketEvent) else e.severity.value for e in ordered]
         if not any(level in plan.targets for level in levels):
             continue
+        targets = {level: timedelta(microseconds=us) for level, us in plan.targets.items()}
         facts: dict[str, tuple[LifecycleType, datetime]] = {}
         elapsed, prev, level = timedelta(0), first.occurred_at, levels[0]
         running, stopped, cycle = False, False, 0
 
         def cross(t0: datetime, t1: datetime, inclusive: bool) -> None:
             """Fire the thresholds the running clock reaches in [t0, t1] (t1 itself if inclusive)."""
-            target = plan.targets.get(level)
+            target = targets.get(level)
             if target is None:
                 return
-            for fraction, key in plan.thresholds:
+            for fraction, key in plan.fractions:
                 needed = target * fraction
                 if key in facts:
                     continue
@@ -64,7 +65,7 @@ def reference_facts(engine: ClockEngine, events: list[TicketEvent | IncidentEven
                 cross(prev, event.occurred_at, inclusive=not ends)
                 elapsed += plan.calendar.elapsed(prev, event.occurred_at)
             prev, level = event.occurred_at, event_level
-            target = plan.targets.get(level)
+            target = targets.get(level)
             if not stopped and ends:
                 stopped = True
                 if target is not None and elapsed > target and "breached" not in facts:

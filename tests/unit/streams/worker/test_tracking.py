@@ -10,6 +10,7 @@ import pytest
 
 from schemas.outputs import entity_key
 from streams.engine.clocks import ClockEngine
+from streams.engine.instants import micros
 from streams.worker.tracking import Entry, SlaTracker
 from tests.unit.streams.conftest import ticket, utc
 
@@ -194,7 +195,7 @@ def test_changes_are_written_once_per_entity_and_acknowledged_at_the_next_tick(s
     assert run(tracker.on_tick(0, at(utc("2026-11-27 10:02")))) == 0
     assert [e["type"] for e in rec.events] == ["met"]  # the response
     assert sorted(rec.status_keys) == [KEY["T1"], KEY["T2"]] and acked == [0, 1, 2, 3]
-    assert Entry.load(tables["ticket"][KEY["T1"]]).state.events[-1].at == utc("2026-11-27 10:02")
+    assert Entry.load(tables["ticket"][KEY["T1"]]).state.events[-1].at == micros(utc("2026-11-27 10:02"))
     assert {s["state"] for s in rec.statuses if s["entity_id"] == "T1"} == {"paused", "stopped"}
 
 
