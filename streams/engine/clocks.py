@@ -26,9 +26,10 @@ state changes, and lifecycle events are plain records (`Lifecycle`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, Callable, Iterable, Literal, Mapping, NamedTuple
 
 from schemas.events import IncidentEvent, TicketEvent
@@ -60,10 +61,11 @@ class Applied(NamedTuple):
 
     @classmethod
     def of(cls, event: TicketEvent | IncidentEvent) -> "Applied":
+        # Enum members' `_value_` (a plain attribute) rather than `.value` (a descriptor call).
         if isinstance(event, TicketEvent):
-            return cls(micros(event.occurred_at), event.event_id, event.status.value, event.priority.value,
+            return cls(micros(event.occurred_at), event.event_id, event.status._value_, event.priority._value_,
                        event.public_reply, event.customer, event.service)
-        return cls(micros(event.occurred_at), event.event_id, event.status.value, event.severity.value,
+        return cls(micros(event.occurred_at), event.event_id, event.status._value_, event.severity._value_,
                    False, event.customer, event.service)
 
 
@@ -89,24 +91,22 @@ class Published(NamedTuple):
     @property
     def summary(self) -> str:
         """What identifies the fact (its event id is derived from it): type and instant."""
-        return _summary(self.type, self.at)
+        return f"{self.type}|{instant(self.at).isoformat()}"
 
 
-def _summary(type_: str, at: int) -> str:
-    return f"{type_}|{instant(at).isoformat()}"
+class Ledger(NamedTuple):
+    """What an instance published. (The engine state is NamedTuples: one of each is built per
+    event, and they build several times faster than frozen dataclasses.)"""
 
-
-@dataclass(frozen=True, slots=True)
-class Ledger:
     version: int = 0
-    facts: Mapping[str, Published] = field(default_factory=dict)
+    facts: Mapping[str, Published] = MappingProxyType({})
     retracted: frozenset[str] = frozenset()  # ids corrections took back: a fact that holds again needs a new one
 
 
 class Run(NamedTuple):
     """Where the walk over an entity's events left one instance's clock: an event that sorts
     after all of them continues from here instead of walking the whole history again.
-    Immutable like the other state; times in microseconds."""
+    Times in microseconds."""
 
     n: int  # events walked
     started: int
@@ -123,16 +123,15 @@ class Run(NamedTuple):
     rolled: bool = False  # `facts` holds facts fired by time after `prev` (a new event may undo them)
 
 
-@dataclass(frozen=True, slots=True)
-class EntityState:
+class EntityState(NamedTuple):
     """Everything the engine keeps for one ticket or incident."""
 
     kind: Kind
     entity_id: str
     events: tuple[Applied, ...] = ()
-    ledgers: Mapping[str, Ledger] = field(default_factory=dict)
+    ledgers: Mapping[str, Ledger] = MappingProxyType({})
     due: int | None = None  # when `advance` will next publish something (microseconds)
-    runs: Mapping[str, Run] = field(default_factory=dict)  # per instance: the walk over `events`
+    runs: Mapping[str, Run] = MappingProxyType({})  # per instance: the walk over `events`
 
     @property
     def next_due(self) -> datetime | None:
@@ -453,17 +452,18 @@ class ClockEngine:
         at `now`, `last` the entity's latest event); returns the new ledger."""
         version = ledger.version
         facts = dict(ledger.facts)
-        retracted = set(ledger.retracted)
+        retracted = ledger.retracted
 
-        def emit(type_: str, at: int, level: str, target: int | None, elapsed: int, threshold: float | None,
-                 eid: str, corrects: str | None = None) -> None:
+        def emit(type_: LifecycleType, at: datetime, level: str, target: int | None, elapsed: int,
+                 threshold: float | None, eid: str, corrects: str | None = None) -> None:
             nonlocal version
             version += 1
             outputs.append(Lifecycle(
-                event_id=eid, instance_id=instance, version=version, type=_TYPES[type_], at=instant(at),
+                event_id=eid, instance_id=instance, version=version, type=type_, at=at,
                 kind=state.kind, entity_id=state.entity_id, contract_id=contract.id,
                 customer=last.customer, service=last.service, metric=plan.metric, level=level,
-                target_s=_secs(target), elapsed_s=elapsed / SECOND, threshold=threshold, corrects=corrects,
+                target_s=None if target is None else target / SECOND, elapsed_s=elapsed / SECOND,
+                threshold=threshold, corrects=corrects,
             ))
 
         gone = [key for key, seen in facts.items()
@@ -471,20 +471,23 @@ class ClockEngine:
         if gone:
             # Retract each published fact that no longer holds; the fact that holds now (if any) follows.
             derived = self._finish(run, plan, now)  # the clock as of now, which the notices carry
+            taken = set(retracted)
             for key in sorted(gone):
                 corrects = facts.pop(key).event_id
-                retracted.add(corrects)
-                emit("correction", now, derived.level, derived.target, derived.elapsed, None,
+                taken.add(corrects)
+                emit(LifecycleType.correction, instant(now), derived.level, derived.target, derived.elapsed, None,
                      event_id(instance, "correction", corrects), corrects)
+            retracted = frozenset(taken)
         new = [f for f in holding.values() if f.key not in facts]
         for fact in sorted(new, key=lambda f: (f.at, _ORDER[f.type], f.key)) if len(new) > 1 else new:
-            summary = _summary(fact.type, fact.at)
+            at = instant(fact.at)
+            summary = f"{fact.type}|{at.isoformat()}"  # as Published.summary says it
             n = 0  # a fact published, retracted and holding again gets a new id
             while (eid := event_id(instance, fact.key, summary, str(n))) in retracted:
                 n += 1
-            emit(fact.type, fact.at, fact.level, fact.target, fact.elapsed, fact.threshold, eid)
+            emit(_TYPES[fact.type], at, fact.level, fact.target, fact.elapsed, fact.threshold, eid)
             facts[fact.key] = Published(fact.type, fact.at, eid)
-        return Ledger(version, facts, frozenset(retracted))
+        return Ledger(version, facts, retracted)
 
     def _reconcile(self, state: EntityState, now: int, events: tuple[Applied, ...],
                    runs: Mapping[str, Run]) -> tuple[EntityState, list[Lifecycle]]:
@@ -499,13 +502,21 @@ class ClockEngine:
         for contract, plan in self._covering(kind, last.customer, last.service):
             instance = f"{kind}:{entity}:{contract.id}:{plan.metric}"
             run = runs.get(instance)
-            if run is None and not any(e.level in plan.targets for e in events):
-                continue
-            run = self._walk(events, plan, run)
-            if run.due is not None and run.due < now:
+            if run is None:
+                if not any(e.level in plan.targets for e in events):
+                    continue
+                run = self._walk(events, plan, None)
+            elif run.n != len(events):
+                run = self._walk(events, plan, run)
+            due = run.due
+            if due is not None and due < now:
                 run = self._rolled(run, plan, now)
+                due = run.due
             walked[instance] = run
-            facts, due = self._facts_at(run, plan, now)
+            if (due is not None and due <= now) or run.prev > now:
+                facts, due = self._facts_at(run, plan, now)
+            else:  # the usual case, what `_facts_at` gives without a call
+                facts = run.facts
             if due is not None and (next_due is None or due < next_due):
                 next_due = due
             ledger = ledgers.get(instance, _NO_LEDGER)

@@ -26,7 +26,7 @@ from schemas import codec
 from schemas.events import EVENT_MODELS, IncidentEvent, ProbeEvent, TicketEvent, implied_kind
 from schemas.outputs import InstanceStatus, Lifecycle
 from streams.engine.clocks import ClockEngine, EntityState
-from streams.engine.instants import micros
+from streams.engine.instants import micros, span
 from streams.engine.state_codec import dump_state, load_state
 from streams.validate import AnyEvent, describe
 
@@ -52,7 +52,8 @@ class Replay:
     watermark: datetime | None = None
     _due: list[tuple[int, Key]] = field(default_factory=list)  # (due instant in microseconds, entity)
     _scheduled: dict[Key, int] = field(default_factory=dict)
-    _swept: datetime | None = None  # the watermark at the last sweep
+    put_away_after: int = span(PUT_AWAY_AFTER)  # microseconds
+    _swept: int | None = None  # the watermark at the last sweep (microseconds)
 
     def feed(self, event: TicketEvent | IncidentEvent) -> list[Lifecycle]:
         """Apply one event at the current watermark, then fire what became due elsewhere."""
@@ -65,9 +66,10 @@ class Replay:
     def advance(self, until: datetime) -> list[Lifecycle]:
         """Move the watermark on to `until` (no event came meanwhile) and fire what became due."""
         self.watermark = max(self.watermark or until, until)
-        out = self._fire(micros(self.watermark)) if self._due else []
-        if self._swept is None or self.watermark - self._swept >= PUT_AWAY_AFTER:
-            self._sweep()
+        now = micros(self.watermark)
+        out = self._fire(now) if self._due and self._due[0][0] <= now else []
+        if self._swept is None or now - self._swept >= self.put_away_after:
+            self._sweep(now)
         return out
 
     def _fire(self, now: int) -> list[Lifecycle]:
@@ -91,12 +93,11 @@ class Replay:
             self._scheduled[key] = due
             heapq.heappush(self._due, (due, key))
 
-    def _sweep(self) -> None:
+    def _sweep(self, now: int) -> None:
         """Put away the entities whose every instance stopped over PUT_AWAY_AFTER ago (nothing
         is due for them: only a new event can change them)."""
-        assert self.watermark is not None
-        self._swept = self.watermark
-        before = micros(self.watermark - PUT_AWAY_AFTER)
+        self._swept = now
+        before = now - self.put_away_after
         for key, state in self.states.items():
             if (not isinstance(state, bytes) and state.due is None and state.events[-1].at < before
                     and all(run.stopped_at is not None for run in state.runs.values())):

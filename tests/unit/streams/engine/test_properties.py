@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +13,8 @@ from schemas.outputs import EntityStatus
 from schemas.policy import parse_policy
 from streams.engine.calendar import build_calendars
 from streams.engine.clocks import ClockEngine
-from streams.engine.instants import SECOND
+from streams.engine.instants import SECOND, span
+from streams.engine.replay import Replay
 from streams.engine.state_codec import dump_state, load_state, state_from_json, state_to_json
 from tests.unit.streams.conftest import POLICY
 from tests.unit.streams.engine.reference import reference_facts
@@ -176,7 +176,7 @@ def test_walks_continued_event_by_event_equal_walks_from_the_first_and_survive_t
     for ev in in_order:  # each event sorts last: every walk goes on from its Run
         state, _ = ENGINE.apply(state, ev, ev.occurred_at)
     end = in_order[-1].occurred_at + timedelta(days=2)
-    from_first, _ = ENGINE.advance(replace(state, runs={}), in_order[-1].occurred_at)
+    from_first, _ = ENGINE.advance(state._replace(runs={}), in_order[-1].occurred_at)
     assert from_first.runs == state.runs
     assert ENGINE.status(state, end) == ENGINE.status(from_first, end)
     assert load_state(dump_state(state)) == state
@@ -226,11 +226,11 @@ def test_deadlines_fired_between_events_give_what_walks_from_the_first_give(
                 continue
             clock = max(clock, step)
             rolled, out_rolled = ENGINE.advance(rolled, clock)
-            fresh, out_fresh = ENGINE.advance(replace(fresh, runs={}), clock)
+            fresh, out_fresh = ENGINE.advance(fresh._replace(runs={}), clock)
         else:
             clock = max(clock, step.occurred_at)
             rolled, out_rolled = ENGINE.apply(rolled, step, clock)
-            fresh, out_fresh = ENGINE.apply(fresh and replace(fresh, runs={}), step, clock)
+            fresh, out_fresh = ENGINE.apply(fresh and fresh._replace(runs={}), step, clock)
         assert [codec.dumps(o) for o in out_rolled] == [codec.dumps(o) for o in out_fresh]
         assert (rolled.ledgers, rolled.next_due) == (fresh.ledgers, fresh.next_due)
         assert ENGINE.snapshot(rolled) == ENGINE.snapshot(fresh)
@@ -260,17 +260,11 @@ def test_a_replay_that_puts_stopped_entities_away_gives_the_same_outputs(events:
     """Entities put away (serialised, compressed) once every instance stopped, and read back
     for a reopen or a late event, give the replay the same outputs and final status as
     entities kept as objects throughout."""
-    import streams.engine.replay as replay_module
-
     def run(put_away_after: timedelta):
-        kept, replay_module.PUT_AWAY_AFTER = replay_module.PUT_AWAY_AFTER, put_away_after
-        try:
-            r = replay_module.Replay(ENGINE)
-            out = [o for e in events for o in r.feed(e)]
-            out += r.advance(max(e.occurred_at for e in events) + timedelta(days=20))
-            return [codec.dumps(o) for o in out], [s.model_dump_json() for s in r.final()], r
-        finally:
-            replay_module.PUT_AWAY_AFTER = kept
+        r = Replay(ENGINE, put_away_after=span(put_away_after))
+        out = [o for e in events for o in r.feed(e)]
+        out += r.advance(max(e.occurred_at for e in events) + timedelta(days=20))
+        return [codec.dumps(o) for o in out], [s.model_dump_json() for s in r.final()], r
 
     away_out, away_final, away = run(timedelta(seconds=1))
     kept_out, kept_final, _ = run(timedelta(days=10_000))
