@@ -354,7 +354,7 @@ class ClockEngine:
                         fired = True
                     elapsed += used
                 prev = at
-            was = (target, running)
+            old_target, was_running = target, running
             level = ev.level
             target = targets.get(level)
             thresholds = levels.get(level, ())
@@ -371,7 +371,7 @@ class ClockEngine:
             running = stopped_at is None and ev.status not in plan.pause
             if not running or target is None:
                 due = None
-            elif fired or was != (target, True):
+            elif fired or not was_running or target != old_target:
                 # A re-target or a restart can put elapsed past thresholds at once; either way (or
                 # after a threshold fired) the next one due is another.
                 for needed, key, type_, fraction in thresholds:
