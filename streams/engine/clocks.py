@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Literal, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Literal, Mapping, NamedTuple, cast
 
 from schemas.events import IncidentEvent, TicketEvent
 from schemas.outputs import InstanceStatus, Lifecycle, LifecycleType, event_id
@@ -329,8 +329,9 @@ class ClockEngine:
         if run is None:
             first = events[0]
             run = Run(0, first.at, first.at, 0, first.level, False, None, 0, _NO_FACTS, None)
-        facts, prev, elapsed, level, running, stopped_at, cycle, due = (
-            run.facts, run.prev, run.elapsed, run.level, run.running, run.stopped_at, run.cycle, run.due)
+        prev, elapsed, level, running, stopped_at, cycle, due = (
+            run.prev, run.elapsed, run.level, run.running, run.stopped_at, run.cycle, run.due)
+        facts = cast(dict[str, Fact], run.facts)  # written only once copied (`own`)
         target = targets.get(level)
         thresholds = levels.get(level, ())
         own = False  # whether `facts` is this walk's copy (copied on the first change)

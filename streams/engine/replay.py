@@ -67,19 +67,19 @@ class Replay:
         """Move the watermark on to `until` (no event came meanwhile) and fire what became due."""
         self.watermark = max(self.watermark or until, until)
         now = micros(self.watermark)
-        out = self._fire(now) if self._due and self._due[0][0] <= now else []
+        out = self._fire(now, self.watermark) if self._due and self._due[0][0] <= now else []
         if self._swept is None or now - self._swept >= self.put_away_after:
             self._sweep(now)
         return out
 
-    def _fire(self, now: int) -> list[Lifecycle]:
+    def _fire(self, now: int, watermark: datetime) -> list[Lifecycle]:
         out: list[Lifecycle] = []
         while self._due and self._due[0][0] <= now:
             due, other = heapq.heappop(self._due)
             if self._scheduled.get(other) != due:
                 continue  # superseded by a later schedule
             del self._scheduled[other]
-            state, more = self.engine.advance(self._loaded(self.states[other]), self.watermark)
+            state, more = self.engine.advance(self._loaded(self.states[other]), watermark)
             self._store(other, state)
             out += more
         return out

@@ -27,7 +27,7 @@ import orjson
 
 from schemas import codec
 from schemas.events import IncidentEvent, TicketEvent
-from schemas.outputs import LifecycleType, SlaEvent, entity_key
+from schemas.outputs import Lifecycle, LifecycleType, entity_key
 from streams.engine.clocks import ClockEngine, EntityState
 from streams.engine.state_codec import state_from_json, state_to_json
 from streams.metrics import DEADLINE_DELAY
@@ -238,7 +238,7 @@ class SlaTracker:
             del self._cache[next(iter(self._cache))]  # the least recently used
 
     def _stage(
-        self, kind: str, key: bytes, partition: int, state: EntityState, outputs: Sequence[SlaEvent],
+        self, kind: str, key: bytes, partition: int, state: EntityState, outputs: Sequence[Lifecycle],
     ) -> None:
         """Stage the entity's new state and its lifecycle outputs for the next flush."""
         staged = self._staging(partition)
