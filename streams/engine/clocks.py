@@ -323,8 +323,15 @@ class ClockEngine:
     def _walk(events: tuple[Applied, ...], plan: _Plan, run: Run | None) -> Run:
         """The instance's clock over `events`, continued from `run` (which covers the first
         `run.n` of them) or from the first event. Independent of the clock's `now`."""
-        if run is not None and run.n == len(events):
-            return run
+        if run is not None:
+            if run.n == len(events):
+                return run
+            if run.stopped_at is not None and not plan.reopens:
+                # Stopped for good (a response or acknowledge clock): later events change nothing
+                # but where the walk stands.
+                last = events[-1]
+                return Run(len(events), run.started, last.at, run.elapsed, last.level, False, run.stopped_at,
+                           run.cycle, run.facts, None)
         calendar, targets, levels = plan.calendar, plan.targets, plan.thresholds
         if run is None:
             first = events[0]
