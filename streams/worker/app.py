@@ -24,7 +24,7 @@ from streams.settings import Settings
 from streams.topics import TABLES, ticks_topic
 from streams.validate import Limits
 from streams.worker.faust_fixes import (MAX_POLL_RECORDS, drain_changelog_writes_before_commits, never_commit_over_gaps,
-                                        serve_partitions_in_turn)
+                                        serve_partitions_in_turn, start_without_idle_waits)
 from streams.worker.outputs import DirectTable, Outputs
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.event_feed import EventFeed
@@ -70,6 +70,7 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
     drain_changelog_writes_before_commits()
     never_commit_over_gaps()
     serve_partitions_in_turn()
+    start_without_idle_waits()
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",

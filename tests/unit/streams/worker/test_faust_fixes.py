@@ -4,13 +4,15 @@ import asyncio
 from collections import defaultdict
 from types import SimpleNamespace
 
+import faust
 from aiokafka.consumer.fetcher import Fetcher, FetchResult
 from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams.worker.faust_fixes import drain_changelog_writes_before_commits, never_commit_over_gaps, serve_partitions_in_turn
+from streams.worker.faust_fixes import (FETCH_MAX_WAIT_MS, drain_changelog_writes_before_commits, never_commit_over_gaps,
+                                        serve_partitions_in_turn, start_without_idle_waits)
 
 
 def test_the_flush_before_a_commit_waits_for_every_table_write_however_slow_the_sends() -> None:
@@ -95,3 +97,34 @@ def test_a_small_batch_behind_large_ones_is_served_within_one_round() -> None:
         return -1
 
     assert asyncio.run(calls_until_the_tick()) == 3
+
+
+def test_a_worker_starts_without_the_table_managers_fixed_second_and_fetches_held_only_briefly() -> None:
+    """Faust sleeps a second before registering tables and has the broker hold an idle fetch
+    for 1.5 s, which the recovery's offset queries wait behind (at every start)."""
+    start_without_idle_waits()
+    slept: list[float] = []
+    done: list[str] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def update_channels() -> None:
+        done.append("channels")
+
+    async def start() -> None:
+        done.append("recovery")
+
+    async def run() -> int:
+        app = faust.App("fixes-test", broker="kafka://127.0.0.1:9")  # nothing connects: objects only
+        tables = app.tables
+        tables.sleep = sleep  # type: ignore[method-assign]
+        tables._update_channels = update_channels  # type: ignore[method-assign]
+        tables.recovery.start = start  # type: ignore[method-assign]
+        await tables.on_start()
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)  # type: ignore[attr-defined]
+        return consumer._fetch_max_wait_ms
+
+    fetch_max_wait_ms = asyncio.run(run())
+    assert slept == [] and done == ["channels", "recovery"]
+    assert fetch_max_wait_ms == FETCH_MAX_WAIT_MS < 1500
