@@ -24,7 +24,6 @@ import holidays as holidays_lib
 from schemas.policy import ALWAYS, CalendarSpec
 from streams.engine.instants import instant, micros, span
 
-ZERO = timedelta(0)
 _MAX_DAYS = 3700  # how far `add` searches before declaring a calendar closed for good
 _DAY = 86_400_000_000
 
