@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import orjson
-from confluent_kafka import Consumer, KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer
 
 from streams.kafka_util import lag, worker_lag
 from streams.settings import Settings, topic_env
 from streams.tools.workerproc import WorkerProcess, cpu_seconds, peak_rss_mib
-from streams.topics import create_topics
+from streams.topics import create_topics, delete_topics
 
 # Topics get the worker's own default partition count (TOPIC_PARTITIONS), so the benches
 # measure the configuration users run; --partitions sets another.
@@ -41,21 +40,8 @@ def isolated_run(prefix: str, partitions: int = DEFAULT_PARTITIONS, policy: str 
         env["SLA_POLICY_FILE"] = str(tmp / "policy.yaml")
     settings = Settings(**{k.lower(): v for k, v in env.items()})
     create_topics(settings)
-    atexit.register(_delete_topics, settings, name)
+    atexit.register(delete_topics, settings, name)
     return env, settings, tmp
-
-
-def _delete_topics(settings: Settings, name: str) -> None:
-    """Delete a run's topics, Faust's own included: a broker that keeps every bench's topics
-    sends thousands of them in each metadata response, which every Kafka client then decodes
-    (2-5 % of a worker's CPU on a broker holding 3,700 topics)."""
-    admin = AdminClient(settings.kafka_client_config())
-    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith((f"{name}.", f"{name}-"))]
-    for future in admin.delete_topics(topics).values() if topics else ():
-        try:
-            future.result(30)
-        except KafkaException:
-            pass  # gone already, or the broker is away: nothing to keep
 
 
 def raw_consume(settings: Settings, topics: list[str], n: int, decode: bool = False) -> tuple[float, list[tuple[str, bytes]]]:

@@ -12,7 +12,7 @@ import pytest
 from sinks.kafka_sink import sink_topics
 from streams.settings import Settings, topic_env
 from streams.tools.workerproc import WorkerProcess
-from streams.topics import create_topics
+from streams.topics import create_topics, delete_topics
 
 pytestmark = pytest.mark.integration
 
@@ -93,6 +93,7 @@ def runs(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Callable[[], Run]]:
         for r in made:
             for w in r.workers:
                 w.kill()
+            delete_topics(r.settings, r.settings.app_id)
 
 
 @pytest.fixture
