@@ -1,7 +1,8 @@
 """Compact bytes for engine state (Faust table values, size measurements).
 
 Times are integer microseconds since the epoch, as in the engine (instants.py). The
-format is the one earlier versions wrote (they kept datetimes and converted them here), so
+layout is the one earlier versions wrote (they kept datetimes and converted them here; an
+event's reply flag is now JSON true/false where they wrote 1/0, read as a bool either way), so
 entries written by either read back the same.
 """
 
