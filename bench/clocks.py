@@ -1,7 +1,8 @@
 """Clock engine benchmark: ticket updates through the batch replay driver on one core.
 
 Prints engine events/s (apply + deadline firing from the watermark) with Python's default
-garbage collector and with the worker's (streams/runtime.py), beside the rate at
+garbage collector and with the worker's (streams/runtime.py), and with the policy's OLAs on
+(the same updates: tickets pass between support groups, some with a supplier), beside the rate at
 which the same events are merely parsed and validated from JSON (the cost every event
 pays before the engine) measured in the same run, the serialised state size per SLA
 instance, and peak RSS. The updates are generated 10,000 at a time outside the timed
@@ -29,7 +30,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas.events import Priority, TicketEvent, TicketStatus  # noqa: E402
-from schemas.policy import parse_policy  # noqa: E402
+from schemas.policy import Policy, parse_policy  # noqa: E402
 from streams.engine.clocks import ClockEngine  # noqa: E402
 from streams.engine.replay import Replay  # noqa: E402
 from streams.engine.state_codec import dump_state  # noqa: E402
@@ -62,6 +63,30 @@ contracts:
         P1: {response: 15m, resolution: 4h}
         P2: {response: 1h, resolution: 1d}
 """
+OLAS = """
+olas:
+  - group: desk
+    warn_at: [0.75]
+    targets:
+      P1: {response: 30m, resolution: 4h}
+      P2: {response: 2h, resolution: 1d}
+      P3: {resolution: 3d}
+      P4: {resolution: 5d}
+  - group: network
+    calendar: emea
+    targets:
+      P1: {response: 1h, resolution: 8h}
+      P2: {resolution: 2d}
+      P3: {resolution: 5d}
+      P4: {resolution: 10d}
+  - supplier: telco
+    targets:
+      P1: {resolution: 1d}
+      P2: {resolution: 3d}
+"""
+# Support groups along a ticket's path (a third of tickets stay with a group without an OLA):
+# desk, then network for three updates, then desk again (a ping-pong).
+GROUPS = [["desk"] * 3 + ["network"] * 3 + ["desk"] * 4, ["apps"] * 10]
 PATH = ["new", "open*", "pending", "open", "on_hold", "open", "solved", "reopened", "solved", "closed"]
 
 
@@ -79,6 +104,7 @@ def updates(n_tickets: int, per_ticket: int, seed: int = 7) -> Iterator[TicketEv
             event_id=f"t{i}-{step}", occurred_at=at, source="bench", kind="ticket", ticket_id=f"T{i}",
             customer=customers[i % 2], service="checkout", priority=Priority(f"P{1 + (i + step // 4) % 4}"),
             status=TicketStatus(status.rstrip("*")), public_reply=status.endswith("*"),
+            assignment_group=GROUPS[i % 3 == 2][step % 10], supplier="telco" if i % 5 == 0 and 3 <= step < 6 else None,
         )
         if step + 1 < per_ticket:
             heapq.heappush(heap, (at + timedelta(minutes=rng.randint(2, 240)), i, step + 1))
@@ -112,9 +138,9 @@ def main() -> None:
         parse_s += time.process_time() - t0
         total += len(raw)
 
-    policy = parse_policy(POLICY)
+    policy, with_olas = parse_policy(POLICY), parse_policy(POLICY + OLAS)
 
-    def replayed() -> tuple[Replay, int, float]:
+    def replayed(policy: Policy = policy) -> tuple[Replay, int, float]:
         replay = Replay(ClockEngine(policy))
         outputs, engine_s = 0, 0.0
         for chunk in chunks(args.tickets, per_ticket):
@@ -128,6 +154,7 @@ def main() -> None:
     collect_less()  # then set as in the worker and whatif
     replay, outputs, engine_s = replayed()
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the summary below reads states back
+    _, ola_outputs, ola_s = replayed(with_olas)
 
     away = sum(isinstance(s, bytes) for s in replay.states.values())
     sizes, instances = 0, 0
@@ -143,6 +170,8 @@ def main() -> None:
     table.add_row("engine: apply + fire deadlines (replay), default collector", f"{total / default_s:,.0f}", "")
     table.add_row("engine: apply + fire deadlines (replay)", f"{total / engine_s:,.0f}",
                   f"{outputs:,} lifecycle events out; collector as in the worker")
+    table.add_row("engine with the OLAs on", f"{total / ola_s:,.0f}",
+                  f"{ola_outputs:,} lifecycle events out; {ola_s / engine_s - 1:.0%} slower than without")
     Console().print(table)
     print(f"SLA instances: {instances:,}; serialised state: {sizes / instances:,.0f} bytes per instance "
           f"({sizes / len(replay.states):,.0f} per ticket with {per_ticket} events); tickets put away (every "

@@ -115,6 +115,13 @@ class TicketEvent(_Event):
     public_reply: StrictBool = Field(
         default=False, description="True when this update is an agent's public reply."
     )
+    assignment_group: Identifier | None = Field(
+        default=None, description="The support group holding the ticket after this update (OLAs); absent: none.",
+    )
+    supplier: Identifier | None = Field(
+        default=None, description="The outside supplier working the ticket after this update (underpinning "
+                                  "contracts); absent: none.",
+    )
 
     @property
     def entity_id(self) -> str:

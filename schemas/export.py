@@ -44,6 +44,8 @@ def fields_markdown() -> str:
 
 
 def _type(prop: dict, schema: dict) -> str:
+    if "anyOf" in prop:  # an optional field: its type besides null
+        prop = next(p for p in prop["anyOf"] if p.get("type") != "null")
     ref = prop.get("$ref") or (prop.get("allOf") or [{}])[0].get("$ref")
     if ref:
         prop = schema["$defs"][ref.rsplit("/", 1)[1]]

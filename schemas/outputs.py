@@ -25,13 +25,17 @@ class _InstanceRef(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    instance_id: str = Field(description="kind:entity:contract:metric; the Kafka key")
+    instance_id: str = Field(description="kind:entity:contract:metric (an OLA: kind:entity:ola:<team>:metric); the Kafka key")
     kind: Literal["ticket", "incident"]
     entity_id: str
     contract_id: str
     customer: str
     service: str
     metric: Literal["response", "resolution", "acknowledge", "resolve"]
+    ola: str | None = Field(
+        default=None, description='for an OLA instance: the team it measures, "group:<name>" or "supplier:<name>" '
+                                  '(contract_id is then empty); null for a customer SLA',
+    )
 
 
 class SlaEvent(_InstanceRef):
@@ -75,6 +79,7 @@ class Lifecycle:
     kind: Literal["ticket", "incident"]
     level: str
     metric: Literal["response", "resolution", "acknowledge", "resolve"]
+    ola: str | None = None
     schema_version: Literal[1] = 1
     service: str
     target_s: float | None
@@ -99,6 +104,10 @@ class InstanceStatus(_InstanceRef):
     breached: bool
     outcome: Literal["met", "missed"] | None
     as_of: datetime
+    held_s: dict[str, float] | None = Field(
+        default=None, description="for a customer SLA of a ticket that was ever assigned: its elapsed_s split by "
+                                  'the assignment group holding the ticket meanwhile ("" for no group)',
+    )
 
 
 class EntityStatus(BaseModel):

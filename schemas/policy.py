@@ -287,9 +287,35 @@ class Contract(_Model):
     credits: tuple[CreditTier, ...] = ()
 
 
+class Ola(_Model):
+    """An operational-level agreement (a support group's targets) or an underpinning contract
+    (an outside supplier's): targets for the time a ticket spends with that team."""
+
+    group: str | None = Field(default=None, min_length=1, description="the tickets' assignment_group it measures")
+    supplier: str | None = Field(default=None, min_length=1, description="the tickets' supplier it measures")
+    calendar: str = ALWAYS
+    pause_statuses: tuple[TicketStatus, ...] = (TicketStatus.pending, TicketStatus.on_hold)
+    warn_at: tuple[float, ...] = ()
+    targets: dict[Priority, TicketTarget]
+
+    _check_warn = field_validator("warn_at")(_thresholds)
+
+    @model_validator(mode="after")
+    def _one_team(self) -> "Ola":
+        if (self.group is None) == (self.supplier is None):
+            raise ValueError("an OLA names exactly one of `group` (a support group) or `supplier` (an underpinning contract)")
+        return self
+
+    @property
+    def team(self) -> str:
+        """What OLA outputs name it by: "group:<name>" or "supplier:<name>"."""
+        return f"group:{self.group}" if self.group is not None else f"supplier:{self.supplier}"
+
+
 class PolicyDocument(_Model):
     calendars: dict[str, CalendarSpec] = {}
     contracts: tuple[Contract, ...]
+    olas: tuple[Ola, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -338,6 +364,27 @@ def _reference_checks(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]
             name = part.get("calendar", ALWAYS) if isinstance(part, dict) else ALWAYS
             if isinstance(name, str) and name != ALWAYS and name not in calendars:
                 found.append((("contracts", i, section, "calendar"), f"unknown calendar {name!r}"))
+    raw_olas = data.get("olas")
+    teams: dict[tuple[str, str], int] = {}
+    for i, ola in enumerate(raw_olas if isinstance(raw_olas, list) else []):
+        if not isinstance(ola, dict):
+            continue
+        name = ola.get("calendar", ALWAYS)
+        if isinstance(name, str) and name != ALWAYS and name not in calendars:
+            found.append((("olas", i, "calendar"), f"unknown calendar {name!r}"))
+        targets = ola.get("targets")
+        if targets == {}:
+            found.append((("olas", i, "targets"), "an OLA needs targets for at least one priority"))
+        for level, target in targets.items() if isinstance(targets, dict) else ():
+            if isinstance(target, dict) and not any(v is not None for v in target.values()):
+                found.append((("olas", i, "targets", level), f"{level} has no target"))
+        for field in ("group", "supplier"):
+            team = ola.get(field)
+            if not isinstance(team, str):
+                continue
+            if (field, team) in teams:
+                found.append((("olas", i, field), f"{field} {team!r} has an OLA already (olas[{teams[(field, team)]}])"))
+            teams.setdefault((field, team), i)
     return found
 
 
@@ -484,4 +531,6 @@ class Policy:
         for c in doc.contracts:
             kinds = [k for k in ("tickets", "incidents", "probes") if getattr(c, k)]
             parts.append(f"  {c.id}: customer {c.customer}, services {', '.join(c.services)}; {', '.join(kinds) or 'no targets'}")
+        if doc.olas:
+            parts.append(f"  OLAs: {', '.join(o.team for o in doc.olas)}")
         return "\n".join(parts)

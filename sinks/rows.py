@@ -27,7 +27,10 @@ BREACH_COLUMNS = (
     "event_id", "instance_id", "version", "type", "at", "kind", "entity_id", "contract_id",
     "customer", "service", "metric", "level", "target_s", "elapsed_s", "threshold", "corrects",
 )
-INSTANCE_COLUMNS = tuple(InstanceStatus.model_fields)
+OLA_BREACH_COLUMNS = tuple(c for c in BREACH_COLUMNS if c not in ("kind", "contract_id")) + ("ola",)
+INSTANCE_COLUMNS = tuple(f for f in InstanceStatus.model_fields if f not in ("ola", "held_s"))
+OLA_INSTANCE_COLUMNS = tuple(c for c in INSTANCE_COLUMNS if c not in ("kind", "contract_id")) + ("ola",)
+HELD_COLUMNS = ("instance_id", "version", "assignment_group", "held_s")
 ALERT_COLUMNS = tuple(f for f in SloAlert.model_fields if f not in ("schema_version", "kind"))
 STATUS_COLUMNS = tuple(SloStatus.model_fields)
 MINUTE_RECORD_COLUMNS = tuple(f for f in ProbeMinute.model_fields if f != "schema_version")
@@ -35,7 +38,8 @@ MINUTE_RECORD_COLUMNS = tuple(f for f in ProbeMinute.model_fields if f != "schem
 COLUMNS = {
     "input_events": INPUT_EVENT_COLUMNS, "breaches": BREACH_COLUMNS, "slo_alerts": ALERT_COLUMNS,
     "sla_instance_status": INSTANCE_COLUMNS, "slo_status": STATUS_COLUMNS,
-    "probe_minutes_in": MINUTE_RECORD_COLUMNS,
+    "probe_minutes_in": MINUTE_RECORD_COLUMNS, "ola_breaches": OLA_BREACH_COLUMNS,
+    "ola_instance_status": OLA_INSTANCE_COLUMNS, "sla_held_time": HELD_COLUMNS,
 }
 # Tables whose rows are output records stored as they are (JSONEachRow): the model that
 # says which record of a block ClickHouse could not read, if it refuses one.
@@ -78,16 +82,27 @@ def breach_rows(record: Consumed, now: datetime) -> list[Row]:
         alert = SloAlert.model_validate_json(value)
         return [("slo_alerts", alert.event_id, _values(alert, ALERT_COLUMNS))]
     event = SlaEvent.model_validate_json(value)
+    if event.ola is not None:  # an internal team's: never in a table customers see
+        return [("ola_breaches", event.event_id, _values(event, OLA_BREACH_COLUMNS))]
     return [("breaches", event.event_id, _values(event, BREACH_COLUMNS))]
 
 
 # Status rows have no natural key: every record is a row of its own (ReplacingMergeTree
 # keeps the newest version), so the key is the record's position (and the instance's place in it).
 def instance_rows(record: Consumed, now: datetime) -> list[Row]:
-    """An entity's status record: one sla_instance_status row per instance."""
+    """An entity's status record: one sla_instance_status row per SLA instance (with its
+    sla_held_time rows), one ola_instance_status row per OLA instance."""
     status = EntityStatus.model_validate_json(record.value or b"{}")
-    return [("sla_instance_status", (record.partition, record.offset, n), _values(i, INSTANCE_COLUMNS))
-            for n, i in enumerate(status.instances)]
+    out: list[Row] = []
+    for n, i in enumerate(status.instances):
+        key = (record.partition, record.offset, n)
+        if i.ola is not None:
+            out.append(("ola_instance_status", key, _values(i, OLA_INSTANCE_COLUMNS)))
+            continue
+        out.append(("sla_instance_status", key, _values(i, INSTANCE_COLUMNS)))
+        out += [("sla_held_time", (*key, group), (i.instance_id, i.version, group, held))
+                for group, held in (i.held_s or {}).items()]
+    return out
 
 
 def status_rows(record: Consumed, now: datetime) -> list[Row]:

@@ -26,7 +26,7 @@ state changes, and lifecycle events are plain records (`Lifecycle`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from types import MappingProxyType
@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Literal, Mapping, NamedTuple, cast
 
 from schemas.events import IncidentEvent, TicketEvent
 from schemas.outputs import InstanceStatus, Lifecycle, LifecycleType, event_id
-from schemas.policy import Contract, IncidentPolicy, Policy, TicketPolicy
+from schemas.policy import IncidentPolicy, Ola, Policy, TicketPolicy
 from streams.engine.calendar import Calendar, build_calendars
 from streams.engine.instants import SECOND, instant, micros, span
 
@@ -58,15 +58,22 @@ class Applied(NamedTuple):
     reply: bool
     customer: str
     service: str
+    group: str = ""  # the ticket's assignment group after the event ("" none)
+    supplier: str = ""  # its supplier after the event ("" none)
 
     @classmethod
     def of(cls, event: TicketEvent | IncidentEvent) -> "Applied":
         # Enum members' `_value_` (a plain attribute) rather than `.value` (a descriptor call).
         if isinstance(event, TicketEvent):
             return cls(micros(event.occurred_at), event.event_id, event.status._value_, event.priority._value_,
-                       event.public_reply, event.customer, event.service)
+                       event.public_reply, event.customer, event.service, event.assignment_group or "",
+                       event.supplier or "")
         return cls(micros(event.occurred_at), event.event_id, event.status._value_, event.severity._value_,
                    False, event.customer, event.service)
+
+
+_GROUP, _SUPPLIER = Applied._fields.index("group"), Applied._fields.index("supplier")
+_TEAM_FIELDS = {"group": _GROUP, "supplier": _SUPPLIER}
 
 
 class Fact(NamedTuple):
@@ -144,9 +151,11 @@ Threshold = tuple[int, str, str, "float | None"]  # needed time (µs), fact key,
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """One (contract, metric) compiled for the hot path; times in microseconds."""
+    """One (contract, metric), or (OLA, metric), compiled for the hot path; times in microseconds."""
 
-    contract: Contract
+    contract_id: str  # "" for an OLA
+    ola: str | None  # an OLA's team, "group:<name>" or "supplier:<name>"
+    slot: str  # what instance ids name it by: the contract id, or "ola:<team>"
     metric: Metric
     calendar: Calendar
     targets: Mapping[str, int]  # level -> target
@@ -157,6 +166,11 @@ class _Plan:
     terminal: frozenset[str]
     thresholds: Mapping[str, tuple[Threshold, ...]]  # level -> thresholds, rising, ending with the breach
     fractions: tuple[tuple[float, str], ...]  # (fraction, fact key), rising, ending with (1.0, "breached")
+    # The clock runs only while the event's field at `team_at` (an `Applied` index; -1: always)
+    # is `team`: an OLA's team, or one group of an SLA's elapsed split (`_held`).
+    team_at: int = -1
+    team: str = ""
+    acts_stop: bool = False  # an OLA response: the team's first act (reply, status change) or hand-on stops it
 
 
 class _Derived(NamedTuple):
@@ -180,13 +194,20 @@ class ClockEngine:
             for kind in ("ticket", "incident"):
                 section = contract.tickets if kind == "ticket" else contract.incidents
                 if section is not None:
-                    self._plans[(contract.id, kind)] = [self._plan(kind, contract, section, m) for m in METRICS[kind]]
+                    self._plans[(contract.id, kind)] = [self._plan(kind, section, m, contract.id) for m in METRICS[kind]]
+        # OLAs by (`Applied` field, team name): a ticket has those of the teams that held it.
+        self._olas: dict[tuple[int, str], tuple[_Plan, ...]] = {
+            (_TEAM_FIELDS["group" if ola.group is not None else "supplier"], ola.group or ola.supplier or ""):
+                tuple(self._plan("ticket", ola, m, "", ola) for m in METRICS["ticket"])
+            for ola in policy.doc.olas
+        }
         # Customers and services come from input, so the memo of their plans is bounded.
         self._covering = lru_cache(maxsize=_COVERS_KEPT)(self._plans_of)
 
-    def _plan(self, kind: Kind, contract: Contract, section: TicketPolicy | IncidentPolicy, metric: Metric) -> _Plan:
+    def _plan(self, kind: Kind, section: TicketPolicy | IncidentPolicy | Ola, metric: Metric, contract_id: str,
+              ola: Ola | None = None) -> _Plan:
         targets = {level.value: t for level, tgt in section.targets.items() if (t := getattr(tgt, metric)) is not None}
-        pause = frozenset(s.value for s in section.pause_statuses) if isinstance(section, TicketPolicy) else frozenset()
+        pause = frozenset(s.value for s in section.pause_statuses) if not isinstance(section, IncidentPolicy) else frozenset()
         fractions = (*((t, f"warning:{t}") for t in section.warn_at), (1.0, "breached"))
         thresholds = {
             level: tuple(
@@ -196,9 +217,18 @@ class ClockEngine:
                 for fraction, key in fractions)
             for level, target in targets.items()
         }
-        return _Plan(contract, metric, self.calendars[section.calendar], {k: span(t) for k, t in targets.items()},
-                     pause, _STOPS[metric], metric == "response", metric in ("resolution", "resolve"),
-                     _TERMINAL[kind], thresholds, fractions)
+        compiled = {k: span(t) for k, t in targets.items()}
+        calendar = self.calendars[section.calendar]
+        reopens = metric in ("resolution", "resolve")
+        if ola is None:
+            return _Plan(contract_id, None, contract_id, metric, calendar, compiled, pause, _STOPS[metric],
+                         metric == "response", reopens, _TERMINAL[kind], thresholds, fractions)
+        # An OLA's clocks stop at a terminal status wherever the ticket is; its response also at
+        # the team's first act or hand-on (`_walk`), not at another team's reply.
+        field = "group" if ola.group is not None else "supplier"
+        return _Plan("", ola.team, f"ola:{ola.team}", metric, calendar, compiled, pause, _TERMINAL[kind], False,
+                     reopens, _TERMINAL[kind], thresholds, fractions, _TEAM_FIELDS[field], getattr(ola, field),
+                     metric == "response")
 
     # -- public API ---------------------------------------------------------------
 
@@ -264,8 +294,10 @@ class ClockEngine:
     def _rows(self, state: EntityState, as_of: Callable[[Ledger], int]) -> list[dict[str, Any]]:
         """The fields of each instance's `InstanceStatus`, as of `as_of(its ledger)`."""
         out = []
-        last = state.events[-1]
-        for contract, plan, instance, run in self._runs(state):
+        events = state.events
+        last = events[-1]
+        grouped = state.kind == "ticket" and any(e.group for e in events)
+        for plan, instance, run in self._runs(state):
             ledger = state.ledgers.get(instance, _NO_LEDGER)
             now = as_of(ledger)
             d = self._finish(run, plan, now)
@@ -275,12 +307,23 @@ class ClockEngine:
                                 if f.type in ("met", "missed")), None)
             out.append({
                 "instance_id": instance, "version": len(state.events) + ledger.version, "kind": state.kind,
-                "entity_id": state.entity_id, "contract_id": contract.id, "customer": last.customer,
-                "service": last.service, "metric": plan.metric, "level": d.level, "state": d.state,
+                "entity_id": state.entity_id, "contract_id": plan.contract_id, "customer": last.customer,
+                "service": last.service, "metric": plan.metric, "ola": plan.ola, "level": d.level, "state": d.state,
                 "started_at": instant(run.started), "stopped_at": _instant(run.stopped_at),
                 "target_s": _secs(d.target), "elapsed_s": d.elapsed / SECOND, "deadline": _instant(d.deadline),
                 "breached": "breached" in d.facts, "outcome": outcome, "as_of": instant(now),
+                "held_s": self._held(events, plan, now) if grouped and plan.ola is None else None,
             })
+        return out
+
+    def _held(self, events: tuple[Applied, ...], plan: _Plan, now: int) -> dict[str, float]:
+        """An SLA instance's elapsed time as of `now`, split by the assignment group holding the
+        ticket meanwhile ("" for none): its clock walked once per group, running only while
+        that group holds the ticket (the parts add up to the instance's elapsed time)."""
+        out = {}
+        for group in sorted({e.group for e in events}):
+            part = replace(plan, team_at=_GROUP, team=group)
+            out[group] = self._finish(self._walk(events, part, None), part, now).elapsed / SECOND
         return out
 
     def deadlines(self, state: EntityState) -> dict[str, datetime | None]:
@@ -288,7 +331,7 @@ class ClockEngine:
         a clock stopped (or paused) before that, the instant it would reach the target had it
         run on from the stop (or the last event). None without a target for its level."""
         out: dict[str, datetime | None] = {}
-        for contract, plan, instance, run in self._runs(state):
+        for plan, instance, run in self._runs(state):
             target = plan.targets.get(run.level)
             if target is None:
                 out[instance] = None
@@ -301,23 +344,31 @@ class ClockEngine:
 
     # -- derivation -----------------------------------------------------------------
 
-    def _runs(self, state: EntityState) -> Iterable[tuple[Contract, _Plan, str, Run]]:
-        """Each SLA instance of the entity with its clock walked over every event."""
+    def _runs(self, state: EntityState) -> Iterable[tuple[_Plan, str, Run]]:
+        """Each SLA and OLA instance of the entity with its clock walked over every event."""
         events = state.events
         if not events:
             return
-        last = events[-1]
-        for contract, plan in self._covering(state.kind, last.customer, last.service):
-            instance = f"{state.kind}:{state.entity_id}:{contract.id}:{plan.metric}"
+        for plan in self._plans_for(state.kind, events):
+            instance = f"{state.kind}:{state.entity_id}:{plan.slot}:{plan.metric}"
             run = state.runs.get(instance)
-            if run is None and not any(e.level in plan.targets for e in events):
+            if run is None and _start(plan, events) is None:
                 continue
-            yield contract, plan, instance, self._walk(events, plan, run)
+            yield plan, instance, self._walk(events, plan, run)
 
-    def _plans_of(self, kind: Kind, customer: str, service: str) -> tuple[tuple[Contract, _Plan], ...]:
+    def _plans_of(self, kind: Kind, customer: str, service: str) -> tuple[_Plan, ...]:
         """The (contract, metric) plans of a customer's service (memoised as `_covering`)."""
-        return tuple((contract, plan) for contract in self.policy.contracts_for(customer, service)
+        return tuple(plan for contract in self.policy.contracts_for(customer, service)
                      for plan in self._plans.get((contract.id, kind), ()))
+
+    def _plans_for(self, kind: Kind, events: tuple[Applied, ...]) -> tuple[_Plan, ...]:
+        """The plans of an entity: its contracts', then the OLAs of every team that held it."""
+        last = events[-1]
+        plans = self._covering(kind, last.customer, last.service)
+        if not self._olas or kind != "ticket":
+            return plans
+        teams = sorted({(i, cast(str, e[i])) for e in events for i in (_GROUP, _SUPPLIER) if e[i]})
+        return (*plans, *(p for team in teams for p in self._olas.get(team, ())))
 
     @staticmethod
     def _walk(events: tuple[Applied, ...], plan: _Plan, run: Run | None) -> Run:
@@ -333,9 +384,11 @@ class ClockEngine:
                 return Run(len(events), run.started, last.at, run.elapsed, last.level, False, run.stopped_at,
                            run.cycle, run.facts, None)
         calendar, targets, levels = plan.calendar, plan.targets, plan.thresholds
+        team_at, team = plan.team_at, plan.team
         if run is None:
-            first = events[0]
-            run = Run(0, first.at, first.at, 0, first.level, False, None, 0, _NO_FACTS, None)
+            start = _start(plan, events) or 0  # callers know there is one
+            first = events[start]
+            run = Run(start, first.at, first.at, 0, first.level, False, None, 0, _NO_FACTS, None)
         prev, elapsed, level, running, stopped_at, cycle, due = (
             run.prev, run.elapsed, run.level, run.running, run.stopped_at, run.cycle, run.due)
         facts = cast(dict[str, Fact], run.facts)  # written only once copied (`own`)
@@ -351,6 +404,11 @@ class ClockEngine:
             ev = events[n]
             at = ev.at
             stops = ev.status in plan.stops or (ev.reply and plan.reply_stops)
+            held = team_at < 0 or ev[team_at] == team
+            if plan.acts_stop and n and not stops:
+                before = events[n - 1]
+                if before[team_at] == team and (ev.reply or ev.status != before.status or not held):
+                    stops = True  # the team acted (a reply, a status change) or handed the ticket on
             fired = False  # whether this step added facts
             if n:
                 if running:
@@ -376,7 +434,7 @@ class ClockEngine:
                 facts[key] = Fact(key, "missed" if "breached" in facts else "met", at, level, target, elapsed, None)
             elif stopped_at is not None and plan.reopens and ev.status not in plan.terminal:
                 stopped_at, cycle = None, cycle + 1
-            running = stopped_at is None and ev.status not in plan.pause
+            running = stopped_at is None and ev.status not in plan.pause and held
             if not running or target is None:
                 due = None
             elif fired or not was_running or target != old_target:
@@ -454,7 +512,7 @@ class ClockEngine:
 
     # -- reconciliation ---------------------------------------------------------------
 
-    def _publish(self, state: EntityState, last: Applied, contract: Contract, plan: _Plan, instance: str, run: Run,
+    def _publish(self, state: EntityState, last: Applied, plan: _Plan, instance: str, run: Run,
                  holding: Mapping[str, Fact], ledger: Ledger, now: int, outputs: list[Lifecycle]) -> Ledger:
         """Append to `outputs` what makes the published facts `holding` (the instance's facts
         at `now`, `last` the entity's latest event); returns the new ledger."""
@@ -468,8 +526,8 @@ class ClockEngine:
             version += 1
             outputs.append(Lifecycle(
                 event_id=eid, instance_id=instance, version=version, type=type_, at=at,
-                kind=state.kind, entity_id=state.entity_id, contract_id=contract.id,
-                customer=last.customer, service=last.service, metric=plan.metric, level=level,
+                kind=state.kind, entity_id=state.entity_id, contract_id=plan.contract_id,
+                customer=last.customer, service=last.service, metric=plan.metric, ola=plan.ola, level=level,
                 target_s=None if target is None else target / SECOND, elapsed_s=elapsed / SECOND,
                 threshold=threshold, corrects=corrects,
             ))
@@ -507,11 +565,11 @@ class ClockEngine:
         next_due: int | None = None
         walked: dict[str, Run] = {}
         last = events[-1]
-        for contract, plan in self._covering(kind, last.customer, last.service):
-            instance = f"{kind}:{entity}:{contract.id}:{plan.metric}"
+        for plan in self._plans_for(kind, events):
+            instance = f"{kind}:{entity}:{plan.slot}:{plan.metric}"
             run = runs.get(instance)
             if run is None:
-                if not any(e.level in plan.targets for e in events):
+                if _start(plan, events) is None:
                     continue
                 run = self._walk(events, plan, None)
             elif run.n != len(events):
@@ -531,7 +589,7 @@ class ClockEngine:
             if not _holds(facts, ledger.facts):  # most events change no published fact
                 if changed is None:
                     changed = dict(ledgers)
-                changed[instance] = self._publish(state, last, contract, plan, instance, run, facts, ledger, now, outputs)
+                changed[instance] = self._publish(state, last, plan, instance, run, facts, ledger, now, outputs)
         return EntityState(kind, entity, events, ledgers if changed is None else changed, next_due, walked), outputs
 
 
@@ -540,6 +598,23 @@ _NO_FACTS: Mapping[str, Fact] = {}
 _COVERS_KEPT = 65_536  # (kind, customer, service) plan lists remembered
 _TYPES = {t.value: t for t in LifecycleType}
 _ORDER = {"warning": 0, "breached": 1, "met": 2, "missed": 2, "correction": 3}
+
+
+def _start(plan: _Plan, events: tuple[Applied, ...]) -> int | None:
+    """Where an instance's walk starts: the first event, or for an OLA the first its team
+    holds the ticket after; None when the plan has no instance here (no target for any level
+    from there on, or a team that never held the ticket)."""
+    start = 0
+    if plan.ola is not None:
+        team_at, team = plan.team_at, plan.team
+        start = next((i for i, e in enumerate(events) if e[team_at] == team), -1)
+        if start < 0:
+            return None
+    targets = plan.targets
+    for i in range(start, len(events)):
+        if events[i].level in targets:
+            return start
+    return None
 
 
 def _holds(derived: Mapping[str, Fact], published: Mapping[str, Published]) -> bool:

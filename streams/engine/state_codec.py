@@ -3,7 +3,8 @@
 Times are integer microseconds since the epoch, as in the engine (instants.py). The
 layout is the one earlier versions wrote (they kept datetimes and converted them here; an
 event's reply flag is now JSON true/false where they wrote 1/0, read as a bool either way), so
-entries written by either read back the same.
+entries written by either read back the same. Events of a ticket assigned to a group or a
+supplier (OLAs, 2026-12-06) have two more fields, which only later versions read.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def state_to_json(state: EntityState) -> list[Any]:
     """An entity's state as JSON-ready lists."""
     return [
         state.kind, state.entity_id,
-        [list(e) for e in state.events],
+        # An event's team fields only when it has a team: the layout of earlier versions otherwise.
+        [list(e) if e.group or e.supplier else list(e[:7]) for e in state.events],
         {i: [lg.version, {k: [p.summary, p.event_id] for k, p in lg.facts.items()}, sorted(lg.retracted)]
          for i, lg in state.ledgers.items()},
         state.due,
@@ -38,7 +40,7 @@ def state_from_json(obj: list[Any]) -> EntityState:
     kind, entity, events, ledgers, due, *rest = obj  # rest: absent in entries of earlier versions
     return EntityState(
         kind, entity,
-        tuple(Applied(at, eid, st, lv, bool(rp), cu, sv) for at, eid, st, lv, rp, cu, sv in events),
+        tuple(Applied(at, eid, st, lv, bool(rp), cu, sv, *team) for at, eid, st, lv, rp, cu, sv, *team in events),
         {i: Ledger(v, {k: _published(s, e) for k, (s, e) in facts.items()}, frozenset(rest[0] if rest else ()))
          for i, (v, facts, *rest) in ledgers.items()},
         due,

@@ -37,6 +37,20 @@ contracts:
       calendar: berlin
       targets:
         P1: {resolution: 2h}
+olas:
+  - group: network
+    calendar: berlin
+    warn_at: [0.5]
+    targets:
+      P1: {response: 30m, resolution: 2h}
+      P2: {resolution: 8h}
+  - group: desk
+    pause_statuses: [pending]
+    targets:
+      P1: {response: 10m, resolution: 1h}
+  - supplier: telco
+    targets:
+      P1: {resolution: 4h}
 """
 
 
@@ -52,9 +66,10 @@ def utc(text: str) -> datetime:
 
 
 def ticket(eid: str, at: str, status: str, priority: str = "P1", reply: bool = False,
-           tid: str = "T1", customer: str = "acme") -> TicketEvent:
+           tid: str = "T1", customer: str = "acme", group: str | None = None, supplier: str | None = None) -> TicketEvent:
     return TicketEvent(event_id=eid, occurred_at=utc(at), source="test", ticket_id=tid, customer=customer,
-                       service="checkout", priority=priority, status=status, public_reply=reply)
+                       service="checkout", priority=priority, status=status, public_reply=reply,
+                       assignment_group=group, supplier=supplier)
 
 
 def incident(eid: str, at: str, status: str, severity: str = "SEV1", iid: str = "I1") -> IncidentEvent:

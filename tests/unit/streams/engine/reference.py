@@ -26,9 +26,18 @@ def stops(kind: str, metric: str, status: str, reply: bool) -> bool:
     return status in TERMINAL[kind]
 
 
+def team_of(event: TicketEvent | IncidentEvent, ola: str) -> bool:
+    """Whether the OLA's team ("group:<name>" or "supplier:<name>") holds the ticket after `event`."""
+    field, _, name = ola.partition(":")
+    value = event.assignment_group if field == "group" else event.supplier
+    return isinstance(event, TicketEvent) and value == name
+
+
 def reference_facts(engine: ClockEngine, events: list[TicketEvent | IncidentEvent],
                     now: datetime) -> dict[str, dict[str, str]]:
-    """Per SLA instance id of the entity, its facts as of `now`: key -> "type|instant"."""
+    """Per SLA and OLA instance id of the entity, its facts as of `now`: key -> "type|instant".
+    An OLA's clock starts when its team first holds the ticket and runs only while it does;
+    its response stops at the team's first reply, status change or hand-on."""
     if not events:
         return {}
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.event_id))
@@ -36,13 +45,21 @@ def reference_facts(engine: ClockEngine, events: list[TicketEvent | IncidentEven
     kind = first.kind
     entity = first.ticket_id if isinstance(first, TicketEvent) else first.incident_id
     out = {}
-    for contract, plan in engine._covering(kind, last.customer, last.service):
-        levels = [e.priority.value if isinstance(e, TicketEvent) else e.severity.value for e in ordered]
+    olas = [p for plans in engine._olas.values() for p in plans]
+    for plan in (*engine._covering(kind, last.customer, last.service), *olas):
+        ola = plan.ola
+        history = ordered
+        if ola is not None:
+            held = [i for i, e in enumerate(ordered) if team_of(e, ola)]
+            if not held:
+                continue
+            history = ordered[held[0]:]
+        levels = [e.priority.value if isinstance(e, TicketEvent) else e.severity.value for e in history]
         if not any(level in plan.targets for level in levels):
             continue
         targets = {level: timedelta(microseconds=us) for level, us in plan.targets.items()}
         facts: dict[str, tuple[LifecycleType, datetime]] = {}
-        elapsed, prev, level = timedelta(0), first.occurred_at, levels[0]
+        elapsed, prev, level = timedelta(0), history[0].occurred_at, levels[0]
         running, stopped, cycle = False, False, 0
 
         def cross(t0: datetime, t1: datetime, inclusive: bool) -> None:
@@ -58,9 +75,15 @@ def reference_facts(engine: ClockEngine, events: list[TicketEvent | IncidentEven
                 if at < t1 or (inclusive and at == t1):
                     facts[key] = (LifecycleType.breached if fraction == 1.0 else LifecycleType.warning, at)
 
-        for i, (event, event_level) in enumerate(zip(ordered, levels)):
+        for i, (event, event_level) in enumerate(zip(history, levels)):
             status = event.status.value
-            ends = stops(kind, plan.metric, status, isinstance(event, TicketEvent) and event.public_reply)
+            reply = isinstance(event, TicketEvent) and event.public_reply
+            if ola is None:
+                ends = stops(kind, plan.metric, status, reply)
+            else:
+                acted = i > 0 and team_of(history[i - 1], ola) and (
+                    reply or status != history[i - 1].status.value or not team_of(event, ola))
+                ends = status in TERMINAL["ticket"] or (plan.metric == "response" and acted)
             if i and running:
                 cross(prev, event.occurred_at, inclusive=not ends)
                 elapsed += plan.calendar.elapsed(prev, event.occurred_at)
@@ -74,11 +97,11 @@ def reference_facts(engine: ClockEngine, events: list[TicketEvent | IncidentEven
                 facts[f"outcome:{cycle}"] = (outcome, prev)
             elif stopped and plan.metric in ("resolution", "resolve") and status not in TERMINAL[kind]:
                 stopped, cycle = False, cycle + 1  # reopened: the resolution clock runs on
-            running = not stopped and status not in plan.pause
+            running = not stopped and status not in plan.pause and (ola is None or team_of(event, ola))
             if running:
                 cross(prev, prev, inclusive=True)  # a re-target may put the time used past thresholds
         if running and now > prev:
             cross(prev, now, inclusive=True)
-        out[f"{kind}:{entity}:{contract.id}:{plan.metric}"] = {
+        out[f"{kind}:{entity}:{plan.slot}:{plan.metric}"] = {
             key: f"{type_.value}|{at.isoformat()}" for key, (type_, at) in facts.items() if at <= now}
     return out

@@ -114,6 +114,9 @@ def ticket_histories(draw: st.DrawFn) -> list[TicketEvent]:
             customer=customer, service="checkout",
             priority=draw(st.sampled_from(["P1", "P2", "P3"])), status=draw(st.sampled_from(STATUSES)),
             public_reply=draw(st.booleans()),
+            # OLA teams of the shared policy, and a group without one
+            assignment_group=draw(st.sampled_from([None, None, "network", "desk", "db"])),
+            supplier=draw(st.sampled_from([None, None, "telco"])),
         )
         for i, off in enumerate(offsets)
     ]
@@ -199,7 +202,7 @@ def test_facts_without_calendar_work_are_those_the_full_derivation_gives(
     for ev in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
         state, _ = ENGINE.apply(state, ev, ev.occurred_at)
     assert state is not None
-    for contract, plan, instance, run in ENGINE._runs(state):
+    for plan, instance, run in ENGINE._runs(state):
         for seconds in offsets:
             now = state.events[-1].at + seconds * SECOND
             full = ENGINE._finish(run, plan, now)
