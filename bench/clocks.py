@@ -84,9 +84,10 @@ olas:
       P1: {resolution: 1d}
       P2: {resolution: 3d}
 """
-# Support groups along a ticket's path (a third of tickets stay with a group without an OLA):
-# desk, then network for three updates, then desk again (a ping-pong).
-GROUPS = [["desk"] * 3 + ["network"] * 3 + ["desk"] * 4, ["apps"] * 10]
+# Support groups along a ticket's path: every ticket starts with the service desk; one in four
+# goes to network for three updates and comes back (a ping-pong), a tenth of those with a
+# supplier meanwhile.
+GROUPS = [["desk"] * 10, ["desk"] * 3 + ["network"] * 3 + ["desk"] * 4]
 PATH = ["new", "open*", "pending", "open", "on_hold", "open", "solved", "reopened", "solved", "closed"]
 
 
@@ -104,7 +105,7 @@ def updates(n_tickets: int, per_ticket: int, seed: int = 7) -> Iterator[TicketEv
             event_id=f"t{i}-{step}", occurred_at=at, source="bench", kind="ticket", ticket_id=f"T{i}",
             customer=customers[i % 2], service="checkout", priority=Priority(f"P{1 + (i + step // 4) % 4}"),
             status=TicketStatus(status.rstrip("*")), public_reply=status.endswith("*"),
-            assignment_group=GROUPS[i % 3 == 2][step % 10], supplier="telco" if i % 5 == 0 and 3 <= step < 6 else None,
+            assignment_group=GROUPS[i % 4 == 3][step % 10], supplier="telco" if i % 40 == 3 and 3 <= step < 6 else None,
         )
         if step + 1 < per_ticket:
             heapq.heappush(heap, (at + timedelta(minutes=rng.randint(2, 240)), i, step + 1))

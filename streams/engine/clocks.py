@@ -139,6 +139,7 @@ class EntityState(NamedTuple):
     ledgers: Mapping[str, Ledger] = MappingProxyType({})
     due: int | None = None  # when `advance` will next publish something (microseconds)
     runs: Mapping[str, Run] = MappingProxyType({})  # per instance: the walk over `events`
+    teams: tuple[tuple[int, str], ...] = ()  # (`Applied` field, name) of every team in `events`, sorted (OLAs)
 
     @property
     def next_due(self) -> datetime | None:
@@ -203,6 +204,7 @@ class ClockEngine:
         }
         # Customers and services come from input, so the memo of their plans is bounded.
         self._covering = lru_cache(maxsize=_COVERS_KEPT)(self._plans_of)
+        self._teams_olas = lru_cache(maxsize=_COVERS_KEPT)(self._olas_of)  # teams come from input: bounded too
 
     def _plan(self, kind: Kind, section: TicketPolicy | IncidentPolicy | Ola, metric: Metric, contract_id: str,
               ola: Ola | None = None) -> _Plan:
@@ -245,6 +247,9 @@ class ClockEngine:
                 return state, []
         applied = Applied.of(event)
         events = state.events
+        group, supplier, teams = applied.group, applied.supplier, state.teams
+        if (group and (_GROUP, group) not in teams) or (supplier and (_SUPPLIER, supplier) not in teams):
+            state = state._replace(teams=teams_of((applied,), teams))
         if not events:
             return self._reconcile(state, micros(now), (applied,), state.runs)
         last = events[-1]
@@ -318,12 +323,15 @@ class ClockEngine:
 
     def _held(self, events: tuple[Applied, ...], plan: _Plan, now: int) -> dict[str, float]:
         """An SLA instance's elapsed time as of `now`, split by the assignment group holding the
-        ticket meanwhile ("" for none): its clock walked once per group, running only while
-        that group holds the ticket (the parts add up to the instance's elapsed time)."""
+        ticket meanwhile ("" for none; groups whose time did not count left out): its clock
+        walked once per group, running only while that group holds the ticket (the parts add
+        up to the instance's elapsed time)."""
         out = {}
         for group in sorted({e.group for e in events}):
             part = replace(plan, team_at=_GROUP, team=group)
-            out[group] = self._finish(self._walk(events, part, None), part, now).elapsed / SECOND
+            held = self._finish(self._walk(events, part, None), part, now).elapsed
+            if held:
+                out[group] = held / SECOND
         return out
 
     def deadlines(self, state: EntityState) -> dict[str, datetime | None]:
@@ -349,7 +357,7 @@ class ClockEngine:
         events = state.events
         if not events:
             return
-        for plan in self._plans_for(state.kind, events):
+        for plan in self._plans_for(state.kind, events[-1], state.teams):
             instance = f"{state.kind}:{state.entity_id}:{plan.slot}:{plan.metric}"
             run = state.runs.get(instance)
             if run is None and _start(plan, events) is None:
@@ -361,14 +369,16 @@ class ClockEngine:
         return tuple(plan for contract in self.policy.contracts_for(customer, service)
                      for plan in self._plans.get((contract.id, kind), ()))
 
-    def _plans_for(self, kind: Kind, events: tuple[Applied, ...]) -> tuple[_Plan, ...]:
+    def _plans_for(self, kind: Kind, last: Applied, teams: tuple[tuple[int, str], ...]) -> tuple[_Plan, ...]:
         """The plans of an entity: its contracts', then the OLAs of every team that held it."""
-        last = events[-1]
         plans = self._covering(kind, last.customer, last.service)
-        if not self._olas or kind != "ticket":
+        if not teams or not self._olas:
             return plans
-        teams = sorted({(i, cast(str, e[i])) for e in events for i in (_GROUP, _SUPPLIER) if e[i]})
-        return (*plans, *(p for team in teams for p in self._olas.get(team, ())))
+        return plans + self._teams_olas(teams)
+
+    def _olas_of(self, teams: tuple[tuple[int, str], ...]) -> tuple[_Plan, ...]:
+        """The OLA plans of these teams (memoised as `_teams_olas`)."""
+        return tuple(p for team in teams for p in self._olas.get(team, ()))
 
     @staticmethod
     def _walk(events: tuple[Applied, ...], plan: _Plan, run: Run | None) -> Run:
@@ -383,6 +393,13 @@ class ClockEngine:
                 last = events[-1]
                 return Run(len(events), run.started, last.at, run.elapsed, last.level, False, run.stopped_at,
                            run.cycle, run.facts, None)
+            if plan.team_at >= 0 and not run.running and run.stopped_at is None and run.n + 1 == len(events):
+                # A team's clock that waits for the ticket to come back: an event of another team's
+                # (not a stop) moves only where the walk stands.
+                ev, before = events[-1], events[-2]
+                if ev[plan.team_at] != plan.team and before[plan.team_at] != plan.team and ev.status not in plan.stops:
+                    return Run(len(events), run.started, ev.at, run.elapsed, ev.level, False, None, run.cycle,
+                               run.facts, None)
         calendar, targets, levels = plan.calendar, plan.targets, plan.thresholds
         team_at, team = plan.team_at, plan.team
         if run is None:
@@ -565,7 +582,7 @@ class ClockEngine:
         next_due: int | None = None
         walked: dict[str, Run] = {}
         last = events[-1]
-        for plan in self._plans_for(kind, events):
+        for plan in self._plans_for(kind, last, state.teams):
             instance = f"{kind}:{entity}:{plan.slot}:{plan.metric}"
             run = runs.get(instance)
             if run is None:
@@ -590,7 +607,8 @@ class ClockEngine:
                 if changed is None:
                     changed = dict(ledgers)
                 changed[instance] = self._publish(state, last, plan, instance, run, facts, ledger, now, outputs)
-        return EntityState(kind, entity, events, ledgers if changed is None else changed, next_due, walked), outputs
+        return EntityState(kind, entity, events, ledgers if changed is None else changed, next_due, walked,
+                           state.teams), outputs
 
 
 _NO_LEDGER = Ledger()
@@ -598,6 +616,12 @@ _NO_FACTS: Mapping[str, Fact] = {}
 _COVERS_KEPT = 65_536  # (kind, customer, service) plan lists remembered
 _TYPES = {t.value: t for t in LifecycleType}
 _ORDER = {"warning": 0, "breached": 1, "met": 2, "missed": 2, "correction": 3}
+
+
+def teams_of(events: Iterable[Applied], teams: tuple[tuple[int, str], ...] = ()) -> tuple[tuple[int, str], ...]:
+    """`teams` with those of `events` added (sorted, each once: any order of the same events gives the same)."""
+    new = {(i, cast(str, e[i])) for e in events for i in (_GROUP, _SUPPLIER) if e[i]}
+    return teams if new <= set(teams) else tuple(sorted(new.union(teams)))
 
 
 def _start(plan: _Plan, events: tuple[Applied, ...]) -> int | None:

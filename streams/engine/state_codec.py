@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from streams.engine.clocks import Applied, EntityState, Fact, Ledger, Published, Run
+from streams.engine.clocks import Applied, EntityState, Fact, Ledger, Published, Run, teams_of
 from streams.engine.instants import micros
 
 
@@ -38,7 +38,7 @@ def state_to_json(state: EntityState) -> list[Any]:
 def state_from_json(obj: list[Any]) -> EntityState:
     """Inverse of state_to_json."""
     kind, entity, events, ledgers, due, *rest = obj  # rest: absent in entries of earlier versions
-    return EntityState(
+    state = EntityState(
         kind, entity,
         tuple(Applied(at, eid, st, lv, bool(rp), cu, sv, *team) for at, eid, st, lv, rp, cu, sv, *team in events),
         {i: Ledger(v, {k: _published(s, e) for k, (s, e) in facts.items()}, frozenset(rest[0] if rest else ()))
@@ -47,6 +47,7 @@ def state_from_json(obj: list[Any]) -> EntityState:
         # Runs stored without their due time are left out: the engine walks them again.
         {i: _run(r, rest[1][i]) for i, r in rest[0].items() if i in rest[1]} if len(rest) > 1 else {},
     )
+    return state._replace(teams=teams_of(state.events)) if any(len(e) > 7 for e in events) else state
 
 
 def _published(summary: str, eid: str) -> Published:

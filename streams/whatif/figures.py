@@ -67,22 +67,37 @@ class Figures:
     instances: dict[str, Instance]
 
 
+# SLA instances, and OLA instances under their team ("ola:<team>" where a contract id goes;
+# the customer of an OLA's figures is left empty: a team's month spans customers).
+_SOURCES = (
+    ("sla_events", "sla_instances_current", "contract_id", "any(customer)"),
+    ("ola_events", "(SELECT * FROM ola_instance_status FINAL)", "concat('ola:', ola)", "''"),
+)
+
+
 def read(client: Client) -> Figures:
-    """Figures per contract, metric, level and month, probe attainment and credits per month,
-    and every SLA instance, from the views of `client`'s database."""
-    warnings: dict[tuple[Any, ...], int] = {
-        tuple(r[:4]): r[4] for r in client.query(
-            "SELECT i.contract_id, i.metric, i.level, toStartOfMonth(i.started_at) AS month, count() "
-            "FROM sla_events AS e INNER JOIN sla_instances_current AS i ON e.instance_id = i.instance_id "
-            "WHERE e.type = 'warning' GROUP BY i.contract_id, i.metric, i.level, month").result_rows}
+    """Figures per contract (or OLA), metric, level and month, probe attainment and credits per
+    month, and every SLA and OLA instance, from the views of `client`'s database."""
     sla = {}
-    for contract, metric, level, month, customer, n, met, missed, breached, elapsed in client.query(
-            "SELECT contract_id, metric, level, toStartOfMonth(started_at) AS month, any(customer), count(), "
-            "countIf(outcome = 'met'), countIf(outcome = 'missed'), countIf(breached), "
-            "avgIf(elapsed_s, state = 'stopped') FROM sla_instances_current "
-            "GROUP BY contract_id, metric, level, month").result_rows:
-        key = (contract, metric, level, month)
-        sla[key] = SlaFigures(customer, n, met, missed, breached, warnings.get(key, 0), _number(elapsed, 3))
+    instances = {}
+    for events, current, contract, customer in _SOURCES:
+        warnings: dict[tuple[Any, ...], int] = {
+            tuple(r[:4]): r[4] for r in client.query(
+                f"SELECT {contract} AS c, i.metric, i.level, toStartOfMonth(i.started_at) AS month, count() "
+                f"FROM {events} AS e INNER JOIN {current} AS i ON e.instance_id = i.instance_id "
+                "WHERE e.type = 'warning' GROUP BY c, i.metric, i.level, month").result_rows}
+        for key_contract, metric, level, month, who, n, met, missed, breached, elapsed in client.query(
+                f"SELECT {contract} AS c, metric, level, toStartOfMonth(started_at) AS month, {customer}, count(), "
+                "countIf(outcome = 'met'), countIf(outcome = 'missed'), countIf(breached), "
+                f"avgIf(elapsed_s, state = 'stopped') FROM {current} "
+                "GROUP BY c, metric, level, month").result_rows:
+            key = (key_contract, metric, level, month)
+            sla[key] = SlaFigures(who, n, met, missed, breached, warnings.get(key, 0), _number(elapsed, 3))
+        instances.update({
+            r[0]: Instance(r[1], r[2], r[3], r[4], r[5].replace(tzinfo=timezone.utc), r[6], r[7], bool(r[8]))
+            for r in client.query(f"SELECT instance_id, {contract}, customer, metric, level, started_at, state, "
+                                  f"outcome, breached FROM {current}").result_rows
+        })
     credits = {tuple(r[:3]): r[3] for r in client.query(
         "SELECT contract_id, service, month, credit_percent FROM service_credits_monthly").result_rows}
     probes = {
@@ -92,11 +107,6 @@ def read(client: Client) -> Figures:
         for contract, customer, service, month, avail, latency, avail_used, latency_used in client.query(
             "SELECT contract_id, customer, service, month, availability, latency_attainment, "
             "availability_budget_used, latency_budget_used FROM slo_attainment_monthly").result_rows
-    }
-    instances = {
-        r[0]: Instance(r[1], r[2], r[3], r[4], r[5].replace(tzinfo=timezone.utc), r[6], r[7], bool(r[8]))
-        for r in client.query("SELECT instance_id, contract_id, customer, metric, level, started_at, state, outcome, "
-                              "breached FROM sla_instances_current").result_rows
     }
     return Figures(sla, probes, instances)
 

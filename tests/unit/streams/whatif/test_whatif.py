@@ -111,3 +111,35 @@ def test_a_raised_objective_with_its_tiers_puts_a_month_into_a_credit_tier() -> 
     assert (row.current.credit_percent, row.proposed.credit_percent) == (0.0, 10.0)
     assert row.current.availability_budget_used == pytest.approx(0.8)
     assert row.proposed.availability_budget_used == pytest.approx(1.6)
+
+
+def test_olas_are_compared_under_their_team_and_never_under_a_customer() -> None:
+    # The same four tickets, each with the desk from its opening until its first reply, then
+    # with network until solved. desk's response ends at its reply (20, 25, 5, 60 minutes):
+    # with a 30m target 3 met, 1 missed; with 15m, 1 met, 3 missed. network's resolution: the
+    # rest of the two hours (100, 95, 115, 60 minutes) against 4h: all met under both.
+    olas = """
+olas:
+  - group: desk
+    targets: {{P1: {{response: {desk}}}}}
+  - group: network
+    targets: {{P1: {{resolution: 4h}}}}
+"""
+    events = []
+    for e in tickets():
+        replied = e.status.value != "new"
+        events.append(e.model_copy(update={"assignment_group": "network" if replied else "desk"}))
+    current = parse_policy(CURRENT.format(response="30m", calendar="24x7", objective=0.999, tier=0.999)
+                           + olas.format(desk="30m"))
+    proposed = parse_policy(CURRENT.format(response="30m", calendar="24x7", objective=0.999, tier=0.999)
+                            + olas.format(desk="15m"))
+    c = run(current, proposed, events, "2026-12-01 00:00")
+    desk = next(r for r in c.sla if r.key[0] == "ola:group:desk")
+    assert desk.key[1:3] == ("response", "P1") and desk.current.customer == ""
+    assert (desk.current.met, desk.current.missed, desk.proposed.met, desk.proposed.missed) == (3, 1, 1, 3)
+    network = next(r for r in c.sla if r.key[0] == "ola:group:network")
+    assert not network.changed and (network.current.met, network.current.missed) == (4, 0)
+    assert network.current.mean_elapsed_s == (100 + 95 + 115 + 60) * 60 / 4
+    assert sorted(x.instance_id for x in c.changes) == ["ticket:T1:ola:group:desk:response",
+                                                        "ticket:T2:ola:group:desk:response"]
+    assert not [r for r in c.sla if r.key[0] == "gold" and r.changed]  # the customer SLA is the same
