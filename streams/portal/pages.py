@@ -67,7 +67,8 @@ HEADERS = {
     "elapsed_s": "Time on the clock", "threshold": "Warned at", "corrects": "Corrects", "deadline": "Deadline (UTC)",
     "stopped": "Closed", "mean_elapsed_s": "Mean time", "version": "Version", "state": "Clock", "outcome": "Outcome",
     "as_of": "As of (UTC)", "occurred_at": "When (UTC)", "event_id": "Event", "source": "From", "status": "Status",
-    "public_reply": "Public reply",
+    "public_reply": "Public reply", "team": "Team", "attainment_pct": "Attainment", "handed_on": "Handed on",
+    "came_back": "Came back", "tickets": "Tickets", "held_s": "Time with the team", "share_pct": "Share of the time",
 }
 
 

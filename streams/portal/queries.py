@@ -212,3 +212,28 @@ def instance_inputs(db: Db, customer: str, kind: str, entity: str) -> Table:
                toBool(JSONExtractBool(payload, 'public_reply')) AS public_reply
         FROM events WHERE kind = {kind:String} AND customer = {c:String} AND entity_id = {e:String}
         ORDER BY occurred_at, event_id""", kind=kind, c=customer, e=entity)
+
+
+# Internal teams (OLAs): analysts only (server.py); these tables never hold a customer's own view.
+def ola_attainment(db: Db, month: date) -> Table:
+    return db.table("ola_attainment", "OLA attainment per team, measure and priority (outcomes this month)", """
+        SELECT ola AS team, metric, priority AS level, met, missed, round(100 * attainment, 2) AS attainment_pct
+        FROM ola_attainment_monthly WHERE month = {month:Date} ORDER BY team, metric, level""", month=month)
+
+
+def breached_split(db: Db, month: date) -> Table:
+    return db.table("time_split", "Customer SLAs breached (started this month): their time by the group holding "
+                    "the ticket", """
+        SELECT instance_id AS instance, customer, metric, round(elapsed_s) AS elapsed_s,
+               if(assignment_group = '', '(no group)', assignment_group) AS team, round(held_s) AS held_s,
+               round(100 * held_s / elapsed_s, 1) AS share_pct
+        FROM sla_time_split
+        WHERE breached AND instance_id IN (
+            SELECT instance_id FROM sla_instance_status WHERE toStartOfMonth(started_at) = {month:Date})
+        ORDER BY instance, held_s DESC, team LIMIT 1000""", month=month)
+
+
+def group_handoffs(db: Db) -> Table:
+    return db.table("handoffs", "Hand-offs per group, all time: tickets it handed on, and tickets that came back to it",
+                    """SELECT assignment_group AS team, handed_on, came_back, tickets FROM group_handoffs
+                       ORDER BY handed_on DESC, team""")

@@ -6,6 +6,7 @@ Pages (each a stable URL; `?month=YYYY-MM` where a month applies, `?csv=TABLE` f
   /c/CUSTOMER/contract/CONTRACT/YYYY-MM      charts, breaches, instances at risk, MTTA/MTTR
   /c/CUSTOMER/report/YYYY-MM                 the printable monthly report
   /i/INSTANCE                                an SLA instance's audit trail
+  /olas                                      analysts: internal teams' OLAs, hand-offs, where breached SLAs' time went
 Anything a user may not see answers 404, exactly like what does not exist.
 """
 
@@ -73,7 +74,20 @@ def _shift(month: date, by: int) -> date:
 def customers_view(db: Db, user: User, month: date) -> View:
     if user.role != "analyst":
         raise NotFound()
-    return View(f"Customers, {month:%B %Y}", [queries.customers(db, month)], {"customers": {0: "/c/"}})
+    return View(f"Customers, {month:%B %Y}", [
+        queries.customers(db, month), f"<p><a href='/olas?month={month:%Y-%m}'>Internal teams (OLAs)</a></p>"],
+        {"customers": {0: "/c/"}})
+
+
+def olas_view(db: Db, user: User, month: date) -> View:
+    """Internal teams' OLAs: for analysts; a customer never sees internal groups (404)."""
+    if user.role != "analyst":
+        raise NotFound()
+    nav = (f"<p class='noprint'><a href='/olas?month={_shift(month, -1):%Y-%m}'>← {_shift(month, -1):%B}</a> · "
+           f"<a href='/olas?month={_shift(month, 1):%Y-%m}'>{_shift(month, 1):%B} →</a></p>")
+    return View(f"Internal teams (OLAs): {month:%B %Y}", [
+        nav, queries.ola_attainment(db, month), queries.breached_split(db, month), queries.group_handoffs(db)],
+        {"time_split": {0: "/i/"}})
 
 
 def customer_view(db: Db, user: User, customer: str, month: date) -> View:
@@ -251,6 +265,8 @@ def _view(db: Db, user: User, path: str, query: dict[str, list[str]], as_of: dat
     match parts:
         case ["customers"]:
             return customers_view(db, user, month)
+        case ["olas"]:
+            return olas_view(db, user, month)
         case ["c", customer]:
             return customer_view(db, user, customer, month)
         case ["c", customer, "contract", contract, when]:

@@ -157,6 +157,22 @@ def _report(console: Console, settings: Settings, produced: int, bad: int) -> No
                 "Corrections retract facts that late events disproved: the demo puts minutes of event time "
                 "into each second, so an update can arrive after the wall clock passed a deadline it stops.")
 
+        olas = Table(title="OLAs: internal teams' attainment (view ola_attainment_monthly; analysts only)")
+        for column in ("team", "metric", "met", "missed", "attainment"):
+            olas.add_column(column, justify="left" if column in ("team", "metric") else "right")
+        for team, metric, met, missed in rows(
+            "SELECT ola, metric, sum(met), sum(missed) FROM ola_attainment_monthly GROUP BY ola, metric ORDER BY ola, metric"
+        ):
+            olas.add_row(team, metric, f"{met:,}", f"{missed:,}", _percent(met / (met + missed) if met + missed else None, 1))
+        console.print(olas)
+        ((moved, returned),) = rows("SELECT countIf(handoffs > 0), countIf(returns > 0) FROM ticket_handoffs")
+        spent = rows("SELECT if(assignment_group = '', '(no group)', assignment_group) AS g, round(sum(held_s)) "
+                     "FROM sla_time_split WHERE outcome = 'missed' GROUP BY g ORDER BY 2 DESC")
+        console.print(
+            f"Hand-offs (view ticket_handoffs): {moved:,} tickets moved between groups, {returned:,} came back to a "
+            "group they had left. Time of the missed customer SLAs by the group holding the ticket (sla_time_split): "
+            + (", ".join(f"{g} {s:,.0f} s" for g, s in spent) or "none") + ".")
+
         alerts = rows("SELECT alert, type, count() FROM slo_alerts FINAL GROUP BY alert, type ORDER BY alert, type")
         minutes = client.command("SELECT count() FROM probe_minutes FINAL")
         console.print(f"Probe SLOs: {minutes:,} service-minutes closed (probe_minutes); SLO alerts (slo_alerts): "
@@ -191,6 +207,7 @@ def _report(console: Console, settings: Settings, produced: int, bad: int) -> No
         "  .venv/bin/slastream query \"SELECT entity_id, metric, deadline FROM sla_instances_current\n"
         "                              WHERE outcome = 'missed'\"\n"
         "  .venv/bin/slastream query \"SELECT * FROM service_credits_monthly ORDER BY service\"\n"
+        "  .venv/bin/slastream query \"SELECT * FROM ola_attainment_monthly ORDER BY ola, metric\"\n"
         f"Topics {prefix}*:\n"
         "  incidents, tickets, probes (input); breaches (SLA lifecycle events and SLO alerts);\n"
         "  instances (SLA status); deadletter (rejected input with the reason)\n"

@@ -7,6 +7,7 @@ sequence always yields the same records.
 from __future__ import annotations
 
 import random
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterator
@@ -25,6 +26,15 @@ _TICKET_PATHS = (
     ("new", "open+reply", "pending", "open", "solved", "closed"),
     ("new", "open", "on_hold", "open+reply", "solved", "reopened", "solved", "closed"),
 )
+# The support groups a ticket passes through, by update (the last one holds it from there on):
+# most stay with the service desk; some are escalated, some come back (a ping-pong).
+_GROUP_PATHS = (
+    ("service-desk",), ("service-desk",), ("service-desk",),
+    ("service-desk", "service-desk", "network"),
+    ("service-desk", "network", "service-desk"),
+    ("service-desk", "database", "network", "database"),
+)
+SUPPLIER = "telco"  # works some escalated tickets beside the group (an underpinning contract)
 _INCIDENT_PATHS = (
     ("triggered", "acknowledged", "resolved"),
     ("triggered", "acknowledged", "resolved", "reopened", "resolved"),
@@ -40,6 +50,13 @@ class _Entity:
     level: str
     path: tuple[str, ...]
     step: int = 0
+
+    def team(self) -> tuple[str, str | None]:
+        """(assignment group, supplier) at the current step: a function of the id and the step,
+        so that adding teams took nothing from the random sequence the rest is drawn from."""
+        n = zlib.crc32(self.id.encode())
+        groups = _GROUP_PATHS[n % len(_GROUP_PATHS)]
+        return groups[min(self.step, len(groups) - 1)], SUPPLIER if n % 7 == 0 and 1 <= self.step <= 2 else None
 
 
 @dataclass
@@ -101,12 +118,13 @@ class SyntheticSource:
         if self.rng.random() < 0.05:
             entity.level = self.rng.choice(("P1", "P2", "P3", "P4"))
         name, _, reply = status.partition("+")
+        group, supplier = entity.team()
         event = TicketEvent(
             event_id=self._next_id("t"), occurred_at=at, source="synthetic", ticket_id=entity.id,
             customer=entity.customer, service=entity.service, priority=Priority(entity.level),
-            status=TicketStatus(name), public_reply=bool(reply),
+            status=TicketStatus(name), public_reply=bool(reply), assignment_group=group, supplier=supplier,
         )
-        return "ticket", entity.id, event.model_dump(mode="json")
+        return "ticket", entity.id, event.model_dump(mode="json", exclude_none=True)
 
     def _incident(self, at: datetime) -> Record:
         new = _Entity(

@@ -52,6 +52,14 @@ TABLES = {
     "slo_attainment_monthly": "SELECT * FROM slo_attainment_monthly",
     "service_credits_monthly": "SELECT * FROM service_credits_monthly",
     "incident_mtta_mttr_daily": "SELECT * FROM incident_mtta_mttr_daily",
+    "ola_breaches": "SELECT * FROM ola_breaches FINAL",
+    "ola_events": "SELECT * FROM ola_events",
+    "ola_instances_current": "SELECT instance_id, state, outcome, breached, stopped_at, elapsed_s, level, "
+                             "started_at, target_s, ola, version, as_of FROM ola_instance_status FINAL",
+    "ola_attainment_monthly": "SELECT * FROM ola_attainment_monthly",
+    "sla_time_split": "SELECT * FROM sla_time_split",
+    "ticket_handoffs": "SELECT * FROM ticket_handoffs",
+    "group_handoffs": "SELECT * FROM group_handoffs",
 }
 
 
@@ -88,12 +96,15 @@ class Outcome:
         watermark and `breached` of instances still running depend on when the run ended.
         """
         out = dict(self.tables)
-        for name in ("breaches", "sla_events"):
+        for name in ("breaches", "sla_events", "ola_breaches", "ola_events"):
             out[name] = [r for r in self.tables[name] if r[4] <= self.watermark]
         # Which version is the latest (and its as_of) can depend on facts fired after the input
         # ended; `as_of` compares the rows of versions two runs both have.
-        out["sla_instances_current"] = [r[:10] if r[1] == "stopped" else (r[0], r[1], None, None, None, None, *r[6:10])
-                                        for r in self.tables["sla_instances_current"]]
+        for name in ("sla_instances_current", "ola_instances_current"):
+            out[name] = [r[:10] if r[1] == "stopped" else (r[0], r[1], None, None, None, None, *r[6:10])
+                         for r in self.tables[name]]
+        # The split of a running instance is as of its latest row: only stopped ones compare.
+        out["sla_time_split"] = [r for r in self.tables["sla_time_split"] if r[5] is not None]
         # SLO alerts after the last minute with probe data: no-data after a silence, and rules
         # still evaluated minute by minute while firing, as the idle partition's minutes close.
         last_minute = max(r[3] for r in self.tables["events"] if r[0] == "probe").replace(second=0, microsecond=0)
@@ -106,17 +117,23 @@ class Outcome:
 
     @property
     def facts(self) -> set[tuple[Any, ...]]:
-        """(event_id, instance_id, type, at) of each SLA lifecycle fact that holds, up to the watermark."""
-        return {(r[0], r[1], r[3], r[4]) for r in self.comparable()["sla_events"]}
+        """(event_id, instance_id, type, at) of each SLA and OLA lifecycle fact that holds, up to the watermark."""
+        comparable = self.comparable()
+        return {(r[0], r[1], r[3], r[4]) for name in ("sla_events", "ola_events") for r in comparable[name]}
 
     @property
     def corrections(self) -> int:
-        return sum(1 for r in self.tables["breaches"] if r[3] == "correction")
+        return sum(1 for name in ("breaches", "ola_breaches") for r in self.tables[name] if r[3] == "correction")
+
+    def instances(self) -> set[str]:
+        """Every SLA and OLA instance with a status row."""
+        return {r[0] for name in ("sla_instances_current", "ola_instances_current") for r in self.tables[name]}
 
     def stopped(self) -> dict[str, tuple[Any, ...]]:
-        """instance -> (state, outcome, breached, stopped_at, elapsed_s) of the stopped instances."""
+        """instance -> (state, outcome, breached, stopped_at, elapsed_s) of the stopped SLA and OLA instances."""
         return {r[0]: (r[1], r[2], bool(r[3]), r[4], round(r[5], 3))
-                for r in self.tables["sla_instances_current"] if r[1] == "stopped"}
+                for name in ("sla_instances_current", "ola_instances_current") for r in self.tables[name]
+                if r[1] == "stopped"}
 
 
 @dataclass

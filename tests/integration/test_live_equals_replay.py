@@ -26,7 +26,8 @@ def test_live_equals_replay_and_two_runs_agree(runs) -> None:
     assert first.corrections == 0, "the live worker published corrections that replay does not"
     assert first.facts == {f for f in expected.facts if f[3] <= first.watermark}
     assert first.stopped() == expected.stopped
-    assert {r[0] for r in first.tables["sla_instances_current"]} == expected.instances
+    assert first.instances() == expected.instances
+    assert any(":ola:" in i for i in expected.instances)  # the workload reassigns tickets between groups
     assert first.breach_records == first.breach_ids, "copies on the breach topic without a crash"
 
     second = run_live(runs(), records, "second")
@@ -39,4 +40,5 @@ def test_live_equals_replay_and_two_runs_agree(runs) -> None:
     same = first.as_of().keys() & second.as_of().keys()
     assert len(same) > len(first.as_of()) * 0.9
     assert {k: first.as_of()[k] for k in same} == {k: second.as_of()[k] for k in same}
-    assert all(r[11] >= r[7] for r in first.tables["sla_instances_current"] + second.tables["sla_instances_current"])
+    assert all(r[11] >= r[7] for run in (first, second) for name in ("sla_instances_current", "ola_instances_current")
+               for r in run.tables[name])

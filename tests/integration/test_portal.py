@@ -25,8 +25,9 @@ from streams.portal.access import new_token
 from streams.tools.workerproc import free_ports
 from tests.conftest import clickhouse
 from tests.integration import scenario
+from tests.integration import test_olas_live as olas_live
 from tests.integration.helpers import send
-from tests.integration.test_sla_live import breach_records, start_time
+from tests.integration.test_sla_live import breach_records, start_time, wait_for_members, wait_for_outcome
 from tests.integration.test_whatif_live import PROBES, probe_records
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -132,24 +133,9 @@ def test_a_customer_sees_its_own_figures_and_nothing_else(run, browser, tmp_path
         globex_instance = client.command("SELECT any(instance_id) FROM sla_instances_current WHERE customer = 'globex'")
 
     tokens = {who: new_token() for who in ("acme", "globex")}
-    users = run.tmp / "users.yaml"
-    users.write_text("users:\n" + "".join(f"  - {{name: {w}, customer: {w}, token_sha256: \"{h}\"}}\n"
-                                          for w, (_, h) in tokens.items()))
-    port = free_ports(1)[0]
-    portal = subprocess.Popen([sys.executable, "-m", "streams.cli", "portal", "--port", str(port)],
-                              env={**run.env, "PORTAL_USERS_FILE": str(users), "PYTHONPATH": str(Path.cwd())},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
+    portal, base = start_portal(run, "".join(f"  - {{name: {w}, customer: {w}, token_sha256: \"{h}\"}}\n"
+                                             for w, (_, h) in tokens.items()))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/login", timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and portal.poll() is None, "the portal did not start"
-                time.sleep(0.2)
-        SHOTS.mkdir(parents=True, exist_ok=True)
         month = datetime.now(timezone.utc).strftime("%Y-%m")
 
         browser.get(f"{base}/c/acme")  # not logged in yet: to the log-in page
@@ -221,6 +207,78 @@ def test_a_customer_sees_its_own_figures_and_nothing_else(run, browser, tmp_path
         exported = list(csv.DictReader(io.StringIO(urllib_body(base, "/c/acme?csv=sla", tokens["acme"][0]))))
         assert {(r["contract"], r["metric"], r["level"]): (int(r["instances"]), int(r["met"]), int(r["missed"]),
                                                            int(r["breached"])) for r in exported} == want
+    finally:
+        portal.terminate()
+        portal.wait(10)
+
+
+def start_portal(run, users: str) -> tuple[subprocess.Popen, str]:
+    """`slastream portal` over the run's ClickHouse with these users (YAML list items); its base URL."""
+    path = run.tmp / "users.yaml"
+    path.write_text("users:\n" + users)
+    port = free_ports(1)[0]
+    portal = subprocess.Popen([sys.executable, "-m", "streams.cli", "portal", "--port", str(port)],
+                              env={**run.env, "PORTAL_USERS_FILE": str(path), "PYTHONPATH": str(Path.cwd())},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/login", timeout=2)
+            break
+        except OSError:
+            assert time.monotonic() < deadline and portal.poll() is None, "the portal did not start"
+            time.sleep(0.2)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return portal, base
+
+
+def log_in(driver, base: str, token: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/login")
+    driver.find_element(By.ID, "token").send_keys(token)
+    follow(driver, driver.find_element(By.ID, "login"))
+
+
+def test_analysts_see_the_olas_and_customers_never_see_internal_groups(run, browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    worker = run.worker(SLA_POLICY_FILE=str(olas_live.POLICY))
+    wait_for_members(run, worker, 1)
+    send(run.settings, olas_live.records(start_time()))
+    wait_for_outcome(run, worker, len(olas_live.EXPECTED))
+    worker.stop()
+    run.store(SLA_POLICY_FILE=str(olas_live.POLICY))
+    with clickhouse(run.chdb_path) as client:
+        attainment = {(t, m, lv): (met, missed) for t, m, lv, met, missed in client.query(
+            "SELECT ola, metric, priority, met, missed FROM ola_attainment_monthly").result_rows}
+        split = {(i, g or "(no group)"): held for i, g, held in client.query(
+            "SELECT instance_id, assignment_group, held_s FROM sla_time_split WHERE breached").result_rows}
+    assert len(attainment) == 3 and split == {("ticket:O2:fast:response", "network"): 4.0,
+                                              ("ticket:O2:fast:resolution", "network"): 10.0}
+    (analyst, analyst_hash), (acme, acme_hash) = new_token(), new_token()
+    portal, base = start_portal(run, f"  - {{name: ana, role: analyst, token_sha256: \"{analyst_hash}\"}}\n"
+                                     f"  - {{name: acme, customer: acme, token_sha256: \"{acme_hash}\"}}\n")
+    try:
+        log_in(browser, base, analyst)
+        follow(browser, browser.find_element(By.PARTIAL_LINK_TEXT, "Internal teams (OLAs)"))
+        assert browser.current_url.startswith(f"{base}/olas")
+        shown = {(r["team"], r["metric"], r["level"]): (int(r["met"]), int(r["missed"]))
+                 for r in table_rows(browser, "ola_attainment")}
+        assert shown == attainment
+        assert {(r["instance"], r["team"]): r["held_s"] for r in table_rows(browser, "time_split")} == {
+            ("ticket:O2:fast:response", "network"): "4 s", ("ticket:O2:fast:resolution", "network"): "10 s"}
+        assert {r["team"]: (r["handed_on"], r["came_back"]) for r in table_rows(browser, "handoffs")} == {
+            "desk": ("1", "1"), "network": ("1", "0")}
+        visible(browser, "table[data-table='ola_attainment']", "olas.png")
+        browser.save_screenshot(str(SHOTS / "olas-page.png"))
+
+        assert urllib_status(base, "/olas", acme) == 404  # as if there were no such page
+        assert urllib_status(base, "/olas?csv=ola_attainment", acme) == 404
+        for page in ("/c/acme", "/i/ticket:O1:fast:resolution", f"/c/acme/contract/fast/{datetime.now(timezone.utc):%Y-%m}"):
+            body = urllib_body(base, page, acme)
+            assert "acme" in body and not any(g in body for g in ("desk", "network", "ola")), page
     finally:
         portal.terminate()
         portal.wait(10)

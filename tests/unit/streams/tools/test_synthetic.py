@@ -32,3 +32,17 @@ def test_mix_and_lifecycles_look_like_real_traffic() -> None:
     assert all(statuses[0] == "new" for statuses in tickets.values())
     assert any(statuses[-1] == "closed" for statuses in tickets.values())
     assert len({v["event_id"] for _, _, v in recs}) == 5000
+
+
+def test_tickets_pass_between_groups_and_some_come_back() -> None:
+    paths: dict[str, list[str]] = {}
+    suppliers = set()
+    for kind, key, value in records(1, 5000):
+        if kind == "ticket":
+            paths.setdefault(key, []).append(value["assignment_group"])
+            suppliers.add(value.get("supplier"))
+    assert all(path[0] == "service-desk" for path in paths.values())
+    moved = [p for p in paths.values() if len(set(p)) > 1]
+    assert 0.1 < len(moved) / len(paths) < 0.6
+    assert any(p.index("network") < len(p) - 1 and p[-1] == "service-desk" for p in moved if "network" in p)  # ping-pong
+    assert suppliers == {None, "telco"}
