@@ -2,7 +2,9 @@
 
 Prints engine events/s (apply + deadline firing from the watermark) with Python's default
 garbage collector and with the worker's (streams/runtime.py), and with the policy's OLAs on
-(the same updates: tickets pass between support groups, some with a supplier), beside the rate at
+(the same updates: every ticket starts with the service desk, a quarter go to network and
+back, some with a supplier meanwhile): the escalation teams' OLAs, then every group's
+(the desk's too, which doubles the clocks of every ticket), beside the rate at
 which the same events are merely parsed and validated from JSON (the cost every event
 pays before the engine) measured in the same run, the serialised state size per SLA
 instance, and peak RSS. The updates are generated 10,000 at a time outside the timed
@@ -63,8 +65,9 @@ contracts:
         P1: {response: 15m, resolution: 4h}
         P2: {response: 1h, resolution: 1d}
 """
-OLAS = """
-olas:
+# OLAs of the escalation teams (network, the supplier), and the same with the service desk's:
+# the desk holds every ticket, so its OLA adds two clocks to each ticket's two SLA clocks.
+DESK_OLA = """
   - group: desk
     warn_at: [0.75]
     targets:
@@ -72,6 +75,9 @@ olas:
       P2: {response: 2h, resolution: 1d}
       P3: {resolution: 3d}
       P4: {resolution: 5d}
+"""
+OLAS = """
+olas:
   - group: network
     calendar: emea
     targets:
@@ -139,7 +145,7 @@ def main() -> None:
         parse_s += time.process_time() - t0
         total += len(raw)
 
-    policy, with_olas = parse_policy(POLICY), parse_policy(POLICY + OLAS)
+    policy, escalation, every_group = parse_policy(POLICY), parse_policy(POLICY + OLAS), parse_policy(POLICY + OLAS + DESK_OLA)
 
     def replayed(policy: Policy = policy) -> tuple[Replay, int, float]:
         replay = Replay(ClockEngine(policy))
@@ -155,7 +161,8 @@ def main() -> None:
     collect_less()  # then set as in the worker and whatif
     replay, outputs, engine_s = replayed()
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the summary below reads states back
-    _, ola_outputs, ola_s = replayed(with_olas)
+    _, escalation_outputs, escalation_s = replayed(escalation)
+    _, every_outputs, every_s = replayed(every_group)
 
     away = sum(isinstance(s, bytes) for s in replay.states.values())
     sizes, instances = 0, 0
@@ -171,8 +178,10 @@ def main() -> None:
     table.add_row("engine: apply + fire deadlines (replay), default collector", f"{total / default_s:,.0f}", "")
     table.add_row("engine: apply + fire deadlines (replay)", f"{total / engine_s:,.0f}",
                   f"{outputs:,} lifecycle events out; collector as in the worker")
-    table.add_row("engine with the OLAs on", f"{total / ola_s:,.0f}",
-                  f"{ola_outputs:,} lifecycle events out; {ola_s / engine_s - 1:.0%} slower than without")
+    table.add_row("engine with the escalation teams' OLAs on", f"{total / escalation_s:,.0f}",
+                  f"{escalation_outputs:,} lifecycle events out; {escalation_s / engine_s - 1:.0%} slower than without")
+    table.add_row("engine with every group's OLAs on (the desk's too)", f"{total / every_s:,.0f}",
+                  f"{every_outputs:,} lifecycle events out; {every_s / engine_s - 1:.0%} slower than without")
     Console().print(table)
     print(f"SLA instances: {instances:,}; serialised state: {sizes / instances:,.0f} bytes per instance "
           f"({sizes / len(replay.states):,.0f} per ticket with {per_ticket} events); tickets put away (every "

@@ -298,13 +298,7 @@ class Ola(_Model):
     warn_at: tuple[float, ...] = ()
     targets: dict[Priority, TicketTarget]
 
-    _check_warn = field_validator("warn_at")(_thresholds)
-
-    @model_validator(mode="after")
-    def _one_team(self) -> "Ola":
-        if (self.group is None) == (self.supplier is None):
-            raise ValueError("an OLA names exactly one of `group` (a support group) or `supplier` (an underpinning contract)")
-        return self
+    _check_warn = field_validator("warn_at")(_thresholds)  # exactly one of group and supplier: `_reference_checks`
 
     @property
     def team(self) -> str:
@@ -372,6 +366,9 @@ def _reference_checks(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]
         name = ola.get("calendar", ALWAYS)
         if isinstance(name, str) and name != ALWAYS and name not in calendars:
             found.append((("olas", i, "calendar"), f"unknown calendar {name!r}"))
+        if ("group" in ola) == ("supplier" in ola):
+            found.append((("olas", i), "an OLA names exactly one of `group` (a support group) or `supplier` "
+                                       "(an underpinning contract)"))
         targets = ola.get("targets")
         if targets == {}:
             found.append((("olas", i, "targets"), "an OLA needs targets for at least one priority"))

@@ -138,6 +138,13 @@ def test_a_full_clickhouse_disk_holds_the_input_and_loses_nothing(reference, kaf
     filler = run.chdb_path / "filler"
 
     def disk_full() -> None:
+        # The part to break must be stored before the disk fills: stored after (an insert that
+        # still fit), the sink could have checked for broken parts before it was broken, with
+        # no refused insert left to make it check again (seen when the worker reached a fifth
+        # of its input before the sink's first insert).
+        sink = next(p for p in run.workers if p.command == "sink")
+        sink.wait_until(lambda: largest_live_part(run.chdb_path, "probe_minutes") is not None, 120,
+                        "a part of probe_minutes stored")
         with filler.open("wb", buffering=0) as out:  # until the disk refuses (ClickHouse writes meanwhile)
             try:
                 while True:
@@ -147,9 +154,6 @@ def test_a_full_clickhouse_disk_holds_the_input_and_loses_nothing(reference, kaf
         # A merge that runs out of disk can leave a broken part behind (it did, rarely). One is
         # made here, while no merge can start, so the sink's answer is always tried.
         time.sleep(1)
-        sink = next(p for p in run.workers if p.command == "sink")
-        sink.wait_until(lambda: largest_live_part(run.chdb_path, "probe_minutes") is not None, 120,
-                        "a part of probe_minutes stored")
         break_part(largest_live_part(run.chdb_path, "probe_minutes"))
         # Input goes on meanwhile (copies of tickets already sent, as a retrying producer would
         # send them: nothing changes), so the sink has rows to insert while the disk is full.

@@ -13,6 +13,7 @@ from schemas.durations import parse_duration
 from schemas.policy import PolicyError, parse_policy
 
 EXAMPLE = (Path(__file__).resolve().parents[3] / "examples" / "policy.yaml").read_text()
+CONTRACTS = EXAMPLE[:EXAMPLE.index("# Internal teams")]  # the example up to its OLAs, for appending contracts
 
 # Line numbers in examples/policy.yaml, for reading the cases below:
 #  3 timezone   4 hours   5 holidays   7 id   8 customer   11 tickets.calendar   12 pause_statuses
@@ -65,7 +66,7 @@ def test_each_mistake_is_reported_with_its_line(old: str, new: str, line: int, p
 
 
 def test_duplicate_contract_ids() -> None:
-    text = EXAMPLE + "  - id: acme-gold\n    customer: other\n    services: [x]\n"
+    text = CONTRACTS + "  - id: acme-gold\n    customer: other\n    services: [x]\n"
     assert one(text)[:2] == (27, "contracts[1].id")
     assert "duplicate contract id 'acme-gold'" in one(text)[2]
 
@@ -91,8 +92,8 @@ def test_yaml_that_does_not_parse_is_one_line_at_the_line_to_fix(text: str, line
 
 
 def test_unknown_names_are_reported_in_the_same_pass_as_structural_problems() -> None:
-    text = (EXAMPLE.replace("calendar: emea-business", "calendar: nowhere").replace("    customer: acme\n", "")
-            + EXAMPLE.split("contracts:\n", 1)[1])  # the same contract again: a duplicate id
+    text = (CONTRACTS.replace("calendar: emea-business", "calendar: nowhere").replace("    customer: acme\n", "")
+            + CONTRACTS.split("contracts:\n", 1)[1])  # the same contract again: a duplicate id
     assert [(line, path, message.split(" (")[0]) for line, path, message in problems(text)] == [
         (7, "contracts[0].customer", "Field required"),
         (10, "contracts[0].tickets.calendar", "unknown calendar 'nowhere'"),
@@ -173,3 +174,36 @@ def test_unknown_alert_set() -> None:
     line, path, message = one(EXAMPLE.replace("burn_rate_alerts: google-sre-default", "burn_rate_alerts: google"))
     assert (line, path) == (23, "contracts[0].probes.burn_rate_alerts")
     assert "unknown alert set 'google'" in message
+
+
+def test_olas_parse_and_name_their_team() -> None:
+    policy = parse_policy(EXAMPLE)
+    network, telco = policy.doc.olas
+    assert (network.team, telco.team) == ("group:network", "supplier:telco-partner")
+    assert network.targets["P1"].resolution == timedelta(hours=2) and network.pause_statuses == ("pending",)
+
+
+def test_every_ola_problem_is_reported_in_one_pass_with_its_line() -> None:
+    base = EXAMPLE.index("olas:")  # every problem below at once, with the example's contracts
+    text = EXAMPLE[:base] + """olas:
+  - group: network
+    calendar: apac
+    targets: {P1: {}, P2: {resolution: 1h}}
+  - group: network
+    targets: {P1: {resolution: 1h}}
+  - supplier: telco
+    group: desk
+    targets: {P1: {response: 10 minutes}}
+  - supplier: other
+    targets: {}
+"""
+    first = EXAMPLE[:base].count("\n") + 1  # the line of `olas:`
+    assert problems(text) == [
+        (first + 2, "olas[0].calendar", "unknown calendar 'apac'"),
+        (first + 3, "olas[0].targets.P1", "P1 has no target"),
+        (first + 4, "olas[1].group", "group 'network' has an OLA already (olas[0])"),
+        (first + 6, "olas[2]", "an OLA names exactly one of `group` (a support group) or `supplier` (an underpinning contract)"),
+        (first + 8, "olas[2].targets.P1.response",
+         "bad duration '10 minutes': use 90s, 15m, 4h, 2d, 1h30m or ISO 8601 such as PT4H"),
+        (first + 10, "olas[3].targets", "an OLA needs targets for at least one priority"),
+    ]

@@ -75,8 +75,10 @@ def test_anything_not_the_customers_own_is_not_found(db, path: str) -> None:
 
 
 def test_an_analyst_sees_every_customer(db) -> None:
-    (customers,) = [p for p in route(db, ANALYST, "/customers", {"month": ["2026-11"]}).parts]
+    view = route(db, ANALYST, "/customers", {"month": ["2026-11"]})
+    (customers,) = [p for p in view.parts if isinstance(p, Table)]
     assert [(r[0], r[1], r[2]) for r in customers.rows] == [("acme", 2, 1), ("globex", 1, 1)]
+    assert "href='/olas?month=2026-11'" in "".join(p for p in view.parts if isinstance(p, str))
     assert route(db, ANALYST, "/c/globex/contract/std/2026-11", {}).title.startswith("std (globex)")
 
 
