@@ -14,7 +14,7 @@ from schemas.errors import UserError
 from sinks.migrate import migrate
 from sinks.rows import COLUMNS
 from streams.portal.access import User, Users, hash_token, load_users, new_token
-from streams.portal.queries import Db
+from streams.portal.queries import Db, Table
 from streams.portal.server import BadRequest, NotFound, as_csv, route, serve
 from tests.conftest import clickhouse
 
