@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, get_args
 
 import orjson
 
+from schemas.events import EVENT_MODELS
 from streams.validate import Rejection, validate
 
 Record = tuple[str, str, bytes]  # kind, key, value
@@ -20,12 +21,20 @@ ENTITY = {"ticket": "ticket_id", "incident": "incident_id", "probe": "service"}
 BROKER_LIMIT = 1_000_000  # the producer's default message.max.bytes
 
 
-def _wrong_type(value: Any, rng: random.Random) -> Any:
+def _wrong_type(value: Any, rng: random.Random, nullable: bool) -> Any:
+    """A value of another type; never null for a field that may be null (an optional one)."""
     if isinstance(value, bool):
-        return rng.choice([1, 0, "true", None, [True]])
-    if isinstance(value, (int, float)):
-        return rng.choice([True, str(value), None, [value], {"v": value}])
-    return rng.choice([123, 1.5, False, None, [value], {"v": value}])
+        choices = [1, 0, "true", None, [True]]
+    elif isinstance(value, (int, float)):
+        choices = [True, str(value), None, [value], {"v": value}]
+    else:
+        choices = [123, 1.5, False, None, [value], {"v": value}]
+    return rng.choice([c for c in choices if not (nullable and c is None)])
+
+
+def _nullable(kind: str, name: str) -> bool:
+    field = EVENT_MODELS[kind].model_fields.get(name)
+    return field is not None and type(None) in get_args(field.annotation)
 
 
 ODD_DATES: list[Any] = [
@@ -55,7 +64,7 @@ def _mutations(rng: random.Random, kind: str, key: str, event: dict[str, Any]) -
         lambda: (kind, key, raw[: rng.randrange(len(raw))]),  # truncated
         lambda: (kind, key, b"[" * (d := rng.randint(100, 2000)) + b"]" * d),  # deeply nested
         lambda: (kind, key, b'{"a":' * (d := rng.randint(50, 1500)) + b"1" + b"}" * d),
-        lambda: field_(name, _wrong_type(event[name], rng)),  # wrong type
+        lambda: field_(name, _wrong_type(event[name], rng, _nullable(kind, name))),  # wrong type
         lambda: field_("occurred_at", rng.choice(ODD_DATES)),  # odd dates
         lambda: (kind, key, raw.replace(b'"source":"', b'"source":"\xff\xfe\xc3', 1)),  # not UTF-8
         lambda: field_("source", "x" * rng.randint(300, 2000)),  # over a field's length
