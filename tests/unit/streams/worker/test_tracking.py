@@ -369,19 +369,3 @@ def test_only_a_tick_writes_changes_however_old_they_are(setup) -> None:
     assert tables["ticket"] == {} and acked == []
     run(tracker.on_tick(0, lambda kind: utc("2026-11-27 10:00")))
     assert set(tables["ticket"]) == {KEY["T1"], KEY["T2"]} and acked == [0, 0]
-
-
-def test_staged_counts_the_events_and_the_lifecycle_events_a_crash_would_send_again(setup) -> None:
-    """What bounds a flush (event_feed.FLUSH_AT, STAGED_MAX): per partition, events applied
-    since its last flush plus the lifecycle events they publish; a flush empties it."""
-    tracker, _, _, _ = setup
-    run(tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"), no_ack))
-    assert (tracker.staged(0), tracker.most_staged()) == (1, 1)  # nothing published yet
-    # A reply after 20 min (gold P1 response 15m, warnings at 50 % and 75 %): warnings at 7m30 and
-    # 11m15, breached at 15m, missed at the reply: 4 lifecycle events; resolution's first warning
-    # comes at 30 min.
-    run(tracker.on_event(ticket("b", "2026-11-27 10:20", "open", reply=True), 0, 1, utc("2026-11-27 10:20"), no_ack))
-    run(tracker.on_event(ticket("c", "2026-11-27 10:00", "new", tid="T2"), 1, 0, utc("2026-11-27 10:00"), no_ack))
-    assert (tracker.staged(0), tracker.staged(1), tracker.most_staged()) == (2 + 4, 1, 6)
-    run(tracker.on_tick(0, lambda kind: None))
-    assert (tracker.staged(0), tracker.most_staged()) == (0, 1)
