@@ -14,9 +14,7 @@ ticks would sit in memory, not in Kafka. And a partition with FLUSH_AT events ap
 its last flush gets a tick of its own at once: a flush publishes its events' outputs before
 it writes their entries, and a worker killed in between publishes them again after its
 restart (same ids), so flushes are kept small (full chaos runs with flushes of thousands of
-events after a restart saw 34-36 % copies in a SIGKILL stage). FLUSH_AT counts the lifecycle
-events staged with the events (OLAs made them several per event), and reading waits while a
-partition has STAGED_MAX staged: right after a restart no tick comes for a while.
+events after a restart saw 34-36 % copies in a SIGKILL stage).
 """
 
 from __future__ import annotations
@@ -41,8 +39,7 @@ from streams.worker.router import Router
 from streams.worker.tracking import SlaTracker
 
 MAX_PENDING = 20_000  # records read and not yet acknowledged before reading waits
-FLUSH_AT = 500  # events and lifecycle events staged on a partition since its last flush that ask for a tick at once
-STAGED_MAX = 2 * FLUSH_AT  # staged on a partition before reading waits for its tick
+FLUSH_AT = 500  # events applied on a partition since its last flush that ask for a tick at once
 
 
 class Pending(Held):
@@ -96,11 +93,8 @@ class EventFeed(Feed):
         self._asked: dict[int, int] = {}  # partition -> events staged when a tick was last asked for
 
     def reading(self) -> bool:
-        # Also waits while a partition's flush would repeat much after a crash: asking for a
-        # tick bounds a flush only once ticks come (not yet, right after a restart).
         return super().reading() and sum(
-            held.waiting() for held in self.held.values() if isinstance(held, Pending)) < MAX_PENDING and (
-            self.tracker is None or self.tracker.most_staged() < STAGED_MAX)
+            held.waiting() for held in self.held.values() if isinstance(held, Pending)) < MAX_PENDING
 
     async def take(self, messages: list[Message]) -> None:
         """Route each record in turn. Applying one may wait (a flush of the partition's

@@ -121,14 +121,9 @@ class SlaTracker:
         return len(outputs) if changed else 0
 
     def staged(self, partition: int) -> int:
-        """What `partition`'s next flush sends and a crash before its entries are written sends
-        again: the events applied since its last flush and the lifecycle events they publish."""
+        """Events applied on `partition` since its last flush (what its next tick writes)."""
         staged = self._staged.get(partition)
-        return 0 if staged is None else len(staged.acks) + len(staged.outputs)
-
-    def most_staged(self) -> int:
-        """`staged` of the partition with the most waiting for its flush."""
-        return max((len(s.acks) + len(s.outputs) for s in self._staged.values()), default=0)
+        return 0 if staged is None else len(staged.acks)
 
     async def on_tick(self, partition: int, clock: Callable[[str], datetime | None]) -> int:
         """Advance every entity of `partition` whose next deadline has passed, then write what
