@@ -1,12 +1,12 @@
 """The verdict on an input record, which worker and sink reach alike: the record as both
 read it (`Consumed`), its broker time, whether the event is accepted, and the
-`input_events` row an accepted probe result becomes (the worker writes those rows, so
-the sink stores them without judging the results again)."""
+`input_events` rows accepted probe results become (the worker writes them, so the sink
+stores them without judging the results again)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import orjson
 
@@ -53,6 +53,9 @@ def accepted_many(kind: str, record: Consumed, limits: Limits) -> list[AnyEvent 
         return [Rejection(Reason.processing_error, f"{type(exc).__name__}: {exc}")]
     if len(results) == 1:
         return [_keyed(results[0], record.key)]
+    key = _text(record.key)
+    if all(type(result) is ProbeEvent and result.service == key for result in results):
+        return results  # a batch of one service, its key: one check for the batch
     out: list[AnyEvent | Rejection] = []
     for n, result in enumerate(results, 1):
         result = _keyed(result, record.key)
@@ -62,6 +65,14 @@ def accepted_many(kind: str, record: Consumed, limits: Limits) -> list[AnyEvent 
     return out
 
 
+def _text(key: bytes | None) -> str | None:
+    """A key as the text an entity id would have; None when it has none."""
+    try:
+        return None if key is None else key.decode()
+    except UnicodeDecodeError:
+        return None
+
+
 def _keyed(result: AnyEvent | Rejection, key: bytes | None) -> AnyEvent | Rejection:
     """A valid event whose record's key is not its entity id is refused (wrong_key)."""
     if not isinstance(result, Rejection) and key != result.entity_id.encode():
@@ -69,16 +80,15 @@ def _keyed(result: AnyEvent | Rejection, key: bytes | None) -> AnyEvent | Reject
     return result
 
 
-def probe_row(event: ProbeEvent, record: Consumed) -> bytes:
-    """An accepted probe result as a JSONEachRow line of `input_events` (without `ingested_at`,
-    which the table fills in when the row is stored)."""
+def probe_rows(events: Sequence[ProbeEvent], record: Consumed) -> bytes:
+    """Accepted probe results of one record as a JSONEachRow line of `probe_events_in`: the
+    record's place and each result as its event's JSON, which ClickHouse splits into
+    `input_events` rows (migration 0011; `ingested_at` is filled in by the table)."""
     return orjson.dumps({
-        "kind": "probe", "event_id": event.event_id, "entity_id": event.service, "customer": "",
-        "occurred_at": event.occurred_at, "source": event.source, "topic": record.topic,
-        "partition": record.partition, "offset": record.offset,
+        "topic": record.topic, "partition": record.partition, "offset": record.offset,
         # The event's fields in the model's order (its __dict__), as model_dump_json writes them at a
-        # third of the cost: an object where a String goes, stored as its text.
-        "payload": event.__dict__,
+        # third of the cost: each an object where a String goes, stored as its text.
+        "results": [event.__dict__ for event in events],
     }, option=orjson.OPT_UTC_Z)
 
 

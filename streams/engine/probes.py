@@ -80,17 +80,18 @@ class MinuteBuckets:
             self._closed_until = closed_until
         self._last_record_wall = self._last_record_wall or wall
 
-    def _closed(self, minute: int) -> bool:
+    def _closed(self, minute: int, agreed: datetime | None = None) -> bool:
         """True when the epoch minute is closed, or the watermark has passed its end. Judged
         against the watermark, not only the last close, the outcome depends on the order of
-        records alone, not on when the closing runs."""
-        limit = self._limit()
+        records alone, not on when the closing runs. `agreed`: judged as if the agreed event
+        time were that."""
+        limit = self._limit(agreed)
         return limit is not None and minute < limit
 
-    def _limit(self) -> int | None:
+    def _limit(self, agreed: datetime | None = None) -> int | None:
         """The epoch minute starting where every earlier one is closed, or passed by the
         watermark (kept until either moves: asked for every result)."""
-        agreed, until = self._event_time.value, self._closed_until
+        agreed, until = agreed or self._event_time.value, self._closed_until
         if self._limit_of != (agreed, until):
             limit = None if until is None else epoch_minute(until)
             if agreed is not None and (limit is None or epoch_minute(agreed - self.lateness) > limit):
@@ -132,15 +133,74 @@ class MinuteBuckets:
         if event.event_id in acc.ids:
             return "duplicate"
         acc.ids.add(event.event_id)
-        acc.total += 1
-        self._per_minute[minute] = self._per_minute.get(minute, 0) + 1
-        acc.good += event.ok
-        acc.latency_sum_ms += event.latency_ms
-        acc.latency_max_ms = max(acc.latency_max_ms, event.latency_ms)
-        for threshold in self.thresholds(event.service):
-            if event.latency_ms <= threshold:
-                acc.fast[threshold] = acc.fast.get(threshold, 0) + 1
+        self._count(acc, minute, event.service, [event])
         return "counted"
+
+    def add_batch(
+        self, service: str, events: list[ProbeEvent], wall: datetime, force: bool = False,
+        appended: datetime | None = None,
+    ) -> dict[int, int] | None:
+        """Count the results of one record, all of `service`, as `add` would one by one in
+        their order; returns the results counted per epoch minute. None, counting nothing,
+        when one of them may be late (the caller judges them one by one then).
+
+        No result is late when the earliest one's minute is open now and either the results
+        are in time order (each one's own minute is then still open however far the earlier
+        ones moved the watermark, since it trails them by the lateness) or that minute stays
+        open under the watermark after the last one (it only grows meanwhile).
+        """
+        times = [event.occurred_at for event in events]
+        first, last = min(times), max(times)
+        if appended is not None and last > appended:
+            times = [min(at, appended) for at in times]
+        watermark = self._event_time.after(times)
+        low = epoch_minute(first)
+        if not force and (self._closed(low) or (
+                self._closed(low, watermark.value) and times != sorted(times))):
+            return None
+        self.seen(wall)
+        self._event_time = watermark
+        if low == epoch_minute(last):
+            groups = {low: events}
+        else:
+            groups = {}
+            for event in events:
+                groups.setdefault(epoch_minute(event.occurred_at), []).append(event)
+        counted = {}
+        for minute, group in groups.items():
+            acc = self._open.get((service, minute))
+            if acc is None:
+                acc = self._open[(service, minute)] = _Open()
+            ids = [event.event_id for event in group]
+            fresh = set(ids)
+            if len(fresh) < len(ids) or not acc.ids.isdisjoint(fresh):  # a repeated id: the first one counts
+                kept: dict[str, ProbeEvent] = {}
+                for event in group:
+                    if event.event_id not in acc.ids:
+                        kept.setdefault(event.event_id, event)
+                group = list(kept.values())
+                fresh = set(kept)
+            if group:
+                acc.ids |= fresh
+                self._count(acc, minute, service, group)
+                counted[minute] = len(group)
+        return counted
+
+    def _count(self, acc: _Open, minute: int, service: str, events: list[ProbeEvent]) -> None:
+        """Add results (new to `acc`) to it, in their order (sums in the same order as one by one)."""
+        acc.total += len(events)
+        self._per_minute[minute] = self._per_minute.get(minute, 0) + len(events)
+        latencies = [event.latency_ms for event in events]
+        acc.good += sum(event.ok for event in events)
+        total = acc.latency_sum_ms
+        for latency in latencies:
+            total += latency
+        acc.latency_sum_ms = total
+        acc.latency_max_ms = max(acc.latency_max_ms, *latencies)
+        for threshold in self.thresholds(service):
+            fast = sum(1 for latency in latencies if latency <= threshold)
+            if fast:
+                acc.fast[threshold] = acc.fast.get(threshold, 0) + fast
 
     def close(self, wall: datetime, caught_up: bool) -> list[Bucket]:
         """Buckets whose end the watermark has passed, oldest first; they leave the state.

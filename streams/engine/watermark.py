@@ -30,3 +30,13 @@ class AgreedWatermark:
             if self.value is None or agreed > self.value:
                 self.value = agreed
         self.last = at
+
+    def after(self, times: list[datetime]) -> AgreedWatermark:
+        """The watermark once `times` (in the order read) are observed, leaving this one as it is."""
+        value, last = self.value, self.last
+        firsts = times[:-1] if last is None else [last, *times[:-1]]
+        seconds = times[1:] if last is None else times
+        if firsts:
+            agreed = max(map(min, firsts, seconds))
+            value = agreed if value is None or agreed > value else value
+        return AgreedWatermark(value, times[-1])

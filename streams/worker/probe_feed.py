@@ -1,11 +1,12 @@
 """Probe results read with librdkafka beside Faust (feed.py), counted in their minute before any Faust event.
 
 Probe results are the high-volume input. This feed reads the probe topic in batches (a
-record may hold a batch of results), judges each result, writes the `input_events` row of
-every valid one for the sink (`slo.probe_events`: the sink stores them without judging
-again), and counts it in its open (service, minute) bucket of the ProbeTracker, or
-dead-letters it. Faust's tick agent then closes the minutes, touching one table entry per
-service and tick.
+record may hold a batch of results), judges each result, writes the valid ones of each
+record for the sink (`slo.probe_events`, a line per record that ClickHouse splits into
+`input_events` rows: the sink stores them without judging again), and counts them in their
+open (service, minute) buckets of the ProbeTracker (a valid batch as one group per minute),
+or dead-letters them. Faust's tick agent then closes the minutes, touching one table entry
+per service and tick.
 
 Offsets are committed in a consumer group of their own (`Settings.probe_group`): up to
 the first result whose minute is still open, once the broker has stored the outputs and
@@ -30,14 +31,17 @@ from streams.kafka_util import CommittedOffsets
 from streams.metrics import CONSUMED, PROBE_LATE
 from streams.settings import Settings
 from streams.validate import Limits, Rejection
-from streams.verdict import Consumed, accepted_many, probe_row
+from streams.verdict import Consumed, accepted_many, probe_rows
 from streams.worker.feed import TP, Feed, Held
 from streams.worker.outputs import Outputs
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
 
 MAX_CLOSABLE = 50_000  # results waiting for a tick to close their minute before reading waits
-ROWS_PER_RECORD = 1000  # input_events rows per record of the probe events topic (about 400 kB)
+# Lines of the probe events topic hold at most this many results (a line is a few kB to tens of
+# kB), and its records lines up to about RECORD_BYTES: far under Kafka's 1 MB message limit.
+RESULTS_PER_LINE = 100
+RECORD_BYTES = 256 * 1024
 Reject = Callable[[Consumed, Reason, str], None]  # record, reason, detail
 
 
@@ -56,7 +60,7 @@ class ProbeCounting:
 
     def __init__(self, limits: Limits, probes: ProbeTracker | None, reject: Reject,
                  accepted: Callable[[bytes], None]) -> None:
-        """`accepted` takes the input_events row of every valid result (streams/verdict.py)."""
+        """`accepted` takes the lines that store the valid results (streams/verdict.py)."""
         self.limits = limits
         self.probes = probes
         self.reject = reject
@@ -64,21 +68,29 @@ class ProbeCounting:
 
     def count(self, record: Consumed, held: Held) -> None:
         """Judge and count `record`, one result or a batch (the verdict `slastream sink` would reach)."""
-        for result in accepted_many("probe", record, self.limits):
-            if isinstance(result, Rejection):
-                if self.probes is not None:
-                    self.probes.on_rejected(record.partition)
-                self.reject(record, result.reason, result.detail)
-                continue
-            if not isinstance(result, ProbeEvent):
-                continue
-            self.accepted(probe_row(result, record))  # stored whether it counts or not (late, a copy)
-            if self.probes is not None and self.probes.on_event(
-                    result, record.partition, record.offset, record.timestamp) == "late":
-                PROBE_LATE.inc()
-                self.reject(record, Reason.late, f"the minute of {result.occurred_at.isoformat()} for service "
-                                                 f"{result.service} was already closed")
+        results = accepted_many("probe", record, self.limits)
+        events = [result for result in results if isinstance(result, ProbeEvent)]
+        for start in range(0, len(events), RESULTS_PER_LINE):  # stored whether they count or not (late, copies)
+            self.accepted(probe_rows(events[start:start + RESULTS_PER_LINE], record))
+        if 1 < len(events) == len(results) and self.probes is not None:  # a valid batch: counted together
+            for event in self.probes.on_batch(events[0].service, events, record.partition, record.offset,
+                                              record.timestamp):
+                self._late(record, event)
+        else:
+            for result in results:
+                if isinstance(result, Rejection):
+                    if self.probes is not None:
+                        self.probes.on_rejected(record.partition)
+                    self.reject(record, result.reason, result.detail)
+                elif isinstance(result, ProbeEvent) and self.probes is not None and self.probes.on_event(
+                        result, record.partition, record.offset, record.timestamp) == "late":
+                    self._late(record, result)
         held.next_read = record.offset + 1
+
+    def _late(self, record: Consumed, event: ProbeEvent) -> None:
+        PROBE_LATE.inc()
+        self.reject(record, Reason.late, f"the minute of {event.occurred_at.isoformat()} for service "
+                                         f"{event.service} was already closed")
 
 
 class ProbeFeed(Feed):
@@ -93,7 +105,7 @@ class ProbeFeed(Feed):
         self.topic = settings.topic_probes
         self.rows_topic = settings.topic_probe_events
         self.probes = probes
-        self._rows: list[bytes] = []  # input_events rows of the batch being read
+        self._rows: list[bytes] = []  # lines of the valid results of the batch being read
         self.counting = ProbeCounting(limits, probes, self.reject, self._rows.append)
         self._consumed = CONSUMED.labels(self.topic)
 
@@ -129,11 +141,18 @@ class ProbeFeed(Feed):
         return commit_position(held, self.probes, tp[1])
 
     def _send_rows(self) -> None:
-        """The accepted results' rows, many to a record (stored before the commit that passes them)."""
-        rows = list(self._rows)
+        """The accepted results' lines, many to a record (stored before the commit that passes them)."""
+        record: list[bytes] = []
+        size = 0
+        for line in self._rows:
+            if record and size + len(line) > RECORD_BYTES:
+                self.outputs.send(self.rows_topic, [(None, b"\n".join(record))])
+                record, size = [], 0
+            record.append(line)
+            size += len(line) + 1
+        if record:
+            self.outputs.send(self.rows_topic, [(None, b"\n".join(record))])
         self._rows.clear()
-        for start in range(0, len(rows), ROWS_PER_RECORD):
-            self.outputs.send(self.rows_topic, [(None, b"\n".join(rows[start:start + ROWS_PER_RECORD]))])
 
     def oldest(self) -> dict[int, tuple[int, float]]:
         """Per partition, the first result still in an open minute: offset, seconds since it was read."""

@@ -94,6 +94,27 @@ class ProbeTracker:
             part.max_offset = max(part.max_offset, offset)
         return outcome
 
+    def on_batch(self, service: str, events: list[ProbeEvent], partition: int, offset: int,
+                 appended: datetime | None = None) -> list[ProbeEvent]:
+        """Count the results of one record, all of `service` (its key), as `on_event` would one
+        by one; returns the late ones (in their order). Counted as one group per minute unless
+        the service's entry covers the record or a result is late."""
+        part = self._partition(partition)
+        entry = part.entries.get(service)
+        counted = None
+        if (entry is None or offset > entry.offset
+                or epoch_minute(min(event.occurred_at for event in events)) >= entry.closed_until):
+            counted = part.buckets.add_batch(service, events, self.wall(), offset <= part.recount_until, appended)
+        if counted is None:  # one by one: some are covered by the entry, or late
+            return [event for event in events if self.on_event(event, partition, offset, appended) == "late"]
+        now = time.monotonic()
+        for minute in counted:
+            if minute not in part.first:
+                part.first[minute] = (offset, now)
+        if counted:
+            part.max_offset = max(part.max_offset, offset)
+        return []
+
     def held(self, partition: int) -> tuple[int, float] | None:
         """The first offset counted in a minute not yet closed and written, and the monotonic
         time it was read: a commit of the partition must stop there. None: nothing held."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import orjson
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from confluent_kafka import TopicPartition
@@ -13,9 +14,9 @@ from schemas.events import ProbeEvent
 from sinks.clickhouse import passes_with_time
 from sinks.kafka_sink import ClickHouseSink, SinkFailed, insert_rows, roles
 from sinks.migrate import migrate
-from sinks.rows import COLUMNS
+from sinks.rows import COLUMNS, probe_event_rows
 from streams.settings import Settings
-from streams.verdict import Consumed, probe_row
+from streams.verdict import Consumed, probe_rows
 from tests.conftest import clickhouse
 
 
@@ -44,24 +45,43 @@ def test_an_insert_that_cannot_pass_stops_the_sink_and_one_that_can_is_stored(tm
             insert_rows(client, "slo_status", [tuple(0 for _ in COLUMNS["slo_status"])], Settings(), never)
 
 
-def test_the_rows_a_worker_accepted_are_stored_as_they_are_with_the_time_they_are_stored(tmp_path: Path) -> None:
-    """Probe results reach the sink as JSONEachRow lines (streams/verdict.py): ClickHouse parses
-    them, the payload object is kept as its text, ingested_at is filled in by the table."""
-    event = ProbeEvent(event_id="r1", occurred_at="2026-11-27T11:00:00.5+01:00", source="runner", probe_id="http",
-                       service="checkout", region="eu", ok=True, latency_ms=80.0, status_code=200)
-    block = b"\n".join([probe_row(event, Consumed("sla.probes", 2, 40, b"checkout", b"", datetime.now(timezone.utc))),
-                        probe_row(event.model_copy(update={"event_id": "r2"}),
-                                  Consumed("sla.probes", 2, 41, b"checkout", b"", datetime.now(timezone.utc)))])
-    before = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=1)
+def _row_before_0011(event: ProbeEvent, record: Consumed) -> bytes:
+    """An accepted probe result as workers before migration 0011 wrote it: an input_events row."""
+    return orjson.dumps({
+        "kind": "probe", "event_id": event.event_id, "entity_id": event.service, "customer": "",
+        "occurred_at": event.occurred_at, "source": event.source, "topic": record.topic,
+        "partition": record.partition, "offset": record.offset, "payload": event.__dict__,
+    }, option=orjson.OPT_UTC_Z)
+
+
+def test_the_results_a_worker_accepted_become_input_events_rows_as_rows_of_earlier_workers_did(tmp_path: Path) -> None:
+    """Probe results reach the sink as a line per record (streams/verdict.py): ClickHouse splits
+    it into input_events rows, each payload the result's text, ingested_at filled in by the
+    table. The rows equal those of the earlier form (a row per result), which is still stored."""
+    base = datetime(2026, 11, 27, 10, 0, tzinfo=timezone(timedelta(hours=1)))
+    events = [ProbeEvent(event_id=f"r{i}", occurred_at=base + timedelta(microseconds=137_911 * i), source=f"s{i % 3}",
+                         probe_id="http", service=f"svc-{i % 2}", region="eu", ok=i % 4 != 0,
+                         latency_ms=80.0 + i / 7, status_code=200) for i in range(40)]
+    now = datetime.now(timezone.utc)
+    lines = [probe_rows(events[i:i + 10], Consumed("sla.probes", 2, 40 + i, b"", b"", now)) for i in range(0, 40, 10)]
+    before = [_row_before_0011(e, Consumed("sla.probes", 2, 40 + 10 * (i // 10), b"", b"", now))
+              for i, e in enumerate(events)]
+    started = now.replace(tzinfo=None) - timedelta(seconds=1)
+    columns = "kind, event_id, entity_id, customer, occurred_at, source, topic, partition, offset, payload"
     with clickhouse(tmp_path / "ch") as client:
         migrate(client)
-        assert insert_rows(client, "input_events", block, Settings(), lambda: False)
-        rows = client.query("SELECT event_id, occurred_at, offset, ingested_at, payload FROM events "
-                            "ORDER BY event_id").result_rows
-    assert [(r[0], r[1], r[2]) for r in rows] == [("r1", datetime(2026, 11, 27, 10, 0, 0, 500000), 40),
-                                                  ("r2", datetime(2026, 11, 27, 10, 0, 0, 500000), 41)]
-    assert all(r[3] >= before for r in rows)
-    assert ProbeEvent.model_validate_json(rows[0][4]) == event
+        sink_rows = [probe_event_rows(Consumed("slo.probe_events", 0, 0, None, b"\n".join(lines), now), now),
+                     probe_event_rows(Consumed("slo.probe_events", 0, 1, None, b"\n".join(before), now), now)]
+        assert [[table for table, _, _ in rows] for rows in sink_rows] == [["probe_events_in"], ["input_events"]]
+        assert insert_rows(client, "probe_events_in", sink_rows[0][0][2], Settings(), lambda: False)
+        split = client.query(f"SELECT {columns}, ingested_at FROM input_events ORDER BY event_id").result_rows
+        client.command("TRUNCATE TABLE input_events")
+        assert insert_rows(client, "input_events", sink_rows[1][0][2], Settings(), lambda: False)
+        earlier = client.query(f"SELECT {columns} FROM input_events ORDER BY event_id").result_rows
+    assert [r[:-1] for r in split] == earlier and len(split) == 40
+    assert split[1][4] == datetime(2026, 11, 27, 9, 0, 0, 137000)  # in UTC, to the millisecond
+    assert all(r[-1] >= started for r in split)
+    assert [ProbeEvent.model_validate_json(r[9]) for r in sorted(split, key=lambda r: int(r[1][1:]))] == events
 
 
 class CommitsSeen:

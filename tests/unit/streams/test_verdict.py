@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from schemas.deadletter import Reason
 from schemas.events import ProbeEvent
 from streams.validate import Limits, Rejection
-from streams.verdict import Consumed, accepted, probe_row, record_time
+from streams.verdict import Consumed, accepted, accepted_many, probe_rows, record_time
 
 PRODUCED = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 TICKET = {
@@ -36,14 +36,15 @@ def test_the_verdict_is_taken_against_the_record_timestamp_not_the_wall_clock() 
     assert isinstance(late, Rejection) and late.reason == Reason.bad_timestamp
 
 
-def test_an_accepted_probe_result_is_an_input_events_row_in_utc_with_its_record_s_place() -> None:
+def test_accepted_probe_results_are_one_line_with_their_record_s_place_each_in_utc() -> None:
     event = ProbeEvent(event_id="r1", occurred_at="2026-11-27T13:00:00.25+01:00", source="runner", probe_id="http",
                        service="checkout", region="eu", ok=False, latency_ms=12.5, status_code=503)
-    row = orjson.loads(probe_row(event, Consumed("sla.probes", 4, 77, b"checkout", b"", PRODUCED)))
-    assert row == {"kind": "probe", "event_id": "r1", "entity_id": "checkout", "customer": "",
-                   "occurred_at": "2026-11-27T12:00:00.250000Z", "source": "runner", "topic": "sla.probes",
-                   "partition": 4, "offset": 77, "payload": orjson.loads(event.model_dump_json())}
-    assert ProbeEvent.model_validate(row["payload"]) == event
+    other = event.model_copy(update={"event_id": "r2"})
+    line = orjson.loads(probe_rows([event, other], Consumed("sla.probes", 4, 77, b"checkout", b"", PRODUCED)))
+    assert line == {"topic": "sla.probes", "partition": 4, "offset": 77,
+                    "results": [orjson.loads(event.model_dump_json()), orjson.loads(other.model_dump_json())]}
+    assert line["results"][0]["occurred_at"] == "2026-11-27T12:00:00.250000Z"
+    assert [ProbeEvent.model_validate(r) for r in line["results"]] == [event, other]
 
 
 @settings(max_examples=300, deadline=None)
@@ -55,8 +56,27 @@ def test_an_accepted_probe_result_is_an_input_events_row_in_utc_with_its_record_
     ok=st.booleans(), code=st.integers(0, 999),
 )
 def test_a_probe_row_s_payload_is_what_the_model_writes(at, latency, text, ok, code) -> None:
-    """The row writes the event's fields itself (a third of model_dump_json's cost): the same JSON."""
+    """The line writes the event's fields itself (a third of model_dump_json's cost): the same JSON."""
     event = ProbeEvent(event_id=text, occurred_at=at, source=text, probe_id=text, service=text, region=text,
                        ok=ok, latency_ms=latency, status_code=code)
-    payload = orjson.loads(probe_row(event, Consumed("sla.probes", 0, 1, text.encode(), b"", PRODUCED)))["payload"]
+    (payload,) = orjson.loads(probe_rows([event], Consumed("sla.probes", 0, 1, text.encode(), b"", PRODUCED)))["results"]
     assert payload == orjson.loads(event.model_dump_json())
+
+
+def test_a_batch_of_the_key_s_service_in_time_is_accepted_whole_and_anything_else_result_by_result() -> None:
+    """The batch checks (key, time) are made once per record when all pass; a record where one
+    fails gets the same verdicts as result-by-result checks would give."""
+    def batch(*results: dict) -> Consumed:
+        return Consumed("sla.probes", 0, 0, b"checkout", orjson.dumps(list(results)), PRODUCED)
+
+    good = {"event_id": "r1", "occurred_at": "2026-11-27T11:59:00Z", "source": "runner", "probe_id": "http",
+            "service": "checkout", "region": "eu", "ok": True, "latency_ms": 80.0, "status_code": 200}
+    assert all(isinstance(r, ProbeEvent) for r in accepted_many("probe", batch(good, good), Limits()))
+    late = {**good, "occurred_at": "2026-11-27T14:00:00Z"}  # two hours after the record: too far ahead
+    other = {**good, "service": "search"}
+    verdicts = accepted_many("probe", batch(good, late, other), Limits())
+    assert isinstance(verdicts[0], ProbeEvent)
+    assert [(v.reason, v.detail.split(":")[0]) for v in verdicts[1:]] == [
+        (Reason.bad_timestamp, "occurred_at 2026-11-27T14"), (Reason.wrong_key, "result 3 of 3")]
+    not_utf8 = Consumed("sla.probes", 0, 0, b"\xff", orjson.dumps([good, good]), PRODUCED)
+    assert [v.reason for v in accepted_many("probe", not_utf8, Limits())] == [Reason.wrong_key] * 2

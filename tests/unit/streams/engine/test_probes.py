@@ -2,6 +2,9 @@
 
 from datetime import timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from schemas.events import ProbeEvent
 from streams.engine.probes import MinuteBuckets
 from tests.unit.streams.conftest import utc
@@ -105,3 +108,43 @@ def test_closable_counts_the_results_of_minutes_the_watermark_has_passed() -> No
         b.add(probe(f"2026-11-27 {at}"), WALL)
     assert b.closable() == 2  # watermark 10:02:10 less 60 s passes the end of 10:00 only
     assert [bucket.total for bucket in b.close(WALL, caught_up=False)] == [2] and b.closable() == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    history=st.lists(st.tuples(st.integers(-300, 300), st.integers(0, 5)), max_size=8),
+    closes=st.booleans(),
+    batch=st.lists(st.tuples(st.integers(-300, 300), st.integers(0, 12), st.sampled_from([80.0, 299.9, 300.0, 450.5, 900.0]),
+                             st.booleans()), min_size=1, max_size=12),
+    appended=st.one_of(st.none(), st.integers(-300, 300)),
+    force=st.booleans(),
+)
+def test_a_batch_counts_as_its_results_one_by_one(history, closes, batch, appended, force) -> None:
+    """add_batch (a record's results as one group per minute) leaves the buckets, the
+    watermark and what closes exactly as `add` one result at a time would, or counts nothing
+    and says so when a result may be late (the caller then adds them one by one)."""
+    base = utc("2026-11-27 10:05")
+    at = lambda s: base + timedelta(seconds=s)  # noqa: E731
+
+    def result(seconds: int, eid: int, latency: float = 100.0, ok: bool = True) -> ProbeEvent:
+        return ProbeEvent(event_id=f"e{eid}", occurred_at=at(seconds), source="t", probe_id="p", service="search",
+                          region="eu", ok=ok, latency_ms=latency, status_code=200)
+
+    one, grouped = buckets(), buckets()
+    for b in (one, grouped):
+        for seconds, eid in history:
+            b.add(result(seconds, eid), WALL)
+        if closes:
+            b.close(WALL, caught_up=False)
+    events = [result(*r) for r in batch]
+    cap = None if appended is None else at(appended)
+    outcomes = [one.add(e, WALL, force=force, appended=cap) for e in events]
+    counted = grouped.add_batch("search", events, WALL, force=force, appended=cap)
+    if counted is None:  # only where a result may be late: always when in time order
+        assert "late" in outcomes or [e.occurred_at for e in events] != sorted(e.occurred_at for e in events)
+        assert [grouped.add(e, WALL, force=force, appended=cap) for e in events] == outcomes
+    else:
+        assert "late" not in outcomes and sum(counted.values()) == outcomes.count("counted")
+    assert (one.watermark, one._event_time.last) == (grouped.watermark, grouped._event_time.last)
+    assert one._open == grouped._open and one._per_minute == grouped._per_minute
+    assert one.close(WALL + timedelta(hours=1), caught_up=True) == grouped.close(WALL + timedelta(hours=1), caught_up=True)

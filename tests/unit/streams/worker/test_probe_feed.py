@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import orjson
 
 from schemas.deadletter import Reason
+from schemas.events import ProbeEvent
 from schemas.policy import parse_policy
 from sinks.rows import COLUMNS
 from streams.engine.slo_plan import SloPlan
@@ -45,10 +46,10 @@ class Feed:
 
         self.probes = ProbeTracker(SloPlan(POLICY), {}, publish, lambda: self.wall,
                                    lateness=timedelta(seconds=60), idle=timedelta(minutes=2), stored=stored)
-        self.rows: list[dict] = []  # input_events rows of the accepted results
+        self.lines: list[dict] = []  # the lines that store the accepted results
         self.counting = ProbeCounting(Limits(), self.probes,
                                       lambda record, reason, detail: self.letters.append((record.offset, reason)),
-                                      lambda row: self.rows.append(orjson.loads(row)))
+                                      lambda line: self.lines.append(orjson.loads(line)))
         self.held = Held(0)
         self.offset = 0
 
@@ -60,6 +61,11 @@ class Feed:
 
     def tick(self) -> None:
         asyncio.run(self.probes.on_tick(0, True))
+
+    @property
+    def rows(self) -> list[dict]:
+        """The accepted results, each with its record's offset."""
+        return [{**result, "offset": line["offset"]} for line in self.lines for result in line["results"]]
 
     @property
     def position(self) -> int | None:
@@ -114,8 +120,9 @@ def test_a_batch_record_is_held_until_the_minutes_of_all_its_results_are_closed(
     f.send(orjson.dumps(batch))
     assert f.letters == [(0, Reason.invalid)] and f.position == 0
     assert [r["event_id"] for r in f.rows] == ["a", "b"]
-    assert {k for r in f.rows for k in r} == set(COLUMNS["input_events"]) - {"ingested_at"}  # the table fills it in
-    assert orjson.loads(orjson.dumps(f.rows[0]["payload"]))["event_id"] == "a" and f.rows[0]["customer"] == ""
+    (line,) = f.lines  # one line for the record: its place and its valid results
+    assert list(line) == list(COLUMNS["probe_events_in"]) and (line["topic"], line["partition"]) == ("sla.probes", 0)
+    assert ProbeEvent.model_validate(line["results"][0]).event_id == "a"
     f.send(orjson.dumps([probe(T0 + timedelta(minutes=2, seconds=1), "c"), probe(T0 + timedelta(minutes=2, seconds=2), "d")]))
     f.tick()  # the watermark (10:02:01 less 60 s) closes 10:00 only
     assert len(f.minutes) == 1 and f.position == 0  # b (10:01) holds the batch record

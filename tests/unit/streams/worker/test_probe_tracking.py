@@ -10,6 +10,8 @@ import asyncio
 from datetime import datetime, timedelta
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.events import ProbeEvent
 from schemas.policy import parse_policy
@@ -394,3 +396,40 @@ def test_statuses_while_catching_up_come_every_few_minutes_and_the_newest_once_c
     # The newest closed minute's (10:09; 10:10 and 10:11 were within the lateness, still open).
     assert {s["as_of"][11:16] for s in restarted.out.statuses} == {"10:10"}
     assert len(restarted.out.statuses) == 2  # availability and latency, once each
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    records=st.lists(st.tuples(st.lists(st.tuples(st.integers(0, 400), st.integers(0, 30), st.booleans()),
+                                        min_size=2, max_size=5),
+                               st.booleans()), min_size=1, max_size=12),
+    restart_at=st.integers(0, 12), back=st.integers(0, 6),
+)
+def test_a_batch_record_gives_what_its_results_one_by_one_give(records, restart_at, back) -> None:
+    """on_batch against on_event per result, through ticks and a restart that reads records
+    again (some covered by the entries, some not): the same late results, outputs, table and
+    held offsets."""
+    def run(batched: bool) -> tuple:
+        h = Harness({})
+        out, late = h.out, []
+        order = list(range(len(records)))
+        order = order[:restart_at] + order[max(restart_at - back, 0):]  # after the restart, some come again
+        for n, i in enumerate(order):
+            if n == restart_at:
+                h = Harness(dict(h.table))
+                h.tracker.publish = out
+            results, tick = records[i]
+            events = [ProbeEvent(event_id=f"e{eid}", occurred_at=T0 + timedelta(seconds=s), source="t", probe_id="p",
+                                 service="search", region="eu", ok=ok, latency_ms=100.0 + s, status_code=200)
+                      for s, eid, ok in results]
+            if batched:
+                late += [(i, e.event_id) for e in h.tracker.on_batch("search", events, 0, i)]
+            else:
+                late += [(i, e.event_id) for e in events if h.tracker.on_event(e, 0, i) == "late"]
+            h.wall = T0 + timedelta(seconds=40 * n)
+            if tick:
+                h.tick()
+        held = h.tracker.held(0)
+        return late, out.minutes, out.alerts, out.statuses, dict(h.table), held and held[0]
+
+    assert run(batched=True) == run(batched=False)
