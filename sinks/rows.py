@@ -40,7 +40,7 @@ COLUMNS = {
     "sla_instance_status": INSTANCE_COLUMNS, "slo_status": STATUS_COLUMNS,
     "probe_minutes_in": MINUTE_RECORD_COLUMNS, "ola_breaches": OLA_BREACH_COLUMNS,
     "ola_instance_status": OLA_INSTANCE_COLUMNS, "sla_held_time": HELD_COLUMNS,
-    "probe_events_in": ("topic", "partition", "offset", "results"),
+    "probe_events_in": ("topic", "partition", "offsets", "results"),
 }
 # Tables whose rows are output records stored as they are (JSONEachRow): the model that
 # says which record of a block ClickHouse could not read, if it refuses one.
@@ -71,7 +71,7 @@ def input_rows(kind: str, limits: Limits) -> Rows:
 
 
 def probe_event_rows(record: Consumed, now: datetime) -> list[Row]:
-    """The probe results a worker accepted, a JSONEachRow line per input record
+    """The probe results a worker accepted, JSONEachRow lines of many results each
     (streams/verdict.py) that ClickHouse splits into input_events rows: stored as they are,
     without judging each result again. Records of workers before that hold input_events
     rows themselves."""

@@ -80,12 +80,12 @@ def _keyed(result: AnyEvent | Rejection, key: bytes | None) -> AnyEvent | Reject
     return result
 
 
-def probe_rows(events: Sequence[ProbeEvent], record: Consumed) -> bytes:
-    """Accepted probe results of one record as a JSONEachRow line of `probe_events_in`: the
-    record's place and each result as its event's JSON, which ClickHouse splits into
-    `input_events` rows (migration 0011; `ingested_at` is filled in by the table)."""
+def probe_rows(topic: str, partition: int, offsets: Sequence[int], events: Sequence[ProbeEvent]) -> bytes:
+    """Accepted probe results of one input partition as a JSONEachRow line of `probe_events_in`:
+    each result as its event's JSON beside the offset of its record, which ClickHouse splits
+    into `input_events` rows (migration 0011; `ingested_at` is filled in by the table)."""
     return orjson.dumps({
-        "topic": record.topic, "partition": record.partition, "offset": record.offset,
+        "topic": topic, "partition": partition, "offsets": offsets,
         # The event's fields in the model's order (its __dict__), as model_dump_json writes them at a
         # third of the cost: each an object where a String goes, stored as its text.
         "results": [event.__dict__ for event in events],

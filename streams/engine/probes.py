@@ -133,7 +133,14 @@ class MinuteBuckets:
         if event.event_id in acc.ids:
             return "duplicate"
         acc.ids.add(event.event_id)
-        self._count(acc, minute, event.service, [event])
+        acc.total += 1
+        self._per_minute[minute] = self._per_minute.get(minute, 0) + 1
+        acc.good += event.ok
+        acc.latency_sum_ms += event.latency_ms
+        acc.latency_max_ms = max(acc.latency_max_ms, event.latency_ms)
+        for threshold in self.thresholds(event.service):
+            if event.latency_ms <= threshold:
+                acc.fast[threshold] = acc.fast.get(threshold, 0) + 1
         return "counted"
 
     def add_batch(
@@ -187,7 +194,8 @@ class MinuteBuckets:
         return counted
 
     def _count(self, acc: _Open, minute: int, service: str, events: list[ProbeEvent]) -> None:
-        """Add results (new to `acc`) to it, in their order (sums in the same order as one by one)."""
+        """Add results new to `acc` to it, as `add` does one by one (latencies summed in the same
+        order, so the sums are the same to the last bit)."""
         acc.total += len(events)
         self._per_minute[minute] = self._per_minute.get(minute, 0) + len(events)
         latencies = [event.latency_ms for event in events]

@@ -38,10 +38,11 @@ from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
 
 MAX_CLOSABLE = 50_000  # results waiting for a tick to close their minute before reading waits
-# Lines of the probe events topic hold at most this many results (a line is a few kB to tens of
-# kB), and its records lines up to about RECORD_BYTES: far under Kafka's 1 MB message limit.
+# A line of the probe events topic holds at most RESULTS_PER_LINE results (about 25 kB; at most
+# 800 kB, with every id 256 characters that JSON must escape), a record lines up to about
+# RECORD_BYTES: under Kafka's 1 MB message limit whatever the results hold.
 RESULTS_PER_LINE = 100
-RECORD_BYTES = 256 * 1024
+RECORD_BYTES = 512 * 1024
 Reject = Callable[[Consumed, Reason, str], None]  # record, reason, detail
 
 
@@ -59,8 +60,8 @@ class ProbeCounting:
     the minute is closed), or done at once (refused or late: dead-lettered; a copy)."""
 
     def __init__(self, limits: Limits, probes: ProbeTracker | None, reject: Reject,
-                 accepted: Callable[[bytes], None]) -> None:
-        """`accepted` takes the lines that store the valid results (streams/verdict.py)."""
+                 accepted: Callable[[Consumed, list[ProbeEvent]], None]) -> None:
+        """`accepted` takes the valid results of each record, to be stored (streams/verdict.py)."""
         self.limits = limits
         self.probes = probes
         self.reject = reject
@@ -70,8 +71,8 @@ class ProbeCounting:
         """Judge and count `record`, one result or a batch (the verdict `slastream sink` would reach)."""
         results = accepted_many("probe", record, self.limits)
         events = [result for result in results if isinstance(result, ProbeEvent)]
-        for start in range(0, len(events), RESULTS_PER_LINE):  # stored whether they count or not (late, copies)
-            self.accepted(probe_rows(events[start:start + RESULTS_PER_LINE], record))
+        if events:
+            self.accepted(record, events)  # stored whether they count or not (late, copies)
         if 1 < len(events) == len(results) and self.probes is not None:  # a valid batch: counted together
             for event in self.probes.on_batch(events[0].service, events, record.partition, record.offset,
                                               record.timestamp):
@@ -105,8 +106,8 @@ class ProbeFeed(Feed):
         self.topic = settings.topic_probes
         self.rows_topic = settings.topic_probe_events
         self.probes = probes
-        self._rows: list[bytes] = []  # lines of the valid results of the batch being read
-        self.counting = ProbeCounting(limits, probes, self.reject, self._rows.append)
+        self._accepted: dict[int, tuple[list[int], list[ProbeEvent]]] = {}  # per partition: offsets, valid results
+        self.counting = ProbeCounting(limits, probes, self.reject, self._accept)
         self._consumed = CONSUMED.labels(self.topic)
 
     def reading(self) -> bool:
@@ -140,11 +141,22 @@ class ProbeFeed(Feed):
     def done_before(self, tp: TP, held: Held) -> int | None:
         return commit_position(held, self.probes, tp[1])
 
+    def _accept(self, record: Consumed, events: list[ProbeEvent]) -> None:
+        offsets, results = self._accepted.setdefault(record.partition, ([], []))
+        offsets += [record.offset] * len(events)
+        results += events
+
     def _send_rows(self) -> None:
-        """The accepted results' lines, many to a record (stored before the commit that passes them)."""
+        """The valid results of the batch read, a line per partition and RESULTS_PER_LINE results,
+        lines up to about RECORD_BYTES to a record (stored before the commit that passes them)."""
+        lines = [probe_rows(self.topic, partition, offsets[start:start + RESULTS_PER_LINE],
+                            results[start:start + RESULTS_PER_LINE])
+                 for partition, (offsets, results) in self._accepted.items()
+                 for start in range(0, len(results), RESULTS_PER_LINE)]
+        self._accepted.clear()
         record: list[bytes] = []
         size = 0
-        for line in self._rows:
+        for line in lines:
             if record and size + len(line) > RECORD_BYTES:
                 self.outputs.send(self.rows_topic, [(None, b"\n".join(record))])
                 record, size = [], 0
@@ -152,7 +164,6 @@ class ProbeFeed(Feed):
             size += len(line) + 1
         if record:
             self.outputs.send(self.rows_topic, [(None, b"\n".join(record))])
-        self._rows.clear()
 
     def oldest(self) -> dict[int, tuple[int, float]]:
         """Per partition, the first result still in an open minute: offset, seconds since it was read."""

@@ -55,17 +55,17 @@ def _row_before_0011(event: ProbeEvent, record: Consumed) -> bytes:
 
 
 def test_the_results_a_worker_accepted_become_input_events_rows_as_rows_of_earlier_workers_did(tmp_path: Path) -> None:
-    """Probe results reach the sink as a line per record (streams/verdict.py): ClickHouse splits
-    it into input_events rows, each payload the result's text, ingested_at filled in by the
-    table. The rows equal those of the earlier form (a row per result), which is still stored."""
+    """Probe results reach the sink as lines of many results (streams/verdict.py): ClickHouse
+    splits them into input_events rows, each payload the result's text, ingested_at filled in
+    by the table. The rows equal those of the earlier form (a row per result), still stored."""
     base = datetime(2026, 11, 27, 10, 0, tzinfo=timezone(timedelta(hours=1)))
     events = [ProbeEvent(event_id=f"r{i}", occurred_at=base + timedelta(microseconds=137_911 * i), source=f"s{i % 3}",
                          probe_id="http", service=f"svc-{i % 2}", region="eu", ok=i % 4 != 0,
                          latency_ms=80.0 + i / 7, status_code=200) for i in range(40)]
     now = datetime.now(timezone.utc)
-    lines = [probe_rows(events[i:i + 10], Consumed("sla.probes", 2, 40 + i, b"", b"", now)) for i in range(0, 40, 10)]
-    before = [_row_before_0011(e, Consumed("sla.probes", 2, 40 + 10 * (i // 10), b"", b"", now))
-              for i, e in enumerate(events)]
+    offsets = [40 + i // 3 for i in range(40)]  # batch records of three results
+    lines = [probe_rows("sla.probes", 2, offsets[i:i + 10], events[i:i + 10]) for i in range(0, 40, 10)]
+    before = [_row_before_0011(e, Consumed("sla.probes", 2, offsets[i], b"", b"", now)) for i, e in enumerate(events)]
     started = now.replace(tzinfo=None) - timedelta(seconds=1)
     columns = "kind, event_id, entity_id, customer, occurred_at, source, topic, partition, offset, payload"
     with clickhouse(tmp_path / "ch") as client:

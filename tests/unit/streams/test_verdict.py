@@ -36,12 +36,12 @@ def test_the_verdict_is_taken_against_the_record_timestamp_not_the_wall_clock() 
     assert isinstance(late, Rejection) and late.reason == Reason.bad_timestamp
 
 
-def test_accepted_probe_results_are_one_line_with_their_record_s_place_each_in_utc() -> None:
+def test_accepted_probe_results_are_one_line_each_beside_its_record_s_offset_in_utc() -> None:
     event = ProbeEvent(event_id="r1", occurred_at="2026-11-27T13:00:00.25+01:00", source="runner", probe_id="http",
                        service="checkout", region="eu", ok=False, latency_ms=12.5, status_code=503)
     other = event.model_copy(update={"event_id": "r2"})
-    line = orjson.loads(probe_rows([event, other], Consumed("sla.probes", 4, 77, b"checkout", b"", PRODUCED)))
-    assert line == {"topic": "sla.probes", "partition": 4, "offset": 77,
+    line = orjson.loads(probe_rows("sla.probes", 4, [77, 78], [event, other]))
+    assert line == {"topic": "sla.probes", "partition": 4, "offsets": [77, 78],
                     "results": [orjson.loads(event.model_dump_json()), orjson.loads(other.model_dump_json())]}
     assert line["results"][0]["occurred_at"] == "2026-11-27T12:00:00.250000Z"
     assert [ProbeEvent.model_validate(r) for r in line["results"]] == [event, other]
@@ -59,7 +59,7 @@ def test_a_probe_row_s_payload_is_what_the_model_writes(at, latency, text, ok, c
     """The line writes the event's fields itself (a third of model_dump_json's cost): the same JSON."""
     event = ProbeEvent(event_id=text, occurred_at=at, source=text, probe_id=text, service=text, region=text,
                        ok=ok, latency_ms=latency, status_code=code)
-    (payload,) = orjson.loads(probe_rows([event], Consumed("sla.probes", 0, 1, text.encode(), b"", PRODUCED)))["results"]
+    (payload,) = orjson.loads(probe_rows("sla.probes", 0, [1], [event]))["results"]
     assert payload == orjson.loads(event.model_dump_json())
 
 

@@ -14,7 +14,7 @@ from schemas.policy import parse_policy
 from sinks.rows import COLUMNS
 from streams.engine.slo_plan import SloPlan
 from streams.validate import Limits
-from streams.verdict import Consumed
+from streams.verdict import Consumed, probe_rows
 from streams.worker.probe_feed import Held, ProbeCounting, commit_position
 from streams.worker.probe_tracking import ProbeTracker
 from tests.unit.streams.conftest import utc
@@ -49,7 +49,8 @@ class Feed:
         self.lines: list[dict] = []  # the lines that store the accepted results
         self.counting = ProbeCounting(Limits(), self.probes,
                                       lambda record, reason, detail: self.letters.append((record.offset, reason)),
-                                      lambda line: self.lines.append(orjson.loads(line)))
+                                      lambda record, events: self.lines.append(orjson.loads(probe_rows(
+                                          record.topic, record.partition, [record.offset] * len(events), events))))
         self.held = Held(0)
         self.offset = 0
 
@@ -65,7 +66,7 @@ class Feed:
     @property
     def rows(self) -> list[dict]:
         """The accepted results, each with its record's offset."""
-        return [{**result, "offset": line["offset"]} for line in self.lines for result in line["results"]]
+        return [{**result, "offset": offset} for line in self.lines for offset, result in zip(line["offsets"], line["results"])]
 
     @property
     def position(self) -> int | None:
@@ -120,8 +121,9 @@ def test_a_batch_record_is_held_until_the_minutes_of_all_its_results_are_closed(
     f.send(orjson.dumps(batch))
     assert f.letters == [(0, Reason.invalid)] and f.position == 0
     assert [r["event_id"] for r in f.rows] == ["a", "b"]
-    (line,) = f.lines  # one line for the record: its place and its valid results
+    (line,) = f.lines  # the record's valid results, each beside the record's offset
     assert list(line) == list(COLUMNS["probe_events_in"]) and (line["topic"], line["partition"]) == ("sla.probes", 0)
+    assert line["offsets"] == [0, 0]
     assert ProbeEvent.model_validate(line["results"][0]).event_id == "a"
     f.send(orjson.dumps([probe(T0 + timedelta(minutes=2, seconds=1), "c"), probe(T0 + timedelta(minutes=2, seconds=2), "d")]))
     f.tick()  # the watermark (10:02:01 less 60 s) closes 10:00 only
