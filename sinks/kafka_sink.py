@@ -35,7 +35,7 @@ from pydantic import BaseModel, ValidationError
 from schemas.errors import RunFailed
 from sinks.clickhouse import insert_json, passes_with_time
 from sinks.repair import Part, broken_parts, record_repair
-from sinks.rows import (COLUMNS, RECORD_TABLES, Rows, breach_rows, input_rows, instance_rows, minute_rows,
+from sinks.rows import (COLUMNS, RECORD_TABLES, Rows, block_rows, breach_rows, input_rows, instance_rows, minute_rows,
                         probe_event_rows, status_rows)
 from streams.kafka_util import RECOMMIT_EVERY_S
 from streams.metrics import ACKED, CONSUMED, SINK_BATCHES, SINK_FAILURES, SINK_INSERT_SECONDS, SINK_ROWS, Watch, live_gauge
@@ -96,7 +96,7 @@ class Batch:
         for table, key, row in converted:
             if isinstance(row, bytes):
                 self.blocks.setdefault(table, []).append(row)
-                self.converted += row.count(b"\n") + 1
+                self.converted += block_rows(table, row)
             else:
                 self.tables.setdefault(table, {}).setdefault(key, row)  # a copy inside one batch is dropped here
                 self.converted += 1
@@ -117,7 +117,7 @@ def insert_rows(client: Client, table: str, rows: list[tuple[Any, ...]] | bytes,
     cannot; False when `stop()` turned true meanwhile. The caller commits nothing unless this
     returned True."""
     wait = settings.sink_retry_s
-    n = rows.count(b"\n") + 1 if isinstance(rows, bytes) else len(rows)
+    n = block_rows(table, rows) if isinstance(rows, bytes) else len(rows)
     while True:
         started = time.perf_counter()
         try:
@@ -279,7 +279,7 @@ class ClickHouseSink:
         another version), those are logged and skipped, like records Batch.add cannot convert."""
         block = b"\n".join(blocks)
         try:
-            return self._insert(table, block, block.count(b"\n") + 1)
+            return self._insert(table, block, block_rows(table, block))
         except SinkFailed:
             model = RECORD_TABLES.get(table)
             if model is None:

@@ -80,6 +80,13 @@ def probe_event_rows(record: Consumed, now: datetime) -> list[Row]:
     return [("probe_events_in" if record.value.startswith(b'{"topic":') else "input_events", None, record.value)]
 
 
+def block_rows(table: str, block: bytes) -> int:
+    """Rows a JSONEachRow block makes: one a line; a line of `probe_events_in`, one per result
+    (each written as its event's JSON, which starts with its event_id: a string holding that
+    text has its quotes escaped)."""
+    return block.count(b'{"event_id":') if table == "probe_events_in" else block.count(b"\n") + 1
+
+
 def breach_rows(record: Consumed, now: datetime) -> list[Row]:
     """The breach topic carries SLA lifecycle events and SLO alerts (burn-rate, no-data)."""
     value = record.value or b"{}"

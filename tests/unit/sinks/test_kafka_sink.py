@@ -14,7 +14,7 @@ from schemas.events import ProbeEvent
 from sinks.clickhouse import passes_with_time
 from sinks.kafka_sink import ClickHouseSink, SinkFailed, insert_rows, roles
 from sinks.migrate import migrate
-from sinks.rows import COLUMNS, probe_event_rows
+from sinks.rows import COLUMNS, block_rows, probe_event_rows
 from streams.settings import Settings
 from streams.verdict import Consumed, probe_rows
 from tests.conftest import clickhouse
@@ -73,6 +73,7 @@ def test_the_results_a_worker_accepted_become_input_events_rows_as_rows_of_earli
         sink_rows = [probe_event_rows(Consumed("slo.probe_events", 0, 0, None, b"\n".join(lines), now), now),
                      probe_event_rows(Consumed("slo.probe_events", 0, 1, None, b"\n".join(before), now), now)]
         assert [[table for table, _, _ in rows] for rows in sink_rows] == [["probe_events_in"], ["input_events"]]
+        assert [block_rows(table, block) for rows in sink_rows for table, _, block in rows] == [40, 40]
         assert insert_rows(client, "probe_events_in", sink_rows[0][0][2], Settings(), lambda: False)
         split = client.query(f"SELECT {columns}, ingested_at FROM input_events ORDER BY event_id").result_rows
         client.command("TRUNCATE TABLE input_events")
@@ -82,6 +83,8 @@ def test_the_results_a_worker_accepted_become_input_events_rows_as_rows_of_earli
     assert split[1][4] == datetime(2026, 11, 27, 9, 0, 0, 137000)  # in UTC, to the millisecond
     assert all(r[-1] >= started for r in split)
     assert [ProbeEvent.model_validate_json(r[9]) for r in sorted(split, key=lambda r: int(r[1][1:]))] == events
+    tricky = events[0].model_copy(update={"event_id": '{"event_id":"x"}', "source": '{"event_id":'})
+    assert block_rows("probe_events_in", probe_rows("sla.probes", 0, [1, 2], [tricky, events[1]])) == 2
 
 
 class CommitsSeen:
