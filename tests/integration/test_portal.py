@@ -96,13 +96,23 @@ def visible(driver, css: str, shot: str):
 def follow(driver, element) -> None:
     """Click a link or a submit button and wait for the page it leads to: a click returns
     before the navigation (seen on a busy machine: the old page was read)."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
+
+    def left(_) -> bool:
+        try:
+            return expected_conditions.staleness_of(old)(driver)
+        except WebDriverException as exc:  # asked mid-navigation, chromedriver says so instead of "stale"
+            if "does not belong to the document" in (exc.msg or ""):
+                return True
+            raise
+
     element.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 30).until(left)
     WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
