@@ -47,6 +47,19 @@ def accepted(kind: str, record: Consumed, limits: Limits) -> AnyEvent | Rejectio
 
 def accepted_many(kind: str, record: Consumed, limits: Limits) -> list[AnyEvent | Rejection]:
     """`accepted` for a record that may hold a batch (validate_many): a verdict per event."""
+    value = record.value
+    if kind == "probe" and value is not None and value[:1] == b"{" and len(value) <= limits.max_bytes:
+        # A single result, the common case: parsed and checked by pydantic-core from the bytes,
+        # its time and key checked here; anything else gets the verdict (and reason) below.
+        try:
+            event = ProbeEvent.model_validate_json(value)
+        except Exception:
+            pass
+        else:
+            now = record.timestamp
+            if now - limits.max_past <= event.occurred_at <= now + limits.max_future and (
+                    event.service == _text(record.key)):
+                return [event]
     try:
         results = validate_many(kind, record.value, record.timestamp, limits)
     except Exception as exc:

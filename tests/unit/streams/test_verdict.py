@@ -80,3 +80,23 @@ def test_a_batch_of_the_key_s_service_in_time_is_accepted_whole_and_anything_els
         (Reason.bad_timestamp, "occurred_at 2026-11-27T14"), (Reason.wrong_key, "result 3 of 3")]
     not_utf8 = Consumed("sla.probes", 0, 0, b"\xff", orjson.dumps([good, good]), PRODUCED)
     assert [v.reason for v in accepted_many("probe", not_utf8, Limits())] == [Reason.wrong_key] * 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.sampled_from([
+        {}, {"latency_ms": -1.0}, {"occurred_at": "2026-11-27T14:00:00Z"}, {"occurred_at": "2025-01-01T00:00:00Z"},
+        {"occurred_at": "2026-11-27T13:00:00Z"}, {"service": "search"}, {"kind": "ticket"}, {"extra": 1}]),
+    key=st.sampled_from([b"checkout", b"search", None, b"\xff"]),
+    text=st.sampled_from([None, b" ", b"x", b"]"]),
+)
+def test_a_single_result_gets_the_verdict_accepted_gives(value, key, text) -> None:
+    """accepted_many checks a single result itself (cheaper than the general path): the same
+    verdict, reason and detail as `accepted`, whatever is wrong with the record."""
+    good = {"event_id": "r1", "occurred_at": "2026-11-27T11:59:00Z", "source": "runner", "probe_id": "http",
+            "service": "checkout", "region": "eu", "ok": True, "latency_ms": 80.0, "status_code": 200}
+    data = orjson.dumps({**good, **value})
+    if text is not None:
+        data = text + data if text == b" " else data + text  # leading space; trailing bytes
+    record = Consumed("sla.probes", 0, 0, key, data, PRODUCED)
+    assert accepted_many("probe", record, Limits()) == [accepted("probe", record, Limits())]
