@@ -1,9 +1,9 @@
 """Probe results read with librdkafka beside Faust (feed.py), counted in their minute before any Faust event.
 
 Probe results are the high-volume input. This feed reads the probe topic in batches (a
-record may hold a batch of results), judges each result, writes the valid ones of each
-record for the sink (`slo.probe_events`, a line per record that ClickHouse splits into
-`input_events` rows: the sink stores them without judging again), and counts them in their
+record may hold a batch of results), judges each result, writes the valid ones for the
+sink (`slo.probe_events`, lines of many results that ClickHouse splits into `input_events`
+rows: the sink stores them without judging again), and counts them in their
 open (service, minute) buckets of the ProbeTracker (a valid batch as one group per minute),
 or dead-letters them. Faust's tick agent then closes the minutes, touching one table entry
 per service and tick.
