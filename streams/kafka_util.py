@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Callable, Iterable, TypeVar
 
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, KafkaException, Message, TopicPartition
@@ -105,18 +106,20 @@ def _topic_size(settings: Settings, topic: str) -> int:
         consumer.close()
 
 
-def read_all(settings: Settings, topic: str, timeout: float = 10.0) -> list[Message]:
-    """Every record currently in `topic`, read without committing."""
+def read_all(settings: Settings, topic: str, timeout: float = 10.0, retry_for: float = 30.0) -> list[Message]:
+    """Every record currently in `topic`, read without committing. Looking up where its
+    partitions end retries retriable errors (a leader not settled yet) for up to `retry_for` s."""
     consumer = Consumer({
         **settings.kafka_client_config(),
         "group.id": f"slastream-reader-{uuid.uuid4()}",
         "enable.auto.commit": False,
     })
     try:
-        parts = _partitions(consumer, [topic])
+        parts = _patiently(lambda: _partitions(consumer, [topic]), give_up_after=retry_for)
         ends = {}
         for tp in parts:
-            low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
+            low, high = _patiently(partial(consumer.get_watermark_offsets, tp, timeout=timeout),
+                                   give_up_after=retry_for)
             if high > low:
                 ends[tp.partition] = high
                 tp.offset = low
