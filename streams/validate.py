@@ -5,6 +5,7 @@ from __future__ import annotations
 import reprlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -80,8 +81,8 @@ def validate_many(kind: str, data: bytes | None, now: datetime, limits: Limits =
         pass  # judged result by result below
     else:
         times = [event.occurred_at for event in events]
-        if now - limits.max_past <= min(times) and max(times) <= now + limits.max_future:
-            return list(events)  # all in time: one check for the batch
+        if in_time(min(times), now, limits) and in_time(max(times), now, limits):
+            return cast(list[AnyEvent | Rejection], events)  # all in time: one check for the batch
         return [_in_time(event, now, limits) for event in events]
     obj = _parse(data, limits)
     if isinstance(obj, Rejection):
@@ -121,6 +122,11 @@ def _event(kind: str, obj: dict[str, object], now: datetime, limits: Limits) -> 
     except ValidationError as exc:
         return Rejection(Reason.invalid, describe(exc))
     return _in_time(event, now, limits)
+
+
+def in_time(at: datetime, now: datetime, limits: Limits) -> bool:
+    """Whether an event time is neither too far in the future nor in the past of `now`."""
+    return now - limits.max_past <= at <= now + limits.max_future
 
 
 def _in_time(event: AnyEvent, now: datetime, limits: Limits) -> AnyEvent | Rejection:

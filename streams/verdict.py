@@ -13,7 +13,7 @@ import orjson
 from schemas import codec
 from schemas.deadletter import KEY_KEPT, DeadLetter, Reason
 from schemas.events import ProbeEvent
-from streams.validate import AnyEvent, Limits, Rejection, validate, validate_many, wrong_key
+from streams.validate import AnyEvent, Limits, Rejection, in_time, validate, validate_many, wrong_key
 
 
 class Consumed(NamedTuple):
@@ -56,9 +56,7 @@ def accepted_many(kind: str, record: Consumed, limits: Limits) -> list[AnyEvent 
         except Exception:
             pass
         else:
-            now = record.timestamp
-            if now - limits.max_past <= event.occurred_at <= now + limits.max_future and (
-                    event.service == _text(record.key)):
+            if in_time(event.occurred_at, record.timestamp, limits) and event.service == _text(record.key):
                 return [event]
     try:
         results = validate_many(kind, record.value, record.timestamp, limits)
