@@ -195,13 +195,14 @@ def _trackers(
         "block_cache_compressed_size": settings.rocksdb_block_cache_mb * 2**20 // 4,
         "write_buffer_size": settings.rocksdb_write_buffer_mb * 2**20,
     }
-    tables: dict[str, Table] = {
-        kind: cast(Table, app.tables.add(DirectTable(
+    direct = {
+        kind: cast(DirectTable, app.tables.add(DirectTable(
             app, outputs=outputs, name=name, default=None, beacon=app.tables.beacon,
             partitions=settings.topic_partitions, key_type=bytes, value_type=bytes,
             options=rocksdb if settings.store.startswith("rocksdb") else None)))
         for kind, name in TABLES.items()
     }
+    tables = {kind: cast(Table, table) for kind, table in direct.items()}
 
     async def publish(events: Sequence[Record], statuses: Sequence[Record]) -> None:
         outputs.send(settings.topic_breaches, events, lifecycle=True)
@@ -214,6 +215,7 @@ def _trackers(
 
     tracker = SlaTracker(
         ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall, stored=outputs.stored,
+        read=lambda kind, partition, key: direct[kind].get_in(partition, key),
     )
     probes = ProbeTracker(
         SloPlan(policy), tables["probe"], publish_slo, clock.wall,

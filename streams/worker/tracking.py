@@ -36,6 +36,7 @@ from streams.worker.types import Ack, Record, Table
 
 Publish = Callable[[Sequence[Record], Sequence[Record]], Awaitable[None]]  # breaches, statuses; does not wait
 Stored = Callable[[], Awaitable[None]]  # returns once the broker has stored everything published
+Read = Callable[[str, int, bytes], "bytes | None"]  # kind, partition, key -> the table value
 
 
 _DUE = (LifecycleType.warning, LifecycleType.breached)  # facts that fire at an instant, not at an event
@@ -75,10 +76,13 @@ class SlaTracker:
 
     def __init__(
         self, engine: ClockEngine, tables: dict[str, Table], publish: Publish,
-        wall: Callable[[], datetime], cached: int = 32_768, *, stored: Stored,
+        wall: Callable[[], datetime], cached: int = 32_768, *, stored: Stored, read: Read | None = None,
     ) -> None:
+        """`read`: how an entry is read from the table of its kind, given the partition of its
+        records; by default `tables[kind].get(key)`."""
         self.engine = engine
         self.tables = tables
+        self._read = read or (lambda kind, partition, key: tables[kind].get(key))
         self.publish = publish
         self.stored = stored
         self.wall = wall
@@ -210,7 +214,7 @@ class SlaTracker:
                 return pending.entries[(kind, key)]
         entry = self._cache.pop((kind, key), None)
         if entry is None:
-            raw = self.tables[kind].get(key)
+            raw = self._read(kind, partition, key)
             if not raw:
                 return None
             entry = Entry.load(raw)
