@@ -94,11 +94,9 @@ class Published(NamedTuple):
     type: str
     at: int
     event_id: str
-
-    @property
-    def summary(self) -> str:
-        """What identifies the fact (its event id is derived from it): type and instant."""
-        return f"{self.type}|{instant(self.at).isoformat()}"
+    # What identifies the fact (its event id is derived from it): type and instant, as
+    # "type|ISO instant". Kept, not derived: every write of the entity's state holds it.
+    summary: str
 
 
 class Ledger(NamedTuple):
@@ -536,19 +534,6 @@ class ClockEngine:
         version = ledger.version
         facts = dict(ledger.facts)
         retracted = ledger.retracted
-
-        def emit(type_: LifecycleType, at: datetime, level: str, target: int | None, elapsed: int,
-                 threshold: float | None, eid: str, corrects: str | None = None) -> None:
-            nonlocal version
-            version += 1
-            outputs.append(Lifecycle(
-                event_id=eid, instance_id=instance, version=version, type=type_, at=at,
-                kind=state.kind, entity_id=state.entity_id, contract_id=plan.contract_id,
-                customer=last.customer, service=last.service, metric=plan.metric, ola=plan.ola, level=level,
-                target_s=None if target is None else target / SECOND, elapsed_s=elapsed / SECOND,
-                threshold=threshold, corrects=corrects,
-            ))
-
         gone = [key for key, seen in facts.items()
                 if (f := holding.get(key)) is None or f.at != seen.at or f.type != seen.type]
         if gone:
@@ -558,18 +543,22 @@ class ClockEngine:
             for key in sorted(gone):
                 corrects = facts.pop(key).event_id
                 taken.add(corrects)
-                emit(LifecycleType.correction, instant(now), derived.level, derived.target, derived.elapsed, None,
-                     event_id(instance, "correction", corrects), corrects)
+                version += 1
+                outputs.append(_lifecycle(
+                    state, last, plan, instance, version, LifecycleType.correction, instant(now), derived.level,
+                    derived.target, derived.elapsed, None, event_id(instance, "correction", corrects), corrects))
             retracted = frozenset(taken)
         new = [f for f in holding.values() if f.key not in facts]
         for fact in sorted(new, key=lambda f: (f.at, _ORDER[f.type], f.key)) if len(new) > 1 else new:
             at = instant(fact.at)
-            summary = f"{fact.type}|{at.isoformat()}"  # as Published.summary says it
+            summary = f"{fact.type}|{at.isoformat()}"
             n = 0  # a fact published, retracted and holding again gets a new id
             while (eid := event_id(instance, fact.key, summary, str(n))) in retracted:
                 n += 1
-            emit(_TYPES[fact.type], at, fact.level, fact.target, fact.elapsed, fact.threshold, eid)
-            facts[fact.key] = Published(fact.type, fact.at, eid)
+            version += 1
+            outputs.append(_lifecycle(state, last, plan, instance, version, _TYPES[fact.type], at, fact.level,
+                                      fact.target, fact.elapsed, fact.threshold, eid))
+            facts[fact.key] = Published(fact.type, fact.at, eid, summary)
         return Ledger(version, facts, retracted)
 
     def _reconcile(self, state: EntityState, now: int, events: tuple[Applied, ...],
@@ -616,6 +605,19 @@ _NO_FACTS: Mapping[str, Fact] = {}
 _COVERS_KEPT = 65_536  # (kind, customer, service) plan lists remembered
 _TYPES = {t.value: t for t in LifecycleType}
 _ORDER = {"warning": 0, "breached": 1, "met": 2, "missed": 2, "correction": 3}
+
+
+def _lifecycle(state: EntityState, last: Applied, plan: _Plan, instance: str, version: int, type_: LifecycleType,
+               at: datetime, level: str, target: int | None, elapsed: int, threshold: float | None, eid: str,
+               corrects: str | None = None) -> Lifecycle:
+    """One lifecycle record of an instance (`last`: the entity's latest event)."""
+    return Lifecycle(
+        event_id=eid, instance_id=instance, version=version, type=type_, at=at,
+        kind=state.kind, entity_id=state.entity_id, contract_id=plan.contract_id,
+        customer=last.customer, service=last.service, metric=plan.metric, ola=plan.ola, level=level,
+        target_s=None if target is None else target / SECOND, elapsed_s=elapsed / SECOND,
+        threshold=threshold, corrects=corrects,
+    )
 
 
 def teams_of(events: Iterable[Applied], teams: tuple[tuple[int, str], ...] = ()) -> tuple[tuple[int, str], ...]:

@@ -52,7 +52,7 @@ def state_from_json(obj: list[Any]) -> EntityState:
 
 def _published(summary: str, eid: str) -> Published:
     type_, _, at = summary.partition("|")
-    return Published(type_, micros(datetime.fromisoformat(at)), eid)
+    return Published(type_, micros(datetime.fromisoformat(at)), eid, summary)
 
 
 def _run(obj: list[Any], due: int | None) -> Run:
