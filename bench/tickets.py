@@ -5,11 +5,11 @@ consume rate, a bare Faust agent that only iterates and the worker(s) each read 
 (same messages, same run): events/s, CPU seconds per 1,000 events, peak RSS. With
 --workers N > 1, one worker alone (a group of its own) reads the burst first, for the ratio.
 Phase 2 (latency): ticket lifecycles at steady rates in real time, each a fraction of the
-worker's burst rate just measured (--fractions); for every `breached` record the delay from
+worker's burst rate just measured (--fractions) or fixed (--rates, events/s); for every `breached` record the delay from
 its deadline (`at`) to the record's broker timestamp (p50, p99, p99.9), beside the tick
 interval, the floor of that delay. Peak RSS of the worker.
 
-    python bench/tickets.py [--burst 30000] [--fractions 0.2,0.4,0.6] [--seconds 30] [--workers 1] [--partitions 6]
+    python bench/tickets.py [--burst 30000] [--fractions 0.2,0.4,0.6 | --rates 1300] [--seconds 30] [--workers 1] [--partitions 6]
 """
 
 from __future__ import annotations
@@ -117,6 +117,8 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=30_000)
     parser.add_argument("--fractions", default="0.2,0.4,0.6",
                         help="paced loads, each a fraction of the worker's burst rate (events/s)")
+    parser.add_argument("--rates", default="",
+                        help="paced loads in events/s instead of --fractions (the same loads in A/B runs)")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=1, help="worker processes in one group (one per core)")
     parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="per topic; a multiple of --workers splits evenly")
@@ -148,13 +150,15 @@ def main() -> None:
             if not w.keep_alive():
                 raise RuntimeError(f"a worker exited for good; see {w.log_path}")
 
-    fractions = [float(f) for f in args.fractions.split(",")]
+    # events/s of each paced load; fixed rates make alternating runs of two versions comparable
+    # (a fraction follows each run's own burst rate, which varies from run to run)
+    rates = ([float(r) for r in args.rates.split(",")] if args.rates
+             else [float(f) * measured.rate for f in args.fractions.split(",")])
     runs: list[Paced] = []
     try:
         workers[0].wait_until(lambda: len(group_assignments(settings, settings.app_id)) == args.workers, 60,
                               "workers joined")
-        for n, fraction in enumerate(fractions):
-            rate = fraction * measured.rate  # events/s
+        for n, rate in enumerate(rates):
             cpu0 = sum(cpu_seconds(w.pid) for w in workers)
             sent = paced(sends, settings.topic_tickets, rate / EVENTS_PER_TICKET, args.seconds, random.Random(3),
                          tend, prefix=f"L{n}-")
@@ -162,7 +166,7 @@ def main() -> None:
             for _ in range(50):  # the last resolution deadlines (20 s) pass and fire
                 tend()
                 time.sleep(0.5)
-            runs.append(Paced(fraction, rate, sent, busy))
+            runs.append(Paced(rate / measured.rate, rate, sent, busy))
         for msg in read_all(settings, settings.topic_breaches):
             record = orjson.loads(msg.value() or b"{}")
             if record["type"] == "breached" and record["entity_id"].startswith("L"):
