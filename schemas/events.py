@@ -1,4 +1,4 @@
-"""Input event models: incidents, ticket updates and probe results.
+"""Input event models: incidents, ticket updates, probe results and finished contacts.
 
 These models are the contract with producers. Exported JSON Schema files live next to
 this module (schemas/json/) and a test keeps them in step.
@@ -11,7 +11,10 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool, StrictInt
+from pydantic import (
+    AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool, StrictInt,
+    model_validator,
+)
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -142,6 +145,60 @@ class ProbeEvent(_Event):
     @property
     def entity_id(self) -> str:
         return self.service
+
+
+class Channel(str, Enum):
+    voice = "voice"
+    chat = "chat"
+    email = "email"
+    messaging = "messaging"
+
+
+class ContactEvent(BaseModel):
+    """One finished contact (a call, chat, e-mail or message) from a contact-centre platform:
+    queued, then answered or abandoned, then ended. Keyed by queue (docs/contacts.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["contact"] = Field(default="contact", description="Optional; must match the topic.")
+    contact_id: Identifier = Field(description="The contact; unique per customer: a repeated id is counted once.")
+    source: Identifier = Field(description="The system that produced the record.")
+    customer: Identifier = Field(description="The customer whose contract applies.")
+    queue: Identifier = Field(description="The queue the contact waited in; also the Kafka key.")
+    channel: Channel = Field(description="How the customer made contact.")
+    queued_at: UtcDatetime = Field(description="When the contact entered the queue: it counts in this interval.")
+    answered_at: UtcDatetime | None = Field(default=None, description="When an agent answered (or abandoned_at).")
+    abandoned_at: UtcDatetime | None = Field(default=None, description="When the customer gave up waiting (or answered_at).")
+    ended_at: UtcDatetime = Field(description="When the contact ended (after wrap-up): the record's event time.")
+    first_contact_resolution: StrictBool | None = Field(
+        default=None, description="Whether the answered contact resolved the matter at once; absent: not recorded.")
+    agent_group: Identifier | None = Field(default=None, description="The agents' group that answered, for the record.")
+
+    @model_validator(mode="after")
+    def _one_outcome_in_order(self) -> "ContactEvent":
+        if (self.answered_at is None) == (self.abandoned_at is None):
+            raise ValueError("a contact has exactly one of answered_at and abandoned_at")
+        left = self.answered_at or self.abandoned_at
+        assert left is not None
+        if not self.queued_at <= left <= self.ended_at:
+            what = "answered_at" if self.answered_at is not None else "abandoned_at"
+            raise ValueError(f"times out of order: queued_at <= {what} <= ended_at must hold")
+        if self.first_contact_resolution is not None and self.answered_at is None:
+            raise ValueError("first_contact_resolution is for answered contacts only")
+        return self
+
+    @property
+    def event_id(self) -> str:
+        return self.contact_id
+
+    @property
+    def occurred_at(self) -> datetime:
+        """The record's event time (what "too far in the future or past" and watermarks use)."""
+        return self.ended_at
+
+    @property
+    def entity_id(self) -> str:
+        return self.queue
 
 
 Event = Annotated[

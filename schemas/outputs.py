@@ -218,3 +218,56 @@ class SloStatus(BaseModel):
 def alert_id(*parts: object) -> str:
     """Deterministic id of an SLO alert change."""
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+class ContactInterval(BaseModel):
+    """The contacts of one (customer, queue, channel) queued in one 15-minute interval, keyed
+    by queue on the intervals topic. Published once the interval is over; published again,
+    with a higher version, whenever a contact of it comes later (a correction): the row with
+    the largest version holds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    customer: str
+    queue: str
+    channel: Literal["voice", "chat", "email", "messaging"]
+    interval_start: datetime
+    version: int = Field(ge=1, description="1 when first published; one more for every correction")
+    offered: int
+    answered: int
+    abandoned: int
+    wait_answered_s: float = Field(description="sum of the answered contacts' waits (ASA = this / answered)")
+    handle_s: float = Field(description="sum of the answered contacts' handle times, answer to end (AHT = this / answered)")
+    fcr_recorded: int = Field(description="answered contacts with first_contact_resolution recorded")
+    fcr_resolved: int = Field(description="those of them resolved at first contact")
+    short_le_s: list[float] = Field(description="short-abandon thresholds of the covering contracts")
+    short_abandoned: list[int] = Field(description="abandons at or under each threshold in short_le_s")
+    within_le_s: list[float] = Field(description="service-level thresholds of the covering objectives")
+    answered_within: list[int] = Field(description="answered at or under each threshold in within_le_s")
+
+
+ContactMeasure = Literal["service_level", "asa", "abandonment"]
+
+
+class ContactAlert(BaseModel):
+    """A contact objective missed in an interval, met again, or taken back, on the breach topic."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    event_id: str = Field(description="derived from contract, objective, queue, measure, fact and interval")
+    kind: Literal["contact"] = "contact"
+    type: Literal["breached", "recovered", "correction"]
+    contract_id: str
+    customer: str
+    objective: str
+    queue: str
+    channel: str | None = Field(description="the objective's channel; null: all channels of the queue")
+    measure: ContactMeasure
+    interval_start: datetime
+    at: datetime = Field(description="the end of the interval")
+    value: float | None = Field(description="the interval's service level (share), ASA (s) or abandonment rate "
+                                            "when published; null for a correction")
+    target: float = Field(description="the objective: a share for service level and abandonment, seconds for ASA")
+    corrects: str | None = Field(default=None, description="for a correction: the event_id that no longer holds")

@@ -1,4 +1,4 @@
-"""SLA policy files: calendars, contracts, targets, probe objectives and credit tiers.
+"""SLA policy files: calendars, contracts, targets, probe and contact objectives and credit tiers.
 
 `load_policy` validates a YAML file and reports every problem with its line. The result
 is immutable and carries compiled calendars, so the hot path never re-parses anything.
@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from schemas.durations import Duration, format_duration, parse_duration
-from schemas.events import Priority, Severity, TicketStatus
+from schemas.events import Channel, Priority, Severity, TicketStatus
 
 ALWAYS = "24x7"
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -272,6 +272,48 @@ class ProbePolicy(_Model):
     no_data_after: Duration = timedelta(minutes=5)
 
 
+class ServiceLevelObjective(_Model):
+    """At least `target` of the contacts answered within `within` (e.g. 80/20: 0.8 within 20s)."""
+
+    target: float = Field(gt=0, le=1, description="share of contacts, e.g. 0.8")
+    within: Duration = Field(description="answered within this wait, e.g. 20s")
+
+
+ServiceLevelFormula = Literal["offered", "offered_minus_short_abandons", "answered"]
+
+
+class ContactObjective(_Model):
+    """Service levels of a customer's queue (or every queue, or one channel of them), judged
+    per 15-minute interval and per month."""
+
+    name: str | None = Field(default=None, min_length=1, description='what outputs call it; default "<queue>" or '
+                                                                     '"<queue>/<channel>"')
+    queue: str = Field(min_length=1, description='the queue, or "*" for each of the customer\'s queues')
+    channel: Channel | None = Field(default=None, description="only this channel's contacts; default all")
+    service_level: ServiceLevelObjective | None = None
+    max_asa: Duration | None = Field(default=None, description="average speed of answer at most this")
+    max_abandonment: float | None = Field(default=None, gt=0, lt=1, description="abandonment rate at most this")
+
+    @property
+    def label(self) -> str:
+        """The objective's name in outputs."""
+        if self.name is not None:
+            return self.name
+        return self.queue if self.channel is None else f"{self.queue}/{self.channel.value}"
+
+    def covers(self, queue: str, channel: str) -> bool:
+        return self.queue in ("*", queue) and (self.channel is None or self.channel.value == channel)
+
+
+class ContactPolicy(_Model):
+    short_abandon: Duration = Field(default=timedelta(seconds=5), description="an abandon within this wait is short")
+    service_level_formula: ServiceLevelFormula = Field(
+        default="offered_minus_short_abandons",
+        description="answered within the threshold over: offered, offered minus short abandons, or answered",
+    )
+    objectives: tuple[ContactObjective, ...] = Field(min_length=1)
+
+
 class CreditTier(_Model):
     below: float = Field(gt=0, le=1, description="monthly availability below this earns the credit")
     credit: float = Field(gt=0, le=100, description="percent of the monthly fee")
@@ -284,6 +326,7 @@ class Contract(_Model):
     tickets: TicketPolicy | None = None
     incidents: IncidentPolicy | None = None
     probes: ProbePolicy | None = None
+    contacts: ContactPolicy | None = None
     credits: tuple[CreditTier, ...] = ()
 
 
@@ -353,6 +396,8 @@ def _reference_checks(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]
             found.append((("contracts", i, "id"), f"duplicate contract id {cid!r} (first at contracts[{seen[cid]}])"))
         if isinstance(cid, str):
             seen.setdefault(cid, i)
+        if isinstance(contract.get("contacts"), dict):
+            found += _contact_checks(i, contract["contacts"])
         for section in ("tickets", "incidents"):
             part = contract.get(section)
             name = part.get("calendar", ALWAYS) if isinstance(part, dict) else ALWAYS
@@ -401,6 +446,28 @@ def _cross_checks(doc: PolicyDocument) -> list[tuple[tuple[Any, ...], str]]:
         for j, (a, b) in enumerate(zip(contract.credits, contract.credits[1:]), start=1):
             if not (b.below < a.below and b.credit > a.credit):
                 found.append((("contracts", i, "credits", j), "credit tiers must go from the highest `below` down, with rising credit"))
+    return found
+
+
+def _contact_checks(i: int, contacts: dict[Any, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """A contract's contact objectives (raw): each measures something, each name once."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    names: dict[str, int] = {}
+    objectives = contacts.get("objectives")
+    for j, objective in enumerate(objectives if isinstance(objectives, list) else []):
+        if not isinstance(objective, dict):
+            continue
+        where = ("contracts", i, "contacts", "objectives", j)
+        if not any(objective.get(m) is not None for m in ("service_level", "max_asa", "max_abandonment")):
+            found.append((where, "an objective needs at least one of service_level, max_asa, max_abandonment"))
+        queue, channel = objective.get("queue"), objective.get("channel")
+        label = objective.get("name") or (queue if channel is None else f"{queue}/{channel}")
+        if not isinstance(label, str):
+            continue
+        if label in names:
+            found.append((where, f"objective {label!r} is defined twice (first at objectives[{names[label]}]); "
+                                 f"give one a `name`"))
+        names.setdefault(label, j)
     return found
 
 
@@ -526,7 +593,7 @@ class Policy:
         doc = self.doc
         parts = [f"{len(doc.calendars)} calendar(s), {len(doc.contracts)} contract(s)"]
         for c in doc.contracts:
-            kinds = [k for k in ("tickets", "incidents", "probes") if getattr(c, k)]
+            kinds = [k for k in ("tickets", "incidents", "probes", "contacts") if getattr(c, k)]
             parts.append(f"  {c.id}: customer {c.customer}, services {', '.join(c.services)}; {', '.join(kinds) or 'no targets'}")
         if doc.olas:
             parts.append(f"  OLAs: {', '.join(o.team for o in doc.olas)}")

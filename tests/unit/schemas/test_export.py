@@ -15,7 +15,7 @@ def test_committed_schema_files_match_the_models() -> None:
 def test_export_writes_one_file_per_kind(tmp_path: Path) -> None:
     written = export(tmp_path)
     assert sorted(p.name for p in written) == [
-        "deadletter.schema.json", "incident.schema.json", "probe.schema.json", "probe_batch.schema.json",
+        "contact.schema.json", "contact_alert.schema.json", "contact_interval.schema.json", "deadletter.schema.json", "incident.schema.json", "probe.schema.json", "probe_batch.schema.json",
         "probe_minute.schema.json",
         "sla_event.schema.json", "sla_instance.schema.json", "sla_status.schema.json", "slo_alert.schema.json",
         "slo_status.schema.json",
@@ -23,6 +23,8 @@ def test_export_writes_one_file_per_kind(tmp_path: Path) -> None:
     ]
     ticket = (tmp_path / "ticket.schema.json").read_text()
     assert '"ticket_id"' in ticket and '"on_hold"' in ticket
+    contact = (tmp_path / "contact.schema.json").read_text()
+    assert '"abandoned_at"' in contact and '"messaging"' in contact
     batch = (tmp_path / "probe_batch.schema.json").read_text()
     assert '"type": "array"' in batch and '"maxItems": 1000' in batch and '"$ref": "#/$defs/ProbeEvent"' in batch
 

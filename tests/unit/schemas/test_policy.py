@@ -207,3 +207,53 @@ def test_every_ola_problem_is_reported_in_one_pass_with_its_line() -> None:
          "bad duration '10 minutes': use 90s, 15m, 4h, 2d, 1h30m or ISO 8601 such as PT4H"),
         (first + 10, "olas[3].targets", "an OLA needs targets for at least one priority"),
     ]
+
+
+CONTACTS = """contracts:
+  - id: care
+    customer: acme
+    services: ["*"]
+    contacts:
+      objectives:
+        - queue: support
+          service_level: {target: 0.8, within: 20s}
+          max_asa: 30s
+        - queue: "*"
+          channel: chat
+          max_abandonment: 0.05
+"""
+
+
+def test_contact_objectives_parse_with_documented_defaults() -> None:
+    contacts = parse_policy(CONTACTS).contracts[0].contacts
+    assert contacts is not None
+    assert (contacts.short_abandon, contacts.service_level_formula) == (timedelta(seconds=5), "offered_minus_short_abandons")
+    support, chats = contacts.objectives
+    assert (support.label, chats.label) == ("support", "*/chat")
+    assert support.covers("support", "email") and not support.covers("sales", "voice")
+    assert chats.covers("sales", "chat") and not chats.covers("sales", "voice")
+
+
+def test_every_contact_objective_problem_is_reported_in_one_pass_with_its_line() -> None:
+    text = CONTACTS.replace("      objectives:\n", """      service_level_formula: calls
+      short_abandon: soon
+      objectives:
+        - queue: sales
+        - queue: support
+          channel: phone
+          max_asa: 1m
+        - queue: support
+          max_abandonment: 1.5
+""")
+    assert problems(text) == [
+        (6, "contracts[0].contacts.service_level_formula",
+         "Input should be 'offered', 'offered_minus_short_abandons' or 'answered'"),
+        (7, "contracts[0].contacts.short_abandon",
+         "bad duration 'soon': use 90s, 15m, 4h, 2d, 1h30m or ISO 8601 such as PT4H"),
+        (9, "contracts[0].contacts.objectives[0]",
+         "an objective needs at least one of service_level, max_asa, max_abandonment"),
+        (11, "contracts[0].contacts.objectives[1].channel", "Input should be 'voice', 'chat', 'email' or 'messaging'"),
+        (14, "contracts[0].contacts.objectives[2].max_abandonment", "Input should be less than 1"),
+        (15, "contracts[0].contacts.objectives[3]",
+         "objective 'support' is defined twice (first at objectives[2]); give one a `name`"),
+    ]
