@@ -220,20 +220,15 @@ def alert_id(*parts: object) -> str:
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
 
 
-class ContactInterval(BaseModel):
-    """The contacts of one (customer, queue, channel) queued in one 15-minute interval, keyed
-    by queue on the intervals topic. Published once the interval is over; published again,
-    with a higher version, whenever a contact of it comes later (a correction): the row with
-    the largest version holds."""
+ContactMeasure = Literal["service_level", "asa", "abandonment"]
+
+
+class ChannelCounts(BaseModel):
+    """One channel's contacts of a queue's interval."""
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: Literal[1] = 1
-    customer: str
-    queue: str
     channel: Literal["voice", "chat", "email", "messaging"]
-    interval_start: datetime
-    version: int = Field(ge=1, description="1 when first published; one more for every correction")
     offered: int
     answered: int
     abandoned: int
@@ -247,7 +242,38 @@ class ContactInterval(BaseModel):
     answered_within: list[int] = Field(description="answered at or under each threshold in within_le_s")
 
 
-ContactMeasure = Literal["service_level", "asa", "abandonment"]
+class ObjectiveInterval(BaseModel):
+    """How an interval measures against one measure of a contract's contact objective: the
+    measure is num / den (a month's is the sum of its intervals' num over that of their den)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    contract_id: str
+    objective: str
+    channel: str | None = Field(description="the objective's channel; null: all channels of the queue")
+    measure: ContactMeasure
+    num: float = Field(description="answered within the threshold; waits in seconds (ASA); abandons not short")
+    den: float = Field(description="the formula's denominator; answered (ASA); offered less short abandons")
+    value: float = Field(description="num / den: a share, or seconds for ASA")
+    target: float = Field(description="a share for service level and abandonment, seconds for ASA")
+    met: bool
+
+
+class ContactInterval(BaseModel):
+    """The contacts of one customer's queue queued in one 15-minute interval, keyed by queue on
+    the intervals topic. Published once the interval is over; published again, with a higher
+    version, whenever a contact of it comes later (a correction): the record with the largest
+    version holds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    customer: str
+    queue: str
+    interval_start: datetime
+    version: int = Field(ge=1, description="1 when first published; one more for every correction")
+    channels: list[ChannelCounts]
+    objectives: list[ObjectiveInterval] = Field(description="every measure with something to judge (den > 0)")
 
 
 class ContactAlert(BaseModel):

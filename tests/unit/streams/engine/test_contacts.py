@@ -75,8 +75,8 @@ def fed(e: ContactIntervals, contacts: list[ContactEvent], close_at: str) -> tup
 def test_interval_metrics_and_the_boundary() -> None:
     intervals, _ = fed(engine(), INTERVAL, "2026-12-01 16:01")
     assert len(intervals) == 1  # c6 did not open the 15:00 interval
-    row = intervals[0]
-    assert (row.interval_start, row.channel, row.version) == (utc("2026-12-01 14:45"), "voice", 1)
+    (row,) = intervals[0].channels
+    assert (intervals[0].interval_start, row.channel, intervals[0].version) == (utc("2026-12-01 14:45"), "voice", 1)
     assert (row.offered, row.answered, row.abandoned) == (6, 4, 2)
     assert (row.short_le_s, row.short_abandoned) == ([5.0], [1])
     assert (row.within_le_s, row.answered_within) == ([20.0], [3])
@@ -100,8 +100,9 @@ def test_each_service_level_formula(formula: str, level: float) -> None:
 
 
 def test_short_abandon_is_at_or_under_the_threshold() -> None:
-    (row,), _ = fed(engine(), [contact("a", "2026-12-01 10:00:00", 5, answered=False),  # exactly 5 s: short
-                               contact("b", "2026-12-01 10:01:00", 5.000001, answered=False)], "2026-12-01 16:01")
+    (interval,), _ = fed(engine(), [contact("a", "2026-12-01 10:00:00", 5, answered=False),  # exactly 5 s: short
+                                    contact("b", "2026-12-01 10:01:00", 5.000001, answered=False)], "2026-12-01 16:01")
+    (row,) = interval.channels
     assert (row.abandoned, row.short_abandoned) == (2, [1])
 
 
@@ -112,7 +113,7 @@ def test_a_copy_never_counts_twice() -> None:
     # the same id sent again with other content (another queue time) is a copy too
     assert e.add(contact("c1", "2026-12-01 15:10:00", 1), WALL) == "duplicate"
     (row,), _ = e.close(utc("2026-12-01 16:01"), caught_up=True)
-    assert (row.offered, row.interval_start) == (1, utc("2026-12-01 14:45"))
+    assert (row.channels[0].offered, row.interval_start) == (1, utc("2026-12-01 14:45"))
     # another customer's contact of the same id is its own
     assert e.add(contact("c1", "2026-12-01 14:46:00", 10, customer="globex"), WALL) == "counted"
 
@@ -134,7 +135,7 @@ def test_a_late_contact_corrects_a_published_interval_and_its_facts() -> None:
     # nor do the recoveries after them (14:45 met): four corrections, nothing new.
     late = [contact(f"l{i}", f"2026-12-01 14:{46 + i // 2}:{10 * (i % 2):02d}", 5) for i in range(15)]
     intervals, alerts = fed(e, late, "2026-12-01 16:02")
-    assert [(r.interval_start, r.version, r.offered, r.answered_within) for r in intervals] == [
+    assert [(r.interval_start, r.version, r.channels[0].offered, r.channels[0].answered_within) for r in intervals] == [
         (utc("2026-12-01 14:45"), 2, 21, [18])]
     assert all(a.type == "correction" for a in alerts) and len(alerts) == 4
     assert {a.corrects for a in alerts} == set(first.values())
@@ -204,3 +205,46 @@ def test_invalid_contacts_say_why(change: dict[str, object], message: str) -> No
               "ended_at": "2026-12-01T10:03:00Z", **change}
     with pytest.raises(ValueError, match=message):
         ContactEvent.model_validate(record)
+
+
+def test_the_interval_record_carries_each_measure_as_a_ratio() -> None:
+    (interval,), _ = fed(engine(), INTERVAL, "2026-12-01 16:01")
+    # service level 3 within 20 s of 6 - 1 short = 5; ASA 56 s over 4 answered; abandonment (2 - 1) / (6 - 1).
+    # The "*/chat" objective has no chat contact here: nothing to judge, no line.
+    assert [(o.objective, o.measure, o.num, o.den, o.value, o.met) for o in interval.objectives] == [
+        ("support", "service_level", 3, 5, 0.6, False), ("support", "asa", 56.0, 4, 14.0, True),
+        ("support", "abandonment", 1, 5, 0.2, False)]
+
+
+def test_what_is_saved_restores_the_same_engine() -> None:
+    import orjson
+
+    from streams.engine.contacts import dump_series, dump_slot, load_series, load_slot
+
+    first = engine()
+    fed(first, INTERVAL + [contact("d1", "2026-12-01 15:01:00", 10)], "2026-12-01 16:01")
+    slots, series, dropped, _ = first.unsaved()
+    assert set(slots) == {("acme", "support", micros(utc("2026-12-01 14:45"))),
+                          ("acme", "support", micros(utc("2026-12-01 15:00")))} and not dropped
+    assert first.unsaved() == ({}, {}, set(), set())  # listed once
+    # through JSON, as a table holds them
+    second = engine()
+    second.restore([(k, load_slot(orjson.loads(orjson.dumps(dump_slot(v))))) for k, v in slots.items()],
+                   [(k, load_series(orjson.loads(orjson.dumps(dump_series(v))))) for k, v in series.items()],
+                   first.closed_until, WALL)
+    late = [contact(f"l{i}", "2026-12-01 14:48:00", 5) for i in range(15)]
+    assert second.add(INTERVAL[2], WALL) == "duplicate"  # counted before the save
+    assert fed(second, late, "2026-12-01 16:02") == fed(first, late, "2026-12-01 16:02")
+
+
+def test_forgotten_intervals_are_listed_for_deletion() -> None:
+    e = engine(keep=timedelta(hours=6))
+    fed(e, [contact("a", "2026-12-01 10:00:00", 30)], "2026-12-01 16:01")  # breached at 10:00; kept from 10:00
+    e.unsaved()
+    fed(e, [], "2026-12-01 17:00")  # kept from 11:00 on: the 10:00 slot goes, its miss stays as `before`
+    slots, series, dropped, gone = e.unsaved()
+    assert dropped == {("acme", "support", micros(utc("2026-12-01 10:00")))} and not slots
+    # ASA (30 s) and abandonment (none) met at 10:00: nothing later depends on them, they go too
+    assert gone == {("gold", "support", "acme", "support", "asa"), ("gold", "support", "acme", "support", "abandonment")}
+    (kept,) = series.values()
+    assert (kept.judged, kept.before, kept.published) == ({}, False, {})
