@@ -160,7 +160,7 @@ class ContactEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["contact"] = Field(default="contact", description="Optional; must match the topic.")
+    kind: Literal["contact"] = Field(default="contact", description=_KIND)
     contact_id: Identifier = Field(description="The contact; unique per customer: a repeated id is counted once.")
     source: Identifier = Field(description="The system that produced the record.")
     customer: Identifier = Field(description="The customer whose contract applies.")
@@ -202,16 +202,17 @@ class ContactEvent(BaseModel):
 
 
 Event = Annotated[
-    Union[IncidentEvent, TicketEvent, ProbeEvent], Field(discriminator="kind")
+    Union[IncidentEvent, TicketEvent, ProbeEvent, ContactEvent], Field(discriminator="kind")
 ]
-EventKind = Literal["incident", "ticket", "probe"]
-EVENT_MODELS: dict[str, type[IncidentEvent] | type[TicketEvent] | type[ProbeEvent]] = {
+EventKind = Literal["incident", "ticket", "probe", "contact"]
+EVENT_MODELS: dict[str, type[IncidentEvent] | type[TicketEvent] | type[ProbeEvent] | type[ContactEvent]] = {
     "incident": IncidentEvent,
     "ticket": TicketEvent,
     "probe": ProbeEvent,
+    "contact": ContactEvent,
 }
 
-_ID_FIELDS = {"ticket_id": "ticket", "incident_id": "incident", "probe_id": "probe"}
+_ID_FIELDS = {"ticket_id": "ticket", "incident_id": "incident", "probe_id": "probe", "contact_id": "contact"}
 
 
 def implied_kind(obj: dict[str, object]) -> str | None:

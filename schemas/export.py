@@ -8,18 +8,17 @@ from pathlib import Path
 from pydantic import BaseModel, TypeAdapter
 
 from schemas.deadletter import DeadLetter
-from schemas.events import EVENT_MODELS, ContactEvent, ProbeBatch
+from schemas.events import EVENT_MODELS, ProbeBatch
 from schemas.outputs import (
     ContactAlert, ContactInterval, EntityStatus, InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus,
 )
 
 EXPORT_DIR = Path(__file__).with_name("json")
-INPUT_MODELS: dict[str, type[BaseModel]] = {**EVENT_MODELS, "contact": ContactEvent}  # every input topic's
 
 
 def documents() -> dict[str, dict]:
     """File name -> JSON Schema document for every published model."""
-    models: dict[str, type[BaseModel]] = {f"{kind}.schema.json": m for kind, m in INPUT_MODELS.items()}
+    models: dict[str, type[BaseModel]] = {f"{kind}.schema.json": m for kind, m in EVENT_MODELS.items()}
     models["deadletter.schema.json"] = DeadLetter
     models["sla_event.schema.json"] = SlaEvent
     models["sla_instance.schema.json"] = InstanceStatus  # a row: replay --final, sla_instance_status
@@ -37,7 +36,7 @@ def documents() -> dict[str, dict]:
 def fields_markdown() -> str:
     """docs/events.md's field tables, generated from the event models so the docs cannot drift."""
     out = []
-    for kind, model in INPUT_MODELS.items():
+    for kind, model in EVENT_MODELS.items():
         schema = model.model_json_schema()
         required = set(schema.get("required", []))
         out += [f"### {kind}", "", "| field | type | required | meaning |", "|---|---|---|---|"]

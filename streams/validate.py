@@ -11,9 +11,9 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from schemas.deadletter import Reason
-from schemas.events import EVENT_MODELS, MAX_BATCH, IncidentEvent, ProbeBatch, ProbeEvent, TicketEvent
+from schemas.events import EVENT_MODELS, MAX_BATCH, ContactEvent, IncidentEvent, ProbeBatch, ProbeEvent, TicketEvent
 
-AnyEvent = IncidentEvent | TicketEvent | ProbeEvent
+AnyEvent = IncidentEvent | TicketEvent | ProbeEvent | ContactEvent
 _PROBE_BATCH = TypeAdapter(ProbeBatch)
 
 
@@ -137,7 +137,7 @@ def _in_time(event: AnyEvent, now: datetime, limits: Limits) -> AnyEvent | Rejec
     return event
 
 
-_KEY_FIELD = {"ticket": "ticket_id", "incident": "incident_id", "probe": "service"}
+_KEY_FIELD = {"ticket": "ticket_id", "incident": "incident_id", "probe": "service", "contact": "queue"}
 
 
 def wrong_key(event: AnyEvent, key: bytes | None) -> str:

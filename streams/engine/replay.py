@@ -23,7 +23,7 @@ import orjson
 from pydantic import ValidationError
 
 from schemas import codec
-from schemas.events import EVENT_MODELS, IncidentEvent, ProbeEvent, TicketEvent, implied_kind
+from schemas.events import EVENT_MODELS, ContactEvent, IncidentEvent, ProbeEvent, TicketEvent, implied_kind
 from schemas.outputs import InstanceStatus, Lifecycle
 from streams.engine.clocks import ClockEngine, EntityState
 from streams.engine.instants import micros, span
@@ -144,7 +144,7 @@ def parse_lines(lines: Iterable[bytes], kind: str | None = None) -> Iterator[Any
         if kind is not None and line_kind != kind:
             yield BadLine(number, f"kind {line_kind!r} is not the --kind {kind!r}")
         elif line_kind not in EVENT_MODELS:
-            yield BadLine(number, "cannot tell the event kind: add `kind`, one of ticket_id / incident_id / "
+            yield BadLine(number, "cannot tell the event kind: add `kind`, one of ticket_id / incident_id / contact_id / "
                                   "probe_id, or pass --kind")
         else:
             try:
@@ -156,7 +156,7 @@ def parse_lines(lines: Iterable[bytes], kind: str | None = None) -> Iterator[Any
 @dataclass(frozen=True)
 class Counts:
     applied: int  # ticket and incident events fed to the engine
-    ignored: int  # probe results (not part of the SLA clock engine)
+    ignored: int  # probe results and contacts (not part of the SLA clock engine)
     bad: int  # lines skipped as unreadable or invalid
 
 
@@ -170,7 +170,7 @@ def run(
         if isinstance(item, BadLine):
             bad += 1
             errors.write(f"skipped {item}\n")
-        elif isinstance(item, ProbeEvent):
+        elif isinstance(item, (ProbeEvent, ContactEvent)):
             ignored += 1
         else:
             applied += 1

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Sequence
 
 from schemas import codec
-from schemas.events import ProbeEvent
+from schemas.events import ContactEvent, ProbeEvent
 from schemas.policy import Policy
 from streams.engine.clocks import ClockEngine
 from streams.engine.probes import Bucket, MinuteBuckets
@@ -44,6 +44,8 @@ def simulate(policy: Policy, events: Sequence[AnyEvent], until: datetime,
     for n, event in enumerate(events, start=1):
         if isinstance(event, ProbeEvent):
             buckets.add(event, until)
+        elif isinstance(event, ContactEvent):
+            continue  # contact objectives are not compared yet (docs/whatif.md)
         else:
             out.lifecycle += [codec.dumps(o) for o in replay.feed(event)]
         if n % 10_000 == 0:
