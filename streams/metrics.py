@@ -44,6 +44,8 @@ TICK_SECONDS = Histogram("slastream_tick_duration_seconds", "Time one partition'
                          buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 MINUTES_CLOSED = Counter("slastream_probe_minutes_closed", "Probe minute buckets closed")
 PROBE_LATE = Counter("slastream_probe_results_late", "Probe results for a minute already closed (dead-lettered)")
+CONTACT_INTERVALS = Counter("slastream_contact_intervals_published", "Contact interval records published (corrections too)")
+CONTACT_LATE = Counter("slastream_contacts_late", "Contacts of an interval no longer kept (dead-lettered)")
 LAG = Gauge("slastream_consumer_lag", "High watermark minus the group's committed offset, per owned partition",
             ["topic", "partition"])
 SINK_ROWS = Counter("slastream_sink_rows_inserted", "Rows inserted into ClickHouse", ["table"])

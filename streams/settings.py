@@ -24,9 +24,10 @@ from streams.logs import LIBRDKAFKA
 
 
 def topic_env(prefix: str) -> dict[str, str]:
-    """Environment variables naming every topic `<prefix>.<role>` (isolated runs: demo, tests, benchmarks)."""
-    roles = ("incidents", "tickets", "probes", "breaches", "deadletter", "instances", "minutes", "slo_status",
-             "probe_events")
+    """Environment variables naming every topic `<prefix>.<role>` (isolated runs: demo, tests, benchmarks):
+    one for each `topic_<role>` setting that names a topic."""
+    roles = [name.removeprefix("topic_") for name in Settings.model_fields
+             if name.startswith("topic_") and name not in ("topic_partitions", "topic_replication")]
     return {f"TOPIC_{role.upper()}": f"{prefix}.{role}" for role in roles}
 
 
@@ -51,12 +52,14 @@ class Settings(BaseSettings):
     topic_incidents: str = "sla.incidents"
     topic_tickets: str = "sla.tickets"
     topic_probes: str = "sla.probes"
+    topic_contacts: str = "sla.contacts"
     topic_breaches: str = "sla.breaches"
     topic_deadletter: str = "sla.deadletter"
     topic_instances: str = "sla.instances"
     topic_minutes: str = "slo.minutes"
     topic_slo_status: str = "slo.status"
     topic_probe_events: str = "slo.probe_events"  # the probe results the workers accepted, as input_events rows
+    topic_contact_intervals: str = "sla.contact_intervals"  # closed 15-minute contact intervals (docs/contacts.md)
     topic_partitions: int = Field(default=6, ge=1)
     topic_replication: int = Field(default=1, ge=1)
     input_retention_ms: int = 7 * 24 * 3600 * 1000
@@ -88,6 +91,13 @@ class Settings(BaseSettings):
     # SLI) per this many minutes of event time (and one whenever an alert changes); the
     # newest is published once the partition is caught up, and every minute's from then on.
     slo_status_every_min: int = Field(default=5, ge=1)
+    # Contact intervals are published once the largest end time of their contacts is this far
+    # past their end (later contacts publish them again, corrected) ...
+    contact_lateness_s: float = Field(default=900.0, ge=0)
+    # ... or, on a partition without new contacts for this long, once the wall clock is;
+    contact_idle_s: float = Field(default=120.0, gt=0)
+    # and kept this long for corrections: a contact of an older interval is refused as late.
+    contact_keep_days: float = Field(default=3.0, gt=0)
     # How long the worker's producer gathers outputs into one request: with 0 each output was
     # its own produce request (docs/architecture.md, "Throughput").
     producer_linger_ms: float = Field(default=10.0, ge=0)
@@ -152,7 +162,8 @@ class Settings(BaseSettings):
     @property
     def input_topics(self) -> dict[str, str]:
         """Event kind -> topic name."""
-        return {"incident": self.topic_incidents, "ticket": self.topic_tickets, "probe": self.topic_probes}
+        return {"incident": self.topic_incidents, "ticket": self.topic_tickets, "probe": self.topic_probes,
+                "contact": self.topic_contacts}
 
     @property
     def sink_group(self) -> str:
@@ -171,9 +182,14 @@ class Settings(BaseSettings):
         (streams/worker/event_feed.py)."""
         return f"{self.app_id}-events"
 
+    @property
+    def contact_group(self) -> str:
+        """Where the workers commit the contact topic (streams/worker/contact_feed.py)."""
+        return f"{self.app_id}-contacts"
+
     def worker_group(self, topic: str) -> str:
         """The consumer group in which the workers commit input `topic`."""
-        return self.probe_group if topic == self.topic_probes else self.events_group
+        return {self.topic_probes: self.probe_group, self.topic_contacts: self.contact_group}.get(topic, self.events_group)
 
     def kafka_client_config(self) -> dict[str, Any]:
         """librdkafka (confluent-kafka) connection properties."""

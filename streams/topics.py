@@ -13,7 +13,7 @@ from streams.kafka_util import require_kafka
 from streams.settings import Settings
 
 APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
-TABLES = {kind: f"sla-{kind}" for kind in ("ticket", "incident", "probe")}  # the worker's Faust tables
+TABLES = {kind: f"sla-{kind}" for kind in ("ticket", "incident", "probe", "contact")}  # the worker's Faust tables
 
 
 def ticks_topic(settings: Settings) -> str:
@@ -48,6 +48,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_minutes, settings.topic_partitions, outputs),
         TopicSpec(settings.topic_deadletter, settings.topic_partitions, outputs),
         TopicSpec(settings.topic_probe_events, settings.topic_partitions, outputs),
+        TopicSpec(settings.topic_contact_intervals, settings.topic_partitions, outputs),
         # Latest status per SLA instance: compaction keeps exactly that.
         TopicSpec(settings.topic_instances, settings.topic_partitions, {"cleanup.policy": "compact"}),
         TopicSpec(settings.topic_slo_status, settings.topic_partitions, {"cleanup.policy": "compact"}),

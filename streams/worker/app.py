@@ -26,6 +26,8 @@ from streams.validate import Limits
 from streams.worker.faust_fixes import (MAX_POLL_RECORDS, drain_changelog_writes_before_commits, never_commit_over_gaps,
                                         serve_partitions_in_turn, start_without_idle_waits)
 from streams.worker.outputs import DirectTable, Outputs
+from streams.worker.contact_feed import ContactFeed
+from streams.worker.contact_tracking import ContactTracker
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.event_feed import EventFeed
 from streams.worker.feed import Feed
@@ -100,19 +102,21 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
     sla_clock = PartitionClock(clock, lateness=timedelta(seconds=settings.sla_lateness_s))
     committed = CommittedOffsets(settings, settings.app_id)  # ticks; and the inputs, where versions before the feeds left them
     outputs = Outputs(settings.kafka_client_config(), settings.producer_linger_ms)
-    tracker, probes = _trackers(app, settings, policy, sla_clock, outputs) if policy else (None, None)
+    tracker, probes, contacts = _trackers(app, settings, policy, sla_clock, outputs) if policy else (None, None, None)
     feed = ProbeFeed(settings, limits, outputs, sla_clock, clock, probes, before=committed)
     events = EventFeed(settings, limits, outputs, sla_clock, clock, tracker, before=committed)
-    feeds: tuple[Feed, ...] = (events, feed)
-    if probes is not None and tracker is not None:
-        _ticks(app, settings, tracker, probes, feeds, sla_clock, committed)
+    contact_feed = ContactFeed(settings, limits, outputs, sla_clock, clock, contacts, before=committed)
+    feeds: tuple[Feed, ...] = (events, feed, contact_feed)
+    if probes is not None and tracker is not None and contacts is not None:
+        _ticks(app, settings, tracker, probes, contacts, feeds, sla_clock, committed)
     for each in feeds:
         _reading(app, each)
 
     def held() -> list[tuple[str, int, int, float]]:
         """Per partition, the oldest record not acknowledged: topic, partition, offset, age in seconds."""
         out = [(topic, p, offset, age) for (topic, p), (offset, age) in events.oldest().items()]
-        return out + [(feed.topic, p, offset, age) for p, (offset, age) in feed.oldest().items()]
+        return out + [(each.topic, p, offset, age) for each in (feed, contact_feed)
+                      for p, (offset, age) in each.oldest().items()]
 
     @app.timer(interval=30.0)
     async def report_held() -> None:
@@ -188,8 +192,8 @@ def _watched(app: faust.App, watch: Watch, inputs: set[str]) -> None:
 
 def _trackers(
     app: faust.App, settings: Settings, policy: Policy, clock: PartitionClock, outputs: Outputs,
-) -> tuple[SlaTracker, ProbeTracker]:
-    """Tables and trackers for live SLA and SLO tracking."""
+) -> tuple[SlaTracker, ProbeTracker, ContactTracker]:
+    """Tables and trackers for live SLA, SLO and contact tracking."""
     rocksdb = {
         "block_cache_size": settings.rocksdb_block_cache_mb * 2**20,
         "block_cache_compressed_size": settings.rocksdb_block_cache_mb * 2**20 // 4,
@@ -222,12 +226,22 @@ def _trackers(
         lateness=timedelta(seconds=settings.probe_lateness_s), idle=timedelta(seconds=settings.probe_idle_s),
         status_every=settings.slo_status_every_min, stored=outputs.stored,
     )
-    return tracker, probes
+
+    async def publish_contacts(intervals: Sequence[Record], alerts: Sequence[Record]) -> None:
+        outputs.send(settings.topic_contact_intervals, intervals)
+        outputs.send(settings.topic_breaches, alerts, lifecycle=True)
+
+    contacts = ContactTracker(
+        policy, tables["contact"], publish_contacts, clock.wall, lateness=timedelta(seconds=settings.contact_lateness_s),
+        idle=timedelta(seconds=settings.contact_idle_s), keep=timedelta(days=settings.contact_keep_days),
+        stored=outputs.stored,
+    )
+    return tracker, probes, contacts
 
 
-def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: ProbeTracker, feeds: tuple[Feed, ...],
-           clock: PartitionClock, committed: CommittedOffsets) -> None:
-    """The tick topic and agent that fire deadlines and close minutes."""
+def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: ProbeTracker, contacts: ContactTracker,
+           feeds: tuple[Feed, ...], clock: PartitionClock, committed: CommittedOffsets) -> None:
+    """The tick topic and agent that fire deadlines, close minutes and publish contact intervals."""
     ticks_name = ticks_topic(settings)
     # Tables can only be written inside stream iteration, so a timer cannot fire deadlines
     # or close minutes itself: the leader sends a tick to every partition of a topic
@@ -271,6 +285,7 @@ def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: Prob
                     await settle(partition)
                     await tracker.on_tick(partition, lambda kind: clock.now(kind, partition))
                     await probes.on_tick(partition, clock.caught_up("probe", partition))
+                    await contacts.on_tick(partition, clock.caught_up("contact", partition))
                 TICKS.inc()
                 last_tick[partition] = time.monotonic()
                 handled[partition] = event.message.offset
@@ -285,6 +300,7 @@ def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: Prob
     def forget(sender: Any, *args: Any, **kwargs: Any) -> None:
         tracker.forget()  # partitions may move; each is re-indexed (and recovered) when next touched
         probes.forget()
+        contacts.forget()
         clock.forget()
         last_tick.clear()
         stalled_ticks.forget()

@@ -84,7 +84,7 @@ class EventFeed(Feed):
                  wall: Callable[[], datetime], tracker: SlaTracker | None = None,
                  before: CommittedOffsets | None = None) -> None:
         """`before`: the Faust group's offsets, where a partition starts that this group never committed."""
-        topics = {kind: topic for kind, topic in settings.input_topics.items() if kind != "probe"}
+        topics = {kind: topic for kind, topic in settings.input_topics.items() if kind in ("ticket", "incident")}
         super().__init__(settings, settings.events_group, topics, outputs, clock, wall,
                          owned=tracker is not None, before=before)
         self.router = Router(limits, clock, self._rejected, tracker)

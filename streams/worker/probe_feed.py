@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Protocol
 
 from confluent_kafka import Message
 
@@ -46,10 +46,14 @@ RECORD_BYTES = 512 * 1024
 Reject = Callable[[Consumed, Reason, str], None]  # record, reason, detail
 
 
-def commit_position(held: Held, probes: ProbeTracker | None, partition: int) -> int | None:
-    """The offset a commit of `partition` may name: that of the first result still in an open
-    minute, or the next record to read."""
-    first = probes.held(partition) if probes is not None else None
+class Holds(Protocol):
+    def held(self, partition: int) -> tuple[int, float] | None: ...
+
+
+def commit_position(held: Held, tracker: Holds | None, partition: int) -> int | None:
+    """The offset a commit of `partition` may name: that of the first record the tracker still
+    holds (a result in an open minute, a contact not yet written), or the next record to read."""
+    first = tracker.held(partition) if tracker is not None else None
     if first is None or held.next_read is None:
         return held.next_read
     return min(first[0], held.next_read)

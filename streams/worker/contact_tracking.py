@@ -1,0 +1,143 @@
+"""Live contact service levels: the thin layer between the contact feed, Faust (tables, ticks)
+and the pure core (streams/engine/contacts.py).
+
+Contacts are counted in memory, in their partition's slots; each tick publishes the
+intervals the watermark has passed and their objective facts, waits until the broker has
+stored them, then writes the slots and series that changed to the table (one entry each:
+a slot holds its contacts' ids, so a contact read again after a crash is recognised as
+counted) and deletes those forgotten. A commit may pass a contact only once an entry
+holding it is written (`held`): a crash before loses nothing, the contact is read and
+counted again from the old entries, and the outputs it causes are the same (same interval
+versions, same alert ids; consumers keep one copy per key or id).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Awaitable, Callable, Sequence
+
+import orjson
+
+from schemas import codec
+from schemas.events import ContactEvent
+from schemas.policy import Policy
+from streams.engine.contacts import (Added, ContactIntervals, SeriesKey, SlotKey, dump_series, dump_slot, load_series,
+                                     load_slot)
+from streams.metrics import CONTACT_INTERVALS
+from streams.worker.types import Record, Table
+
+Publish = Callable[[Sequence[Record], Sequence[Record]], Awaitable[None]]  # intervals, alerts
+Stored = Callable[[], Awaitable[None]]  # returns once the broker has stored everything published
+
+
+@dataclass
+class _Partition:
+    """One owned partition: its engine, and the first contact counted since its last write
+    (offset, monotonic time read), with that of a write under way."""
+
+    engine: ContactIntervals
+    first: tuple[int, float] | None = None
+    writing: tuple[int, float] | None = None
+
+
+def slot_key(key: SlotKey) -> bytes:
+    return orjson.dumps(["slot", *key])
+
+
+def series_key(key: SeriesKey) -> bytes:
+    return orjson.dumps(["series", *key])
+
+
+class ContactTracker:
+    """Contact intervals and objective facts of the owned partitions."""
+
+    def __init__(self, policy: Policy, table: Table, publish: Publish, wall: Callable[[], datetime],
+                 lateness: timedelta, idle: timedelta, keep: timedelta, *, stored: Stored) -> None:
+        self.policy = policy
+        self.table = table
+        self.publish = publish
+        self.stored = stored
+        self.wall = wall
+        self.lateness, self.idle, self.keep = lateness, idle, keep
+        self._parts: dict[int, _Partition] = {}
+
+    def on_contact(self, contact: ContactEvent, partition: int, offset: int, appended: datetime | None = None) -> Added:
+        """Count a contact read at `offset` (held until an entry holding it is written)."""
+        part = self._partition(partition)
+        outcome = part.engine.add(contact, self.wall(), appended)
+        if outcome == "counted" and part.first is None:
+            part.first = (offset, time.monotonic())
+        return outcome
+
+    def on_rejected(self, partition: int) -> None:
+        """A record of the partition was refused; it still moves the idle clock."""
+        self._partition(partition).engine.seen(self.wall())
+
+    def held(self, partition: int) -> tuple[int, float] | None:
+        """The first offset counted and not yet written, and when it was read; None: nothing held."""
+        part = self._parts.get(partition)
+        if part is None:
+            return None
+        waiting = [h for h in (part.writing, part.first) if h is not None]
+        return min(waiting) if waiting else None
+
+    def closable(self) -> int:
+        """Intervals changed since published, in the owned partitions."""
+        return sum(part.engine.closable() for part in self._parts.values())
+
+    async def on_tick(self, partition: int, caught_up: bool) -> int:
+        """Publish what closed, then write what changed; returns how many records were published."""
+        part = self._partition(partition)
+        intervals, alerts = part.engine.close(self.wall(), caught_up)
+        slots, series, dropped, gone = part.engine.unsaved()
+        if not (slots or series or dropped or gone):
+            return 0
+        part.writing, part.first = part.first, None  # contacts counted from here on wait for the next write
+        if intervals or alerts:
+            CONTACT_INTERVALS.inc(len(intervals))
+            await self.publish([(i.queue.encode(), codec.dumps(i)) for i in intervals],
+                               [(f"contact:{a.contract_id}:{a.queue}".encode(), codec.dumps(a)) for a in alerts])
+            await self.stored()
+        # Dumped now, not before the wait: contacts counted meanwhile are in the entries too (as
+        # counted, and not yet published), so they are never counted again after a crash.
+        until = part.engine.closed_until
+        for key, slot in slots.items():
+            self.table[slot_key(key)] = orjson.dumps({"p": partition, "until": until, **dump_slot(slot)})
+        for skey, kept in series.items():
+            self.table[series_key(skey)] = orjson.dumps({"p": partition, "until": until, **dump_series(kept)})
+        for key in dropped:
+            self.table.pop(slot_key(key), None)
+        for skey in gone:
+            self.table.pop(series_key(skey), None)
+        part.writing = None
+        return len(intervals) + len(alerts)
+
+    def forget(self) -> None:
+        """Partitions were revoked: drop them (what was not written is read again)."""
+        self._parts.clear()
+
+    def _partition(self, partition: int) -> _Partition:
+        part = self._parts.get(partition)
+        if part is None:
+            part = self._parts[partition] = self._take_over(partition)
+        return part
+
+    def _take_over(self, partition: int) -> _Partition:
+        """Rebuild a partition's engine from the table."""
+        engine = ContactIntervals(self.policy, self.lateness, self.idle, self.keep)
+        slots, series, until = [], [], None
+        for raw_key, raw in self.table.items():
+            entry = orjson.loads(raw)
+            if entry["p"] != partition:
+                continue
+            what, *key = orjson.loads(raw_key)
+            if what == "slot":
+                slots.append(((key[0], key[1], key[2]), load_slot(entry)))
+            else:
+                series.append(((key[0], key[1], key[2], key[3], key[4]), load_series(entry)))
+            if entry["until"] is not None and (until is None or entry["until"] > until):
+                until = entry["until"]
+        engine.restore(slots, series, until, self.wall())
+        return _Partition(engine)

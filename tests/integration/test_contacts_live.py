@@ -1,0 +1,121 @@
+"""Contacts live: a synthetic week through the real broker and the worker's contact feed, with
+a SIGKILL of the worker in the middle and late contacts after every interval was published.
+The last version of every interval and the objective facts that hold equal the figures
+tests/integration/contact_week.py computes from the generated records; invalid and too-old
+contacts are dead-lettered with their reason."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from fractions import Fraction
+
+import orjson
+
+from schemas.deadletter import DeadLetter
+from streams.kafka_util import read_all, worker_lag
+from tests.integration import contact_week
+from tests.integration.helpers import send
+
+START = (datetime.now(timezone.utc) - timedelta(days=8)).replace(hour=0, minute=0, second=0, microsecond=0)
+ENV = {"CONTACT_LATENESS_S": "60", "CONTACT_IDLE_S": "3", "STORE": "rocksdb://"}
+
+
+def late_contacts() -> list[dict]:
+    """Ten abandons after 40 s, queued at 13:05 on the week's last day: that interval of acme's
+    support queue now misses service level and abandonment (published again, corrected)."""
+    queued = START + timedelta(days=6, hours=13, minutes=5)
+    return [{"contact_id": f"late-{i}", "source": "acd", "customer": "acme", "queue": "support", "channel": "voice",
+             "queued_at": contact_week._iso(queued), "abandoned_at": contact_week._iso(queued + timedelta(seconds=40)),
+             "ended_at": contact_week._iso(queued + timedelta(seconds=40))} for i in range(10)]
+
+
+def refused() -> list[tuple[dict, str, str]]:
+    """Records the worker must dead-letter: (record, reason, a part of the detail)."""
+    base = {"contact_id": "x", "source": "acd", "customer": "acme", "queue": "support", "channel": "voice",
+            "queued_at": contact_week._iso(START + timedelta(days=6, hours=9)),
+            "answered_at": contact_week._iso(START + timedelta(days=6, hours=9, seconds=5)),
+            "ended_at": contact_week._iso(START + timedelta(days=6, hours=9, minutes=5))}
+    too_old = START + timedelta(hours=9)  # the week's first day: over CONTACT_KEEP_DAYS (3) behind
+    return [
+        ({**base, "contact_id": "both", "abandoned_at": base["answered_at"]}, "invalid",
+         "exactly one of answered_at and abandoned_at"),
+        ({**base, "contact_id": "order", "ended_at": base["queued_at"]}, "invalid", "times out of order"),
+        ({**base, "contact_id": "fax", "channel": "fax"}, "invalid", "channel"),
+        ({**base, "contact_id": "old", "queued_at": contact_week._iso(too_old),
+          "answered_at": contact_week._iso(too_old + timedelta(seconds=5)),
+          "ended_at": contact_week._iso(too_old + timedelta(minutes=5))}, "late", "no longer kept"),
+    ]
+
+
+def as_records(contacts: list[dict]) -> list[tuple[str, str, bytes]]:
+    return [("contact", c["queue"], orjson.dumps(c)) for c in contacts]
+
+
+def latest_intervals(run) -> dict[tuple[str, str, datetime], dict]:
+    s = run.settings
+    out: dict[tuple[str, str, datetime], dict] = {}
+    for msg in read_all(s, s.topic_contact_intervals):
+        r = orjson.loads(msg.value())
+        key = (r["customer"], r["queue"], datetime.fromisoformat(r["interval_start"]))
+        if key not in out or r["version"] > out[key]["version"]:
+            out[key] = r
+    return out
+
+
+def holding_facts(run) -> set[tuple]:
+    s = run.settings
+    alerts = {}
+    for msg in read_all(s, s.topic_breaches):
+        r = orjson.loads(msg.value())
+        if r.get("kind") == "contact":
+            assert alerts.setdefault(r["event_id"], r) == r  # a copy is the same record
+    taken = {r["corrects"] for r in alerts.values() if r["type"] == "correction"}
+    return {(r["contract_id"], r["objective"], r["customer"], r["queue"], r["measure"], r["type"],
+             datetime.fromisoformat(r["interval_start"]))
+            for eid, r in alerts.items() if r["type"] != "correction" and eid not in taken}
+
+
+def figures(record: dict) -> dict[str, tuple]:
+    return {c["channel"]: (c["offered"], c["answered"], c["abandoned"], Fraction(c["wait_answered_s"]),
+                           Fraction(c["handle_s"]), c["fcr_recorded"], c["fcr_resolved"]) for c in record["channels"]}
+
+
+def test_a_week_of_contacts_through_a_sigkill_and_late_contacts(run, tmp_path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(contact_week.POLICY)
+    env = {"SLA_POLICY_FILE": str(policy), **ENV}
+    week = contact_week.week(START)
+    records = as_records(week)
+    records.insert(100, records[40])  # a copy, redelivered
+    cut = len(records) // 2
+    send(run.settings, records[:cut])
+    s = run.settings
+    first = run.worker(**env)
+    first.wait_until(lambda: len(latest_intervals(run)) > 50 and worker_lag(s, [s.topic_contacts]) < cut, 120,
+                     "some intervals published and contacts committed", every=0.5)
+    first.kill()
+    send(s, records[cut:] + as_records([r for r, _, _ in refused()]))
+    expected = contact_week.intervals(week)
+    second = run.worker(**env, supervised=True)
+    second.wait_until(lambda: len(latest_intervals(run)) == len(expected) and worker_lag(s, [s.topic_contacts]) == 0,
+                      180, "every interval published", every=1.0)
+
+    late = late_contacts()
+    send(s, as_records(late))
+    expected = contact_week.intervals(week + late)
+    corrected = (("acme", "support", START + timedelta(days=6, hours=13)))
+    second.wait_until(lambda: figures(latest_intervals(run)[corrected]) == expected[corrected]
+                      and worker_lag(s, [s.topic_contacts]) == 0, 120, "the corrected interval", every=1.0)
+    second.stop()
+
+    published = latest_intervals(run)
+    assert {k: figures(r) for k, r in published.items()} == expected
+    assert published[corrected]["version"] >= 2
+    assert holding_facts(run) == contact_week.facts(week + late)
+    bad = {("invalid", "acme"), ("late", "acme")}
+    letters = [orjson.loads(m.value()) for m in read_all(s, s.topic_deadletter)]
+    originals = [orjson.loads(DeadLetter.model_validate(letter).payload()) for letter in letters]
+    assert {(letter["reason"], original["customer"]) for letter, original in zip(letters, originals)} == bad
+    for record, reason, detail in refused():  # each once or more (read again after the kill)
+        assert any(letter["reason"] == reason and detail in letter["detail"] and original["contact_id"] == record["contact_id"]
+                   for letter, original in zip(letters, originals)), record["contact_id"]
