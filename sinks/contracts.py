@@ -1,4 +1,5 @@
-"""The policy's probe objectives and credit tiers as rows of `slo_contracts` (for the monthly views)."""
+"""The policy's probe objectives and credit tiers as rows of `slo_contracts` (for the monthly views of
+probe SLOs and contact objectives)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ COLUMNS = (
 
 
 def contract_rows(policy: Policy, now: datetime) -> list[tuple[Any, ...]]:
-    """One row per contract with probe objectives; the newest `updated_at` wins in the table."""
+    """One row per contract with probe or contact objectives; the newest `updated_at` wins in the table."""
     rows = []
     for c in policy.contracts:
-        if c.probes is None:
+        if c.probes is None and c.contacts is None:
             continue
-        availability, latency = c.probes.availability, c.probes.latency
+        availability = c.probes.availability if c.probes else None
+        latency = c.probes.latency if c.probes else None
         rows.append((
             c.id, c.customer,
             availability.objective if availability else None,
@@ -35,7 +37,7 @@ def contract_rows(policy: Policy, now: datetime) -> list[tuple[Any, ...]]:
 
 
 def write_contracts(client: Client, policy: Policy, now: datetime) -> int:
-    """Record the running policy's probe contracts; returns how many."""
+    """Record the running policy's probe and contact contracts; returns how many."""
     rows = contract_rows(policy, now)
     if rows:
         client.insert("slo_contracts", rows, column_names=COLUMNS)

@@ -35,8 +35,8 @@ from pydantic import BaseModel, ValidationError
 from schemas.errors import RunFailed
 from sinks.clickhouse import insert_json, passes_with_time
 from sinks.repair import Part, broken_parts, record_repair
-from sinks.rows import (COLUMNS, RECORD_TABLES, Rows, block_rows, breach_rows, input_rows, instance_rows, minute_rows,
-                        probe_event_rows, status_rows)
+from sinks.rows import (COLUMNS, RECORD_TABLES, Rows, block_rows, breach_rows, contact_interval_rows, input_rows,
+                        instance_rows, minute_rows, probe_event_rows, status_rows)
 from streams.kafka_util import RECOMMIT_EVERY_S
 from streams.metrics import ACKED, CONSUMED, SINK_BATCHES, SINK_FAILURES, SINK_INSERT_SECONDS, SINK_ROWS, Watch, live_gauge
 from streams.settings import Settings
@@ -65,7 +65,7 @@ def roles(settings: Settings) -> dict[str, Rows]:
                             if kind != "probe"}
     out.update({settings.topic_probe_events: probe_event_rows, settings.topic_breaches: breach_rows,
                 settings.topic_instances: instance_rows, settings.topic_slo_status: status_rows,
-                settings.topic_minutes: minute_rows})
+                settings.topic_minutes: minute_rows, settings.topic_contact_intervals: contact_interval_rows})
     return out
 
 

@@ -15,7 +15,7 @@ import orjson
 from pydantic import BaseModel
 
 from schemas.events import ProbeEvent
-from schemas.outputs import EntityStatus, InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
+from schemas.outputs import ContactAlert, ContactInterval, EntityStatus, InstanceStatus, ProbeMinute, SlaEvent, SloAlert, SloStatus
 from streams.validate import Limits, Rejection
 from streams.verdict import Consumed, accepted_many
 
@@ -34,6 +34,8 @@ HELD_COLUMNS = ("instance_id", "version", "assignment_group", "held_s")
 ALERT_COLUMNS = tuple(f for f in SloAlert.model_fields if f not in ("schema_version", "kind"))
 STATUS_COLUMNS = tuple(SloStatus.model_fields)
 MINUTE_RECORD_COLUMNS = tuple(f for f in ProbeMinute.model_fields if f != "schema_version")
+CONTACT_INTERVAL_COLUMNS = tuple(f for f in ContactInterval.model_fields if f != "schema_version")
+CONTACT_ALERT_COLUMNS = tuple(f for f in ContactAlert.model_fields if f not in ("schema_version", "kind"))
 
 COLUMNS = {
     "input_events": INPUT_EVENT_COLUMNS, "breaches": BREACH_COLUMNS, "slo_alerts": ALERT_COLUMNS,
@@ -41,10 +43,12 @@ COLUMNS = {
     "probe_minutes_in": MINUTE_RECORD_COLUMNS, "ola_breaches": OLA_BREACH_COLUMNS,
     "ola_instance_status": OLA_INSTANCE_COLUMNS, "sla_held_time": HELD_COLUMNS,
     "probe_events_in": ("topic", "partition", "offsets", "results"),
+    "contact_intervals_in": CONTACT_INTERVAL_COLUMNS, "contact_alerts": CONTACT_ALERT_COLUMNS,
 }
 # Tables whose rows are output records stored as they are (JSONEachRow): the model that
 # says which record of a block ClickHouse could not read, if it refuses one.
-RECORD_TABLES: dict[str, type[BaseModel]] = {"slo_status": SloStatus, "probe_minutes_in": ProbeMinute}
+RECORD_TABLES: dict[str, type[BaseModel]] = {"slo_status": SloStatus, "probe_minutes_in": ProbeMinute,
+                                             "contact_intervals_in": ContactInterval}
 
 # table, dedup key, values in COLUMNS[table] order; or table, None, a JSONEachRow block to store as it is
 Row = tuple[str, Hashable, tuple[Any, ...]] | tuple[str, None, bytes]
@@ -88,11 +92,16 @@ def block_rows(table: str, block: bytes) -> int:
 
 
 def breach_rows(record: Consumed, now: datetime) -> list[Row]:
-    """The breach topic carries SLA lifecycle events and SLO alerts (burn-rate, no-data)."""
+    """The breach topic carries SLA lifecycle events, SLO alerts (burn-rate, no-data) and
+    contact objective alerts."""
     value = record.value or b"{}"
-    if orjson.loads(value).get("kind") == "slo":
+    kind = orjson.loads(value).get("kind")
+    if kind == "slo":
         alert = SloAlert.model_validate_json(value)
         return [("slo_alerts", alert.event_id, _values(alert, ALERT_COLUMNS))]
+    if kind == "contact":
+        contact = ContactAlert.model_validate_json(value)
+        return [("contact_alerts", contact.event_id, _values(contact, CONTACT_ALERT_COLUMNS))]
     event = SlaEvent.model_validate_json(value)
     if event.ola is not None:  # an internal team's: never in a table customers see
         return [("ola_breaches", event.event_id, _values(event, OLA_BREACH_COLUMNS))]
@@ -126,6 +135,12 @@ def minute_rows(record: Consumed, now: datetime) -> list[Row]:
     """A closed probe minute, stored as it is into probe_minutes_in, whose views make one
     probe_minutes row and one slo_minutes row per covering contract (migration 0009)."""
     return [] if not record.value else [("probe_minutes_in", None, record.value)]
+
+
+def contact_interval_rows(record: Consumed, now: datetime) -> list[Row]:
+    """A contact interval record, stored as it is into contact_intervals_in, whose views make a
+    contact_intervals row per channel and a contact_objective_intervals row per measure (0012)."""
+    return [] if not record.value else [("contact_intervals_in", None, record.value)]
 
 
 def _values(record: BaseModel, columns: Sequence[str]) -> tuple[Any, ...]:

@@ -28,6 +28,9 @@ contracts:
         - queue: "*"
           channel: chat
           max_asa: 60s
+    credits:
+      - {below: 0.95, credit: 5}
+      - {below: 0.9, credit: 10}
   - id: care-globex
     customer: globex
     services: ["*"]
@@ -116,41 +119,70 @@ def intervals(records: list[dict]) -> dict[tuple[str, str, datetime], dict[str, 
     return {k: {ch: tuple(v) for ch, v in chans.items()} for k, chans in out.items()}
 
 
-def facts(records: list[dict]) -> set[tuple[str, str, str, str, str, str, datetime]]:
-    """(contract, objective, customer, queue, measure, breached | recovered, interval start)
-    that hold once every record is in."""
+Judged = dict[tuple[str, str, str, str, str], list[tuple[datetime, bool, Fraction, int]]]
+
+
+def judgements(records: list[dict]) -> Judged:
+    """(contract, objective, customer, queue, measure) -> (interval start, met, num, den) of
+    every interval with something to judge, in time order; each contact id once per customer."""
     seen, by_slot = set(), defaultdict(list)
     for r in records:
         if (r["customer"], r["contact_id"]) not in seen:
             seen.add((r["customer"], r["contact_id"]))
             by_slot[(r["customer"], r["queue"], interval_start(_at(r["queued_at"])))].append(r)
-    out = set()
+    out: Judged = defaultdict(list)
     for contract, label, customer, pattern, channel, measure, formula, short_s, within_s, limit in OBJECTIVES:
-        series: dict[str, list[tuple[datetime, bool]]] = defaultdict(list)
         for (cust, queue, start), rs in sorted(by_slot.items()):
             if cust != customer or pattern not in ("*", queue):
                 continue
             rs = [r for r in rs if channel is None or r["channel"] == channel]
             answered = [r for r in rs if "answered_at" in r]
             short = sum(1 for r in rs if "abandoned_at" in r and _wait(r) <= short_s)
+            num: Fraction
             if measure == "service_level":
-                num = sum(1 for r in answered if _wait(r) <= within_s)
+                num = Fraction(sum(1 for r in answered if _wait(r) <= within_s))
                 den = {"offered_minus_short_abandons": len(rs) - short, "answered": len(answered)}[formula]
-                met = den > 0 and num >= limit * den
+                met = num >= limit * den
             elif measure == "asa":
                 num, den = sum((_wait(r) for r in answered), Fraction(0)), len(answered)
-                met = den > 0 and num <= limit * den
+                met = num <= limit * den
             else:
-                num, den = sum(1 for r in rs if "abandoned_at" in r) - short, len(rs) - short
-                met = den > 0 and num <= limit * den
+                num, den = Fraction(sum(1 for r in rs if "abandoned_at" in r) - short), len(rs) - short
+                met = num <= limit * den
             if den > 0:
-                series[queue].append((start, met))
-        for queue, judged in series.items():
-            before = None
-            for start, met in judged:
-                if not met:
-                    out.add((contract, label, customer, queue, measure, "breached", start))
-                elif before is False:
-                    out.add((contract, label, customer, queue, measure, "recovered", start))
-                before = met
+                out[(contract, label, customer, queue, measure)].append((start, met, num, den))
+    return out
+
+
+def facts(records: list[dict]) -> set[tuple[str, str, str, str, str, str, datetime]]:
+    """(contract, objective, customer, queue, measure, breached | recovered, interval start)
+    that hold once every record is in."""
+    out = set()
+    for (contract, label, customer, queue, measure), judged in judgements(records).items():
+        before = None
+        for start, met, _, _ in judged:
+            if not met:
+                out.add((contract, label, customer, queue, measure, "breached", start))
+            elif before is False:
+                out.add((contract, label, customer, queue, measure, "recovered", start))
+            before = met
+    return out
+
+
+CREDITS = {"care": [(0.95, 5.0), (0.9, 10.0)], "care-globex": []}
+
+
+def monthly(records: list[dict]) -> set[tuple]:
+    """(contract, objective, queue, measure, month, intervals, met, month's value, credit %)."""
+    out = set()
+    for (contract, label, _, queue, measure), judged in judgements(records).items():
+        months: dict[datetime, list] = defaultdict(list)
+        for start, met, num, den in judged:
+            months[start.replace(day=1, hour=0, minute=0)].append((met, num, den))
+        for month, rows in months.items():
+            met = sum(1 for m, _, _ in rows if m)
+            attainment = met / len(rows)
+            credit = max([c for below, c in CREDITS[contract] if attainment < below], default=0.0)
+            value = sum(n for _, n, _ in rows) / sum(d for _, _, d in rows)
+            out.add((contract, label, queue, measure, month, len(rows), met, round(float(value), 9), credit))
     return out

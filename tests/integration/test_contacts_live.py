@@ -1,8 +1,9 @@
 """Contacts live: a synthetic week through the real broker and the worker's contact feed, with
-a SIGKILL of the worker in the middle and late contacts after every interval was published.
-The last version of every interval and the objective facts that hold equal the figures
-tests/integration/contact_week.py computes from the generated records; invalid and too-old
-contacts are dead-lettered with their reason."""
+a SIGKILL of the worker in the middle and late contacts after every interval was published,
+then the sink into embedded ClickHouse. The last version of every interval, the objective
+facts that hold and the monthly views equal the figures tests/integration/contact_week.py
+computes from the generated records; invalid and too-old contacts are dead-lettered with
+their reason."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import orjson
 
 from schemas.deadletter import DeadLetter
 from streams.kafka_util import read_all, worker_lag
+from tests.conftest import clickhouse
 from tests.integration import contact_week
 from tests.integration.helpers import send
 
@@ -119,3 +121,23 @@ def test_a_week_of_contacts_through_a_sigkill_and_late_contacts(run, tmp_path) -
     for record, reason, detail in refused():  # each once or more (read again after the kill)
         assert any(letter["reason"] == reason and detail in letter["detail"] and original["contact_id"] == record["contact_id"]
                    for letter, original in zip(letters, originals)), record["contact_id"]
+
+    run.store(**env)
+    with clickhouse(run.chdb_path) as client:
+        stored: dict[tuple, dict[str, tuple]] = {}
+        for customer, queue, channel, start, *counts in client.query(
+                "SELECT customer, queue, channel, interval_start, offered, answered, abandoned, wait_answered_s, "
+                "handle_s, fcr_recorded, fcr_resolved FROM contact_intervals FINAL").result_rows:
+            counts[3:5] = [Fraction(counts[3]), Fraction(counts[4])]
+            stored.setdefault((customer, queue, start.replace(tzinfo=timezone.utc)), {})[channel] = tuple(counts)
+        events = {(*r[:6], r[6].replace(tzinfo=timezone.utc)) for r in client.query(
+            "SELECT contract_id, objective, customer, queue, measure, type, interval_start FROM contact_events").result_rows}
+        months = {(*r[:4], datetime(r[4].year, r[4].month, 1, tzinfo=timezone.utc), *r[5:]) for r in client.query(
+            "SELECT a.contract_id, a.objective, a.queue, a.measure, a.month, a.intervals, a.intervals_met, "
+            "round(a.value, 9), c.credit_percent FROM contact_attainment_monthly AS a "
+            "JOIN contact_credits_monthly AS c USING (contract_id, objective, customer, queue, measure, month)").result_rows}
+        inputs = client.command("SELECT count() FROM input_events FINAL WHERE kind = 'contact'")
+    assert stored == expected
+    assert events == contact_week.facts(week + late)
+    assert months == contact_week.monthly(week + late)
+    assert inputs == len(week) + len(late) + 1  # the copy once; the too-old contact is stored (as late probes are)
