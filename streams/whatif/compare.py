@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from streams.whatif.figures import Figures, Instance, ProbeFigures, ProbeKey, SlaFigures, SlaKey
+from streams.whatif.figures import ContactFigures, ContactKey, Figures, Instance, ProbeFigures, ProbeKey, SlaFigures, SlaKey
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -43,15 +43,18 @@ class Comparison:
     sla: list[Row[SlaKey, SlaFigures]]
     probes: list[Row[ProbeKey, ProbeFigures]]
     changes: list[Change]
+    contacts: list[Row[ContactKey, ContactFigures]]
 
     def only_changed(self) -> "Comparison":
         """The rows that differ, and the changes."""
-        return Comparison([r for r in self.sla if r.changed], [r for r in self.probes if r.changed], self.changes)
+        return Comparison([r for r in self.sla if r.changed], [r for r in self.probes if r.changed], self.changes,
+                          [r for r in self.contacts if r.changed])
 
     @property
     def differences(self) -> int:
         """Rows and instances that differ; 0 when the policies agree on this history."""
-        return sum(r.changed for r in self.sla) + sum(r.changed for r in self.probes) + len(self.changes)
+        return (sum(r.changed for r in self.sla) + sum(r.changed for r in self.probes) + len(self.changes)
+                + sum(r.changed for r in self.contacts))
 
 
 def outcome(instance: Instance | None) -> str:
@@ -82,4 +85,6 @@ def compare(current: Figures, proposed: Figures, current_deadlines: dict[str, da
             changes.append(Change(instance_id, either.contract_id, either.customer, either.metric, either.level,
                                   outcome(before), outcome(after), current_deadlines.get(instance_id),
                                   proposed_deadlines.get(instance_id)))
-    return Comparison(sla, probes, changes)
+    contacts = [Row(k, current.contacts.get(k), proposed.contacts.get(k))
+                for k in sorted(current.contacts.keys() | proposed.contacts.keys()) if wanted(k[0], k[1])]
+    return Comparison(sla, probes, changes, contacts)

@@ -15,12 +15,13 @@ from schemas.policy import Policy
 from sinks.clickhouse import connect, insert_json
 from sinks.contracts import write_contracts
 from sinks.migrate import migrate
-from sinks.rows import COLUMNS, Rows, breach_rows, instance_rows, minute_rows
+from sinks.rows import COLUMNS, Rows, breach_rows, contact_interval_rows, instance_rows, minute_rows
 from streams.verdict import Consumed
 from streams.whatif.simulate import Outputs
 
 SlaKey = tuple[str, str, str, date]  # contract, metric, level (priority or severity), month of the instance's start
 ProbeKey = tuple[str, str, str, date]  # contract, customer, service, month
+ContactKey = tuple[str, str, str, str, str, date]  # contract, customer, objective, queue, measure, month
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,17 @@ class ProbeFigures:
 
 
 @dataclass(frozen=True)
+class ContactFigures:
+    intervals: int  # judged
+    met: int
+    attainment: float  # share of judged intervals that met
+    value: float | None  # the month's service level, ASA (s) or abandonment rate
+    target: float | None
+    month_met: bool
+    credit_percent: float | None
+
+
+@dataclass(frozen=True)
 class Instance:
     contract_id: str
     customer: str
@@ -65,6 +77,7 @@ class Figures:
     sla: dict[SlaKey, SlaFigures]
     probes: dict[ProbeKey, ProbeFigures]
     instances: dict[str, Instance]
+    contacts: dict[ContactKey, ContactFigures]
 
 
 # SLA instances, and OLA instances under their team ("ola:<team>" where a contract id goes;
@@ -108,7 +121,16 @@ def read(client: Client) -> Figures:
             "SELECT contract_id, customer, service, month, availability, latency_attainment, "
             "availability_budget_used, latency_budget_used FROM slo_attainment_monthly").result_rows
     }
-    return Figures(sla, probes, instances)
+    contacts = {
+        (r[0], r[1], r[2], r[3], r[4], r[5]): ContactFigures(r[6], r[7], round(float(r[8]), 9), _number(r[9], 9),
+                                                             _number(r[10], 9), bool(r[11]), _number(r[12], 9))
+        for r in client.query(
+            "SELECT a.contract_id, a.customer, a.objective, a.queue, a.measure, a.month, a.intervals, a.intervals_met, "
+            "a.attainment, a.value, a.target, a.month_met, c.credit_percent FROM contact_attainment_monthly AS a "
+            "LEFT JOIN contact_credits_monthly AS c USING (contract_id, customer, objective, queue, measure, month)"
+        ).result_rows
+    }
+    return Figures(sla, probes, instances, contacts)
 
 
 def simulated(policy: Policy, outputs: Outputs, scratch: Path, now: datetime) -> Figures:
@@ -123,7 +145,8 @@ def simulated(policy: Policy, outputs: Outputs, scratch: Path, now: datetime) ->
         blocks: dict[str, list[bytes]] = {}
         for topic, rows, values in (("breaches", breach_rows, outputs.lifecycle),
                                     ("instances", instance_rows, outputs.statuses),
-                                    ("minutes", minute_rows, outputs.minutes)):
+                                    ("minutes", minute_rows, outputs.minutes),
+                                    ("contact_intervals", contact_interval_rows, outputs.contact_intervals)):
             _convert(tables, blocks, topic, rows, values, now)
         for table, keyed in tables.items():
             client.insert(table, data=list(keyed.values()), column_names=list(COLUMNS[table]))

@@ -18,6 +18,8 @@ SLA_HEADER = ["contract", "customer", "metric", "level", "month", "instances", "
               "warnings", "mean elapsed s"]
 PROBE_HEADER = ["contract", "customer", "service", "month", "availability", "latency attainment",
                 "availability budget used", "latency budget used", "credit %"]
+CONTACT_HEADER = ["contract", "customer", "objective", "queue", "measure", "month", "intervals", "met", "attainment",
+                  "month's value", "target", "month met", "credit %"]
 CHANGE_HEADER = ["instance", "contract", "customer", "metric", "level", "current", "proposed", "current deadline",
                  "proposed deadline"]
 
@@ -60,6 +62,15 @@ def probe_lines(c: Comparison) -> Iterable[tuple[list[Any], list[Any]]]:
         yield out[0], out[1]
 
 
+def contact_lines(c: Comparison) -> Iterable[tuple[list[Any], list[Any]]]:
+    for row in c.contacts:
+        out = []
+        for f in (row.current, row.proposed):
+            out.append(list(row.key) + ([None] * 7 if f is None else [
+                f.intervals, f.met, f.attainment, f.value, f.target, f.month_met, f.credit_percent]))
+        yield out[0], out[1]
+
+
 def change_lines(c: Comparison) -> Iterable[list[Any]]:
     for x in c.changes:
         yield [x.instance_id, x.contract_id, x.customer, x.metric, x.level, x.current, x.proposed,
@@ -70,11 +81,13 @@ def print_tables(console: Console, c: Comparison, limit: int = 50) -> None:
     """Both policies side by side ("current → proposed" where they differ)."""
     for title, header, lines in (("SLA instances per contract, metric, level and month of start", SLA_HEADER,
                                   sla_lines(c)),
-                                 ("Probe SLOs and service credits per month", PROBE_HEADER, probe_lines(c))):
+                                 ("Probe SLOs and service credits per month", PROBE_HEADER, probe_lines(c)),
+                                 ("Contact objectives and service credits per queue and month", CONTACT_HEADER,
+                                  contact_lines(c))):
         table = Table(title=title)
         for name in header:
-            table.add_column(name, justify="left" if name in ("contract", "customer", "metric", "level", "service")
-                             else "right")
+            table.add_column(name, justify="left" if name in ("contract", "customer", "metric", "level", "service",
+                                                               "objective", "queue", "measure") else "right")
         for current, proposed in lines:
             table.add_row(*[_pair(a, b) for a, b in zip(current, proposed)],
                           style="bold" if current != proposed else None)
@@ -92,13 +105,14 @@ def raw_tables(c: Comparison) -> list[tuple[str, list[str], list[list[Any]]]]:
     """(name, header, rows) of sla, probes and changes with plain values: each measure under
     both policies and the difference (what --csv files and --format csv|tsv|json hold)."""
     out = []
-    for name, header, keys, lines in (("sla", SLA_HEADER, 5, sla_lines(c)), ("probes", PROBE_HEADER, 4, probe_lines(c))):
+    for name, header, keys, lines in (("sla", SLA_HEADER, 5, sla_lines(c)), ("probes", PROBE_HEADER, 4, probe_lines(c)),
+                                      ("contacts", CONTACT_HEADER, 6, contact_lines(c))):
         rows = []
         for current, proposed in lines:
             values = []
             for a, b in zip(current[keys:], proposed[keys:]):
-                values += [plain(a), plain(b), plain(b - a) if isinstance(a, (int, float)) and
-                           isinstance(b, (int, float)) else ""]
+                values += [plain(a), plain(b), plain(b - a) if isinstance(a, (int, float)) and not isinstance(a, bool)
+                           and isinstance(b, (int, float)) else ""]
             rows.append([plain(v) for v in current[:keys]] + values)
         out.append((name, header[:keys] + [f"{h} {p}" for h in header[keys:] for p in ("current", "proposed", "diff")],
                     rows))
@@ -107,7 +121,7 @@ def raw_tables(c: Comparison) -> list[tuple[str, list[str], list[list[Any]]]]:
 
 
 def write_csv(directory: Path, c: Comparison) -> list[Path]:
-    """sla.csv and probes.csv (each measure under both policies and the difference), changes.csv."""
+    """sla.csv, probes.csv and contacts.csv (each measure under both policies and the difference), changes.csv."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, header, rows in raw_tables(c):
@@ -130,7 +144,8 @@ def write_html(path: Path, c: Comparison, title: str, span: str) -> Path:
              ".cur{fill:#5b8bd9}.prop{fill:#e08a3c}</style></head><body>",
              f"<h1>{html.escape(title)}</h1><p>{html.escape(span[:1].upper() + span[1:])}.</p>", _chart(c)]
     for heading, header, lines in (("SLA instances", SLA_HEADER, sla_lines(c)),
-                                   ("Probe SLOs and service credits", PROBE_HEADER, probe_lines(c))):
+                                   ("Probe SLOs and service credits", PROBE_HEADER, probe_lines(c)),
+                                   ("Contact objectives and service credits", CONTACT_HEADER, contact_lines(c))):
         parts.append(f"<h2>{heading}</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
         for current, proposed in lines:
             cls = " class='changed'" if current != proposed else ""

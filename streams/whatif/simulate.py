@@ -1,4 +1,4 @@
-"""A history through the engine and the probe SLO core the live worker uses (pure).
+"""A history through the engine, the probe SLO core and the contact core the live worker uses (pure).
 
 The outputs are the records the worker would publish, so the ClickHouse sink's own row
 builders turn them into rows. Deadlines fire up to `until` (the end of the period).
@@ -14,6 +14,7 @@ from schemas import codec
 from schemas.events import ContactEvent, ProbeEvent
 from schemas.policy import Policy
 from streams.engine.clocks import ClockEngine
+from streams.engine.contacts import ContactIntervals
 from streams.engine.probes import Bucket, MinuteBuckets
 from streams.engine.replay import Replay
 from streams.engine.service_slo import ServiceEntry, ServiceSlo
@@ -29,6 +30,7 @@ class Outputs:
     lifecycle: list[bytes] = field(default_factory=list)  # breach topic: SLA lifecycle events, SLO alerts
     statuses: list[bytes] = field(default_factory=list)  # instances topic: one final status per entity
     minutes: list[bytes] = field(default_factory=list)  # minutes topic: closed probe minutes
+    contact_intervals: list[bytes] = field(default_factory=list)  # contact intervals topic: each interval's last version
     deadlines: dict[str, datetime | None] = field(default_factory=dict)  # per SLA instance
 
 
@@ -40,12 +42,14 @@ def simulate(policy: Policy, events: Sequence[AnyEvent], until: datetime,
     plan = SloPlan(policy)
     # Sorted input is never late; the minutes close at `until`.
     buckets = MinuteBuckets(plan.thresholds, lateness=timedelta(0), idle=timedelta(0))
+    # Every contact of the history counts (kept as long as anything can be), intervals close at `until`.
+    contacts = ContactIntervals(policy, lateness=timedelta(0), idle=timedelta(0), keep=timedelta(days=36500))
     out = Outputs()
     for n, event in enumerate(events, start=1):
         if isinstance(event, ProbeEvent):
             buckets.add(event, until)
         elif isinstance(event, ContactEvent):
-            continue  # contact objectives are not compared yet (docs/whatif.md)
+            contacts.add(event, until)
         else:
             out.lifecycle += [codec.dumps(o) for o in replay.feed(event)]
         if n % 10_000 == 0:
@@ -66,5 +70,8 @@ def simulate(policy: Policy, events: Sequence[AnyEvent], until: datetime,
         minutes, alerts = slo.close(ServiceEntry(0, first, -1), service, closed, first, end)
         out.minutes += [codec.dumps(m) for m in minutes]
         out.lifecycle += [codec.dumps(a) for a in alerts]
+    intervals, contact_alerts = contacts.close(until, caught_up=True)
+    out.contact_intervals += [codec.dumps(i) for i in intervals]
+    out.lifecycle += [codec.dumps(a) for a in contact_alerts]
     progress(len(events))
     return out

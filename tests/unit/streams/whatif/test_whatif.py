@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from rich.console import Console
 
-from schemas.events import ProbeEvent, TicketEvent
+from schemas.events import ContactEvent, ProbeEvent, TicketEvent
 from schemas.policy import parse_policy
 from streams.whatif.history import History
 from streams.whatif.run import whatif
@@ -143,3 +143,33 @@ olas:
     assert sorted(x.instance_id for x in c.changes) == ["ticket:T1:ola:group:desk:response",
                                                         "ticket:T2:ola:group:desk:response"]
     assert not [r for r in c.sla if r.key[0] == "gold" and r.changed]  # the customer SLA is the same
+
+
+def test_a_longer_answer_threshold_meets_every_interval_and_owes_no_credit() -> None:
+    """Two intervals of acme's support queue on 2026-11-10. 10:00: waits 10, 25, 25, 5, 15 s:
+    within 20 s 3 of 5 (0.6, missed at 80/20), within 30 s 5 of 5 (met). 10:15: five waits of
+    5 s, met either way. Attainment 1 of 2 (0.5: under both tiers, 25 % owed) against 2 of 2
+    (nothing owed); the month's level 8 / 10 = 0.8 (met) against 1.0."""
+    contacts = """
+    contacts:
+      objectives:
+        - queue: support
+          service_level: {{target: 0.8, within: {within}}}
+"""
+    waits = [(0, w) for w in (10, 25, 25, 5, 15)] + [(15, 5)] * 5
+    events = [ContactEvent(contact_id=f"c{n}", source="t", customer="acme", queue="support", channel="voice",
+                           queued_at=utc("2026-11-10 10:00") + timedelta(minutes=minute),
+                           answered_at=utc("2026-11-10 10:00") + timedelta(minutes=minute, seconds=wait),
+                           ended_at=utc("2026-11-10 10:00") + timedelta(minutes=minute, seconds=wait + 60))
+              for n, (minute, wait) in enumerate(waits)]
+    base = CURRENT.format(response="30m", calendar="24x7", objective=0.999, tier=0.999)
+    at = base.index("    credits:")
+    current, proposed = (parse_policy(base[:at] + contacts.format(within=w).lstrip("\n") + base[at:])
+                         for w in ("20s", "30s"))
+    c = run(current, proposed, events, "2026-11-11 00:00")
+    (row,) = c.contacts
+    assert row.key[:5] == ("gold", "acme", "support", "support", "service_level") and row.key[5].isoformat() == "2026-11-01"
+    assert (row.current.intervals, row.current.met, row.current.attainment, row.current.value) == (2, 1, 0.5, 0.8)
+    assert (row.proposed.intervals, row.proposed.met, row.proposed.attainment, row.proposed.value) == (2, 2, 1.0, 1.0)
+    assert (row.current.credit_percent, row.proposed.credit_percent) == (25.0, 0.0)
+    assert row.current.month_met and row.proposed.month_met

@@ -62,9 +62,10 @@ def test_whatif_prints_its_tables_as_csv_tsv_or_json_for_scripts(tmp_path: Path)
     assert [(r["instance"], r["proposed"], r["proposed deadline"]) for r in changes] == [
         ("ticket:T1:gold:response", "missed", "2026-11-02T10:15:00+00:00"),
         ("ticket:T2:gold:response", "missed", "2026-11-03T09:15:00+00:00")]
-    assert {r["table"] for r in json_rows} == {"sla", "changes"}  # no probe rows in this history
+    assert {r["table"] for r in json_rows} == {"sla", "changes"}  # no probe or contact rows in this history
     sections = slastream(*args, "--format", "tsv", cwd=tmp_path).stdout.split("\n\n")
-    assert [s.splitlines()[0].split("\t")[0] for s in sections] == ["contract", "contract", "instance"]
+    # sla, probes, contacts (their headers, empty here), changes
+    assert [s.splitlines()[0].split("\t")[0] for s in sections] == ["contract", "contract", "contract", "instance"]
     sla = list(csv.DictReader(sections[0].splitlines(), dialect="excel-tab"))
     assert [(r["metric"], r["met % current"], r["met % proposed"]) for r in sla] == [
         ("resolution", "100.0", "100.0"), ("response", "75.0", "25.0")]
