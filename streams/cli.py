@@ -213,10 +213,11 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
     report = produce(
         _settings(), rate=args.rate, duration=args.duration, time_scale=args.time_scale,
-        seed=args.seed, bad=args.bad, paced=not args.unpaced, progress=not args.quiet,
+        seed=args.seed, bad=args.bad, paced=not args.unpaced, progress=not args.quiet, contacts=args.contacts,
     )
+    contacts = f" ({report.contacts} of them contacts of the day before)" if report.contacts else ""
     console.print(
-        f"produced {report.events} events ({report.first_event_time:%Y-%m-%d %H:%M:%S} .. "
+        f"produced {report.events} events{contacts} ({report.first_event_time:%Y-%m-%d %H:%M:%S} .. "
         f"{report.last_event_time:%H:%M:%S} UTC) and {report.bad} bad records"
     )
     return OK
@@ -458,6 +459,7 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--unpaced", action="store_true", help="send rate*duration events as fast as possible")
     pr.add_argument("--bad", action="store_true", help="also send one record of each kind of bad input")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.add_argument("--contacts", action="store_true", help="also a day of finished contacts, with a bad hour")
     pr.set_defaults(func=cmd_produce)
 
     po = sub.add_parser("policy", help="SLA policy files").add_subparsers(dest="action", required=True)

@@ -122,7 +122,7 @@ CREATE VIEW IF NOT EXISTS contact_attainment_monthly AS
 SELECT
     contract_id, customer, objective, queue, measure, month, intervals, intervals_met,
     intervals_met / intervals AS attainment, num / den AS value, target,
-    if(measure = 'service_level', num >= target * den, num <= target * den) AS month_met
+    toBool(if(measure = 'service_level', num >= target * den, num <= target * den)) AS month_met
 FROM
 (
     SELECT contract_id, customer, objective, queue, measure, toStartOfMonth(interval_start) AS month,

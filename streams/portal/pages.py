@@ -69,6 +69,11 @@ HEADERS = {
     "as_of": "As of (UTC)", "occurred_at": "When (UTC)", "event_id": "Event", "source": "From", "status": "Status",
     "public_reply": "Public reply", "team": "Team", "attainment_pct": "Attainment", "handed_on": "Handed on",
     "came_back": "Came back", "tickets": "Tickets", "held_s": "Time with the team", "share_pct": "Share of the time",
+    "queue": "Queue", "channel": "Channel", "offered": "Offered", "answered": "Answered", "abandoned": "Abandoned",
+    "asa_s": "Average speed of answer", "aht_s": "Average handle time", "fcr_pct": "First-contact resolution",
+    "objective": "Objective", "measure": "Measure", "month_figure": "This month", "objective_figure": "Objective",
+    "month_met": "Month met", "intervals": "Intervals judged", "intervals_met": "Intervals met",
+    "intervals_met_pct": "Share of intervals met", "interval_start": "Interval (UTC)", "figure": "Measured",
 }
 
 

@@ -237,3 +237,52 @@ def group_handoffs(db: Db) -> Table:
     return db.table("handoffs", "Hand-offs per group, all time: tickets it handed on, and tickets that came back to it",
                     """SELECT assignment_group AS team, handed_on, came_back, tickets FROM group_handoffs
                        ORDER BY handed_on DESC, team""")
+
+
+# Contact centre (docs/contacts.md): a customer's own queues.
+def has_contacts(db: Db, customer: str) -> bool:
+    return bool(db.value("SELECT count() FROM (SELECT 1 FROM contact_intervals WHERE customer = {c:String} LIMIT 1)",
+                         c=customer))
+
+
+def contact_queues(db: Db, customer: str, month: date) -> Table:
+    return db.table("contact_queues", "Queues: contacts queued this month", """
+        SELECT queue, channel, offered, answered, abandoned, asa_s, aht_s, round(100 * fcr, 1) AS fcr_pct
+        FROM contact_levels_monthly WHERE customer = {c:String} AND month = {month:Date}
+        ORDER BY queue, channel""", c=customer, month=month)
+
+
+_FIGURE = "if(measure = 'asa', concat(toString(round({v}, 1)), ' s'), concat(toString(round(100 * {v}, 2)), ' %'))"
+
+
+def contact_objectives(db: Db, customer: str, month: date) -> Table:
+    """Each objective measure per queue: the month's figure against its target, and how many
+    15-minute intervals met it (what service credits follow)."""
+    return db.table("contact_objectives", "Contact objectives: the month, and its 15-minute intervals", f"""
+        SELECT a.contract_id AS contract, a.objective, a.queue, a.measure,
+               {_FIGURE.format(v="a.value")} AS month_figure, {_FIGURE.format(v="a.target")} AS objective_figure,
+               a.month_met, a.intervals, a.intervals_met, round(100 * a.attainment, 2) AS intervals_met_pct,
+               c.credit_percent AS credit_pct
+        FROM contact_attainment_monthly AS a
+        LEFT JOIN contact_credits_monthly AS c USING (contract_id, customer, objective, queue, measure, month)
+        WHERE a.customer = {{c:String}} AND a.month = {{month:Date}}
+        ORDER BY contract, objective, queue, measure""", c=customer, month=month)
+
+
+def failing_intervals_by_day(db: Db, customer: str, month: date) -> list[tuple[date, int]]:
+    """Per day of the month with contacts: the 15-minute intervals that missed an objective (any queue)."""
+    rows = db.table("failing_days", "", """
+        SELECT toDate(interval_start) AS day, uniqExactIf((queue, interval_start), NOT met) AS failing
+        FROM contact_objective_intervals FINAL
+        WHERE customer = {c:String} AND toStartOfMonth(interval_start) = {month:Date}
+        GROUP BY day ORDER BY day""", c=customer, month=month).rows
+    return [(day, n) for day, n in rows]
+
+
+def failing_intervals(db: Db, customer: str, month: date) -> Table:
+    return db.table("failing_intervals", "Intervals that missed an objective (first 500)", f"""
+        SELECT interval_start, queue, objective, measure, {_FIGURE.format(v="value")} AS figure,
+               {_FIGURE.format(v="target")} AS objective_figure
+        FROM contact_objective_intervals FINAL
+        WHERE customer = {{c:String}} AND toStartOfMonth(interval_start) = {{month:Date}} AND NOT met
+        ORDER BY interval_start, queue, objective, measure LIMIT 500""", c=customer, month=month)

@@ -5,6 +5,7 @@ Pages (each a stable URL; `?month=YYYY-MM` where a month applies, `?csv=TABLE` f
   /c/CUSTOMER                                a customer's contracts this month at a glance
   /c/CUSTOMER/contract/CONTRACT/YYYY-MM      charts, breaches, instances at risk, MTTA/MTTR
   /c/CUSTOMER/report/YYYY-MM                 the printable monthly report
+  /c/CUSTOMER/contacts                       a customer's contact-centre queues and their service levels
   /i/INSTANCE                                an SLA instance's audit trail
   /olas                                      analysts: internal teams' OLAs, hand-offs, where breached SLAs' time went
 Anything a user may not see answers 404, exactly like what does not exist.
@@ -101,8 +102,10 @@ def customer_view(db: Db, user: User, customer: str, month: date) -> View:
     empty = "" if known else (f"<p class='empty'>No data for {pages.cell(customer)} yet: tickets, incidents and "
                               "probe results show here once the first of them is processed.</p>")
     sla, probes = queries.sla_month(db, customer, month), queries.probes_month(db, customer, month)
+    contacts = (f"<p><a href='{base}/contacts?month={month:%Y-%m}'>Contact centre: queues and service levels</a></p>"
+                if queries.has_contacts(db, customer) else "")
     return View(f"{customer}: {month:%B %Y}", [
-        nav, empty, _summary(sla, probes, month), f"<h2>Contracts</h2><ul>{contract_links}</ul>", sla, probes])
+        nav, empty, _summary(sla, probes, month), f"<h2>Contracts</h2><ul>{contract_links}</ul>", contacts, sla, probes])
 
 
 def _summary(sla: Table, probes: Table, month: date) -> str:
@@ -138,6 +141,21 @@ def contract_view(db: Db, user: User, customer: str, contract: str, month: date,
         queries.response_times(db, contract, month), queries.breach_lifecycles(db, contract, month),
         queries.at_risk(db, contract, as_of), days, breaches,
     ], {"breaches": instance, "at_risk": instance})
+
+
+def contacts_view(db: Db, user: User, customer: str, month: date) -> View:
+    """A customer's queues: the month's contact figures, each objective against its target, and
+    the intervals that missed one (a chart per day, then the list)."""
+    _check_customer(db, user, customer)
+    base = f"/c/{quote(customer, safe='')}"
+    nav = (f"<p class='noprint'><a href='{base}?month={month:%Y-%m}'>← {pages.cell(customer)}</a> · "
+           f"<a href='{base}/contacts?month={_shift(month, -1):%Y-%m}'>← {_shift(month, -1):%B}</a> · "
+           f"<a href='{base}/contacts?month={_shift(month, 1):%Y-%m}'>{_shift(month, 1):%B} →</a></p>")
+    chart = pages.bar_chart("15-minute intervals that missed an objective, per day",
+                            queries.failing_intervals_by_day(db, customer, month))
+    return View(f"{customer}: contact centre, {month:%B %Y}", [
+        nav, queries.contact_objectives(db, customer, month), f"<div class='charts'>{chart}</div>",
+        queries.contact_queues(db, customer, month), queries.failing_intervals(db, customer, month)])
 
 
 def report_view(db: Db, user: User, customer: str, month: date) -> View:
@@ -271,6 +289,8 @@ def _view(db: Db, user: User, path: str, query: dict[str, list[str]], as_of: dat
             return customer_view(db, user, customer, month)
         case ["c", customer, "contract", contract, when]:
             return contract_view(db, user, customer, contract, parse_month(when), as_of)
+        case ["c", customer, "contacts"]:
+            return contacts_view(db, user, customer, month)
         case ["c", customer, "report", when]:
             return report_view(db, user, customer, parse_month(when))
         case ["i", instance]:

@@ -8,7 +8,7 @@ import shutil
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import orjson
 from rich.console import Console
@@ -46,6 +46,7 @@ def run_demo(seconds: float, rate: float, time_scale: float, workers: int = 1, s
         "WEB_ENABLED": "false",
         "SLA_POLICY_FILE": str(DEMO_POLICY),
         "PROBE_IDLE_S": "3",  # the last probe minutes close soon after the traffic stops
+        "CONTACT_IDLE_S": "3",  # and the last contact intervals
         **topic_env(f"{run}.sla"),
     }
     os.environ.update(env)
@@ -73,9 +74,10 @@ def run_demo(seconds: float, rate: float, time_scale: float, workers: int = 1, s
         console.rule(f"3/4 producing {seconds:g} s at {rate:g} events/s, event time x{time_scale:g}")
         # Event time ends two minutes ago, so the last probe minutes can close right after the traffic.
         report = produce(settings, rate=rate, duration=seconds, time_scale=time_scale, bad=True,
-                         ends_ago=timedelta(minutes=2))
-        console.print(f"{report.events:,} events spanning {report.last_event_time - report.first_event_time}, "
-                      f"and {report.bad} bad records")
+                         ends_ago=timedelta(minutes=2), contacts=True)
+        console.print(f"{report.events - report.contacts:,} events spanning "
+                      f"{report.last_event_time - report.first_event_time}, {report.contacts:,} finished contacts of "
+                      f"the day before, and {report.bad} bad records")
         console.rule("4/4 waiting for the worker and the sink")
         started = time.monotonic()
         _wait(console, worker, settings, list(settings.input_topics.values()), "input records not yet processed",
@@ -173,6 +175,8 @@ def _report(console: Console, settings: Settings, produced: int, bad: int) -> No
             "group they had left. Time of the missed customer SLAs by the group holding the ticket (sla_time_split): "
             + (", ".join(f"{g} {s:,.0f} s" for g, s in spent) or "none") + ".")
 
+        _contacts_report(console, rows)
+
         alerts = rows("SELECT alert, type, count() FROM slo_alerts FINAL GROUP BY alert, type ORDER BY alert, type")
         minutes = client.command("SELECT count() FROM probe_minutes FINAL")
         console.print(f"Probe SLOs: {minutes:,} service-minutes closed (probe_minutes); SLO alerts (slo_alerts): "
@@ -208,8 +212,10 @@ def _report(console: Console, settings: Settings, produced: int, bad: int) -> No
         "                              WHERE outcome = 'missed'\"\n"
         "  .venv/bin/slastream query \"SELECT * FROM service_credits_monthly ORDER BY service\"\n"
         "  .venv/bin/slastream query \"SELECT * FROM ola_attainment_monthly ORDER BY ola, metric\"\n"
+        "  .venv/bin/slastream query \"SELECT * FROM contact_attainment_monthly ORDER BY queue, measure\"\n"
         f"Topics {prefix}*:\n"
-        "  incidents, tickets, probes (input); breaches (SLA lifecycle events and SLO alerts);\n"
+        "  incidents, tickets, probes, contacts (input); breaches (SLA lifecycle events, SLO and contact\n"
+        "  alerts); contact_intervals (15-minute contact intervals);\n"
         "  instances (SLA status); deadletter (rejected input with the reason)\n"
         "SLA portal on this data (then open http://127.0.0.1:8080/ and log in with the token):\n"
         f"  PORTAL_USERS_FILE={users} CLICKHOUSE_DSN={settings.clickhouse_dsn} \\\n"
@@ -220,6 +226,31 @@ def _report(console: Console, settings: Settings, produced: int, bad: int) -> No
         "The broker keeps running for a second look: `make kafka-stop` stops it.",
         markup=False, highlight=False, overflow="ignore", crop=False,
     )
+
+
+def _contacts_report(console: Console, rows: Callable[[str], list[Any]]) -> None:
+    """The contact centre's day: each objective measure per queue against its target."""
+    table = Table(title="Contact centre: the day's objectives per queue (contact_objective_intervals; credit: "
+                        "view contact_credits_monthly)")
+    for column in ("contract / objective", "queue", "measure", "day's figure", "target", "intervals met", "credit"):
+        table.add_column(column, justify="left" if column in ("contract / objective", "queue", "measure") else "right",
+                         no_wrap=True)
+    credits = {tuple(r[:4]): r[4] for r in rows(
+        "SELECT contract_id, objective, queue, measure, max(credit_percent) FROM contact_credits_monthly"
+        " GROUP BY contract_id, objective, queue, measure")}
+    for contract, objective, queue, measure, num, den, target, met, judged in rows(
+        "SELECT contract_id, objective, queue, measure, sum(num), sum(den), any(target), countIf(met), count()"
+        " FROM contact_objective_intervals FINAL GROUP BY contract_id, objective, queue, measure ORDER BY 1, 2, 3, 4"
+    ):
+        credit = credits.get((contract, objective, queue, measure)) or 0.0
+        shown = (lambda v: f"{v:.1f} s") if measure == "asa" else _percent
+        table.add_row(f"{contract} / {objective}", queue, measure, shown(num / den), shown(target),
+                      f"{met:,} of {judged:,}", f"{credit:g} %")
+    console.print(table)
+    breaches = dict(rows("SELECT type, count() FROM contact_events GROUP BY type"))
+    console.print("Contact objective alerts that hold (view contact_events): "
+                  + (", ".join(f"{t} {n:,}" for t, n in sorted(breaches.items())) or "none")
+                  + ". The bad hour (four to five hours before the day ends) shows as breaches, then a recovery.")
 
 
 def _percent(value: float | None, digits: int = 2) -> str:

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from schemas.errors import RunFailed, UserError
 from streams.settings import Settings
-from streams.tools.synthetic import SyntheticSource, bad_records
+from streams.tools.synthetic import SyntheticSource, bad_records, contact_day
 from streams.topics import require_topics
 
 
@@ -23,6 +23,7 @@ class ProduceReport:
     bad: int
     first_event_time: datetime
     last_event_time: datetime
+    contacts: int = 0  # of `events`: finished contacts (a day's, produced first)
 
 
 def produce(
@@ -35,11 +36,14 @@ def produce(
     paced: bool = True,
     progress: bool = True,
     ends_ago: timedelta = timedelta(0),
+    contacts: bool = False,
 ) -> ProduceReport:
     """Publish `rate * duration` events, paced at `rate`/s (unpaced: as fast as possible).
 
     Event time advances `time_scale` times faster than wall time and ends at "now" (minus
     `ends_ago`), so `time_scale=60` puts a minute's worth of traffic into each second of producing.
+    `contacts`: first, a day of finished contacts ending half an hour before that (contact
+    intervals are 15 minutes of real time, whatever the time scale; streams/tools/synthetic.py).
     """
     total = int(rate * duration)
     step = timedelta(seconds=duration * time_scale / max(total, 1))
@@ -67,6 +71,9 @@ def produce(
         else:
             stored.add((msg.topic(), msg.partition(), msg.offset()))
 
+    day = contact_day(datetime.now(timezone.utc) - ends_ago - timedelta(minutes=30), seed) if contacts else []
+    for kind, key, value in day:
+        sends.send(topics[kind], key.encode(), orjson.dumps(value), on_delivery)
     began = time.monotonic()
     columns = (TextColumn("producing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not progress) as bar:
@@ -89,9 +96,9 @@ def produce(
         raise RunFailed(f"could not deliver every record to Kafka at {settings.kafka_bootstrap_servers} within 60 s")
     if failures:
         raise RunFailed(f"{len(failures)} records were not delivered, first error: {failures[0]}")
-    if len(stored) != total + n_bad:  # two records acknowledged at one offset: one of them is lost
-        raise RunFailed(f"Kafka acknowledged {total + n_bad} records at only {len(stored)} distinct offsets")
-    return ProduceReport(total, n_bad, start, start + step * max(total - 1, 0))
+    if len(stored) != total + len(day) + n_bad:  # two records acknowledged at one offset: one of them is lost
+        raise RunFailed(f"Kafka acknowledged {total + len(day) + n_bad} records at only {len(stored)} distinct offsets")
+    return ProduceReport(total + len(day), n_bad, start, start + step * max(total - 1, 0), len(day))
 
 
 def wait_for_topics(producer: Producer, names: Iterable[str], timeout: float = 30.0) -> None:

@@ -1,4 +1,4 @@
-"""Realistic synthetic input: incident and ticket lifecycles and probe results (pure).
+"""Realistic synthetic input: incident and ticket lifecycles, probe results and finished contacts (pure).
 
 Deterministic for a seed; event times are given by the caller, so the same call
 sequence always yields the same records.
@@ -163,3 +163,37 @@ def bad_records(at: datetime, max_bytes: int) -> Iterator[tuple[str, str, bytes,
     yield "ticket", "T-elsewhere", variant(10), "wrong_key"  # valid, but keyed by another ticket
     yield "ticket", "T-bad", b'"' + b"x" * 900_000 + b'"', "too_large"  # its dead letter must still fit 1 MB
     yield "probe", "checkout", b"[1, 2, 3]", "invalid"
+
+
+CONTACT_QUEUES = (("acme", "support"), ("acme", "billing"), ("globex", "support"))
+
+
+def contact_day(end: datetime, seed: int = 0, hours: float = 24) -> list[Record]:
+    """`hours` of finished contacts of three queues, the last ending by `end`, in end-time order
+    (a contact's record is sent when it ends). The hour from five to four hours before `end` is
+    a bad one: long waits, and many give up."""
+    rng = random.Random(seed)
+    start = end - timedelta(hours=hours)
+    bad = (end - timedelta(hours=5), end - timedelta(hours=4))
+    out: list[tuple[datetime, Record]] = []
+    at, n = start, 0
+    while at < end:
+        at += timedelta(seconds=rng.randint(10, 40))
+        customer, queue = rng.choice(CONTACT_QUEUES)
+        slow = bad[0] <= at < bad[1] and customer == "acme"
+        wait = timedelta(seconds=rng.choice((3, 6, 9, 12, 15, 18, 24)) + (rng.randint(40, 240) if slow else 0))
+        n += 1
+        value: dict[str, Any] = {"contact_id": f"c-{seed}-{n}", "source": "synthetic", "customer": customer,
+                                 "queue": queue, "channel": rng.choice(("voice", "voice", "chat", "email")),
+                                 "queued_at": at.isoformat()}
+        if rng.random() < (0.3 if slow else 0.03):
+            left = at + timedelta(seconds=rng.choice((2, 4))) if rng.random() < 0.3 else at + wait
+            value |= {"abandoned_at": left.isoformat(), "ended_at": left.isoformat()}
+            ended = left
+        else:
+            ended = at + wait + timedelta(seconds=rng.randint(60, 600))
+            value |= {"answered_at": (at + wait).isoformat(), "ended_at": ended.isoformat(),
+                      "first_contact_resolution": rng.random() < 0.7}
+        if ended <= end:  # one still in a call at `end` sends its record later, after this day
+            out.append((ended, ("contact", queue, value)))
+    return [record for _, record in sorted(out, key=lambda pair: pair[0])]

@@ -5,16 +5,18 @@ Contacts are counted in memory, in their partition's slots; each tick publishes 
 intervals the watermark has passed and their objective facts, waits until the broker has
 stored them, then writes the slots and series that changed to the table (one entry each:
 a slot holds its contacts' ids, so a contact read again after a crash is recognised as
-counted) and deletes those forgotten. A commit may pass a contact only once an entry
-holding it is written (`held`): a crash before loses nothing, the contact is read and
-counted again from the old entries, and the outputs it causes are the same (same interval
-versions, same alert ids; consumers keep one copy per key or id).
+counted) and deletes those forgotten. A commit may pass a contact only once its interval
+is published and written (`held`), as for probe results and their minutes: a crash before
+loses nothing, the contact is read again and counted (or found counted) in the old
+entries, and the outputs it causes are the same (same interval versions, same alert ids;
+consumers keep one copy per key or id); and once a partition's contacts are committed,
+their intervals are on the topic.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Awaitable, Callable, Sequence
 
@@ -23,8 +25,9 @@ import orjson
 from schemas import codec
 from schemas.events import ContactEvent
 from schemas.policy import Policy
-from streams.engine.contacts import (Added, ContactIntervals, SeriesKey, SlotKey, dump_series, dump_slot, load_series,
-                                     load_slot)
+from streams.engine.contacts import (Added, ContactIntervals, SeriesKey, SlotKey, dump_series, dump_slot, interval_of,
+                                     load_series, load_slot)
+from streams.engine.instants import micros
 from streams.metrics import CONTACT_INTERVALS
 from streams.worker.types import Record, Table
 
@@ -34,12 +37,11 @@ Stored = Callable[[], Awaitable[None]]  # returns once the broker has stored eve
 
 @dataclass
 class _Partition:
-    """One owned partition: its engine, and the first contact counted since its last write
-    (offset, monotonic time read), with that of a write under way."""
+    """One owned partition: its engine, and per slot not yet published and written since a
+    contact came for it, the first such contact (offset, monotonic time read)."""
 
     engine: ContactIntervals
-    first: tuple[int, float] | None = None
-    writing: tuple[int, float] | None = None
+    pending: dict[SlotKey, tuple[int, float]] = field(default_factory=dict)
 
 
 def slot_key(key: SlotKey) -> bytes:
@@ -67,8 +69,9 @@ class ContactTracker:
         """Count a contact read at `offset` (held until an entry holding it is written)."""
         part = self._partition(partition)
         outcome = part.engine.add(contact, self.wall(), appended)
-        if outcome == "counted" and part.first is None:
-            part.first = (offset, time.monotonic())
+        if outcome == "counted":
+            part.pending.setdefault((contact.customer, contact.queue, interval_of(contact.queued_at)),
+                                    (offset, time.monotonic()))
         return outcome
 
     def on_rejected(self, partition: int) -> None:
@@ -76,12 +79,10 @@ class ContactTracker:
         self._partition(partition).engine.seen(self.wall())
 
     def held(self, partition: int) -> tuple[int, float] | None:
-        """The first offset counted and not yet written, and when it was read; None: nothing held."""
+        """The first offset counted whose interval is not yet published and written, and when
+        it was read; None: nothing held."""
         part = self._parts.get(partition)
-        if part is None:
-            return None
-        waiting = [h for h in (part.writing, part.first) if h is not None]
-        return min(waiting) if waiting else None
+        return min(part.pending.values()) if part is not None and part.pending else None
 
     def closable(self) -> int:
         """Intervals changed since published, in the owned partitions."""
@@ -94,7 +95,6 @@ class ContactTracker:
         slots, series, dropped, gone = part.engine.unsaved()
         if not (slots or series or dropped or gone):
             return 0
-        part.writing, part.first = part.first, None  # contacts counted from here on wait for the next write
         if intervals or alerts:
             CONTACT_INTERVALS.inc(len(intervals))
             await self.publish([(i.queue.encode(), codec.dumps(i)) for i in intervals],
@@ -111,7 +111,10 @@ class ContactTracker:
             self.table.pop(slot_key(key), None)
         for skey in gone:
             self.table.pop(series_key(skey), None)
-        part.writing = None
+        for key in [*((i.customer, i.queue, micros(i.interval_start)) for i in intervals), *dropped]:
+            now = part.engine.slots.get(key)
+            if now is None or not now.dirty:  # else contacts came meanwhile: it waits for the next publication
+                part.pending.pop(key, None)
         return len(intervals) + len(alerts)
 
     def forget(self) -> None:

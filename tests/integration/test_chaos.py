@@ -35,13 +35,14 @@ KILLS = int(os.environ.get("CHAOS_KILLS", "6"))
 EVENTS = int(os.environ.get("CHAOS_EVENTS", "10000"))
 SEED = int(os.environ.get("CHAOS_SEED", "1"))
 OUTAGE_S = float(os.environ.get("CHAOS_OUTAGE_S", "10"))
+CONTACT_HOURS = float(os.environ.get("CHAOS_CONTACT_HOURS", "6"))  # of finished contacts before the events
 BROKER_PORT = int(os.environ.get("CHAOS_KAFKA_PORT", "19492"))
 
 
 @pytest.fixture(scope="module")
 def reference(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Record], Outcome]:
     """The workload and what an uninterrupted run leaves of it."""
-    records = workload(EVENTS, seed=SEED)
+    records = workload(EVENTS, seed=SEED, contact_hours=CONTACT_HOURS)
     return records, run_live(make_run(kafka_bootstrap, tmp_path_factory.mktemp("reference")), records, "reference")
 
 

@@ -1,10 +1,11 @@
 """Live equals replay (issue 10): the same workload through the live worker, twice, and offline.
 
 The workload is produced before the worker starts, so it works through a backlog on three
-partitions of three topics. What must hold: the lifecycle facts, their ids and the final
+partitions of four topics. What must hold: the lifecycle facts, their ids and the final
 status of every finished SLA instance equal the replay's; the live worker publishes no
-correction that replay does not; two uninterrupted runs leave equal tables and the same
-ids, and put each id on the breach topic once.
+correction that replay does not; the contact intervals equal those the contact core gives
+offline (what `slastream whatif` runs); two uninterrupted runs leave equal tables and the
+same ids, and put each id on the breach topic once.
 
 `make test` runs it on 20,000 events, `make chaos` on 40,000 (HARNESS_EVENTS).
 """
@@ -13,14 +14,22 @@ from __future__ import annotations
 
 import os
 
-from tests.integration.harness import replay, run_live, workload
+from datetime import datetime, timezone
+
+import orjson
+
+from schemas.events import ContactEvent
+from schemas.policy_files import load_policy
+from streams.whatif.simulate import simulate
+from tests.integration.harness import POLICY, replay, run_live, workload
 
 EVENTS = int(os.environ.get("HARNESS_EVENTS", "20000"))
 
 
 def test_live_equals_replay_and_two_runs_agree(runs) -> None:
-    records = workload(EVENTS)
+    records = workload(EVENTS, contact_hours=6)
     expected = replay(records)
+    contacts = [ContactEvent.model_validate_json(value) for kind, _, value in records if kind == "contact"]
     first = run_live(runs(), records, "first")
     assert expected.corrections == 0  # event-time order: nothing to correct
     assert first.corrections == 0, "the live worker published corrections that replay does not"
@@ -29,6 +38,13 @@ def test_live_equals_replay_and_two_runs_agree(runs) -> None:
     assert first.instances() == expected.instances
     assert any(":ola:" in i for i in expected.instances)  # the workload reassigns tickets between groups
     assert first.breach_records == first.breach_ids, "copies on the breach topic without a crash"
+    offline = simulate(load_policy(POLICY), contacts, datetime.now(timezone.utc)).contact_intervals
+    assert sorted(first.tables["contact_intervals"], key=repr) == sorted(
+        ((i["customer"], i["queue"], c["channel"], datetime.fromisoformat(i["interval_start"]).replace(tzinfo=None),
+          *(c[f] for f in ("offered", "answered", "abandoned", "wait_answered_s", "handle_s", "fcr_recorded",
+                           "fcr_resolved", "short_le_s", "short_abandoned", "within_le_s", "answered_within")))
+         for i in map(orjson.loads, offline) for c in i["channels"]), key=repr)
+    assert first.tables["contact_events"], "the bad hour breaches the demo policy's contact objectives"
 
     second = run_live(runs(), records, "second")
     a, b = first.comparable(), second.comparable()

@@ -22,6 +22,7 @@ import orjson
 import pytest
 
 from streams.portal.access import new_token
+from streams.kafka_util import read_all
 from streams.tools.workerproc import free_ports
 from tests.conftest import clickhouse
 from tests.integration import scenario
@@ -307,3 +308,52 @@ def urllib_body(base: str, path: str, token: str) -> str:
     request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=10) as answer:
         return answer.read().decode()
+
+
+def test_a_customer_sees_its_queues_and_their_failing_intervals(run, browser, tmp_path) -> None:
+    from selenium.webdriver.common.by import By
+
+    from tests.integration import contact_week
+    from tests.integration.test_contacts_live import ENV, as_records
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(contact_week.POLICY)
+    env = {"SLA_POLICY_FILE": str(policy), **ENV}
+    start = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    week = [c for c in contact_week.week(start, days=3) if c["ended_at"] < contact_week._iso(datetime.now(timezone.utc))]
+    send(run.settings, as_records(week))
+    worker = run.worker(**env)
+    expected = contact_week.intervals(week)
+    worker.wait_until(lambda: len({(r["customer"], r["queue"], r["interval_start"]) for r in (
+        orjson.loads(m.value()) for m in read_all(run.settings, run.settings.topic_contact_intervals))}) == len(expected),
+        180, "every interval published", every=1.0)
+    worker.stop()
+    run.store(**env)
+    with clickhouse(run.chdb_path) as client:
+        objectives = {tuple(r[:4]): (r[4], r[5]) for r in client.query(
+            "SELECT objective, queue, measure, toString(month_met), intervals, intervals_met FROM contact_attainment_monthly "
+            "WHERE customer = 'acme'").result_rows}
+        failing = client.command("SELECT count() FROM (SELECT DISTINCT queue, interval_start FROM "
+                                 "contact_objective_intervals FINAL WHERE customer = 'acme' AND NOT met)")
+    assert objectives and failing > 0
+    (acme, acme_hash), (globex, globex_hash) = new_token(), new_token()
+    portal, base = start_portal(run, f"  - {{name: acme, customer: acme, token_sha256: \"{acme_hash}\"}}\n"
+                                     f"  - {{name: globex, customer: globex, token_sha256: \"{globex_hash}\"}}\n")
+    try:
+        log_in(browser, base, acme)
+        follow(browser, browser.find_element(By.PARTIAL_LINK_TEXT, "Contact centre"))
+        assert browser.current_url.startswith(f"{base}/c/acme/contacts")
+        shown = {(r["objective"], r["queue"], r["measure"], "true" if r["month_met"] == "yes" else "false"):
+                 (int(r["intervals"]), int(r["intervals_met"])) for r in table_rows(browser, "contact_objectives")}
+        assert shown == objectives
+        assert {r["queue"] for r in table_rows(browser, "contact_queues")} == {"support", "sales"}
+        bars = browser.find_elements(By.CSS_SELECTOR, "figure svg rect.bar")
+        assert sum(int(b.find_element(By.TAG_NAME, "title").get_attribute("textContent").split(": ")[1])
+                   for b in bars) == failing
+        visible(browser, "table[data-table='contact_objectives']", "contacts.png")
+        browser.save_screenshot(str(SHOTS / "contacts-page.png"))
+        assert urllib_status(base, "/c/acme/contacts", globex) == 404  # another customer's queues: as if none
+        assert "acme" not in urllib_body(base, "/c/globex/contacts", globex)
+    finally:
+        portal.terminate()
+        portal.wait(10)

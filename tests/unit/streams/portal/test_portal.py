@@ -8,6 +8,7 @@ from urllib.parse import quote
 from datetime import datetime, timezone
 from pathlib import Path
 
+import orjson
 import pytest
 
 from schemas.errors import UserError
@@ -66,7 +67,8 @@ def test_an_instance_page_states_target_outcome_and_a_timeline(db) -> None:
     assert "Met with 14 min to spare" in trail
 
 
-@pytest.mark.parametrize("path", ["/c/globex", "/i/ticket:B1:std:response", "/c/acme/contract/std/2026-11",
+@pytest.mark.parametrize("path", ["/c/globex", "/c/globex/contacts", "/i/ticket:B1:std:response",
+                                  "/c/acme/contract/std/2026-11",
                                   "/c/globex/report/2026-11", "/customers", "/c/nobody", "/c/acme' OR '1'='1",
                                   "/c/acme?x", "/etc/passwd"])
 def test_anything_not_the_customers_own_is_not_found(db, path: str) -> None:
@@ -154,3 +156,39 @@ def test_an_incidents_timeline_names_its_severity() -> None:
                    [(NOW, "i-1", "pager", "triggered", "SEV1", False)])
     (moment,) = _moments("incident", None, inputs, Table("lifecycle", "", ["type"], []), Table("status", "", ["version"], []))
     assert moment.text == "Incident update i-1 from pager: status triggered, severity SEV1"
+
+
+def test_a_customer_sees_its_queues_each_objective_and_the_failing_intervals(db) -> None:
+    """Two intervals of acme's support queue (voice). 10:00: 10 offered, 9 answered, 7 within 20 s
+    (service level 7 / 10 = 70 %: missed), waits 90 s (ASA 10 s). 10:15: 4 of 4 within 20 s,
+    waits 20 s (ASA 5 s), met. The month: 11 of 14 within (78.57 %), ASA 110 / 13 = 8.5 s."""
+    from sinks.clickhouse import insert_json
+    from sinks.rows import CONTACT_INTERVAL_COLUMNS
+
+    def record(minute: int, offered: int, answered: int, within: int, wait: float, met: bool) -> bytes:
+        counts = {"channel": "voice", "offered": offered, "answered": answered, "abandoned": offered - answered,
+                  "wait_answered_s": wait, "handle_s": 60.0 * answered, "fcr_recorded": 0, "fcr_resolved": 0,
+                  "short_le_s": [5.0], "short_abandoned": [0], "within_le_s": [20.0], "answered_within": [within]}
+        judged = {"contract_id": "care", "objective": "support", "channel": None, "measure": "service_level",
+                  "num": within, "den": offered, "value": within / offered, "target": 0.8, "met": met}
+        return orjson.dumps({"customer": "acme", "queue": "support", "interval_start": f"2026-11-10 10:{minute:02d}:00",
+                             "version": 1, "channels": [counts], "objectives": [judged]})
+
+    with db.lock:
+        insert_json(db.client, "contact_intervals_in", list(CONTACT_INTERVAL_COLUMNS),
+                    b"\n".join([record(0, 10, 9, 7, 90.0, False), record(15, 4, 4, 4, 20.0, True)]))
+    assert "Contact centre" in "".join(p for p in route(db, ACME, "/c/acme", {"month": ["2026-11"]}).parts
+                                       if isinstance(p, str))
+    view = route(db, ACME, "/c/acme/contacts", {"month": ["2026-11"]})
+    tables = {p.name: p for p in view.parts if isinstance(p, Table)}
+    (objective,) = [dict(zip(tables["contact_objectives"].columns, r)) for r in tables["contact_objectives"].rows]
+    assert (objective["month_figure"], objective["objective_figure"], objective["month_met"]) == ("78.57 %", "80 %", False)
+    assert isinstance(objective["month_met"], bool)  # shown as yes or no
+    assert (objective["intervals"], objective["intervals_met"], objective["intervals_met_pct"]) == (2, 1, 50.0)
+    (queue,) = [dict(zip(tables["contact_queues"].columns, r)) for r in tables["contact_queues"].rows]
+    assert (queue["offered"], queue["answered"], queue["abandoned"], round(queue["asa_s"], 2)) == (14, 13, 1, 8.46)
+    assert [(r[0].minute, r[1], r[4]) for r in tables["failing_intervals"].rows] == [(0, "support", "70 %")]
+    (chart,) = [p for p in view.parts if isinstance(p, str) and "<svg" in p]
+    assert "2026-11-10: 1</title>" in chart
+    with pytest.raises(NotFound):
+        route(db, User(name="g", token_sha256=hash_token("z"), customer="globex"), "/c/acme/contacts", {})

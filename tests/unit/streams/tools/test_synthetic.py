@@ -46,3 +46,22 @@ def test_tickets_pass_between_groups_and_some_come_back() -> None:
     assert 0.1 < len(moved) / len(paths) < 0.6
     assert any(p.index("network") < len(p) - 1 and p[-1] == "service-desk" for p in moved if "network" in p)  # ping-pong
     assert suppliers == {None, "telco"}
+
+
+def test_a_day_of_contacts_is_valid_in_end_order_and_has_a_bad_hour() -> None:
+    from streams.tools.synthetic import contact_day
+
+    end = AT + timedelta(days=1)
+    day = contact_day(end, seed=3)
+    assert day == contact_day(end, seed=3) and len(day) > 1000
+    contacts = [EVENT_MODELS["contact"].model_validate(value) for _, _, value in day]
+    assert all(kind == "contact" and c.queue == key for (kind, key, _), c in zip(day, contacts))
+    ends = [c.ended_at for c in contacts]
+    assert ends == sorted(ends) and ends[-1] <= end and ends[0] >= end - timedelta(days=1)
+    assert len({(c.customer, c.contact_id) for c in contacts}) == len(contacts)
+
+    def abandoned(hours_before: int) -> float:  # share of acme's contacts queued in that hour that gave up
+        hour = [c for c in contacts if c.customer == "acme"
+                and end - timedelta(hours=hours_before) <= c.queued_at < end - timedelta(hours=hours_before - 1)]
+        return sum(c.abandoned_at is not None for c in hour) / len(hour)
+    assert abandoned(5) > 0.15 and abandoned(8) < 0.1
