@@ -230,10 +230,10 @@ def _report(console: Console, settings: Settings, produced: int, bad: int) -> No
 
 def _contacts_report(console: Console, rows: Callable[[str], list[Any]]) -> None:
     """The contact centre's day: each objective measure per queue against its target."""
-    table = Table(title="Contact centre: the day's objectives per queue (contact_objective_intervals; credit: "
-                        "view contact_credits_monthly)")
-    for column in ("contract / objective", "queue", "measure", "day's figure", "target", "intervals met", "credit"):
-        table.add_column(column, justify="left" if column in ("contract / objective", "queue", "measure") else "right",
+    table = Table(title="Contact centre, the day's objectives per queue (contact_objective_intervals; "
+                        "credit: contact_credits_monthly)")
+    for column in ("contract", "queue", "measure", "day", "target", "intervals met", "credit"):
+        table.add_column(column, justify="left" if column in ("contract", "queue", "measure") else "right",
                          no_wrap=True)
     credits = {tuple(r[:4]): r[4] for r in rows(
         "SELECT contract_id, objective, queue, measure, max(credit_percent) FROM contact_credits_monthly"
@@ -243,14 +243,20 @@ def _contacts_report(console: Console, rows: Callable[[str], list[Any]]) -> None
         " FROM contact_objective_intervals FINAL GROUP BY contract_id, objective, queue, measure ORDER BY 1, 2, 3, 4"
     ):
         credit = credits.get((contract, objective, queue, measure)) or 0.0
-        shown = (lambda v: f"{v:.1f} s") if measure == "asa" else _percent
-        table.add_row(f"{contract} / {objective}", queue, measure, shown(num / den), shown(target),
-                      f"{met:,} of {judged:,}", f"{credit:g} %")
+        shown = (lambda v, _=0: f"{v:.1f} s") if measure == "asa" else _percent
+        table.add_row(contract, queue, _MEASURES[measure], shown(num / den), shown(target, 0), f"{met}/{judged}",
+                      f"{credit:g} %")
     console.print(table)
     breaches = dict(rows("SELECT type, count() FROM contact_events GROUP BY type"))
+    worst = rows("SELECT toStartOfHour(interval_start) AS hour, count() FROM contact_events WHERE type = 'breached'"
+                 " GROUP BY hour ORDER BY 2 DESC, hour LIMIT 1")
     console.print("Contact objective alerts that hold (view contact_events): "
                   + (", ".join(f"{t} {n:,}" for t, n in sorted(breaches.items())) or "none")
-                  + ". The bad hour (four to five hours before the day ends) shows as breaches, then a recovery.")
+                  + "".join(f"; the most breaches in the hour from {hour:%H:%M} UTC ({n}): the day's bad hour"
+                            for hour, n in worst) + ".")
+
+
+_MEASURES = {"service_level": "service level", "asa": "ASA", "abandonment": "abandoned"}
 
 
 def _percent(value: float | None, digits: int = 2) -> str:

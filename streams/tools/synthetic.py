@@ -181,7 +181,7 @@ def contact_day(end: datetime, seed: int = 0, hours: float = 24) -> list[Record]
         at += timedelta(seconds=rng.randint(10, 40))
         customer, queue = rng.choice(CONTACT_QUEUES)
         slow = bad[0] <= at < bad[1] and customer == "acme"
-        wait = timedelta(seconds=rng.choice((3, 6, 9, 12, 15, 18, 24)) + (rng.randint(40, 240) if slow else 0))
+        wait = timedelta(seconds=rng.choice((3, 5, 7, 9, 11, 13, 15, 17, 24)) + (rng.randint(40, 240) if slow else 0))
         n += 1
         value: dict[str, Any] = {"contact_id": f"c-{seed}-{n}", "source": "synthetic", "customer": customer,
                                  "queue": queue, "channel": rng.choice(("voice", "voice", "chat", "email")),
