@@ -104,16 +104,42 @@ FROM contact_alerts FINAL
 WHERE type != 'correction'
   AND event_id NOT IN (SELECT assumeNotNull(corrects) FROM contact_alerts FINAL WHERE type = 'correction');
 
--- Per customer, queue, channel and month (UTC, of the queue time): the contact-centre figures.
-CREATE VIEW IF NOT EXISTS contact_levels_monthly AS
+-- The contact-centre figures per customer, queue and channel, rolled up by hour, day and month
+-- (UTC, of the queue time). Short abandons and answered-within counts are per threshold
+-- (short_le_s, within_le_s: those of the policy in force; a policy change starts rows of its own).
+-- Service level and abandonment rate depend on a contract's formula: contact_objective_levels_*.
+CREATE VIEW IF NOT EXISTS contact_levels_hourly AS
 SELECT
-    customer, queue, channel, toStartOfMonth(interval_start) AS month,
+    customer, queue, channel, toStartOfHour(interval_start) AS hour,
     sum(offered) AS offered, sum(answered) AS answered, sum(abandoned) AS abandoned,
+    short_le_s, sumForEach(short_abandoned) AS short_abandoned, within_le_s, sumForEach(answered_within) AS answered_within,
     if(answered = 0, NULL, sum(wait_answered_s) / answered) AS asa_s,
     if(answered = 0, NULL, sum(handle_s) / answered) AS aht_s,
     if(sum(fcr_recorded) = 0, NULL, sum(fcr_resolved) / sum(fcr_recorded)) AS fcr
 FROM contact_intervals FINAL
-GROUP BY customer, queue, channel, month;
+GROUP BY customer, queue, channel, hour, short_le_s, within_le_s;
+
+CREATE VIEW IF NOT EXISTS contact_levels_daily AS
+SELECT
+    customer, queue, channel, toDate(interval_start) AS day,
+    sum(offered) AS offered, sum(answered) AS answered, sum(abandoned) AS abandoned,
+    short_le_s, sumForEach(short_abandoned) AS short_abandoned, within_le_s, sumForEach(answered_within) AS answered_within,
+    if(answered = 0, NULL, sum(wait_answered_s) / answered) AS asa_s,
+    if(answered = 0, NULL, sum(handle_s) / answered) AS aht_s,
+    if(sum(fcr_recorded) = 0, NULL, sum(fcr_resolved) / sum(fcr_recorded)) AS fcr
+FROM contact_intervals FINAL
+GROUP BY customer, queue, channel, day, short_le_s, within_le_s;
+
+CREATE VIEW IF NOT EXISTS contact_levels_monthly AS
+SELECT
+    customer, queue, channel, toStartOfMonth(interval_start) AS month,
+    sum(offered) AS offered, sum(answered) AS answered, sum(abandoned) AS abandoned,
+    short_le_s, sumForEach(short_abandoned) AS short_abandoned, within_le_s, sumForEach(answered_within) AS answered_within,
+    if(answered = 0, NULL, sum(wait_answered_s) / answered) AS asa_s,
+    if(answered = 0, NULL, sum(handle_s) / answered) AS aht_s,
+    if(sum(fcr_recorded) = 0, NULL, sum(fcr_resolved) / sum(fcr_recorded)) AS fcr
+FROM contact_intervals FINAL
+GROUP BY customer, queue, channel, month, short_le_s, within_le_s;
 
 -- Per contract objective measure, queue and month: the month's figure (the sum of the
 -- intervals' numerators over that of their denominators) against the target, and the share
@@ -130,6 +156,34 @@ FROM
            any(target) AS target
     FROM contact_objective_intervals FINAL
     GROUP BY contract_id, customer, objective, queue, measure, month
+);
+
+-- The same by hour and by day: each objective measure's figure over the period (service level,
+-- ASA or abandonment rate by the contract's formula) and whether it meets the target.
+CREATE VIEW IF NOT EXISTS contact_objective_levels_hourly AS
+SELECT
+    contract_id, customer, objective, queue, measure, hour, intervals, intervals_met, num / den AS value, target,
+    toBool(if(measure = 'service_level', num >= target * den, num <= target * den)) AS met
+FROM
+(
+    SELECT contract_id, customer, objective, queue, measure, toStartOfHour(interval_start) AS hour,
+           count() AS intervals, countIf(met) AS intervals_met, sum(num) AS num, sum(den) AS den,
+           any(target) AS target
+    FROM contact_objective_intervals FINAL
+    GROUP BY contract_id, customer, objective, queue, measure, hour
+);
+
+CREATE VIEW IF NOT EXISTS contact_objective_levels_daily AS
+SELECT
+    contract_id, customer, objective, queue, measure, day, intervals, intervals_met, num / den AS value, target,
+    toBool(if(measure = 'service_level', num >= target * den, num <= target * den)) AS met
+FROM
+(
+    SELECT contract_id, customer, objective, queue, measure, toDate(interval_start) AS day,
+           count() AS intervals, countIf(met) AS intervals_met, sum(num) AS num, sum(den) AS den,
+           any(target) AS target
+    FROM contact_objective_intervals FINAL
+    GROUP BY contract_id, customer, objective, queue, measure, day
 );
 
 -- The credit tier each contract objective measure earned per queue and month: the largest

@@ -137,7 +137,25 @@ def test_a_week_of_contacts_through_a_sigkill_and_late_contacts(run, tmp_path) -
             "round(a.value, 9), c.credit_percent FROM contact_attainment_monthly AS a "
             "JOIN contact_credits_monthly AS c USING (contract_id, objective, customer, queue, measure, month)").result_rows}
         inputs = client.command("SELECT count() FROM input_events FINAL WHERE kind = 'contact'")
+        daily = {(r[0], r[1], r[2]): r[3:] for r in client.query(
+            "SELECT customer, queue, day, sum(offered), sum(answered), sum(abandoned) FROM contact_levels_daily "
+            "GROUP BY customer, queue, day").result_rows}
+        judged_daily = {(*r[:4], r[4]): tuple(r[5:]) for r in client.query(
+            "SELECT contract_id, objective, queue, measure, day, intervals, intervals_met FROM "
+            "contact_objective_levels_daily").result_rows}
     assert stored == expected
     assert events == contact_week.facts(week + late)
     assert months == contact_week.monthly(week + late)
     assert inputs == len(week) + len(late) + 1  # the copy once; the too-old contact is stored (as late probes are)
+    by_day: dict[tuple, list[int]] = {}
+    for (customer, queue, start), channels in expected.items():
+        day = by_day.setdefault((customer, queue, start.date()), [0, 0, 0])
+        for offered, answered, abandoned, *_ in channels.values():
+            day[0], day[1], day[2] = day[0] + offered, day[1] + answered, day[2] + abandoned
+    assert daily == {k: tuple(v) for k, v in by_day.items()}
+    judged: dict[tuple, list[int]] = {}
+    for (contract, objective, _, queue, measure), rows in contact_week.judgements(week + late).items():
+        for start, met, _, _ in rows:
+            n = judged.setdefault((contract, objective, queue, measure, start.date()), [0, 0])
+            n[0], n[1] = n[0] + 1, n[1] + met
+    assert judged_daily == {k: tuple(v) for k, v in judged.items()}
