@@ -13,7 +13,7 @@ from fractions import Fraction
 import orjson
 
 from schemas.deadletter import DeadLetter
-from streams.kafka_util import read_all, worker_lag
+from streams.kafka_util import lag, read_all, worker_lag
 from tests.conftest import clickhouse
 from tests.integration import contact_week
 from tests.integration.helpers import send
@@ -123,6 +123,38 @@ def test_a_week_of_contacts_through_a_sigkill_and_late_contacts(run, tmp_path) -
                    for letter, original in zip(letters, originals)), record["contact_id"]
 
     run.store(**env)
+    stored, events, months, inputs, daily, judged_daily = views(run)
+    assert stored == expected
+    assert events == contact_week.facts(week + late)
+    assert months == contact_week.monthly(week + late)
+    assert inputs == len(week) + len(late) + 1  # the copy once; the too-old contact is stored (as late probes are)
+    by_day: dict[tuple, list[int]] = {}
+    for (customer, queue, start), channels in expected.items():
+        day = by_day.setdefault((customer, queue, start.date()), [0, 0, 0])
+        for offered, answered, abandoned, *_ in channels.values():
+            day[0], day[1], day[2] = day[0] + offered, day[1] + answered, day[2] + abandoned
+    assert daily == {k: tuple(v) for k, v in by_day.items()}
+    judged: dict[tuple, list[int]] = {}
+    for (contract, objective, _, queue, measure), rows in contact_week.judgements(week + late).items():
+        for start, met, _, _ in rows:
+            n = judged.setdefault((contract, objective, queue, measure, start.date()), [0, 0])
+            n[0], n[1] = n[0] + 1, n[1] + met
+    assert judged_daily == {k: tuple(v) for k, v in judged.items()}
+
+    # Read again from the start by a new consumer group (another APP_ID: state and offsets of its
+    # own): the same intervals (versions from 1 again) and facts under the same ids; the stored
+    # tables do not change.
+    again = f"{s.app_id}-again"
+    replayer = run.worker(**env, APP_ID=again, DATA_DIR=str(tmp_path / "again"))
+    replayer.wait_until(lambda: lag(s, f"{again}-contacts", [s.topic_contacts]) == 0, 180,
+                        "the contacts read again", every=1.0)
+    replayer.stop()
+    run.store(**env)
+    assert views(run) == (stored, events, months, inputs, daily, judged_daily)
+
+
+def views(run) -> tuple:
+    """What the sink stored: intervals, facts that hold, monthly and daily views, contact inputs."""
     with clickhouse(run.chdb_path) as client:
         stored: dict[tuple, dict[str, tuple]] = {}
         for customer, queue, channel, start, *counts in client.query(
@@ -143,19 +175,5 @@ def test_a_week_of_contacts_through_a_sigkill_and_late_contacts(run, tmp_path) -
         judged_daily = {(*r[:4], r[4]): tuple(r[5:]) for r in client.query(
             "SELECT contract_id, objective, queue, measure, day, intervals, intervals_met FROM "
             "contact_objective_levels_daily").result_rows}
-    assert stored == expected
-    assert events == contact_week.facts(week + late)
-    assert months == contact_week.monthly(week + late)
-    assert inputs == len(week) + len(late) + 1  # the copy once; the too-old contact is stored (as late probes are)
-    by_day: dict[tuple, list[int]] = {}
-    for (customer, queue, start), channels in expected.items():
-        day = by_day.setdefault((customer, queue, start.date()), [0, 0, 0])
-        for offered, answered, abandoned, *_ in channels.values():
-            day[0], day[1], day[2] = day[0] + offered, day[1] + answered, day[2] + abandoned
-    assert daily == {k: tuple(v) for k, v in by_day.items()}
-    judged: dict[tuple, list[int]] = {}
-    for (contract, objective, _, queue, measure), rows in contact_week.judgements(week + late).items():
-        for start, met, _, _ in rows:
-            n = judged.setdefault((contract, objective, queue, measure, start.date()), [0, 0])
-            n[0], n[1] = n[0] + 1, n[1] + met
-    assert judged_daily == {k: tuple(v) for k, v in judged.items()}
+    return stored, events, months, inputs, daily, judged_daily
+
