@@ -243,10 +243,6 @@ class ContactIntervals:
         only when no record at all was read for `idle`."""
         self._last_record_wall = wall
 
-    def closable(self) -> int:
-        """Slots changed since published (the next close publishes those the watermark passed)."""
-        return sum(slot.dirty for slot in self.slots.values())
-
     def close(self, wall: datetime, caught_up: bool) -> tuple[list[ContactInterval], list[ContactAlert]]:
         """Publish the intervals the watermark has passed that changed since published (their
         first publication, or a correction), the objective facts that changed with them, and

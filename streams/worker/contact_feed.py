@@ -10,7 +10,6 @@ holds yet (contact_tracking.py), once the broker has stored everything sent befo
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Callable
 
@@ -24,10 +23,9 @@ from streams.settings import Settings
 from streams.validate import Limits, Rejection
 from streams.verdict import Consumed, accepted
 from streams.worker.contact_tracking import ContactTracker
-from streams.worker.feed import TP, Feed, Held
+from streams.worker.feed import TP, Feed, Held, commit_position, oldest_held
 from streams.worker.outputs import Outputs
 from streams.worker.partition_clock import PartitionClock
-from streams.worker.probe_feed import commit_position
 
 
 class ContactFeed(Feed):
@@ -79,11 +77,5 @@ class ContactFeed(Feed):
         return commit_position(held, self.contacts, tp[1])
 
     def oldest(self) -> dict[int, tuple[int, float]]:
-        """Per partition, the first contact not yet written: offset, seconds since it was read."""
-        now = time.monotonic()
-        out = {}
-        for _, partition in list(self.held):
-            first = self.contacts.held(partition) if self.contacts is not None else None
-            if first is not None:
-                out[partition] = (first[0], now - first[1])
-        return out
+        """Per partition, the first contact whose interval is not yet published: offset, seconds since it was read."""
+        return oldest_held({p for _, p in self.held}, self.contacts)

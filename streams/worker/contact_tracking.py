@@ -84,10 +84,6 @@ class ContactTracker:
         part = self._parts.get(partition)
         return min(part.pending.values()) if part is not None and part.pending else None
 
-    def closable(self) -> int:
-        """Intervals changed since published, in the owned partitions."""
-        return sum(part.engine.closable() for part in self._parts.values())
-
     async def on_tick(self, partition: int, caught_up: bool) -> int:
         """Publish what closed, then write what changed; returns how many records were published."""
         part = self._partition(partition)

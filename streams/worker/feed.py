@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Iterable, Protocol
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
@@ -49,6 +49,33 @@ class Held:
     def __init__(self, start: int | None) -> None:
         self.next_read = start  # the offset after the last record read (None: not known yet)
         self.committed = start
+
+
+class Holds(Protocol):
+    """A tracker that holds a partition's records uncommitted until what they cause is stored."""
+
+    def held(self, partition: int) -> tuple[int, float] | None: ...
+
+
+def commit_position(held: Held, tracker: Holds | None, partition: int) -> int | None:
+    """The offset a commit of `partition` may name: that of the first record the tracker still
+    holds (a result in an open minute, a contact of an interval not yet published), or the next
+    record to read."""
+    first = tracker.held(partition) if tracker is not None else None
+    if first is None or held.next_read is None:
+        return held.next_read
+    return min(first[0], held.next_read)
+
+
+def oldest_held(partitions: Iterable[int], tracker: Holds | None) -> dict[int, tuple[int, float]]:
+    """Per partition, the first record `tracker` holds: offset, seconds since it was read."""
+    now = time.monotonic()
+    out = {}
+    for partition in partitions:
+        first = tracker.held(partition) if tracker is not None else None
+        if first is not None:
+            out[partition] = (first[0], now - first[1])
+    return out
 
 
 class Feed:

@@ -19,9 +19,8 @@ with the partitions (feed.py).
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
-from typing import Callable, Protocol
+from typing import Callable
 
 from confluent_kafka import Message
 
@@ -32,7 +31,7 @@ from streams.metrics import CONSUMED, PROBE_LATE
 from streams.settings import Settings
 from streams.validate import Limits, Rejection
 from streams.verdict import Consumed, accepted_many, probe_rows
-from streams.worker.feed import TP, Feed, Held
+from streams.worker.feed import TP, Feed, Held, commit_position, oldest_held
 from streams.worker.outputs import Outputs
 from streams.worker.partition_clock import PartitionClock
 from streams.worker.probe_tracking import ProbeTracker
@@ -44,19 +43,6 @@ MAX_CLOSABLE = 50_000  # results waiting for a tick to close their minute before
 RESULTS_PER_LINE = 100
 RECORD_BYTES = 512 * 1024
 Reject = Callable[[Consumed, Reason, str], None]  # record, reason, detail
-
-
-class Holds(Protocol):
-    def held(self, partition: int) -> tuple[int, float] | None: ...
-
-
-def commit_position(held: Held, tracker: Holds | None, partition: int) -> int | None:
-    """The offset a commit of `partition` may name: that of the first record the tracker still
-    holds (a result in an open minute, a contact not yet written), or the next record to read."""
-    first = tracker.held(partition) if tracker is not None else None
-    if first is None or held.next_read is None:
-        return held.next_read
-    return min(first[0], held.next_read)
 
 
 class ProbeCounting:
@@ -171,10 +157,4 @@ class ProbeFeed(Feed):
 
     def oldest(self) -> dict[int, tuple[int, float]]:
         """Per partition, the first result still in an open minute: offset, seconds since it was read."""
-        now = time.monotonic()
-        out = {}
-        for _, partition in list(self.held):
-            first = self.probes.held(partition) if self.probes is not None else None
-            if first is not None:
-                out[partition] = (first[0], now - first[1])
-        return out
+        return oldest_held({p for _, p in self.held}, self.probes)
