@@ -166,8 +166,11 @@ class Commitment(NamedTuple):
     detail: str
 
 
-def commitments(sla: Table, probes: Table) -> list[Commitment]:
-    """The month's commitments from the SLA and probe tables of a customer's month."""
+_MEASURES = {"service_level": "service level", "asa": "average speed of answer", "abandonment": "abandonment"}
+
+
+def commitments(sla: Table, probes: Table, contacts: Table | None = None) -> list[Commitment]:
+    """The month's commitments from the SLA, probe and contact objective tables of a customer's month."""
     out = []
     for row in sla.rows:
         r = dict(zip(sla.columns, row))
@@ -195,6 +198,14 @@ def commitments(sla: Table, probes: Table) -> list[Commitment]:
         owed = f"; service credit owed: {percent(credit)} of the monthly fee" if credit else ""
         out.append(Commitment(f"{r['contract']}: {r['service']} available {percent(r['objective_pct'])} of the time",
                               "met" if kept else "missed", f"{percent(r['availability_pct'])} this month{owed}"))
+    for row in contacts.rows if contacts is not None else []:
+        r = dict(zip(contacts.columns if contacts is not None else [], row))
+        credit = r["credit_pct"] or 0
+        owed = f"; service credit owed: {percent(credit)} of the monthly fee" if credit else ""
+        out.append(Commitment(
+            f"{r['contract']}: queue {r['queue']}, {_MEASURES[r['measure']]} {r['objective_figure']}",
+            "met" if r["month_met"] else "missed",
+            f"{r['month_figure']} this month, {r['intervals_met']} of {r['intervals']} intervals met{owed}"))
     return out
 
 

@@ -56,6 +56,8 @@ def customers(db: Db, month: date) -> Table:
             UNION ALL
             SELECT customer, 0, 0, ifNull(credit_percent, 0) FROM service_credits_monthly WHERE month = {month:Date}
             UNION ALL
+            SELECT customer, 0, 0, credit_percent FROM contact_credits_monthly WHERE month = {month:Date}
+            UNION ALL
             SELECT customer, 0, 0, 0 FROM slo_contracts FINAL
         ) GROUP BY customer ORDER BY customer""", month=month)
 

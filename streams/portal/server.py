@@ -102,15 +102,17 @@ def customer_view(db: Db, user: User, customer: str, month: date) -> View:
     empty = "" if known else (f"<p class='empty'>No data for {pages.cell(customer)} yet: tickets, incidents and "
                               "probe results show here once the first of them is processed.</p>")
     sla, probes = queries.sla_month(db, customer, month), queries.probes_month(db, customer, month)
-    contacts = (f"<p><a href='{base}/contacts?month={month:%Y-%m}'>Contact centre: queues and service levels</a></p>"
-                if queries.has_contacts(db, customer) else "")
+    contacts = queries.contact_objectives(db, customer, month)
+    link = (f"<p><a href='{base}/contacts?month={month:%Y-%m}'>Contact centre: queues and service levels</a></p>"
+            if queries.has_contacts(db, customer) else "")
     return View(f"{customer}: {month:%B %Y}", [
-        nav, empty, _summary(sla, probes, month), f"<h2>Contracts</h2><ul>{contract_links}</ul>", contacts, sla, probes])
+        nav, empty, _summary(sla, probes, contacts, month), f"<h2>Contracts</h2><ul>{contract_links}</ul>", link, sla,
+        probes])
 
 
-def _summary(sla: Table, probes: Table, month: date) -> str:
-    credits = [r[probes.columns.index("credit_pct")] or 0.0 for r in probes.rows]
-    return pages.summary(pages.commitments(sla, probes), month, max(credits, default=0.0))
+def _summary(sla: Table, probes: Table, contacts: Table, month: date) -> str:
+    credits = [r[t.columns.index("credit_pct")] or 0.0 for t in (probes, contacts) for r in t.rows]
+    return pages.summary(pages.commitments(sla, probes, contacts), month, max(credits, default=0.0))
 
 
 def contract_view(db: Db, user: User, customer: str, contract: str, month: date, as_of: datetime | None) -> View:
@@ -161,13 +163,16 @@ def contacts_view(db: Db, user: User, customer: str, month: date) -> View:
 def report_view(db: Db, user: User, customer: str, month: date) -> View:
     _check_customer(db, user, customer)
     sla, probes = queries.sla_month(db, customer, month), queries.probes_month(db, customer, month)
+    contacts = queries.contact_objectives(db, customer, month)
     parts: list[str | Table] = [
         f"<div class='doc'><header class='report'><p><strong>Service level report</strong></p>"
         f"<p>Customer: <strong>{pages.cell(customer)}</strong><br>Period: {month:%d %B %Y} to "
         f"{_month_end(month):%d %B %Y} (UTC)<br>Prepared: {datetime.now(timezone.utc):%d %B %Y %H:%M} UTC</p>"
         "<p class='noprint muted'>Print this page or save it as PDF to file it.</p></header>",
-        _summary(sla, probes, month), _numbered(sla, 1), _numbered(probes, 2)]
-    for n, contract in enumerate(queries.contracts(db, customer), start=3):
+        _summary(sla, probes, contacts, month)]
+    sections = [sla, probes] + ([contacts] if contacts.rows else [])  # contact objectives where the customer has them
+    parts += [_numbered(t, n) for n, t in enumerate(sections, start=1)]
+    for n, contract in enumerate(queries.contracts(db, customer), start=len(sections) + 1):
         parts += [f"<section class='contract'><h2>{n}. Contract {pages.cell(contract)}</h2>",
                   _numbered(queries.response_times(db, contract, month), n, 1),
                   _numbered(queries.breach_lifecycles(db, contract, month), n, 2), "</section>"]
