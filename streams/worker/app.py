@@ -118,10 +118,14 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
         return out + [(each.topic, p, offset, age) for each in (feed, contact_feed)
                       for p, (offset, age) in each.oldest().items()]
 
+    # Probe results wait for their minute, about a minute and a half; a contact for its interval
+    # (15 minutes) and the lateness after it.
+    expected = {contact_feed.topic: settings.contact_lateness_s + 2 * 15 * 60}
+
     @app.timer(interval=30.0)
     async def report_held() -> None:
         for topic, partition, offset, age in held():
-            if age > 60:  # probe results wait for their minute, about a minute and a half
+            if age > expected.get(topic, 60):
                 log.warning("%s[%d]: offset %d unacknowledged for %.0f s", topic, partition, offset, age,
                             extra={"topic": topic, "partition": partition, "offset": offset})
 
