@@ -433,3 +433,22 @@ def test_a_batch_record_gives_what_its_results_one_by_one_give(records, restart_
         return late, out.minutes, out.alerts, out.statuses, dict(h.table), held and held[0]
 
     assert run(batched=True) == run(batched=False)
+
+
+def test_a_tick_whose_partition_is_revoked_during_its_wait_writes_nothing() -> None:
+    """The broker stores the outputs, but the partition moved meanwhile: a write now would land
+    in the changelog after the new owner's and be restored over it; the new owner counts the
+    results again from the commits instead."""
+    h = Harness()
+    h.send(utc("2026-11-27 10:00:10"))
+    h.send(utc("2026-11-27 10:02:00"))
+    h.send(utc("2026-11-27 10:02:00"))  # watermark 10:01:00: the first minute closes
+    stored = h.out.stored
+
+    async def revoked_while_stored() -> None:
+        await stored()
+        h.tracker.forget()
+
+    h.tracker.stored = revoked_while_stored
+    assert h.tick() == 0
+    assert h.journal == ["publish", "stored"] and h.table == {}

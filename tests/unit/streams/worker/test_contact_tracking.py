@@ -1,0 +1,90 @@
+"""The contact tracker: outputs stored before state is written, contacts held until their
+interval is published and written, a takeover from the table, a revocation mid-wait."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import orjson
+
+from schemas.policy import parse_policy
+from streams.worker.contact_tracking import ContactTracker
+from tests.unit.streams.conftest import utc
+from tests.unit.streams.engine.test_contacts import POLICY, contact
+
+WALL = utc("2026-12-01 16:00")
+
+
+class Harness:
+    """A tracker on partition 0 over a dict table; offsets count up."""
+
+    def __init__(self, table: dict[bytes, bytes] | None = None) -> None:
+        self.journal: list[str] = []
+        self.table: dict[bytes, bytes] = {} if table is None else table
+        self.intervals: list[dict] = []
+        self.alerts: list[dict] = []
+        self.offset = 0
+        self.wall = WALL
+        self.tracker = ContactTracker(parse_policy(POLICY.format(formula="offered")), self.table, self.publish,
+                                      lambda: self.wall, lateness=timedelta(0), idle=timedelta(minutes=1),
+                                      keep=timedelta(days=3), stored=self.stored)
+
+    async def publish(self, intervals, alerts) -> None:
+        self.intervals += [orjson.loads(v) for _, v in intervals]
+        self.alerts += [orjson.loads(v) for _, v in alerts]
+        self.journal.append("publish")
+
+    async def stored(self) -> None:
+        self.journal.append(f"stored, held from {self.tracker.held(0)[0]}")
+
+    def send(self, *contacts, offset: int | None = None) -> list[str]:
+        out = []
+        for c in contacts:
+            out.append(self.tracker.on_contact(c, 0, self.offset if offset is None else offset))
+            self.offset += 1
+        return out
+
+    def tick(self) -> int:
+        """A tick two minutes after the contacts were read: the idle partition closes by the wall clock."""
+        self.wall += timedelta(minutes=2)
+        return asyncio.run(self.tracker.on_tick(0, caught_up=True))
+
+
+# 10:00, support, voice: answered after 10 s and after 30 s: service level 1 of 2 (offered), missed.
+TWO = [contact("a", "2026-12-01 10:00:00", 10), contact("b", "2026-12-01 10:01:00", 30)]
+
+
+def test_contacts_are_held_until_their_interval_is_published_and_written() -> None:
+    h = Harness()
+    h.send(*TWO)
+    assert h.tracker.held(0)[0] == 0
+    assert h.tick() == 2  # the interval and its breach
+    assert h.journal == ["publish", "stored, held from 0"] and h.tracker.held(0) is None  # released after the write
+    assert {orjson.loads(k)[0] for k in h.table} == {"slot", "series"}
+    assert [(i["version"], i["channels"][0]["offered"]) for i in h.intervals] == [(1, 2)]
+    assert [(a["measure"], a["type"]) for a in h.alerts] == [("service_level", "breached")]
+
+
+def test_a_takeover_reads_the_state_back_and_a_contact_read_again_counts_once() -> None:
+    first = Harness()
+    first.send(*TWO)
+    first.tick()
+    again = Harness(first.table)  # a new owner, from the table
+    assert again.send(TWO[1], offset=1) == ["duplicate"] and again.tracker.held(0) is None
+    # a late third contact, answered in 5 s: 2 of 3, still missed; the interval again, version 2
+    again.send(contact("c", "2026-12-01 10:02:00", 5))
+    assert again.tick() == 1
+    assert [(i["version"], i["channels"][0]["offered"]) for i in again.intervals] == [(2, 3)]
+
+
+def test_a_tick_whose_partition_is_revoked_during_its_wait_writes_nothing() -> None:
+    h = Harness()
+    h.send(*TWO)
+
+    async def revoked_while_stored() -> None:
+        h.tracker.forget()
+
+    h.tracker.stored = revoked_while_stored
+    assert h.tick() == 0
+    assert h.table == {}
