@@ -86,6 +86,7 @@ class Counts:
                     self.short[t] = self.short.get(t, 0) + 1
 
     def merge(self, other: Counts) -> None:
+        """Add what judging an objective needs of `other` (not handle times nor FCR)."""
         self.offered += other.offered
         self.answered += other.answered
         self.abandoned += other.abandoned
@@ -178,6 +179,7 @@ class ContactIntervals:
         self.slots: dict[SlotKey, Slot] = {}
         self.series: dict[SeriesKey, Series] = {}
         self._ids: dict[tuple[str, str], SlotKey] = {}  # (customer, contact id) -> its slot: copies count once
+        self._thresholds: dict[tuple[str, str, str], tuple[tuple[int, ...], tuple[int, ...]]] = {}  # of `thresholds`
         self._event_time = AgreedWatermark()
         self.closed_until: int | None = None  # every interval ending at or before this is published
         self._last_record_wall: datetime | None = None
@@ -205,10 +207,15 @@ class ContactIntervals:
         return mark - mark % INTERVAL
 
     def thresholds(self, customer: str, queue: str, channel: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """Short-abandon and service-level thresholds (µs) of the measures covering a queue's channel."""
-        ms = [m for m in self._measures.get(customer, ()) if m.objective.covers(queue, channel)]
-        return (tuple(sorted({m.short_us for m in ms})),
+        """Short-abandon and service-level thresholds (µs) of the measures covering a queue's channel
+        (asked for every contact: kept per queue and channel, as the policy does not change)."""
+        found = self._thresholds.get((customer, queue, channel))
+        if found is None:
+            ms = [m for m in self._measures.get(customer, ()) if m.objective.covers(queue, channel)]
+            found = self._thresholds[(customer, queue, channel)] = (
+                tuple(sorted({m.short_us for m in ms})),
                 tuple(sorted({m.within_us for m in ms if m.measure == "service_level"})))
+        return found
 
     def add(self, contact: ContactEvent, wall: datetime, appended: datetime | None = None) -> Added:
         """Count a finished contact, unless its id was counted already for the customer
@@ -259,7 +266,7 @@ class ContactIntervals:
             self.closed_until = until
         until = self.closed_until
         intervals = []
-        changed: set[SeriesKey] = set()
+        changed: dict[SeriesKey, Measure] = {}
         for key in sorted(k for k, slot in self.slots.items() if slot.dirty and k[2] + INTERVAL <= until):
             slot = self.slots[key]
             slot.version += 1
@@ -269,11 +276,11 @@ class ContactIntervals:
             intervals.append(self._record(key, slot, judgements))
         alerts: list[ContactAlert] = []
         for skey in sorted(changed):
-            alerts += self._reconcile(skey, self.series[skey])
+            alerts += self._reconcile(skey, changed[skey], self.series[skey])
         self._forget()
         return intervals, alerts
 
-    def _judge(self, key: SlotKey, slot: Slot, changed: set[SeriesKey]) -> list[ObjectiveInterval]:
+    def _judge(self, key: SlotKey, slot: Slot, changed: dict[SeriesKey, Measure]) -> list[ObjectiveInterval]:
         """Judge a slot on every measure covering its queue; note the series that changed."""
         customer, queue, start = key
         out = []
@@ -292,7 +299,7 @@ class ContactIntervals:
             skey = (m.contract_id, m.objective.label, customer, queue, m.measure)
             self.series.setdefault(skey, Series()).judged[start] = (met, scaled / den)
             self._unsaved_series.add(skey)
-            changed.add(skey)
+            changed[skey] = m
             out.append(ObjectiveInterval(
                 contract_id=m.contract_id, objective=m.objective.label,
                 channel=None if m.objective.channel is None else m.objective.channel.value, measure=m.measure,
@@ -315,10 +322,8 @@ class ContactIntervals:
         return ContactInterval(customer=customer, queue=queue, interval_start=instant(start), version=slot.version,
                                channels=channels, objectives=judgements)
 
-    def _reconcile(self, key: SeriesKey, series: Series) -> list[ContactAlert]:
+    def _reconcile(self, key: SeriesKey, m: Measure, series: Series) -> list[ContactAlert]:
         contract_id, label, customer, queue, measure = key
-        m = next(m for m in self._measures[customer]
-                 if m.contract_id == contract_id and m.objective.label == label and m.measure == measure)
         holding: dict[str, tuple[AlertType, int, float]] = {}  # fact key -> (type, interval start, value)
         before = series.before
         for start in sorted(series.judged):

@@ -198,8 +198,7 @@ def commitments(sla: Table, probes: Table, contacts: Table | None = None) -> lis
         owed = f"; service credit owed: {percent(credit)} of the monthly fee" if credit else ""
         out.append(Commitment(f"{r['contract']}: {r['service']} available {percent(r['objective_pct'])} of the time",
                               "met" if kept else "missed", f"{percent(r['availability_pct'])} this month{owed}"))
-    for row in contacts.rows if contacts is not None else []:
-        r = dict(zip(contacts.columns if contacts is not None else [], row))
+    for r in (dict(zip(contacts.columns, row)) for row in contacts.rows) if contacts is not None else ():
         credit = r["credit_pct"] or 0
         owed = f"; service credit owed: {percent(credit)} of the monthly fee" if credit else ""
         out.append(Commitment(

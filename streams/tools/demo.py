@@ -243,9 +243,9 @@ def _contacts_report(console: Console, rows: Callable[[str], list[Any]]) -> None
         " FROM contact_objective_intervals FINAL GROUP BY contract_id, objective, queue, measure ORDER BY 1, 2, 3, 4"
     ):
         credit = credits.get((contract, objective, queue, measure)) or 0.0
-        shown = (lambda v, _=0: f"{v:.1f} s") if measure == "asa" else _percent
-        table.add_row(contract, queue, _MEASURES[measure], shown(num / den), shown(target, 0), f"{met}/{judged}",
-                      f"{credit:g} %")
+        day, goal = ((f"{num / den:.1f} s", f"{target:.1f} s") if measure == "asa"
+                     else (_percent(num / den), _percent(target, 0)))
+        table.add_row(contract, queue, _MEASURES[measure], day, goal, f"{met}/{judged}", f"{credit:g} %")
     console.print(table)
     breaches = dict(rows("SELECT type, count() FROM contact_events GROUP BY type"))
     worst = rows("SELECT toStartOfHour(interval_start) AS hour, count() FROM contact_events WHERE type = 'breached'"
