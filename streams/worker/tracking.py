@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import orjson
 
@@ -44,10 +44,12 @@ _DUE = (LifecycleType.warning, LifecycleType.breached)  # facts that fire at an 
 
 @dataclass(frozen=True)
 class Entry:
-    """A table value: the entity's partition (for re-indexing) and state."""
+    """A table value: the entity's partition (for re-indexing) and state; in memory also its
+    status rows last published, by instance id (`ClockEngine.snapshot_record`'s `reuse`)."""
 
     partition: int
     state: EntityState
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def dump(self) -> bytes:
         return orjson.dumps([self.partition, state_to_json(self.state)])
@@ -120,7 +122,7 @@ class SlaTracker:
             new, outputs = self.engine.apply(old.state if old else None, event, now)
             changed = old is None or new != old.state  # else a duplicate: nothing changed, nothing to say
             if changed:
-                self._stage(event.kind, key, partition, new, outputs)
+                self._stage(event.kind, key, partition, Entry(partition, new, old.rows if old else {}), outputs)
             self._staging(partition).acks.append(ack)
         return len(outputs) if changed else 0
 
@@ -150,7 +152,7 @@ class SlaTracker:
                 if staged is None:
                     return
                 self._writing[partition] = staged  # read by events applied meanwhile
-                statuses = [s for entry in staged.entries.values() for s in self._statuses(entry.state)]
+                statuses = [s for entry in staged.entries.values() for s in self._statuses(entry)]
                 if staged.outputs or statuses:
                     await self.publish(staged.outputs, statuses)
                 wall = self.wall()
@@ -192,7 +194,7 @@ class SlaTracker:
                     continue
                 new, outputs = self.engine.advance(old.state, now)
                 if outputs:
-                    self._stage(kind, key, partition, new, outputs)
+                    self._stage(kind, key, partition, Entry(partition, new, old.rows), outputs)
                     published += len(outputs)
                 else:
                     self.due.set(partition, (kind, key), new.next_due)
@@ -241,15 +243,13 @@ class SlaTracker:
         if len(self._cache) > self._cached:
             del self._cache[next(iter(self._cache))]  # the least recently used
 
-    def _stage(
-        self, kind: str, key: bytes, partition: int, state: EntityState, outputs: Sequence[Lifecycle],
-    ) -> None:
-        """Stage the entity's new state and its lifecycle outputs for the next flush."""
+    def _stage(self, kind: str, key: bytes, partition: int, entry: Entry, outputs: Sequence[Lifecycle]) -> None:
+        """Stage the entity's new entry and its lifecycle outputs for the next flush."""
         staged = self._staging(partition)
         staged.outputs += [(o.instance_id.encode(), codec.dumps(o)) for o in outputs]
         staged.due += [o.at for o in outputs if o.type in _DUE]
-        staged.entries[(kind, key)] = Entry(partition, state)
-        self.due.set(partition, (kind, key), state.next_due)
+        staged.entries[(kind, key)] = entry
+        self.due.set(partition, (kind, key), entry.state.next_due)
 
     def _write(self, partition: int, staged: _Staged) -> None:
         """Write a tick's entries to the tables (their outputs are stored)."""
@@ -262,9 +262,10 @@ class SlaTracker:
             self.tables[kind].pop(key, None)
             self._cache.pop((kind, key), None)
 
-    def _statuses(self, state: EntityState) -> list[Record]:
+    def _statuses(self, entry: Entry) -> list[Record]:
         """The entity's status record: all its instances in one (fewer sends than one each)."""
-        record = self.engine.snapshot_record(state)
+        state = entry.state
+        record = self.engine.snapshot_record(state, entry.rows)
         if record is None:
             return []
         return [(entity_key(state.kind, state.events[-1].customer, state.entity_id), codec.dumps(record))]

@@ -323,3 +323,27 @@ def test_an_instance_row_of_one_version_does_not_change_with_another_instances_f
     assert after[RESP] == before[RESP]
     assert after[RESP].as_of == utc("2026-11-27 10:15") and after[RESP].elapsed_s == 900.0
     assert after[RESO].as_of == utc("2026-11-27 11:00") and after[RESO].version > before[RESO].version
+
+
+def test_status_records_reusing_earlier_rows_equal_records_built_afresh(engine) -> None:
+    """A record built with the rows of the entity's earlier records is the record built from
+    nothing, after events and deadlines alike; at the resolution's warning (10:45, 75 % of
+    1 h) only its row changes, so the response row (breached 10:15, version unchanged) is
+    the earlier one itself."""
+    reuse: dict = {}
+    state, _ = feed(engine, [ticket("a", "2026-11-27 10:00", "new")])
+    steps = [("advance", "2026-11-27 10:20"), ("event", "2026-11-27 10:30"), ("advance", "2026-11-27 10:50"),
+             ("advance", "2026-11-27 11:05")]
+    for n, (step, at) in enumerate(steps):
+        if step == "event":
+            state, _ = engine.apply(state, ticket(f"b{n}", at, "open"), utc(at))
+        else:
+            state, _ = engine.advance(state, utc(at))
+        rows_before = dict(reuse)
+        record = engine.snapshot_record(state, reuse)
+        assert record == engine.snapshot_record(state)
+        if at == "2026-11-27 10:50":
+            assert record is not None
+            by_id = {row["instance_id"]: row for row in record["instances"]}
+            assert by_id[RESP] is rows_before[RESP]
+            assert by_id[RESO] is not rows_before[RESO]
