@@ -29,6 +29,7 @@ from schemas import codec
 from schemas.events import IncidentEvent, TicketEvent
 from schemas.outputs import Lifecycle, LifecycleType, entity_key
 from streams.engine.clocks import ClockEngine, EntityState
+from streams.engine.instants import instant, micros
 from streams.engine.state_codec import state_from_json, state_to_json
 from streams.metrics import DEADLINE_DELAY
 from streams.worker.due_index import DueIndex
@@ -40,6 +41,13 @@ Read = Callable[[str, int, bytes], "bytes | None"]  # kind, partition, key -> th
 
 
 _DUE = (LifecycleType.warning, LifecycleType.breached)  # facts that fire at an instant, not at an event
+_FIRED = b'["fired",'
+
+
+def fired_key(partition: int) -> bytes:
+    """The table key of a partition's fired-through time: until when its ticks have published
+    (and the broker stored) every warning and breach due. Entity keys are JSON arrays of three."""
+    return orjson.dumps(["fired", partition])
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,8 @@ class _Staged:
     outputs: list[Record] = field(default_factory=list)  # lifecycle events, in the order they came
     due: list[datetime] = field(default_factory=list)  # the instants of the warnings and breaches among them
     entries: dict[tuple[str, bytes], Entry] = field(default_factory=dict)
+    timed: set[tuple[str, bytes]] = field(default_factory=set)  # entries changed by time alone: not written
+    fired: dict[str, int] = field(default_factory=dict)  # kind -> the tick's time (µs) that changed them
     acks: list[Ack] = field(default_factory=list)
     moved: list[tuple[str, bytes]] = field(default_factory=list)  # legacy keys whose entries moved (`_legacy`)
 
@@ -106,6 +116,9 @@ class SlaTracker:
         self._flushes: dict[int, asyncio.Lock] = {}  # one flush of a partition at a time
         self._revokes = 0  # how many times partitions were revoked (a tick's wait outlived its partition)
         self._legacy_keys = False  # whether the last scan of the tables met an entry keyed by a bare id
+        # (kind, partition) -> until when (µs) the partition's ticks have published every fact
+        # due, though they wrote no entry for it (`fired_key`).
+        self._fired: dict[tuple[str, int], int] = {}
 
     async def on_event(
         self, event: TicketEvent | IncidentEvent, partition: int, offset: int, now: datetime, ack: Ack,
@@ -194,7 +207,8 @@ class SlaTracker:
                     continue
                 new, outputs = self.engine.advance(old.state, now)
                 if outputs:
-                    self._stage(kind, key, partition, Entry(partition, new, old.rows), outputs)
+                    self._stage(kind, key, partition, Entry(partition, new, old.rows), outputs, by_time=True)
+                    self._staging(partition).fired[kind] = micros(now)
                     published += len(outputs)
                 else:
                     self.due.set(partition, (kind, key), new.next_due)
@@ -207,6 +221,7 @@ class SlaTracker:
         self._cache.clear()
         self._staged.clear()
         self._writing.clear()
+        self._fired.clear()
         self._revokes += 1
         self._legacy_keys = False  # the next scan says again
 
@@ -219,9 +234,22 @@ class SlaTracker:
             raw = self._read(kind, partition, key)
             if not raw:
                 return None
-            entry = Entry.load(raw)
+            entry = self._caught_up(kind, Entry.load(raw))
         self._keep(kind, key, entry)
         return entry
+
+    def _caught_up(self, kind: str, entry: Entry) -> Entry:
+        """An entry read from the table with the facts its partition's ticks published since
+        it was written (`fired_key`) taken into its state again, publishing nothing: they are
+        the facts `advance` finds due by then, with the same versions and ids. Only when one
+        is due by then: an entry written after that time (at a later event) holds them, and
+        advancing it to an earlier time would take back facts published after it."""
+        through = self._fired.get((kind, entry.partition))
+        due = entry.state.due
+        if through is None or due is None or due > through:
+            return entry
+        state, _ = self.engine.advance(entry.state, instant(through))
+        return Entry(entry.partition, state)
 
     def _legacy(self, partition: int, event: TicketEvent | IncidentEvent) -> Entry | None:
         """The entry of an entity written before ids were scoped by customer (keyed by its
@@ -243,11 +271,17 @@ class SlaTracker:
         if len(self._cache) > self._cached:
             del self._cache[next(iter(self._cache))]  # the least recently used
 
-    def _stage(self, kind: str, key: bytes, partition: int, entry: Entry, outputs: Sequence[Lifecycle]) -> None:
-        """Stage the entity's new entry and its lifecycle outputs for the next flush."""
+    def _stage(self, kind: str, key: bytes, partition: int, entry: Entry, outputs: Sequence[Lifecycle],
+               by_time: bool = False) -> None:
+        """Stage the entity's new entry and its lifecycle outputs for the next flush; `by_time`:
+        changed by a tick alone (written only with the entity's next event's change)."""
         staged = self._staging(partition)
         staged.outputs += [(o.instance_id.encode(), codec.dumps(o)) for o in outputs]
         staged.due += [o.at for o in outputs if o.type in _DUE]
+        if not by_time:
+            staged.timed.discard((kind, key))
+        elif (kind, key) not in staged.entries:
+            staged.timed.add((kind, key))
         staged.entries[(kind, key)] = entry
         self.due.set(partition, (kind, key), entry.state.next_due)
 
@@ -255,12 +289,16 @@ class SlaTracker:
         """Write a tick's entries to the tables (their outputs are stored)."""
         del self._writing[partition]
         for (kind, key), entry in staged.entries.items():
-            self.tables[kind][key] = entry.dump()
+            if (kind, key) not in staged.timed:
+                self.tables[kind][key] = entry.dump()
             self._cache.pop((kind, key), None)
             self._keep(kind, key, entry)  # a newer change staged since is read first (`_get`)
         for kind, key in staged.moved:
             self.tables[kind].pop(key, None)
             self._cache.pop((kind, key), None)
+        for kind, through in staged.fired.items():
+            self.tables[kind][fired_key(partition)] = orjson.dumps(through)
+            self._fired[(kind, partition)] = through
 
     def _statuses(self, entry: Entry) -> list[Record]:
         """The entity's status record: all its instances in one (fewer sends than one each)."""
@@ -278,6 +316,11 @@ class SlaTracker:
         already = set(self.due.indexed)
         for kind, table in self.tables.items():
             for key, raw in table.items():
+                if key.startswith(_FIRED):
+                    fired_at = orjson.loads(key)[1]
+                    if fired_at not in already:
+                        self._fired[(kind, fired_at)] = orjson.loads(raw)
+                    continue
                 entry = Entry.load(raw)
                 self._legacy_keys |= not key.startswith(b'["')  # entity_key's keys are JSON arrays
                 if entry.partition not in already:

@@ -369,3 +369,52 @@ def test_only_a_tick_writes_changes_however_old_they_are(setup) -> None:
     assert tables["ticket"] == {} and acked == []
     run(tracker.on_tick(0, lambda kind: utc("2026-11-27 10:00")))
     assert set(tables["ticket"]) == {KEY["T1"], KEY["T2"]} and acked == [0, 0]
+
+
+def test_a_tick_writes_no_entry_for_changes_by_time_alone_and_a_new_owner_publishes_nothing_twice(policy) -> None:
+    """T1 (P1, new at 10:00): response warnings 10:07:30 and 10:11:15, breach 10:15; resolution
+    warning 10:30. Ticks at 10:08 and 10:12 publish the two warnings: T1's entry stays as its
+    event wrote it, the partition's fired-through time (10:12) is written instead. A new owner
+    reading those tables publishes at 10:16 exactly what the first owner publishes (the breach,
+    version 3, same id), and at 10:31 the resolution's warning; never the warnings again."""
+    def owner_of(tables):
+        rec = Recorder()
+        return tracker_on(policy, tables, rec, Wall()), rec
+
+    tables: dict[str, dict[bytes, bytes]] = {"ticket": {}, "incident": {}}
+    first, first_rec = owner_of(tables)
+    apply(first, ticket("a", "2026-11-27 10:00", "new"), 2, 0, utc("2026-11-27 10:00"))
+    written = tables["ticket"][KEY["T1"]]
+    for minute in ("10:08", "10:12"):
+        assert run(first.on_tick(2, at(utc(f"2026-11-27 {minute}")))) == 1
+    assert tables["ticket"][KEY["T1"]] == written  # not written again
+    assert orjson.loads(tables["ticket"][b'["fired",2]']) == micros(utc("2026-11-27 10:12"))
+
+    copy = {kind: dict(table) for kind, table in tables.items()}  # what a crash leaves
+    successor, successor_rec = owner_of(copy)
+    for tracker in (first, successor):
+        run(tracker.on_tick(2, at(utc("2026-11-27 10:16"))))
+        run(tracker.on_tick(2, at(utc("2026-11-27 10:31"))))
+    assert [(e["type"], e["version"]) for e in successor_rec.events] == [("breached", 3), ("warning", 1)]
+    assert successor_rec.events == first_rec.events[2:]
+
+
+def test_an_event_after_changes_by_time_writes_them_and_a_later_entry_is_not_taken_back(setup, policy) -> None:
+    """The warning of 10:07:30 is published by a tick alone; the reply at 10:09 (met, version 2)
+    writes T1's entry with both. A new owner's fired-through time (10:08) is before that entry's
+    latest change: it takes the entry as it is (advancing it to 10:08 would retract the met)."""
+    tracker, tables, rec, _ = setup
+    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
+    run(tracker.on_tick(1, at(utc("2026-11-27 10:08"))))
+    reply = ticket("b", "2026-11-27 10:09", "open", reply=True)
+    apply(tracker, reply, 1, 1, utc("2026-11-27 10:09"))
+    assert [(e["type"], e["version"]) for e in rec.events] == [("warning", 1), ("met", 2)]
+    entry = Entry.load(tables["ticket"][KEY["T1"]])
+    assert entry.state.ledgers["ticket:T1:gold:response"].version == 2
+
+    successor_rec = Recorder()
+    successor = tracker_on(policy, tables, successor_rec, Wall())
+    apply(successor, reply, 1, 1, utc("2026-11-27 10:10"))  # read again (say, not yet committed)
+    apply(successor, ticket("c", "2026-11-27 10:11", "pending"), 1, 2, utc("2026-11-27 10:11"))
+    run(successor.on_tick(1, at(utc("2026-11-27 10:12"))))
+    assert successor_rec.events == []
