@@ -14,6 +14,12 @@ acknowledged, so they are read and applied again on the old state, and publish a
 the outputs in flight at the crash (same event ids; consumers drop the copies). Before,
 entries were written first and a new owner published again every output whose input was
 not yet committed, which in a backlog was most of them (59-146 % copies in chaos runs).
+
+A tick's change by time alone (a warning or breach due, no event) writes no entry: the
+tick writes the partition's fired-through time (`fired_key`), and an entry read from the
+table takes the facts due by then into its state again without publishing them (the
+engine derives the same facts, versions and ids). Most of a paced load's changes are by
+time, and the entry's JSON, its store and changelog writes were a sixth of the worker's time.
 """
 
 from __future__ import annotations
