@@ -138,7 +138,7 @@ class SlaTracker:
             self._index(partition)
             key = entity_key(event.kind, event.customer, event.entity_id)
             old = self._get(partition, event.kind, key) or self._legacy(partition, event)
-            new, outputs = self.engine.apply(old.state if old else None, event, now)
+            new, outputs = self.engine.apply(old.state if old else None, event, self._not_before(event.kind, partition, now))
             changed = old is None or new != old.state  # else a duplicate: nothing changed, nothing to say
             if changed:
                 self._stage(event.kind, key, partition, Entry(partition, new, old.rows if old else {}), outputs)
@@ -207,6 +207,7 @@ class SlaTracker:
             now = clock(source)
             if now is None:
                 continue
+            now = self._not_before(source, partition, now)
             for kind, key in self.due.pop_due(partition, source, now):
                 old = self._get(partition, kind, key)
                 if old is None:
@@ -243,6 +244,13 @@ class SlaTracker:
             entry = self._caught_up(kind, Entry.load(raw))
         self._keep(kind, key, entry)
         return entry
+
+    def _not_before(self, kind: str, partition: int, now: datetime) -> datetime:
+        """`now`, or the partition's fired-through time when that is later: a new owner whose
+        clock holds behind what the last owner's ticks published (a backlog after a takeover)
+        would otherwise take those facts back as not yet due, and publish them again later."""
+        through = self._fired.get((kind, partition))
+        return now if through is None or micros(now) >= through else instant(through)
 
     def _caught_up(self, kind: str, entry: Entry) -> Entry:
         """An entry read from the table with the facts its partition's ticks published since

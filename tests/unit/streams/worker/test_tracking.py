@@ -418,3 +418,25 @@ def test_an_event_after_changes_by_time_writes_them_and_a_later_entry_is_not_tak
     apply(successor, ticket("c", "2026-11-27 10:11", "pending"), 1, 2, utc("2026-11-27 10:11"))
     run(successor.on_tick(1, at(utc("2026-11-27 10:12"))))
     assert successor_rec.events == []
+
+
+def test_a_new_owner_whose_clock_holds_behind_the_fired_through_time_takes_nothing_back(policy) -> None:
+    """The first owner's ticks published T1's warnings (10:07:30, 10:11:15; fired through
+    10:12). A new owner with a backlog holds its clock behind, at 10:09: its tick there and T1's
+    next event (10:10, no change to the clock) publish nothing (not due yet, the warnings would
+    have been retracted as corrections and published again with new ids); at 10:16 the breach
+    comes as version 3, as from the first owner."""
+    tables: dict[str, dict[bytes, bytes]] = {"ticket": {}, "incident": {}}
+    first = tracker_on(policy, tables, Recorder(), Wall())
+    apply(first, ticket("a", "2026-11-27 10:00", "new"), 2, 0, utc("2026-11-27 10:00"))
+    for minute in ("10:08", "10:12"):
+        run(first.on_tick(2, at(utc(f"2026-11-27 {minute}"))))
+
+    rec = Recorder()
+    successor = tracker_on(policy, tables, rec, Wall())
+    run(successor.on_tick(2, at(utc("2026-11-27 10:09"))))
+    run(successor.on_event(ticket("b", "2026-11-27 10:10", "open"), 2, 1, utc("2026-11-27 10:09"), no_ack))
+    run(successor.on_tick(2, at(utc("2026-11-27 10:09"))))
+    assert rec.events == []
+    run(successor.on_tick(2, at(utc("2026-11-27 10:16"))))
+    assert [(e["type"], e["version"]) for e in rec.events] == [("breached", 3)]
