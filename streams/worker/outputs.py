@@ -20,7 +20,6 @@ import asyncio
 from typing import Any, Callable, Sequence
 
 import faust
-import orjson
 from confluent_kafka import KafkaError, Message, Producer
 from faust.types import TP
 
@@ -41,7 +40,7 @@ class Outputs:
         self._producer = Producer({**config, "acks": "all", "enable.idempotence": True, "linger.ms": linger_ms,
                                    "queue.buffering.max.kbytes": 65536})
         self._lost: str | None = None
-        self._types: dict[str, Any] = {}  # lifecycle type -> its labelled counter
+        self._types: dict[bytes, Any] = {}  # lifecycle type -> its labelled counter
         # Records not yet stored, per generation (a `stored()` call closes one), oldest first.
         self._generation = 0
         self._unstored: dict[int, int] = {}
@@ -49,14 +48,17 @@ class Outputs:
     def send(self, topic: str, records: Sequence[tuple[bytes | None, bytes]], lifecycle: bool = False,
              headers: dict[str, str | bytes | None] | None = None) -> None:
         """Queue records for `topic` (counted by topic, and on the breach topic by type); returns at once."""
+        types: dict[bytes, int] = {}
         for key, value in records:
             self._produce(topic, value, key, self._delivered, headers=headers)
             if lifecycle:
-                type_ = orjson.loads(value)["type"]
-                counter = self._types.get(type_)
-                if counter is None:
-                    counter = self._types[type_] = LIFECYCLE.labels(type_)
-                counter.inc()
+                type_ = _type_of(value)
+                types[type_] = types.get(type_, 0) + 1
+        for type_, n in types.items():  # one increment per type and call: one per record was a lock each
+            counter = self._types.get(type_)
+            if counter is None:
+                counter = self._types[type_] = LIFECYCLE.labels(type_.decode())
+            counter.inc(n)
         PUBLISHED.labels(topic).inc(len(records))
         self._producer.poll(0)  # delivery reports of earlier sends
 
@@ -111,6 +113,14 @@ class Outputs:
         if error is not None:
             SEND_FAILURES.labels(msg.topic() or "").inc()
             self._lost = self._lost or f"{msg.topic()}: {error.str()}"
+
+
+def _type_of(record: bytes) -> bytes:
+    """The `type` of a record on the breach topic, read from its JSON without parsing it: the
+    records are flat objects, and a quote inside a string value is escaped, so the first
+    `"type":"` is the key's (a parse per record was a per cent of a paced worker's time)."""
+    start = record.find(b'"type":"') + 8
+    return record[start:record.find(b'"', start)] if start >= 8 else b"unknown"
 
 
 class DirectTable(faust.Table):
