@@ -636,6 +636,12 @@ def _lifecycle(state: EntityState, last: Applied, plan: _Plan, instance: str, ve
     )
 
 
+def published_until(state: EntityState) -> int | None:
+    """The latest instant of a fact the entity's instances published (None: none yet). A
+    caller whose clock stands behind it would see those facts as not yet due and retract them."""
+    return max((p.at for ledger in state.ledgers.values() for p in ledger.facts.values()), default=None)
+
+
 def teams_of(events: Iterable[Applied], teams: tuple[tuple[int, str], ...] = ()) -> tuple[tuple[int, str], ...]:
     """`teams` with those of `events` added (sorted, each once: any order of the same events gives the same)."""
     new = {(i, cast(str, e[i])) for e in events for i in (_GROUP, _SUPPLIER) if e[i]}

@@ -34,7 +34,7 @@ import orjson
 from schemas import codec
 from schemas.events import IncidentEvent, TicketEvent
 from schemas.outputs import Lifecycle, LifecycleType, entity_key
-from streams.engine.clocks import ClockEngine, EntityState
+from streams.engine.clocks import ClockEngine, EntityState, published_until
 from streams.engine.instants import instant, micros
 from streams.engine.state_codec import state_from_json, state_to_json
 from streams.metrics import DEADLINE_DELAY
@@ -138,7 +138,8 @@ class SlaTracker:
             self._index(partition)
             key = entity_key(event.kind, event.customer, event.entity_id)
             old = self._get(partition, event.kind, key) or self._legacy(partition, event)
-            new, outputs = self.engine.apply(old.state if old else None, event, self._not_before(event.kind, partition, now))
+            now = self._not_before(event.kind, partition, now, old.state if old else None)
+            new, outputs = self.engine.apply(old.state if old else None, event, now)
             changed = old is None or new != old.state  # else a duplicate: nothing changed, nothing to say
             if changed:
                 self._stage(event.kind, key, partition, Entry(partition, new, old.rows if old else {}), outputs)
@@ -245,12 +246,16 @@ class SlaTracker:
         self._keep(kind, key, entry)
         return entry
 
-    def _not_before(self, kind: str, partition: int, now: datetime) -> datetime:
-        """`now`, or the partition's fired-through time when that is later: a new owner whose
-        clock holds behind what the last owner's ticks published (a backlog after a takeover)
-        would otherwise take those facts back as not yet due, and publish them again later."""
-        through = self._fired.get((kind, partition))
-        return now if through is None or micros(now) >= through else instant(through)
+    def _not_before(self, kind: str, partition: int, now: datetime, state: EntityState | None = None) -> datetime:
+        """`now`, or when later the partition's fired-through time or the latest fact `state`
+        published: a new owner whose clock holds behind what the last owner published (a
+        backlog after a takeover) would otherwise take those facts back as not yet due, and
+        publish them again later under new ids."""
+        at = micros(now)
+        latest = max(at, self._fired.get((kind, partition), at))
+        if state is not None:
+            latest = max(latest, published_until(state) or at)
+        return now if latest == at else instant(latest)
 
     def _caught_up(self, kind: str, entry: Entry) -> Entry:
         """An entry read from the table with the facts its partition's ticks published since

@@ -440,3 +440,21 @@ def test_a_new_owner_whose_clock_holds_behind_the_fired_through_time_takes_nothi
     assert rec.events == []
     run(successor.on_tick(2, at(utc("2026-11-27 10:16"))))
     assert [(e["type"], e["version"]) for e in rec.events] == [("breached", 3)]
+
+
+def test_a_new_owner_whose_clock_holds_behind_facts_published_at_an_event_takes_nothing_back(policy) -> None:
+    """The first owner applies T1's update of 10:16 at 10:16: the warnings (10:07:30, 10:11:15)
+    and the breach (10:15) are published with it, by the event, not a tick. A new owner with a
+    backlog holds its clock at 10:10 and applies T1's next update (10:17): nothing is taken back
+    (before, the warning of 10:11:15 and the breach lay ahead of 10:10: two corrections)."""
+    tables: dict[str, dict[bytes, bytes]] = {"ticket": {}, "incident": {}}
+    rec = Recorder()
+    first = tracker_on(policy, tables, rec, Wall())
+    apply(first, ticket("a", "2026-11-27 10:00", "new"), 2, 0, utc("2026-11-27 10:00"))
+    apply(first, ticket("b", "2026-11-27 10:16", "open"), 2, 1, utc("2026-11-27 10:16"))
+    assert [e["type"] for e in rec.events] == ["warning", "warning", "breached"]
+
+    successor_rec = Recorder()
+    successor = tracker_on(policy, tables, successor_rec, Wall())
+    apply(successor, ticket("c", "2026-11-27 10:17", "pending"), 2, 2, utc("2026-11-27 10:10"))
+    assert successor_rec.events == []
