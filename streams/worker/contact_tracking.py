@@ -29,6 +29,7 @@ from streams.engine.contacts import (Added, ContactIntervals, SeriesKey, SlotKey
                                      load_series, load_slot)
 from streams.engine.instants import micros
 from streams.metrics import CONTACT_INTERVALS
+from streams.worker.ownership import Ownership
 from streams.worker.types import Record, Table
 
 Publish = Callable[[Sequence[Record], Sequence[Record]], Awaitable[None]]  # intervals, alerts
@@ -64,7 +65,7 @@ class ContactTracker:
         self.wall = wall
         self.lateness, self.idle, self.keep = lateness, idle, keep
         self._parts: dict[int, _Partition] = {}
-        self._revokes = 0  # how many times partitions were revoked (a tick's wait outlived its partition)
+        self._ownership = Ownership()
 
     def on_contact(self, contact: ContactEvent, partition: int, offset: int, appended: datetime | None = None) -> Added:
         """Count a contact read at `offset` (held until its interval is published and written)."""
@@ -94,11 +95,9 @@ class ContactTracker:
             return 0
         if intervals or alerts:
             CONTACT_INTERVALS.inc(len(intervals))
-            revokes = self._revokes
             await self.publish([(i.queue.encode(), codec.dumps(i)) for i in intervals],
                                [(f"contact:{a.contract_id}:{a.queue}".encode(), codec.dumps(a)) for a in alerts])
-            await self.stored()
-            if revokes != self._revokes:
+            if not await self._ownership.kept_through(self.stored):
                 return 0  # revoked meanwhile: the new owner counts the contacts again from the commits
         # Dumped now, not before the wait: contacts counted meanwhile are in the entries too (as
         # counted, and not yet published), so they are never counted again after a crash.
@@ -120,7 +119,7 @@ class ContactTracker:
     def forget(self) -> None:
         """Partitions were revoked: drop them (what was not written is read again)."""
         self._parts.clear()
-        self._revokes += 1
+        self._ownership.revoked()
 
     def _partition(self, partition: int) -> _Partition:
         part = self._parts.get(partition)

@@ -31,6 +31,7 @@ from streams.engine.service_slo import ServiceEntry, ServiceSlo
 from streams.engine.slo import epoch_minute, minute_start
 from streams.engine.slo_plan import SloPlan
 from streams.metrics import MINUTES_CLOSED
+from streams.worker.ownership import Ownership
 from streams.worker.types import Record, Table
 
 Publish = Callable[[Sequence[Record], Sequence[Record], Sequence[Record]], Awaitable[None]]  # minutes, alerts, statuses
@@ -73,9 +74,7 @@ class ProbeTracker:
         self.status_every = status_every  # minutes of event time between statuses while catching up
         self.slo = ServiceSlo(plan)
         self._parts: dict[int, _Partition] = {}
-        # Revocations so far: a tick whose wait for the broker outlived its partition writes nothing
-        # (a late write would land in the changelog after the new owner's).
-        self._revokes = 0
+        self._ownership = Ownership()
 
     def on_event(self, event: ProbeEvent, partition: int, offset: int, appended: datetime | None = None) -> Outcome:
         """Count a probe result; until its minute is closed and written, `held` names it (or an
@@ -160,10 +159,8 @@ class ProbeTracker:
             alerts += a
             statuses += s
         if minutes or alerts or statuses:
-            revokes = self._revokes
             await self.publish(minutes, alerts, statuses)
-            await self.stored()
-            if revokes != self._revokes:
+            if not await self._ownership.kept_through(self.stored):
                 return 0  # revoked meanwhile: the new owner counts the results again from the commits
         for service, entry in entries:  # only once the outputs are stored
             self.table[service.encode()] = entry.dump()
@@ -181,7 +178,7 @@ class ProbeTracker:
     def forget(self) -> None:
         """Partitions were revoked: drop open buckets (their results are delivered again)."""
         self._parts.clear()
-        self._revokes += 1
+        self._ownership.revoked()
 
     def open_minutes(self) -> int:
         """Minute buckets counting results in the owned partitions."""

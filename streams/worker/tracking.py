@@ -39,6 +39,7 @@ from streams.engine.instants import instant, micros
 from streams.engine.state_codec import state_from_json, state_to_json
 from streams.metrics import DEADLINE_DELAY
 from streams.worker.due_index import DueIndex
+from streams.worker.ownership import Ownership
 from streams.worker.types import Ack, Record, Table
 
 Publish = Callable[[Sequence[Record], Sequence[Record]], Awaitable[None]]  # breaches, statuses; does not wait
@@ -120,7 +121,7 @@ class SlaTracker:
         # A tick's entries while the broker stores their outputs, before they are written.
         self._writing: dict[int, _Staged] = {}
         self._flushes: dict[int, asyncio.Lock] = {}  # one flush of a partition at a time
-        self._revokes = 0  # how many times partitions were revoked (a tick's wait outlived its partition)
+        self._ownership = Ownership()
         self._legacy_keys = False  # whether the last scan of the tables met an entry keyed by a bare id
         # (kind, partition) -> until when (µs) the partition's ticks have published every fact
         # due, though they wrote no entry for it (`fired_key`).
@@ -180,9 +181,8 @@ class SlaTracker:
                     DEADLINE_DELAY.observe(max((wall - at).total_seconds(), 0.0))
             # Outside the entity lock: the partition's next events are applied while the broker
             # stores (one wait per tick held the event reading about a tenth of the time).
-            revokes = self._revokes
-            await self.stored()  # every output and status row of these entries, before the entries
-            if revokes != self._revokes:
+            # Every output and status row of these entries is stored before the entries.
+            if not await self._ownership.kept_through(self.stored):
                 return  # revoked meanwhile: the new owner applies the events again
             self._write(partition, staged)
             # The event feed commits acknowledged records only once the broker has stored
@@ -230,7 +230,7 @@ class SlaTracker:
         self._staged.clear()
         self._writing.clear()
         self._fired.clear()
-        self._revokes += 1
+        self._ownership.revoked()
         self._legacy_keys = False  # the next scan says again
 
     def _get(self, partition: int, kind: str, key: bytes) -> Entry | None:
