@@ -7,7 +7,10 @@ KAFKA := deploy/kafka/kafka-local
 
 .PHONY: install demo test unit integration lint chaos kafka-start kafka-stop bench clean
 
-$(BIN)/slastream: pyproject.toml
+# setup.py compiles engine modules (mypyc) at install: an edited one installs again.
+ENGINE := $(wildcard streams/engine/*.py)
+
+$(BIN)/slastream: pyproject.toml setup.py $(ENGINE)
 	$(PYTHON) -m venv $(VENV)
 	PYTHONWARNINGS=ignore $(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
@@ -64,4 +67,4 @@ bench: install
 	$(BIN)/python bench/whatif.py
 
 clean:
-	rm -rf var .kafka-local
+	rm -rf var .kafka-local build streams/engine/*.so slastream_engine__mypyc*.so

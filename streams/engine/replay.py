@@ -50,6 +50,7 @@ class Replay:
     engine: ClockEngine
     states: dict[Key, EntityState | bytes] = field(default_factory=dict)  # bytes: put away (zlib of state_codec)
     watermark: datetime | None = None
+    _now: int = -(2**63)  # the watermark in microseconds (instants.py), before any instant until the first event
     _due: list[tuple[int, Key]] = field(default_factory=list)  # (due instant in microseconds, entity)
     _scheduled: dict[Key, int] = field(default_factory=dict)
     put_away_after: int = span(PUT_AWAY_AFTER)  # microseconds
@@ -57,32 +58,39 @@ class Replay:
 
     def feed(self, event: TicketEvent | IncidentEvent) -> list[Lifecycle]:
         """Apply one event at the current watermark, then fire what became due elsewhere."""
-        self.watermark = max(self.watermark or event.occurred_at, event.occurred_at)
+        at = micros(event.occurred_at)
+        if at > self._now:
+            self.watermark, self._now = event.occurred_at, at
         key = (event.kind, event.customer, event.entity_id)
-        state, out = self.engine.apply(self._state(key), event, self.watermark)
+        state, out = self.engine.apply_us(self._state(key), event, self._now)
         self._store(key, state)
-        return out + self.advance(self.watermark)
+        return self._moved(out)
 
     def advance(self, until: datetime) -> list[Lifecycle]:
         """Move the watermark on to `until` (no event came meanwhile) and fire what became due."""
-        self.watermark = max(self.watermark or until, until)
-        now = micros(self.watermark)
-        out = self._fire(now, self.watermark) if self._due and self._due[0][0] <= now else []
+        at = micros(until)
+        if at > self._now:
+            self.watermark, self._now = until, at
+        return self._moved([])
+
+    def _moved(self, out: list[Lifecycle]) -> list[Lifecycle]:
+        """`out` and what became due by the watermark; put away what stopped long before."""
+        now = self._now
+        if self._due and self._due[0][0] <= now:
+            self._fire(now, out)
         if self._swept is None or now - self._swept >= self.put_away_after:
             self._sweep(now)
         return out
 
-    def _fire(self, now: int, watermark: datetime) -> list[Lifecycle]:
-        out: list[Lifecycle] = []
+    def _fire(self, now: int, out: list[Lifecycle]) -> None:
         while self._due and self._due[0][0] <= now:
             due, other = heapq.heappop(self._due)
             if self._scheduled.get(other) != due:
                 continue  # superseded by a later schedule
             del self._scheduled[other]
-            state, more = self.engine.advance(self._loaded(self.states[other]), watermark)
+            state, more = self.engine.advance_us(self._loaded(self.states[other]), now)
             self._store(other, state)
             out += more
-        return out
 
     def _store(self, key: Key, state: EntityState) -> None:
         self.states[key] = state

@@ -36,6 +36,20 @@ TOPICS = {"ticket": "sla.tickets"}
 KEY = {t: entity_key("ticket", "acme", t) for t in ("T1", "T2", "T3")}
 
 
+class _Broken:
+    """An engine whose every `apply` fails, as a bug in it would (a compiled engine's methods
+    cannot be replaced, so this stands in front of one)."""
+
+    def __init__(self, engine: ClockEngine) -> None:
+        self._engine = engine
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._engine, name)
+
+    def apply(self, *args: object) -> None:
+        raise RuntimeError("engine broke")
+
+
 class World:
     """A router with the SLA tracker on dict tables; records are numbered per topic."""
 
@@ -58,11 +72,7 @@ class World:
         async def reject(record: Consumed, reason: Reason, detail: str) -> None:
             self.letters.append((record.topic, record.offset, reason, detail))
 
-        engine = ClockEngine(POLICY)
-        if fail_sla:
-            def broken(*args):
-                raise RuntimeError("engine broke")
-            engine.apply = broken  # type: ignore[method-assign]
+        engine = ClockEngine(POLICY) if not fail_sla else _Broken(ClockEngine(POLICY))
         self.tracker = SlaTracker(engine, {"ticket": {}, "incident": {}}, publish, lambda: self.wall, stored=stored)
         self.clock = PartitionClock(lambda: self.wall, lateness=lateness)
         self.router = Router(Limits(), self.clock, reject, self.tracker)
