@@ -11,6 +11,9 @@ instance, and peak RSS. The updates are generated 10,000 at a time outside the t
 parts, as a replay reads a file: what stays in memory is the engine's.
 
     python bench/clocks.py [--updates 1000000] [--tickets 100000]
+
+The title says whether the engine ran compiled (setup.py) or as Python; SLASTREAM_ENGINE=python
+runs it as Python where it is compiled (A/B runs).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas.events import Priority, TicketEvent, TicketStatus  # noqa: E402
 from schemas.policy import Policy, parse_policy  # noqa: E402
+from streams.engine import build  # noqa: E402
 from streams.engine.clocks import ClockEngine  # noqa: E402
 from streams.engine.replay import Replay  # noqa: E402
 from streams.engine.state_codec import dump_state  # noqa: E402
@@ -170,7 +174,8 @@ def main() -> None:
         sizes += len(dump_state(state))
         instances += len(replay.engine.status(state, replay.watermark))
 
-    table = Table(title=f"clock engine, {total:,} ticket updates over {args.tickets:,} tickets, one core (CPU time)")
+    table = Table(title=f"clock engine ({build()}), {total:,} ticket updates over {args.tickets:,} tickets, one core "
+                        "(CPU time)")
     table.add_column("what")
     table.add_column("events/s", justify="right")
     table.add_column("note")

@@ -33,6 +33,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DEFAULT_PARTITIONS, bare_faust, isolated_run, measure, processes, raw_consume, start_all  # noqa: E402
+from streams.engine import build  # noqa: E402
 from streams.kafka_util import group_assignments, read_all  # noqa: E402
 from streams.tools.produce import OrderedSends, wait_for_topics  # noqa: E402
 from streams.tools.workerproc import cpu_seconds, peak_rss_mib  # noqa: E402
@@ -178,7 +179,8 @@ def main() -> None:
         for w in workers:
             w.stop()
 
-    table = Table(title=f"live SLA tracking, {args.workers} worker process(es), {args.partitions} partitions")
+    table = Table(title=f"live SLA tracking, {args.workers} worker process(es), {args.partitions} partitions, "
+                        f"engine {build()}")
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("baseline: raw consume (confluent-kafka), events/s", f"{raw_rate:,.0f}")

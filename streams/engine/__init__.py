@@ -3,7 +3,9 @@
 Some of these modules may be compiled (setup.py: mypyc, at install). A compiled module sits
 beside its source and Python prefers it, so a source edited since the build would not run;
 then the whole compiled group is passed over (its modules call each other natively) and the
-sources run until the next install (`make install` rebuilds when a source changed).
+sources run until the next install (`make install` builds again when a source changed).
+SLASTREAM_ENGINE=python passes it over too (profiles that see the engine's Python frames,
+A/B runs).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -19,16 +22,15 @@ from typing import Sequence
 _HERE = Path(__file__).parent
 
 
-def _sources_if_stale() -> dict[str, str]:
-    """Module name -> source path of every compiled module, if any of them is older than its source."""
-    compiled = {}
+def _compiled() -> dict[str, tuple[Path, Path]]:
+    """Module name -> (compiled file, source) of every compiled module here."""
+    out = {}
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         for built in _HERE.glob(f"*{suffix}"):
             source = built.with_name(built.name[: -len(suffix)] + ".py")
             if source.exists():
-                compiled[f"{__name__}.{source.stem}"] = (built, source)
-    stale = any(src.stat().st_mtime > built.stat().st_mtime for built, src in compiled.values())
-    return {name: str(src) for name, (_, src) in compiled.items()} if stale else {}
+                out[f"{__name__}.{source.stem}"] = (built, source)
+    return out
 
 
 class _SourcesFirst(importlib.abc.MetaPathFinder):
@@ -43,7 +45,17 @@ class _SourcesFirst(importlib.abc.MetaPathFinder):
         return None if source is None else importlib.util.spec_from_file_location(name, source)
 
 
-if _stale := _sources_if_stale():
-    print(f"slastream: {_HERE} changed since it was compiled; it runs as Python until `make install`",
-          file=sys.stderr)
-    sys.meta_path.insert(0, _SourcesFirst(_stale))
+if _built := _compiled():
+    _stale = [src.name for built, src in _built.values() if src.stat().st_mtime > built.stat().st_mtime]
+    if _stale:
+        print(f"slastream: {', '.join(sorted(_stale))} in {_HERE} changed since the engine was compiled; "
+              "it runs as Python until `make install`", file=sys.stderr)
+    if _stale or os.environ.get("SLASTREAM_ENGINE") == "python":
+        sys.meta_path.insert(0, _SourcesFirst({name: str(src) for name, (_, src) in _built.items()}))
+
+
+def build() -> str:
+    """How the SLA engine runs here: "compiled" (mypyc) or "python" (benchmarks print it)."""
+    from streams.engine import clocks
+
+    return "python" if (clocks.__file__ or "").endswith(".py") else "compiled"

@@ -419,15 +419,15 @@ class ClockEngine:
                 # Stopped for good (a response or acknowledge clock): later events change nothing
                 # but where the walk stands.
                 last = events[-1]
-                return Run(len(events), run.started, last.at, run.elapsed, last.level, False, run.stopped_at,
-                           run.cycle, run.facts, None)
+                return _new(Run, (len(events), run.started, last.at, run.elapsed, last.level, False, run.stopped_at,
+                                  run.cycle, run.facts, None, False))
             if plan.team_at >= 0 and not run.running and run.stopped_at is None and run.n + 1 == len(events):
                 # A team's clock that waits for the ticket to come back: an event of another team's
                 # (not a stop) moves only where the walk stands.
                 ev, before = events[-1], events[-2]
                 if ev[plan.team_at] != plan.team and before[plan.team_at] != plan.team and ev.status not in plan.stops:
-                    return Run(len(events), run.started, ev.at, run.elapsed, ev.level, False, None, run.cycle,
-                               run.facts, None)
+                    return _new(Run, (len(events), run.started, ev.at, run.elapsed, ev.level, False, None, run.cycle,
+                                      run.facts, None, False))
         calendar, targets, levels = plan.calendar, plan.targets, plan.thresholds
         team_at, team = plan.team_at, plan.team
         if run is None:
@@ -474,9 +474,9 @@ class ClockEngine:
                     facts, own = dict(facts), True
                 stopped_at, fired = at, True
                 if target is not None and elapsed > target and "breached" not in facts:
-                    facts["breached"] = Fact("breached", "breached", at, level, target, elapsed, None)  # re-targeted below elapsed
+                    facts["breached"] = _new(Fact, ("breached", "breached", at, level, target, elapsed, None))  # re-targeted below elapsed
                 key = f"outcome:{cycle}"
-                facts[key] = Fact(key, "missed" if "breached" in facts else "met", at, level, target, elapsed, None)
+                facts[key] = _new(Fact, (key, "missed" if "breached" in facts else "met", at, level, target, elapsed, None))
             elif stopped_at is not None and plan.reopens and ev.status not in plan.terminal:
                 stopped_at, cycle = None, cycle + 1
             running = stopped_at is None and ev.status not in plan.pause and held
@@ -489,7 +489,7 @@ class ClockEngine:
                     if elapsed >= needed and key not in facts:
                         if not own:
                             facts, own = dict(facts), True
-                        facts[key] = Fact(key, type_, at, level, target, elapsed, fraction)
+                        facts[key] = _new(Fact, (key, type_, at, level, target, elapsed, fraction))
                 due = _next_threshold(facts, calendar, thresholds, prev, elapsed)
         return _new(Run, (len(events), run.started, prev, elapsed, level, running, stopped_at, cycle, facts, due, False))
 
@@ -588,8 +588,8 @@ class ClockEngine:
             version += 1
             outputs.append(_lifecycle(state, last, plan, instance, version, _TYPES[fact.type], at, fact.level,
                                       fact.target, fact.elapsed, fact.threshold, eid))
-            facts[fact.key] = Published(fact.type, fact.at, eid, summary)
-        return Ledger(version, facts, retracted)
+            facts[fact.key] = _new(Published, (fact.type, fact.at, eid, summary))
+        return _new(Ledger, (version, facts, retracted))
 
     def _reconcile(self, state: EntityState, now: int, events: tuple[Applied, ...],
                    runs: Mapping[str, Run]) -> tuple[EntityState, list[Lifecycle]]:
@@ -708,7 +708,7 @@ def _segment(facts: dict[str, Fact], calendar: Calendar, thresholds: tuple[Thres
             continue  # already fired, or not reached in this segment (no need to locate it)
         at = t0 if e0 >= needed else calendar.add_us(t0, needed - e0)
         if at < t1 or (inclusive and at == t1):
-            facts[key] = Fact(key, type_, at, level, target, needed if needed > e0 else e0, fraction)
+            facts[key] = _new(Fact, (key, type_, at, level, target, needed if needed > e0 else e0, fraction))
 
 
 def _secs(value: int | None) -> float | None:
