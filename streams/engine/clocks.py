@@ -503,8 +503,8 @@ class ClockEngine:
         facts = dict(run.facts)
         _segment(facts, calendar, thresholds, run.prev, now, run.elapsed, calendar.elapsed_us(run.prev, now),
                  run.level, plan.targets[run.level], False)  # a fact at `now` itself may still be undone by an event at `now`
-        return run._replace(facts=facts, due=_next_threshold(facts, calendar, thresholds, run.prev, run.elapsed),
-                            rolled=True)
+        return _new(Run, (run.n, run.started, run.prev, run.elapsed, run.level, run.running, run.stopped_at, run.cycle,
+                          facts, _next_threshold(facts, calendar, thresholds, run.prev, run.elapsed), True))
 
     @staticmethod
     def _facts_at(run: Run, plan: _Plan, now: int) -> tuple[Mapping[str, Fact], int | None]:
@@ -553,7 +553,8 @@ class ClockEngine:
             deadline = facts["breached"].at
         state: Literal["running", "paused", "stopped"] = (
             "stopped" if run.stopped_at is not None else ("running" if run.running else "paused"))
-        return _Derived(facts, state, run.level, target, elapsed, deadline, min((d for d in dues if d > now), default=None))
+        return _new(_Derived, (facts, state, run.level, target, elapsed, deadline,
+                               min((d for d in dues if d > now), default=None)))
 
     # -- reconciliation ---------------------------------------------------------------
 
