@@ -66,5 +66,6 @@ bench: install
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-19092} $(BIN)/python bench/probes.py --live 60000
 	$(BIN)/python bench/whatif.py
 
+# Removes the compiled engine and the install stamp with it: the next make installs and compiles again.
 clean:
-	rm -rf var .kafka-local build streams/engine/*.so slastream_engine__mypyc*.so
+	rm -rf var .kafka-local build streams/engine/*.so slastream_engine__mypyc*.so $(BIN)/slastream
