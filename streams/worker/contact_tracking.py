@@ -3,9 +3,9 @@ and the pure core (streams/engine/contacts.py).
 
 Contacts are counted in memory, in their partition's slots; each tick publishes the
 intervals the watermark has passed and their objective facts, waits until the broker has
-stored them, then writes the slots and series that changed to the table (one entry each:
-a slot holds its contacts' ids, so a contact read again after a crash is recognised as
-counted) and deletes those forgotten. A commit may pass a contact only once its interval
+stored them, then writes the series and slots that changed to the table (one entry each,
+series first: see `on_tick`; a slot holds its contacts' ids, so a contact read again after
+a crash is recognised as counted) and deletes those forgotten. A commit may pass a contact only once its interval
 is published and written (`held`), as for probe results and their minutes: a crash before
 loses nothing, the contact is read again and counted (or found counted) in the old
 entries, and the outputs it causes are the same (same interval versions, same alert ids;
@@ -101,11 +101,14 @@ class ContactTracker:
                 return 0  # revoked meanwhile: the new owner counts the contacts again from the commits
         # Dumped now, not before the wait: contacts counted meanwhile are in the entries too (as
         # counted, and not yet published), so they are never counted again after a crash.
+        # Series before slots: a crash between the writes leaves a prefix of them, and a slot
+        # written as published (not dirty) is never judged again, so its judgement must already
+        # be in its series; a slot still dirty is closed and judged again (same facts, same ids).
         until = part.engine.closed_until
-        for key, slot in slots.items():
-            self.table[slot_key(key)] = orjson.dumps({"p": partition, "until": until, **dump_slot(slot)})
         for skey, kept in series.items():
             self.table[series_key(skey)] = orjson.dumps({"p": partition, "until": until, **dump_series(kept)})
+        for key, slot in slots.items():
+            self.table[slot_key(key)] = orjson.dumps({"p": partition, "until": until, **dump_slot(slot)})
         for key in dropped:
             self.table.pop(slot_key(key), None)
         for skey in gone:

@@ -7,6 +7,7 @@ import asyncio
 from datetime import timedelta
 
 import orjson
+import pytest
 
 from schemas.policy import parse_policy
 from streams.worker.contact_tracking import ContactTracker
@@ -88,3 +89,54 @@ def test_a_tick_whose_partition_is_revoked_during_its_wait_writes_nothing() -> N
     h.tracker.stored = revoked_while_stored
     assert h.tick() == 0
     assert h.table == {}
+
+
+class Killed(BaseException):
+    """The worker killed (SIGKILL) in the middle of a tick's table writes."""
+
+
+class KilledAfter(dict):
+    """A table whose owner dies after `writes` more writes: the earlier ones are in it."""
+
+    def __init__(self, table: dict[bytes, bytes], writes: int) -> None:
+        super().__init__(table)
+        self.left = writes
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        if self.left == 0:
+            raise Killed
+        self.left -= 1
+        super().__setitem__(key, value)
+
+
+def alerts_by_fact(alerts: list[dict]) -> set[tuple[str, str, str]]:
+    return {(a["measure"], a["type"], a["interval_start"]) for a in alerts}
+
+
+@pytest.mark.parametrize("writes", [0, 1, 2, 3])  # that tick writes three series and a slot
+def test_a_kill_between_a_ticks_table_writes_publishes_no_recovery_twice(writes: int) -> None:
+    # 10:00 misses its service level (1 of 2 within 20 s: a breach); 10:15 meets it (one
+    # contact answered in 5 s: a recovery); 10:30 meets it too: nothing, the queue recovered.
+    met_1015, met_1030 = contact("m1", "2026-12-01 10:15:00", 5), contact("m2", "2026-12-01 10:30:00", 5)
+    whole = Harness()
+    for batch in (TWO, [met_1015], [met_1030]):
+        whole.send(*batch)
+        whole.tick()
+    expected = alerts_by_fact(whole.alerts)
+    assert expected == {("service_level", "breached", "2026-12-01T10:00:00Z"),
+                        ("service_level", "recovered", "2026-12-01T10:15:00Z")}
+    # The owner publishes 10:15's recovery, then dies after `writes` of that tick's writes (the
+    # 10:15 slot and the queue's three series changed). A new owner takes over from the table.
+    first = Harness()
+    first.send(*TWO)
+    first.tick()
+    first.send(met_1015)
+    first.tracker.table = KilledAfter(first.table, writes)
+    with pytest.raises(Killed):
+        first.tick()
+    again = Harness(dict(first.tracker.table))
+    again.send(met_1015, offset=2)  # not committed: read again
+    again.tick()
+    again.send(met_1030)
+    again.tick()
+    assert alerts_by_fact(first.alerts + again.alerts) == expected  # copies of a fact (same id) only
