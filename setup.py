@@ -1,7 +1,8 @@
 """Build step: the SLA clock engine compiled to C with mypyc, when the machine can.
 
 Replay, what-if and the worker's ticks spend their time in the engine's modules (ENGINE);
-compiled as they are, they run about 1.5 times as fast (bench/clocks.py). Without a C
+compiled as they are, replay runs 1.15-1.4 times as fast and a ticket burst through the
+worker takes about a third less CPU (docs/architecture.md, eighth round). Without a C
 compiler, with a failing build, or with SLASTREAM_PURE=1 the same modules run as Python,
 with the same results: compiling is for speed only. Everything else is in pyproject.toml.
 """
