@@ -4,14 +4,13 @@ and the pure core (streams/engine/contacts.py).
 Contacts are counted in memory, in their partition's slots; each tick publishes the
 intervals the watermark has passed and their objective facts, waits until the broker has
 stored them, then writes the series and slots that changed to the table (one entry each,
-series first: see `on_tick`; a slot holds its contacts' ids, so a contact read again after
-a crash is recognised as counted) and deletes those forgotten. A commit may pass a contact
+series first: see `on_tick`; a slot holds its contacts' ids, so a contact read again after a
+crash is recognised as counted) and deletes those forgotten. A commit may pass a contact
 only once its interval is published and written (`held`), as for probe results and their
-minutes: a crash before
-loses nothing, the contact is read again and counted (or found counted) in the old
-entries, and the outputs it causes are the same (same interval versions, same alert ids;
-consumers keep one copy per key or id); and once a partition's contacts are committed,
-their intervals are on the topic.
+minutes: a crash before loses nothing, the contact is read again and counted (or found
+counted) in the old entries, and the outputs it causes are the same (same interval versions,
+same alert ids; consumers keep one copy per key or id); and once a partition's contacts are
+committed, their intervals are on the topic.
 """
 
 from __future__ import annotations
