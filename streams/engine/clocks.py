@@ -273,7 +273,7 @@ class ClockEngine:
 
     def advance(self, state: EntityState, now: datetime) -> tuple[EntityState, list[Lifecycle]]:
         """Publish what became due by `now` (warnings, breaches) without a new event."""
-        return self._reconcile(state, micros(now), state.events, state.runs)
+        return self.advance_us(state, micros(now))
 
     def advance_us(self, state: EntityState, now: int) -> tuple[EntityState, list[Lifecycle]]:
         """`advance` with the clock in microseconds since the epoch."""
