@@ -8,7 +8,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -137,6 +137,45 @@ def read_all(settings: Settings, topic: str, timeout: float = 10.0, retry_for: f
             if offset + 1 >= remaining.get(partition, 0):
                 remaining.pop(partition, None)
         return out
+    finally:
+        consumer.close()
+
+
+def read_since(settings: Settings, topic: str, since_ms: int, most: int, give_up_after: float) -> Iterator[bytes]:
+    """The values of `topic`'s records from timestamp `since_ms` to the partitions' ends as
+    they are when asked, at most the last `most` (split evenly over the partitions); stops
+    early after `give_up_after` seconds (a broker away). Never commits."""
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": f"slastream-reader-{uuid.uuid4()}",
+                         "enable.auto.commit": False, "log_level": 3})
+    deadline = time.monotonic() + give_up_after
+    try:
+        parts = _patiently(lambda: _partitions(consumer, [topic]), give_up_after=give_up_after)
+        for tp in parts:
+            tp.offset = since_ms
+        starts = _patiently(lambda: consumer.offsets_for_times(parts, timeout=10), give_up_after=give_up_after)
+        share = most // max(len(parts), 1)
+        ends: dict[int, int] = {}
+        assign = []
+        for tp in starts:
+            low, high = _patiently(partial(consumer.get_watermark_offsets, tp, timeout=10), give_up_after=give_up_after)
+            start = high if tp.offset < 0 else max(tp.offset, low, high - share)  # -1: no record that recent
+            if start < high:
+                ends[tp.partition] = high
+                assign.append(TopicPartition(topic, tp.partition, start))
+        if assign:
+            consumer.assign(assign)
+        while ends and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, timeout=1.0):
+                if msg.error():
+                    continue  # a transient fetch error: the record comes again
+                value = msg.value()
+                if value:
+                    yield value
+                if (msg.offset() or 0) + 1 >= ends.get(msg.partition() or 0, 0):
+                    ends.pop(msg.partition() or 0, None)
+        if ends:
+            log.warning("%s: gave up reading after %.0f s with partitions %s not read to their end",
+                        topic, give_up_after, sorted(ends))
     finally:
         consumer.close()
 

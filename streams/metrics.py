@@ -33,6 +33,8 @@ REJECTED = Counter("slastream_records_rejected", "Input records dead-lettered, b
 PUBLISHED = Counter("slastream_records_published", "Output records sent, by topic", ["topic"])
 LIFECYCLE = Counter("slastream_lifecycle_events_published", "Records sent to the breach topic, by type "
                     "(warning, breached, met, missed, correction, firing, resolved, no_data)", ["type"])
+COPIES_DROPPED = Counter("slastream_breach_copies_dropped", "Breach-topic records not sent because their id was "
+                         "already on the topic when the worker took its partitions")
 SEND_FAILURES = Counter("slastream_send_failures", "Output records the producer refused", ["topic"])
 DEADLINE_DELAY = Histogram("slastream_sla_deadline_delay_seconds",
                            "From an SLA deadline or warning instant to its lifecycle event being sent (ticks)",

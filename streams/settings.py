@@ -71,7 +71,6 @@ class Settings(BaseSettings):
     # OpenSLO v1 SLO documents; their contracts join the policy's (or stand alone).
     openslo_file: Path | None = None
     tick_interval_s: float = Field(default=0.5, gt=0)
-    # Outputs sent this long before a crash are published again on recovery (> commit interval).
     data_dir: Path = Path("var/worker")
     store: str = "rocksdb://"
     # RocksDB opens one database per table partition; Faust's defaults (2 GiB block cache,
@@ -101,6 +100,10 @@ class Settings(BaseSettings):
     # How long the worker's producer gathers outputs into one request: with 0 each output was
     # its own produce request (docs/architecture.md, "Throughput").
     producer_linger_ms: float = Field(default=10.0, ge=0)
+    # After each assignment the worker reads the ids the breach topic got this long back and
+    # does not send them again (a predecessor killed before it recorded them); 0: off
+    # (streams/worker/published_ids.py).
+    output_dedupe_s: float = Field(default=300.0, ge=0)
     # A worker with a tick partition that handled no tick for this long stops so that its
     # supervisor restarts it (streams/worker/stall.py); 0: never.
     stall_s: float = Field(default=60.0, ge=0)

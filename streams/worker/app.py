@@ -33,6 +33,7 @@ from streams.worker.event_feed import EventFeed
 from streams.worker.feed import Feed
 from streams.worker.probe_feed import ProbeFeed
 from streams.worker.probe_tracking import ProbeTracker
+from streams.worker.published_ids import PublishedIds
 from streams.worker.stall import StalledPartition, StallWatch
 from streams.worker.tracking import SlaTracker
 from streams.worker.types import Record, Table
@@ -102,13 +103,15 @@ def build_app(settings: Settings, policy: Policy | None = None, clock: Clock = u
     sla_clock = PartitionClock(clock, lateness=timedelta(seconds=settings.sla_lateness_s))
     committed = CommittedOffsets(settings, settings.app_id)  # ticks; and the inputs, where versions before the feeds left them
     outputs = Outputs(settings.kafka_client_config(), settings.producer_linger_ms)
-    tracker, probes, contacts = _trackers(app, settings, policy, sla_clock, outputs) if policy else (None, None, None)
+    published = PublishedIds(settings)
+    tracker, probes, contacts = (_trackers(app, settings, policy, sla_clock, outputs, published) if policy
+                                 else (None, None, None))
     feed = ProbeFeed(settings, limits, outputs, sla_clock, clock, probes, before=committed)
     events = EventFeed(settings, limits, outputs, sla_clock, clock, tracker, before=committed)
     contact_feed = ContactFeed(settings, limits, outputs, sla_clock, clock, contacts, before=committed)
     feeds: tuple[Feed, ...] = (events, feed, contact_feed)
     if probes is not None and tracker is not None and contacts is not None:
-        _ticks(app, settings, tracker, probes, contacts, feeds, sla_clock, committed)
+        _ticks(app, settings, tracker, probes, contacts, feeds, sla_clock, committed, published)
     for each in feeds:
         _reading(app, each)
 
@@ -196,8 +199,10 @@ def _watched(app: faust.App, watch: Watch, inputs: set[str]) -> None:
 
 def _trackers(
     app: faust.App, settings: Settings, policy: Policy, clock: PartitionClock, outputs: Outputs,
+    published: PublishedIds,
 ) -> tuple[SlaTracker, ProbeTracker, ContactTracker]:
-    """Tables and trackers for live SLA, SLO and contact tracking."""
+    """Tables and trackers for live SLA, SLO and contact tracking; what they send to the
+    breach topic leaves out ids already there (`published`)."""
     rocksdb = {
         "block_cache_size": settings.rocksdb_block_cache_mb * 2**20,
         "block_cache_compressed_size": settings.rocksdb_block_cache_mb * 2**20 // 4,
@@ -213,12 +218,12 @@ def _trackers(
     tables = {kind: cast(Table, table) for kind, table in direct.items()}
 
     async def publish(events: Sequence[Record], statuses: Sequence[Record]) -> None:
-        outputs.send(settings.topic_breaches, events, lifecycle=True)
+        outputs.send(settings.topic_breaches, published.fresh(events), lifecycle=True)
         outputs.send(settings.topic_instances, statuses)
 
     async def publish_slo(closed: Sequence[Record], alerts: Sequence[Record], statuses: Sequence[Record]) -> None:
         outputs.send(settings.topic_minutes, closed)
-        outputs.send(settings.topic_breaches, alerts, lifecycle=True)
+        outputs.send(settings.topic_breaches, published.fresh(alerts), lifecycle=True)
         outputs.send(settings.topic_slo_status, statuses)
 
     tracker = SlaTracker(
@@ -233,7 +238,7 @@ def _trackers(
 
     async def publish_contacts(intervals: Sequence[Record], alerts: Sequence[Record]) -> None:
         outputs.send(settings.topic_contact_intervals, intervals)
-        outputs.send(settings.topic_breaches, alerts, lifecycle=True)
+        outputs.send(settings.topic_breaches, published.fresh(alerts), lifecycle=True)
 
     contacts = ContactTracker(
         policy, tables["contact"], publish_contacts, clock.wall, lateness=timedelta(seconds=settings.contact_lateness_s),
@@ -244,8 +249,10 @@ def _trackers(
 
 
 def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: ProbeTracker, contacts: ContactTracker,
-           feeds: tuple[Feed, ...], clock: PartitionClock, committed: CommittedOffsets) -> None:
-    """The tick topic and agent that fire deadlines, close minutes and publish contact intervals."""
+           feeds: tuple[Feed, ...], clock: PartitionClock, committed: CommittedOffsets,
+           published: PublishedIds) -> None:
+    """The tick topic and agent that fire deadlines, close minutes and publish contact intervals
+    (every output of the trackers is sent in a tick, after the breach topic's ids are read)."""
     ticks_name = ticks_topic(settings)
     # Tables can only be written inside stream iteration, so a timer cannot fire deadlines
     # or close minutes itself: the leader sends a tick to every partition of a topic
@@ -287,6 +294,7 @@ def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: Prob
                     for feed in feeds:  # the tables' partition is recovered by now
                         await feed.own(partition)
                     await settle(partition)
+                    await published.ready()
                     await tracker.on_tick(partition, lambda kind: clock.now(kind, partition))
                     await probes.on_tick(partition, clock.caught_up("probe", partition))
                     await contacts.on_tick(partition, clock.caught_up("contact", partition))
@@ -306,6 +314,7 @@ def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: Prob
         probes.forget()
         contacts.forget()
         clock.forget()
+        published.stale()
         last_tick.clear()
         stalled_ticks.forget()
 
