@@ -11,6 +11,8 @@ import pytest
 from schemas.outputs import entity_key
 from streams.engine.clocks import ClockEngine
 from streams.engine.instants import micros
+from streams.settings import Settings
+from streams.worker.published_ids import PublishedIds, event_id_of
 from streams.worker.tracking import Entry, SlaTracker
 from tests.unit.streams.conftest import ticket, utc
 
@@ -321,6 +323,50 @@ def test_a_crash_before_the_outputs_are_stored_leaves_the_old_entry_and_the_same
     run(successor.on_tick(2, at(utc("2026-11-27 10:16"))))  # an empty partition's first tick scans again
     run(successor.on_tick(1, at(utc("2026-11-27 10:17"))))
     assert len(successor_rec.events) == 3  # nothing fires twice
+
+
+def test_a_kill_after_the_outputs_are_stored_sends_none_of_them_again_once_the_topics_ids_are_read(setup, policy) -> None:
+    """Killed after the broker stored a tick's warning, before the entry was written: the next
+    owner derives the warning again (same id) and, with the breach topic's ids read at its
+    takeover (`PublishedIds`, as the worker's publish does), leaves it out; what comes later
+    is sent as an uninterrupted owner sends it."""
+    tracker, tables, rec, wall = setup
+    on_topic: list[bytes] = []
+
+    class Killed(Exception):
+        pass
+
+    async def stored_then_killed() -> None:
+        raise Killed  # the broker has the records; the process dies before it writes the entry
+
+    async def send(events, statuses) -> None:
+        on_topic.extend(v for _, v in events)
+        await rec(events, statuses)
+
+    apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
+    first = SlaTracker(ClockEngine(policy), tables, send, wall, stored=stored_then_killed)
+    written = dict(tables["ticket"])
+    with pytest.raises(Killed):
+        run(first.on_tick(1, at(utc("2026-11-27 10:08"))))
+    assert tables["ticket"] == written and [orjson.loads(v)["type"] for v in on_topic] == ["warning"]
+
+    published = PublishedIds(Settings(), read=lambda since_ms: frozenset(filter(None, map(event_id_of, on_topic))))
+    successor_rec = Recorder()
+
+    async def deduped(events, statuses) -> None:
+        await successor_rec(published.fresh(events), statuses)
+
+    successor = SlaTracker(ClockEngine(policy), tables, deduped, wall, stored=successor_rec.stored)
+    run(published.ready())
+    run(successor.on_tick(1, at(utc("2026-11-27 10:08"))))
+    assert successor_rec.events == []  # the warning is on the topic already
+    run(successor.on_tick(1, at(utc("2026-11-27 10:15"))))
+    uninterrupted = Recorder()
+    alone = tracker_on(policy, {"ticket": {}, "incident": {}}, uninterrupted, wall)
+    apply(alone, ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
+    run(alone.on_tick(1, at(utc("2026-11-27 10:08"))))
+    run(alone.on_tick(1, at(utc("2026-11-27 10:15"))))
+    assert [orjson.loads(v) for v in on_topic] + successor_rec.events == uninterrupted.events
 
 
 def test_a_change_whose_status_rows_were_not_stored_is_applied_again_by_the_next_owner(setup, policy) -> None:
