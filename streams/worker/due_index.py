@@ -29,16 +29,24 @@ class DueIndex:
         self._due[key] = (partition, due)
         heapq.heappush(self._heaps.setdefault((partition, key[0]), []), (due, key))
 
-    def pop_due(self, partition: int, kind: str, now: datetime) -> list[Key]:
-        """Keys of `kind` on `partition` due at or before `now`, removed from the index."""
+    def pop_due(self, partition: int, kind: str, now: datetime, most: int | None = None) -> list[Key]:
+        """Keys of `kind` on `partition` due at or before `now`, earliest first, at most `most`,
+        removed from the index."""
         heap = self._heaps.get((partition, kind), [])
-        out = []
-        while heap and heap[0][0] <= now:
+        out: list[Key] = []
+        while heap and heap[0][0] <= now and (most is None or len(out) < most):
             due, key = heapq.heappop(heap)
             if self._due.get(key) == (partition, due):
                 del self._due[key]
                 out.append(key)
         return out
+
+    def first_due(self, partition: int, kind: str) -> datetime | None:
+        """The earliest instant a key of `kind` on `partition` is due (None: none is)."""
+        heap = self._heaps.get((partition, kind), [])
+        while heap and self._due.get(heap[0][1]) != (partition, heap[0][0]):
+            heapq.heappop(heap)  # stale: rescheduled or removed since
+        return heap[0][0] if heap else None
 
     def clear(self) -> None:
         """Forget everything (partitions may have moved)."""

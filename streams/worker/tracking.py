@@ -47,6 +47,10 @@ Stored = Callable[[], Awaitable[None]]  # returns once the broker has stored eve
 Read = Callable[[str, int, bytes], "bytes | None"]  # kind, partition, key -> the table value
 
 
+# A tick advances at most this many entities of a kind on its partition, the earliest due first:
+# after an outage the clock jumps and thousands may be due at once; bounded, one tick holds the
+# loop for a fraction of a second, and a worker killed meanwhile has little in flight.
+FIRE_AT_MOST = 1_000
 _DUE = (LifecycleType.warning, LifecycleType.breached)  # facts that fire at an instant, not at an event
 _FIRED = b'["fired",'
 
@@ -96,9 +100,12 @@ class SlaTracker:
     def __init__(
         self, engine: ClockEngine, tables: dict[str, Table], publish: Publish,
         wall: Callable[[], datetime], cached: int = 32_768, *, stored: Stored, read: Read | None = None,
+        fire_at_most: int = FIRE_AT_MOST,
     ) -> None:
         """`read`: how an entry is read from the table of its kind, given the partition of its
-        records; by default `tables[kind].get(key)`."""
+        records; by default `tables[kind].get(key)`. `fire_at_most`: entities of a kind one tick
+        advances on a partition (FIRE_AT_MOST)."""
+        self.fire_at_most = fire_at_most
         self.engine = engine
         self.tables = tables
         self._read = read or (lambda kind, partition, key: tables[kind].get(key))
@@ -203,20 +210,26 @@ class SlaTracker:
         return self._flushes.setdefault(partition, asyncio.Lock())
 
     async def _tick(self, partition: int, clock: Callable[[str], datetime | None]) -> int:
+        """Advance the partition's due entities to each kind's clock, the earliest due first and
+        at most `fire_at_most` of each kind; the rest stay due for the next tick."""
         published = 0
         for source in self.tables:
             now = clock(source)
             if now is None:
                 continue
             now = self._not_before(source, partition, now)
-            for kind, key in self.due.pop_due(partition, source, now):
+            due = self.due.pop_due(partition, source, now, self.fire_at_most)
+            # Until when every fact due is fired: `now`, or just before the first entity left due.
+            left = self.due.first_due(partition, source)
+            through = micros(now) if left is None or left > now else micros(left) - 1
+            for kind, key in due:
                 old = self._get(partition, kind, key)
                 if old is None:
                     continue
                 new, outputs = self.engine.advance(old.state, now)
                 if outputs:
                     self._stage(kind, key, partition, Entry(partition, new, old.rows), outputs, by_time=True)
-                    self._staging(partition).fired[kind] = micros(now)
+                    self._staging(partition).fired[kind] = through
                     published += len(outputs)
                 else:
                     self.due.set(partition, (kind, key), new.next_due)

@@ -33,3 +33,15 @@ def test_none_removes_and_clear_forgets() -> None:
     index.indexed.add(2)
     index.clear()
     assert len(index) == 0 and not index.indexed
+
+
+def test_pop_due_takes_at_most_the_earliest_and_first_due_skips_stale_entries() -> None:
+    index = DueIndex()
+    for minute, key in ((3, A), (1, B), (2, ("ticket", b"D"))):
+        index.set(0, key, utc(f"2026-11-27 10:0{minute}"))
+    assert index.pop_due(0, "ticket", utc("2026-11-27 11:00"), most=2) == [B, ("ticket", b"D")]
+    assert index.first_due(0, "ticket") == utc("2026-11-27 10:03")
+    index.set(0, A, utc("2026-11-27 10:09"))  # rescheduled: its 10:03 entry is stale
+    assert index.first_due(0, "ticket") == utc("2026-11-27 10:09")
+    index.set(0, A, None)
+    assert index.first_due(0, "ticket") is None and index.first_due(5, "incident") is None

@@ -445,6 +445,37 @@ def test_a_tick_writes_no_entry_for_changes_by_time_alone_and_a_new_owner_publis
     assert successor_rec.events == first_rec.events[2:]
 
 
+def test_a_tick_fires_at_most_its_share_earliest_first_and_a_new_owner_misses_none_of_the_rest(policy) -> None:
+    """T1, T2, T3 (P1) new at 10:00, 10:01, 10:02: first response warnings due 10:07:30, 10:08:30,
+    10:09:30. With two entities a tick, the tick at 10:10 fires T1's and T2's; the partition's
+    fired-through time is then just before T3's (10:09:29.999999), not 10:10, so a new owner of the
+    tables that tick left still publishes T3's warning (with 10:10 it would take it for
+    published). The next tick fires T3's; from then on both owners publish the same."""
+    def owner_of(tables):
+        rec = Recorder()
+        return SlaTracker(ClockEngine(policy), tables, rec, Wall(), stored=rec.stored, fire_at_most=2), rec
+
+    tables: dict[str, dict[bytes, bytes]] = {"ticket": {}, "incident": {}}
+    first, first_rec = owner_of(tables)
+    for n, tid in enumerate(("T1", "T2", "T3")):
+        apply(first, ticket(f"e{n}", f"2026-11-27 10:0{n}", "new", tid=tid), 2, n, utc(f"2026-11-27 10:0{n}"))
+    assert run(first.on_tick(2, at(utc("2026-11-27 10:10")))) == 2
+    assert [(e["entity_id"], e["at"]) for e in first_rec.events] == [
+        ("T1", "2026-11-27T10:07:30Z"), ("T2", "2026-11-27T10:08:30Z")]
+    assert orjson.loads(tables["ticket"][b'["fired",2]']) == micros(utc("2026-11-27 10:09:30")) - 1
+
+    copy = {kind: dict(table) for kind, table in tables.items()}  # what a crash leaves
+    successor, successor_rec = owner_of(copy)
+    for tracker in (first, successor):  # the successor's first tick takes T1's and T2's entries up first
+        run(tracker.on_tick(2, at(utc("2026-11-27 10:10"))))
+        run(tracker.on_tick(2, at(utc("2026-11-27 10:10"))))
+    assert [(e["entity_id"], e["at"]) for e in first_rec.events[2:]] == [("T3", "2026-11-27T10:09:30Z")]
+    assert successor_rec.events == first_rec.events[2:]
+    for tracker in (first, successor):
+        run(tracker.on_tick(2, at(utc("2026-11-27 10:20"))))
+    assert successor_rec.events[1:] == first_rec.events[3:] and len(first_rec.events) > 3
+
+
 def test_an_event_after_changes_by_time_writes_them_and_a_later_entry_is_not_taken_back(setup, policy) -> None:
     """The warning of 10:07:30 is published by a tick alone; the reply at 10:09 (met, version 2)
     writes T1's entry with both. A new owner's fired-through time (10:08) is before that entry's
