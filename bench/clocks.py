@@ -140,13 +140,15 @@ def main() -> None:
     args = parser.parse_args()
     per_ticket = args.updates // args.tickets
 
-    total, parse_s = 0, 0.0
+    # The baseline is the best of three passes: one pass swung 2x within an hour (2026-12-06).
+    total, parse_s = 0, [0.0, 0.0, 0.0]
     for chunk in chunks(args.tickets, per_ticket):
         raw = [orjson.dumps(e.model_dump(mode="json")) for e in chunk]
-        t0 = time.process_time()
-        for data in raw:
-            TicketEvent.model_validate_json(data)
-        parse_s += time.process_time() - t0
+        for n in range(3):
+            t0 = time.process_time()
+            for data in raw:
+                TicketEvent.model_validate_json(data)
+            parse_s[n] += time.process_time() - t0
         total += len(raw)
 
     policy, escalation, every_group = parse_policy(POLICY), parse_policy(POLICY + OLAS), parse_policy(POLICY + OLAS + DESK_OLA)
@@ -179,7 +181,8 @@ def main() -> None:
     table.add_column("what")
     table.add_column("events/s", justify="right")
     table.add_column("note")
-    table.add_row("baseline: parse + validate JSON (pydantic)", f"{total / parse_s:,.0f}", "same events, same run")
+    table.add_row("baseline: parse + validate JSON (pydantic)", f"{total / min(parse_s):,.0f}",
+                  "same events, same run; best of three passes")
     table.add_row("engine: apply + fire deadlines (replay), default collector", f"{total / default_s:,.0f}", "")
     table.add_row("engine: apply + fire deadlines (replay)", f"{total / engine_s:,.0f}",
                   f"{outputs:,} lifecycle events out; collector as in the worker")
