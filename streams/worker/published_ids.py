@@ -98,4 +98,6 @@ class PublishedIds:
         kept = [r for r in records if event_id_of(r[1]) not in ids]
         if len(kept) < len(records):
             COPIES_DROPPED.inc(len(records) - len(kept))
+            log.info("%d of %d records for %s were on it already: not sent again", len(records) - len(kept),
+                     len(records), self._topic)
         return kept
