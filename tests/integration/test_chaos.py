@@ -71,7 +71,9 @@ def test_sigkills_at_random_moments_lose_double_and_change_nothing(reference, ru
     assert all(e.startswith("exit 3:") for e in chaos.exits), "a stop the worker decides exits 3"
     assert_same(expected, crashed, f"{KILLS} SIGKILLs")
     if EVENTS >= 40_000:  # the full run (`make chaos`); a short one has too few ids for a rate
-        assert crashed.copy_rate <= 0.10, "alerting systems that do not drop repeated ids would page again"
+        # A new owner leaves out what its killed predecessor had on the breach topic already
+        # (streams/worker/published_ids.py): 0.0 % in every stage since; up to 16 % before.
+        assert crashed.copy_rate <= 0.01, "alerting systems that do not drop repeated ids would page again"
 
 
 def test_a_second_worker_joining_and_leaving_changes_nothing(reference, runs) -> None:
