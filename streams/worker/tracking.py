@@ -47,10 +47,11 @@ Stored = Callable[[], Awaitable[None]]  # returns once the broker has stored eve
 Read = Callable[[str, int, bytes], "bytes | None"]  # kind, partition, key -> the table value
 
 
-# A tick advances at most this many entities of a kind on its partition, the earliest due first:
-# after an outage the clock jumps and thousands may be due at once; bounded, one tick holds the
-# loop for a fraction of a second, and a worker killed meanwhile has little in flight.
-FIRE_AT_MOST = 1_000
+# A tick advances at most this many entities of a kind on its partition, the earliest due first,
+# and asks for the next tick at once when more are due (`behind`): after an outage the clock
+# jumps and thousands may be due at once; bounded, one tick holds the loop for about a tenth of
+# a second (0.2-0.35 ms of CPU an entity), and a worker killed meanwhile has little in flight.
+FIRE_AT_MOST = 500
 _DUE = (LifecycleType.warning, LifecycleType.breached)  # facts that fire at an instant, not at an event
 _FIRED = b'["fired",'
 
@@ -106,6 +107,7 @@ class SlaTracker:
         records; by default `tables[kind].get(key)`. `fire_at_most`: entities of a kind one tick
         advances on a partition (FIRE_AT_MOST)."""
         self.fire_at_most = fire_at_most
+        self._behind: set[int] = set()  # partitions whose last tick left entities due
         self.engine = engine
         self.tables = tables
         self._read = read or (lambda kind, partition, key: tables[kind].get(key))
@@ -153,6 +155,10 @@ class SlaTracker:
                 self._stage(event.kind, key, partition, Entry(partition, new, old.rows if old else {}), outputs)
             self._staging(partition).acks.append(ack)
         return len(outputs) if changed else 0
+
+    def behind(self, partition: int) -> bool:
+        """Whether the partition's last tick left entities due (at most `fire_at_most` a tick)."""
+        return partition in self._behind
 
     def staged(self, partition: int) -> int:
         """Events applied on `partition` since its last flush (what its next tick writes)."""
@@ -212,6 +218,7 @@ class SlaTracker:
     async def _tick(self, partition: int, clock: Callable[[str], datetime | None]) -> int:
         """Advance the partition's due entities to each kind's clock, the earliest due first and
         at most `fire_at_most` of each kind; the rest stay due for the next tick."""
+        self._behind.discard(partition)
         published = 0
         for source in self.tables:
             now = clock(source)
@@ -222,6 +229,8 @@ class SlaTracker:
             # Until when every fact due is fired: `now`, or just before the first entity left due.
             left = self.due.first_due(partition, source)
             through = micros(now) if left is None or left > now else micros(left) - 1
+            if through < micros(now):
+                self._behind.add(partition)
             for kind, key in due:
                 old = self._get(partition, kind, key)
                 if old is None:
@@ -243,6 +252,7 @@ class SlaTracker:
         self._staged.clear()
         self._writing.clear()
         self._fired.clear()
+        self._behind.clear()
         self._ownership.revoked()
         self._legacy_keys = False  # the next scan says again
 

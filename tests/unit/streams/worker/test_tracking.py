@@ -463,6 +463,7 @@ def test_a_tick_fires_at_most_its_share_earliest_first_and_a_new_owner_misses_no
     assert [(e["entity_id"], e["at"]) for e in first_rec.events] == [
         ("T1", "2026-11-27T10:07:30Z"), ("T2", "2026-11-27T10:08:30Z")]
     assert orjson.loads(tables["ticket"][b'["fired",2]']) == micros(utc("2026-11-27 10:09:30")) - 1
+    assert first.behind(2) and not first.behind(1)  # the worker sends partition 2 its next tick at once
 
     copy = {kind: dict(table) for kind, table in tables.items()}  # what a crash leaves
     successor, successor_rec = owner_of(copy)
@@ -470,6 +471,7 @@ def test_a_tick_fires_at_most_its_share_earliest_first_and_a_new_owner_misses_no
         run(tracker.on_tick(2, at(utc("2026-11-27 10:10"))))
         run(tracker.on_tick(2, at(utc("2026-11-27 10:10"))))
     assert [(e["entity_id"], e["at"]) for e in first_rec.events[2:]] == [("T3", "2026-11-27T10:09:30Z")]
+    assert not first.behind(2)
     assert successor_rec.events == first_rec.events[2:]
     for tracker in (first, successor):
         run(tracker.on_tick(2, at(utc("2026-11-27 10:20"))))
