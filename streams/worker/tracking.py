@@ -51,7 +51,7 @@ Read = Callable[[str, int, bytes], "bytes | None"]  # kind, partition, key -> th
 # A tick advances at most this many entities of a kind on its partition, the earliest due first,
 # and asks for the next tick at once when more are due (`behind`): after an outage the clock
 # jumps and thousands may be due at once; bounded, one tick holds the loop for about a tenth of
-# a second (0.2-0.35 ms of CPU an entity), and a worker killed meanwhile has little in flight.
+# a second (bench/ticks.py), and a worker killed meanwhile has little in flight.
 FIRE_AT_MOST = 500
 _DUE = (LifecycleType.warning, LifecycleType.breached)  # facts that fire at an instant, not at an event
 _FIRED = b'["fired",'
