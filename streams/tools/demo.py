@@ -152,7 +152,7 @@ def _report(console: Console, settings: Settings, produced: int, bad: int) -> No
             + ", ".join(f"{t} {n:,}" for t, n in sorted(facts.items())) + ".")
         console.print(
             f"Records on the breach topic {settings.topic_breaches} (what alerting consumes, SLO alerts "
-            f"and corrections included, copies after a restart too): {sum(records.values()):,} = "
+            f"and corrections included): {sum(records.values()):,} = "
             + ", ".join(f"{t} {n:,}" for t, n in sorted(records.items())) + ".")
         if records.get("correction"):
             console.print(
