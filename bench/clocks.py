@@ -172,6 +172,7 @@ def main() -> None:
 
     away = sum(isinstance(s, bytes) for s in replay.states.values())
     sizes, instances = 0, 0
+    assert replay.watermark is not None  # set by the first event
     for state in replay.entities():  # one at a time: those put away are read back for this only
         sizes += len(dump_state(state))
         instances += len(replay.engine.status(state, replay.watermark))
