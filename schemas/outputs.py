@@ -61,16 +61,18 @@ class SlaEvent(_InstanceRef):
     )
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class Lifecycle:
     """An `SlaEvent` as a plain record: what the clock engine builds for each lifecycle event
     (a pydantic model per output was a sixth of replay time). Its fields are SlaEvent's,
     declared in name order, so that its JSON (orjson writes a dataclass's fields in declared
-    order) is the model's with sorted keys, byte for byte (tests/unit/schemas/test_codec.py)."""
+    order) is the model's with sorted keys, byte for byte (tests/unit/schemas/test_codec.py).
+    Every field is required, so that the engine can pass them by position (a third of the time
+    of keywords for 18 fields)."""
 
     at: datetime
     contract_id: str
-    corrects: str | None = None
+    corrects: str | None
     customer: str
     elapsed_s: float
     entity_id: str
@@ -79,11 +81,11 @@ class Lifecycle:
     kind: Literal["ticket", "incident"]
     level: str
     metric: Literal["response", "resolution", "acknowledge", "resolve"]
-    ola: str | None = None
-    schema_version: Literal[1] = 1
+    ola: str | None
+    schema_version: Literal[1]
     service: str
     target_s: float | None
-    threshold: float | None = None
+    threshold: float | None
     type: LifecycleType
     version: int
 
@@ -128,11 +130,6 @@ def entity_key(kind: str, customer: str, entity_id: str) -> bytes:
     scoped by customer (service desks of different customers number tickets alike); a JSON
     array, so that no pair of ids can spell another's key."""
     return orjson.dumps([kind, customer, entity_id])
-
-
-def event_id(instance_id: str, *parts: str) -> str:
-    """Deterministic id of a lifecycle event: the instance and what identifies the fact."""
-    return hashlib.sha256("|".join((instance_id, *parts)).encode()).hexdigest()[:32]
 
 
 Sli = Literal["availability", "latency"]

@@ -5,9 +5,14 @@ than datetimes; datetimes only at the edges (events in, records out)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Final
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-SECOND = 1_000_000
+SECOND: Final = 1_000_000
+_DAY: Final = 86_400 * SECOND
+_TWO: Final = tuple(f"{i:02d}" for i in range(60))  # zero-padded hours, minutes, seconds
+_DATES: dict[int, str] = {}  # ISO dates by days since the epoch (iso)
+_DATES_KEPT: Final = 4096
 
 
 def micros(value: datetime) -> int:
@@ -18,7 +23,23 @@ def micros(value: datetime) -> int:
 
 def instant(us: int) -> datetime:
     """The UTC datetime of `micros` (twice as fast as fromtimestamp(...).replace(...))."""
-    return EPOCH + timedelta(microseconds=us)
+    return EPOCH + timedelta(0, 0, us)
+
+
+def iso(us: int) -> str:
+    """`instant(us).isoformat()` without building a datetime (lifecycle event ids are derived
+    from it: two thirds of the cost of an output went into the datetime and its isoformat)."""
+    day, rest = divmod(us, _DAY)
+    date = _DATES.get(day)
+    if date is None:
+        if len(_DATES) >= _DATES_KEPT:
+            _DATES.clear()
+        date = _DATES[day] = (EPOCH + timedelta(days=day)).date().isoformat()
+    secs, frac = divmod(rest, SECOND)
+    hours, secs = divmod(secs, 3600)
+    minutes, secs = divmod(secs, 60)
+    clock = f"{date}T{_TWO[hours]}:{_TWO[minutes]}:{_TWO[secs]}"
+    return f"{clock}.{str(frac + SECOND)[1:]}+00:00" if frac else f"{clock}+00:00"
 
 
 def span(value: timedelta) -> int:

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from schemas import codec
 from schemas.events import EVENT_MODELS, ContactEvent, IncidentEvent, ProbeEvent, TicketEvent, implied_kind
 from schemas.outputs import InstanceStatus, Lifecycle
-from streams.engine.clocks import ClockEngine, EntityState
+from streams.engine.clocks import ClockEngine, EntityState, entry
 from streams.engine.instants import micros, span
 from streams.engine.state_codec import dump_state, load_state
 from streams.validate import AnyEvent, describe
@@ -58,11 +58,11 @@ class Replay:
 
     def feed(self, event: TicketEvent | IncidentEvent) -> list[Lifecycle]:
         """Apply one event at the current watermark, then fire what became due elsewhere."""
-        at = micros(event.occurred_at)
-        if at > self._now:
-            self.watermark, self._now = event.occurred_at, at
-        key = (event.kind, event.customer, event.entity_id)
-        state, out = self.engine.apply_us(self._state(key), event, self._now)
+        kind, entity, applied = entry(event)
+        if applied.at > self._now:
+            self.watermark, self._now = event.occurred_at, applied.at
+        key = (kind, applied.customer, entity)
+        state, out = self.engine.apply_entry(self._state(key), kind, entity, applied, self._now)
         self._store(key, state)
         return self._moved(out)
 
@@ -109,7 +109,7 @@ class Replay:
         for key, state in self.states.items():
             if (not isinstance(state, bytes) and state.due is None and state.events[-1].at < before
                     and all(run.stopped_at is not None for run in state.runs.values())):
-                self.states[key] = zlib.compress(dump_state(state), 1)
+                self.states[key] = _packed(dump_state(state))
 
     def _state(self, key: Key) -> EntityState | None:
         state = self.states.get(key)
@@ -129,6 +129,13 @@ class Replay:
             return []
         rows = [s for st in self.entities() for s in self.engine.status(st, self.watermark)]
         return sorted(rows, key=lambda s: s.instance_id)
+
+
+def _packed(data: bytes) -> bytes:
+    """zlib of `data` with a small window and hash (states are a few kB): zlib.compress's default
+    buffers (about 256 kB) made each call page memory in and out, ten times the compression."""
+    packer = zlib.compressobj(1, zlib.DEFLATED, 12, 4)
+    return packer.compress(data) + packer.flush()
 
 
 def parse_lines(lines: Iterable[bytes], kind: str | None = None) -> Iterator[AnyEvent | BadLine]:

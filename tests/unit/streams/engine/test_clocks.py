@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.outputs import SlaEvent, event_id
-from streams.engine.clocks import ClockEngine
+from schemas.outputs import SlaEvent
+from streams.engine.clocks import ClockEngine, event_id
 from streams.engine.replay import Replay
 from tests.unit.streams.conftest import ticket, utc
 

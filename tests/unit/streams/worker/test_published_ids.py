@@ -20,7 +20,7 @@ def _lifecycle(eid: str, corrects: str | None = None, service: str = "checkout")
         event_id=eid, instance_id="ticket:T1:gold:response", version=1,
         type=LifecycleType.correction if corrects else LifecycleType.breached, at=AT, kind="ticket", entity_id="T1",
         contract_id="gold", customer="acme", service=service, metric="response", level="P1", target_s=3600.0,
-        elapsed_s=3600.0, threshold=None, corrects=corrects))
+        elapsed_s=3600.0, threshold=None, corrects=corrects, ola=None, schema_version=1))
 
 
 def test_the_id_is_read_from_every_kind_of_breach_record() -> None:
