@@ -29,9 +29,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
 from operator import itemgetter
-from typing import Any, Callable, Final, Iterable, Literal, NamedTuple, cast
+from typing import Any, Callable, Final, Iterable, Literal, NamedTuple, cast, final
 
 from schemas.events import IncidentEvent, TicketEvent
 from schemas.outputs import InstanceStatus, Lifecycle, LifecycleType
@@ -120,44 +119,86 @@ class Ledger(NamedTuple):
     retracted: frozenset[str] = frozenset()  # ids corrections took back: a fact that holds again needs a new one
 
 
-class Run(NamedTuple):
+@final
+class Run:
     """Where the walk over an entity's events left one instance's clock: an event that sorts
     after all of them continues from here instead of walking the whole history again.
-    Times in microseconds."""
+    Times in microseconds.
 
-    n: int  # events walked
-    started: int
-    prev: int  # time of the last event walked
-    elapsed: int  # SLA time elapsed at `prev`
-    level: str
-    running: bool
-    stopped_at: int | None
-    cycle: int  # reopenings so far
-    facts: dict[str, Fact]  # the walk's facts, and those time fired since `prev` (`rolled`)
-    # When the running clock reaches its lowest threshold not yet fired (None: not running,
-    # no target, or all fired): until then time alone changes nothing.
-    due: int | None
-    rolled: bool = False  # `facts` holds facts fired by time after `prev` (a new event may undo them)
+    A class with read-only (`Final`) attributes rather than a NamedTuple like the rest of the
+    state: two or three are built per event, and compiled, a class keeps its integers as
+    machine words where a tuple boxes each one (a run is built in a seventh of the time)."""
+
+    __slots__ = ("n", "started", "prev", "elapsed", "level", "running", "stopped_at", "cycle", "facts", "due", "rolled")
+
+    def __init__(self, n: int, started: int, prev: int, elapsed: int, level: str, running: bool,
+                 stopped_at: int | None, cycle: int, facts: dict[str, Fact], due: int | None,
+                 rolled: bool = False) -> None:
+        self.n: Final = n  # events walked
+        self.started: Final = started
+        self.prev: Final = prev  # time of the last event walked
+        self.elapsed: Final = elapsed  # SLA time elapsed at `prev`
+        self.level: Final = level
+        self.running: Final = running
+        self.stopped_at: Final = stopped_at
+        self.cycle: Final = cycle  # reopenings so far
+        self.facts: Final = facts  # the walk's facts, and those time fired since `prev` (`rolled`)
+        # When the running clock reaches its lowest threshold not yet fired (None: not running,
+        # no target, or all fired): until then time alone changes nothing.
+        self.due: Final = due
+        self.rolled: Final = rolled  # `facts` holds facts fired by time after `prev` (a new event may undo them)
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.n, self.started, self.prev, self.elapsed, self.level, self.running, self.stopped_at, self.cycle,
+                self.facts, self.due, self.rolled)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and self._fields() == other._fields()
+
+    def __repr__(self) -> str:
+        return f"Run{self._fields()!r}"
 
 
-class EntityState(NamedTuple):
-    """Everything the engine keeps for one ticket or incident. Its dicts (and those of its runs
-    and ledgers) are never written once a state is built: a change copies them. They are typed
-    `dict`, not `Mapping`, because compiled code reads a dict natively and a Mapping through
-    method calls (a sixth of replay time went into `.get`, `.items` and `.values`)."""
+@final
+class EntityState:
+    """Everything the engine keeps for one ticket or incident: read-only attributes, like
+    `Run` (one is built per event). Its dicts (and those of its runs and ledgers) are never
+    written once a state is built: a change copies them. They are typed `dict`, not `Mapping`,
+    because compiled code reads a dict natively and a Mapping through method calls (a sixth
+    of replay time went into `.get`, `.items` and `.values`)."""
 
-    kind: Kind
-    entity_id: str
-    events: tuple[Applied, ...] = ()
-    ledgers: dict[str, Ledger] = {}
-    due: int | None = None  # when `advance` will next publish something (microseconds)
-    runs: dict[str, Run] = {}  # per instance: the walk over `events`
-    teams: tuple[tuple[int, str], ...] = ()  # (`Applied` field, name) of every team in `events`, sorted (OLAs)
+    __slots__ = ("kind", "entity_id", "events", "ledgers", "due", "runs", "teams")
+
+    def __init__(self, kind: Kind, entity_id: str, events: tuple[Applied, ...] = (),
+                 ledgers: dict[str, Ledger] | None = None, due: int | None = None, runs: dict[str, Run] | None = None,
+                 teams: tuple[tuple[int, str], ...] = ()) -> None:
+        self.kind: Final = kind
+        self.entity_id: Final = entity_id
+        self.events: Final = events
+        self.ledgers: Final[dict[str, Ledger]] = {} if ledgers is None else ledgers
+        self.due: Final = due  # when `advance` will next publish something (microseconds)
+        self.runs: Final[dict[str, Run]] = {} if runs is None else runs  # per instance: the walk over `events`
+        self.teams: Final = teams  # (`Applied` field, name) of every team in `events`, sorted (OLAs)
 
     @property
     def next_due(self) -> datetime | None:
         """When `advance` will next publish something."""
         return None if self.due is None else instant(self.due)
+
+    def replace(self, *, runs: dict[str, Run] | None = None, teams: tuple[tuple[int, str], ...] | None = None
+                ) -> "EntityState":
+        """The state with other runs or teams."""
+        return EntityState(self.kind, self.entity_id, self.events, self.ledgers, self.due,
+                           self.runs if runs is None else runs, self.teams if teams is None else teams)
+
+    def _fields(self) -> tuple[object, ...]:
+        return self.kind, self.entity_id, self.events, self.ledgers, self.due, self.runs, self.teams
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EntityState) and self._fields() == other._fields()
+
+    def __repr__(self) -> str:
+        return f"EntityState{self._fields()!r}"
 
 
 Threshold = tuple[int, str, str, "float | None"]  # needed time (µs), fact key, type, fraction (None: the breach)
@@ -216,8 +257,11 @@ class ClockEngine:
             for ola in policy.doc.olas
         }
         # Customers and services come from input, so the memo of their plans is bounded.
-        self._covering = lru_cache(maxsize=_COVERS_KEPT)(self._plans_of)
-        self._teams_olas = lru_cache(maxsize=_COVERS_KEPT)(self._olas_of)  # teams come from input: bounded too
+        # Plans by (kind, customer, service) and by the teams of a ticket, remembered (a dict, not
+        # lru_cache: compiled code calls a cache as Python) and forgotten when full: both come
+        # from input, so they are bounded.
+        self._covering: dict[tuple[str, str, str], tuple[_Plan, ...]] = {}
+        self._teams_olas: dict[tuple[tuple[int, str], ...], tuple[_Plan, ...]] = {}
 
     def _plan(self, kind: Kind, section: TicketPolicy | IncidentPolicy | Ola, metric: Metric, contract_id: str,
               ola: Ola | None = None) -> _Plan:
@@ -270,7 +314,7 @@ class ClockEngine:
         events = state.events
         group, supplier, teams = applied.group, applied.supplier, state.teams
         if (group and (_GROUP, group) not in teams) or (supplier and (_SUPPLIER, supplier) not in teams):
-            state = state._replace(teams=teams_of((applied,), teams))
+            state = state.replace(teams=teams_of((applied,), teams))
         if not events:
             return self._reconcile(state, now, (applied,), state.runs)
         last = events[-1]
@@ -406,19 +450,25 @@ class ClockEngine:
             yield plan, instance, self._walk(events, plan, run)
 
     def _plans_of(self, kind: Kind, customer: str, service: str) -> tuple[_Plan, ...]:
-        """The (contract, metric) plans of a customer's service (memoised as `_covering`)."""
+        """The (contract, metric) plans of a customer's service (remembered in `_covering`)."""
         return tuple(plan for contract in self.policy.contracts_for(customer, service)
                      for plan in self._plans.get((contract.id, kind), ()))
 
     def _plans_for(self, kind: Kind, last: Applied, teams: tuple[tuple[int, str], ...]) -> tuple[_Plan, ...]:
         """The plans of an entity: its contracts', then the OLAs of every team that held it."""
-        plans = self._covering(kind, last.customer, last.service)
+        key = (kind, last.customer, last.service)
+        plans = self._covering.get(key)
+        if plans is None:
+            plans = _remember(self._covering, key, self._plans_of(kind, last.customer, last.service))
         if not teams or not self._olas:
             return plans
-        return plans + self._teams_olas(teams)
+        olas = self._teams_olas.get(teams)
+        if olas is None:
+            olas = _remember(self._teams_olas, teams, self._olas_of(teams))
+        return plans + olas
 
     def _olas_of(self, teams: tuple[tuple[int, str], ...]) -> tuple[_Plan, ...]:
-        """The OLA plans of these teams (memoised as `_teams_olas`)."""
+        """The OLA plans of these teams (remembered in `_teams_olas`)."""
         return tuple(p for team in teams for p in self._olas.get(team, ()))
 
     @staticmethod
@@ -432,15 +482,15 @@ class ClockEngine:
                 # Stopped for good (a response or acknowledge clock): later events change nothing
                 # but where the walk stands.
                 last = events[-1]
-                return _new(Run, (len(events), run.started, last.at, run.elapsed, last.level, False, run.stopped_at,
-                                  run.cycle, run.facts, None, False))
+                return Run(len(events), run.started, last.at, run.elapsed, last.level, False, run.stopped_at,
+                                  run.cycle, run.facts, None, False)
             if plan.team_at >= 0 and not run.running and run.stopped_at is None and run.n + 1 == len(events):
                 # A team's clock that waits for the ticket to come back: an event of another team's
                 # (not a stop) moves only where the walk stands.
                 ev, before = events[-1], events[-2]
                 if ev[plan.team_at] != plan.team and before[plan.team_at] != plan.team and ev.status not in plan.stops:
-                    return _new(Run, (len(events), run.started, ev.at, run.elapsed, ev.level, False, None, run.cycle,
-                                      run.facts, None, False))
+                    return Run(len(events), run.started, ev.at, run.elapsed, ev.level, False, None, run.cycle,
+                                      run.facts, None, False)
         calendar, targets, levels = plan.calendar, plan.targets, plan.thresholds
         team_at, team = plan.team_at, plan.team
         if run is None:
@@ -504,7 +554,7 @@ class ClockEngine:
                             facts, own = dict(facts), True
                         facts[key] = _new(Fact, (key, type_, at, level, target, elapsed, fraction))
                 due = _next_threshold(facts, calendar, thresholds, prev, elapsed)
-        return _new(Run, (len(events), run.started, prev, elapsed, level, running, stopped_at, cycle, facts, due, False))
+        return Run(len(events), run.started, prev, elapsed, level, running, stopped_at, cycle, facts, due, False)
 
     @staticmethod
     def _rolled(run: Run, plan: _Plan, now: int) -> Run:
@@ -516,8 +566,8 @@ class ClockEngine:
         facts = dict(run.facts)
         _segment(facts, calendar, thresholds, run.prev, now, run.elapsed, calendar.elapsed_us(run.prev, now),
                  run.level, plan.targets[run.level], False)  # a fact at `now` itself may still be undone by an event at `now`
-        return _new(Run, (run.n, run.started, run.prev, run.elapsed, run.level, run.running, run.stopped_at, run.cycle,
-                          facts, _next_threshold(facts, calendar, thresholds, run.prev, run.elapsed), True))
+        return Run(run.n, run.started, run.prev, run.elapsed, run.level, run.running, run.stopped_at, run.cycle,
+                          facts, _next_threshold(facts, calendar, thresholds, run.prev, run.elapsed), True)
 
     @staticmethod
     def _facts_at(run: Run, plan: _Plan, now: int) -> tuple[dict[str, Fact], int | None]:
@@ -639,8 +689,8 @@ class ClockEngine:
                 if changed is None:
                     changed = dict(ledgers)
                 changed[instance] = self._publish(state, last, plan, instance, run, facts, ledger, now, outputs)
-        return _new(EntityState, (kind, entity, events, ledgers if changed is None else changed, next_due, walked,
-                                  state.teams)), outputs
+        return EntityState(kind, entity, events, ledgers if changed is None else changed, next_due, walked,
+                           state.teams), outputs
 
 
 _NO_LEDGER = Ledger()
@@ -675,6 +725,14 @@ def teams_of(events: Iterable[Applied], teams: tuple[tuple[int, str], ...] = ())
     """`teams` with those of `events` added (sorted, each once: any order of the same events gives the same)."""
     new = {(i, cast(str, e[i])) for e in events for i in (_GROUP, _SUPPLIER) if e[i]}
     return teams if new <= set(teams) else tuple(sorted(new.union(teams)))
+
+
+def _remember(memo: dict[Any, tuple[_Plan, ...]], key: Any, plans: tuple[_Plan, ...]) -> tuple[_Plan, ...]:
+    """`plans` kept in `memo` under `key`; a full memo is emptied first."""
+    if len(memo) >= _COVERS_KEPT:
+        memo.clear()
+    memo[key] = plans
+    return plans
 
 
 def _start(plan: _Plan, events: tuple[Applied, ...]) -> int | None:

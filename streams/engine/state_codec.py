@@ -47,7 +47,7 @@ def state_from_json(obj: list[Any]) -> EntityState:
         # Runs stored without their due time are left out: the engine walks them again.
         {i: _run(r, rest[1][i]) for i, r in rest[0].items() if i in rest[1]} if len(rest) > 1 else {},
     )
-    return state._replace(teams=teams_of(state.events)) if any(len(e) > 7 for e in events) else state
+    return state.replace(teams=teams_of(state.events)) if any(len(e) > 7 for e in events) else state
 
 
 def _published(summary: str, eid: str) -> Published:

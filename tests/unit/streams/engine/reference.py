@@ -46,7 +46,7 @@ def reference_facts(engine: ClockEngine, events: list[TicketEvent | IncidentEven
     entity = first.ticket_id if isinstance(first, TicketEvent) else first.incident_id
     out = {}
     olas = [p for plans in engine._olas.values() for p in plans]
-    for plan in (*engine._covering(kind, last.customer, last.service), *olas):
+    for plan in (*engine._plans_of(kind, last.customer, last.service), *olas):
         ola = plan.ola
         history = ordered
         if ola is not None:

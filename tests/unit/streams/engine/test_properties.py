@@ -179,7 +179,7 @@ def test_walks_continued_event_by_event_equal_walks_from_the_first_and_survive_t
     for ev in in_order:  # each event sorts last: every walk goes on from its Run
         state, _ = ENGINE.apply(state, ev, ev.occurred_at)
     end = in_order[-1].occurred_at + timedelta(days=2)
-    from_first, _ = ENGINE.advance(state._replace(runs={}), in_order[-1].occurred_at)
+    from_first, _ = ENGINE.advance(state.replace(runs={}), in_order[-1].occurred_at)
     assert from_first.runs == state.runs
     assert ENGINE.status(state, end) == ENGINE.status(from_first, end)
     assert load_state(dump_state(state)) == state
@@ -229,11 +229,11 @@ def test_deadlines_fired_between_events_give_what_walks_from_the_first_give(
                 continue
             clock = max(clock, step)
             rolled, out_rolled = ENGINE.advance(rolled, clock)
-            fresh, out_fresh = ENGINE.advance(fresh._replace(runs={}), clock)
+            fresh, out_fresh = ENGINE.advance(fresh.replace(runs={}), clock)
         else:
             clock = max(clock, step.occurred_at)
             rolled, out_rolled = ENGINE.apply(rolled, step, clock)
-            fresh, out_fresh = ENGINE.apply(fresh and fresh._replace(runs={}), step, clock)
+            fresh, out_fresh = ENGINE.apply(fresh and fresh.replace(runs={}), step, clock)
         assert [codec.dumps(o) for o in out_rolled] == [codec.dumps(o) for o in out_fresh]
         assert (rolled.ledgers, rolled.next_due) == (fresh.ledgers, fresh.next_due)
         assert ENGINE.snapshot(rolled) == ENGINE.snapshot(fresh)
