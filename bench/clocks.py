@@ -170,7 +170,7 @@ def main() -> None:
     _, escalation_outputs, escalation_s = replayed(escalation)
     _, every_outputs, every_s = replayed(every_group)
 
-    away = sum(isinstance(s, bytes) for s in replay.states.values())
+    away = replay.shelf.count
     sizes, instances = 0, 0
     assert replay.watermark is not None  # set by the first event
     for state in replay.entities():  # one at a time: those put away are read back for this only
@@ -193,7 +193,7 @@ def main() -> None:
                   f"{every_outputs:,} lifecycle events out; {every_s / engine_s - 1:.0%} slower than without")
     Console().print(table)
     print(f"SLA instances: {instances:,}; serialised state: {sizes / instances:,.0f} bytes per instance "
-          f"({sizes / len(replay.states):,.0f} per ticket with {per_ticket} events); tickets put away (every "
+          f"({sizes / (len(replay.states) + away):,.0f} per ticket with {per_ticket} events); tickets put away (every "
           f"instance stopped a day before): {away:,}; peak RSS {rss_mib:,.0f} MiB")
 
 

@@ -5,16 +5,16 @@ the same file always gives the same output, byte for byte.
 
 Memory grows with the entities whose clocks still run, not with history: once a day of
 event time, the entities whose every SLA instance stopped (solved, closed, resolved) more
-than a day before are put away serialised and compressed (about 600 bytes a ticket against
-some 7 kB as objects), and read back only if another event for one of them comes (a reopen,
-a late event). Putting one away and reading it back gives the same state (state_codec), so
-the outputs do not depend on it.
+than a day before are put away on disk (shelf.py: a temporary SQLite file, about 1.3 kB a
+ticket), without their walks (`runs`, which the engine derives again from the events), and
+read back only if another event for one of them comes (a reopen, a late event). Putting one
+away and reading it back gives the same outputs (state_codec; the property tests), so the
+outputs do not depend on it.
 """
 
 from __future__ import annotations
 
 import heapq
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Iterable, Iterator
@@ -27,6 +27,7 @@ from schemas.events import EVENT_MODELS, ContactEvent, IncidentEvent, ProbeEvent
 from schemas.outputs import InstanceStatus, Lifecycle
 from streams.engine.clocks import ClockEngine, EntityState, entry
 from streams.engine.instants import micros, span
+from streams.engine.shelf import Shelf
 from streams.engine.state_codec import dump_state, load_state
 from streams.validate import AnyEvent, describe
 
@@ -48,7 +49,8 @@ class Replay:
     """Engine driver for an ordered stream of ticket and incident events."""
 
     engine: ClockEngine
-    states: dict[Key, EntityState | bytes] = field(default_factory=dict)  # bytes: put away (zlib of state_codec)
+    states: dict[Key, EntityState] = field(default_factory=dict)  # in memory; those put away are on `shelf`
+    shelf: Shelf = field(default_factory=Shelf)
     watermark: datetime | None = None
     _now: int = -(2**63)  # the watermark in microseconds (instants.py), before any instant until the first event
     _due: list[tuple[int, Key]] = field(default_factory=list)  # (due instant in microseconds, entity)
@@ -88,7 +90,7 @@ class Replay:
             if self._scheduled.get(other) != due:
                 continue  # superseded by a later schedule
             del self._scheduled[other]
-            state, more = self.engine.advance_us(self._loaded(self.states[other]), now)
+            state, more = self.engine.advance_us(self.states[other], now)  # one with a schedule is never away
             self._store(other, state)
             out += more
 
@@ -106,22 +108,26 @@ class Replay:
         is due for them: only a new event can change them)."""
         self._swept = now
         before = now - self.put_away_after
-        for key, state in self.states.items():
-            if (not isinstance(state, bytes) and state.due is None and state.events[-1].at < before
-                    and all(run.stopped_at is not None for run in state.runs.values())):
-                self.states[key] = _packed(dump_state(state))
+        away = [key for key, state in self.states.items()
+                if state.due is None and state.events[-1].at < before
+                and all(run.stopped_at is not None for run in state.runs.values())]
+        if away:
+            self.shelf.put([(_shelf_key(key), dump_state(self.states.pop(key).replace(runs={}))) for key in away])
 
     def _state(self, key: Key) -> EntityState | None:
         state = self.states.get(key)
-        return None if state is None else self._loaded(state)
-
-    @staticmethod
-    def _loaded(state: EntityState | bytes) -> EntityState:
-        return load_state(zlib.decompress(state)) if isinstance(state, bytes) else state
+        if state is None and self.shelf.count:
+            data = self.shelf.take(_shelf_key(key))
+            if data is not None:
+                state = load_state(data)
+        return state
 
     def entities(self) -> Iterator[EntityState]:
-        """The state of every entity seen, in the order first seen."""
-        return (self._loaded(state) for state in self.states.values())
+        """The state of every entity seen: those in memory in the order first seen, then those
+        put away (read back one at a time, left on the shelf)."""
+        yield from self.states.values()
+        for data in self.shelf.states():
+            yield load_state(data)
 
     def final(self) -> list[InstanceStatus]:
         """Status of every SLA instance at the watermark, ordered by instance id."""
@@ -131,11 +137,8 @@ class Replay:
         return sorted(rows, key=lambda s: s.instance_id)
 
 
-def _packed(data: bytes) -> bytes:
-    """zlib of `data` with a small window and hash (states are a few kB): zlib.compress's default
-    buffers (about 256 kB) made each call page memory in and out, ten times the compression."""
-    packer = zlib.compressobj(1, zlib.DEFLATED, 12, 4)
-    return packer.compress(data) + packer.flush()
+def _shelf_key(key: Key) -> bytes:
+    return orjson.dumps(key)  # JSON: one text per key, whatever characters ids hold
 
 
 def parse_lines(lines: Iterable[bytes], kind: str | None = None) -> Iterator[AnyEvent | BadLine]:

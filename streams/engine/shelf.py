@@ -1,0 +1,45 @@
+"""Entity states a replay put away, on disk: what a replay keeps in memory is the entities
+whose clocks may still change, whatever the length of the history behind them."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Iterator
+
+
+class Shelf:
+    """Serialised states by key in a private temporary SQLite database: SQLite makes the file
+    and deletes it when the connection closes; nothing is written until the first `put`."""
+
+    def __init__(self) -> None:
+        self._db: sqlite3.Connection | None = None
+        self.count = 0  # states on the shelf
+
+    def put(self, items: list[tuple[bytes, bytes]]) -> None:
+        """Shelve (key, state) pairs whose keys are not on the shelf."""
+        if self._db is None:
+            # Autocommit, no journal, no syncs: the file lives as long as the replay and is
+            # never read by anyone else; a crash loses the replay anyway.
+            self._db = sqlite3.connect("", isolation_level=None)
+            self._db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; "
+                                   "CREATE TABLE shelf (key BLOB PRIMARY KEY, state BLOB NOT NULL) WITHOUT ROWID;")
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT INTO shelf VALUES (?, ?)", items)
+        self._db.execute("COMMIT")
+        self.count += len(items)
+
+    def take(self, key: bytes) -> bytes | None:
+        """The state shelved under `key`, taken off the shelf (None: not there)."""
+        if self._db is None or not self.count:
+            return None
+        row = self._db.execute("DELETE FROM shelf WHERE key = ? RETURNING state", (key,)).fetchone()
+        if row is None:
+            return None
+        self.count -= 1
+        return bytes(row[0])
+
+    def states(self) -> Iterator[bytes]:
+        """Every shelved state, in key order, left on the shelf."""
+        if self._db is not None:
+            for (state,) in self._db.execute("SELECT state FROM shelf ORDER BY key"):
+                yield bytes(state)
