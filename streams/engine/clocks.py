@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
-from operator import itemgetter
 from typing import Any, Callable, Final, Iterable, Literal, NamedTuple, cast, final
 
 from schemas.events import IncidentEvent, TicketEvent
@@ -83,7 +82,6 @@ def entry(event: TicketEvent | IncidentEvent) -> tuple[Kind, str, Applied]:
 
 
 _GROUP, _SUPPLIER = Applied._fields.index("group"), Applied._fields.index("supplier")
-_EVENT_ID = itemgetter(Applied._fields.index("event_id"))
 _TEAM_FIELDS = {"group": _GROUP, "supplier": _SUPPLIER}
 
 
@@ -309,8 +307,9 @@ class ClockEngine:
         """`apply_us` with the event as `entry` gives it (callers that key state by it first)."""
         state = state or EntityState(kind, entity)
         eid = applied.event_id
-        if eid in map(_EVENT_ID, state.events):  # a repeat
-            return state, []
+        for seen in state.events:
+            if seen.event_id == eid:  # a repeat
+                return state, []
         events = state.events
         group, supplier, teams = applied.group, applied.supplier, state.teams
         if (group and (_GROUP, group) not in teams) or (supplier and (_SUPPLIER, supplier) not in teams):
