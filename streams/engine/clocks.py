@@ -109,8 +109,9 @@ class Published(NamedTuple):
 
 
 class Ledger(NamedTuple):
-    """What an instance published. (The engine state is NamedTuples: one of each is built per
-    event, and they build several times faster than frozen dataclasses.)"""
+    """What an instance published. (Ledgers, facts and events are NamedTuples, which build
+    several times faster than frozen dataclasses; `Run` and `EntityState`, built on every
+    event, are compiled classes: see `Run`.)"""
 
     version: int = 0
     facts: dict[str, Published] = {}
