@@ -11,6 +11,11 @@ minutes: a crash before loses nothing, the contact is read again and counted (or
 counted) in the old entries, and the outputs it causes are the same (same interval versions,
 same alert ids; consumers keep one copy per key or id); and once a partition's contacts are
 committed, their intervals are on the topic.
+
+Each tick that writes also writes, last, the partition's mark: the offset through which
+every record read was counted in the entries or dead-lettered (its letter stored). A record
+read again at or before the mark whose interval is no longer kept was counted before its
+interval was forgotten (or was refused then): it is skipped, not dead-lettered a second time.
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ class _Partition:
 
     engine: ContactIntervals
     pending: dict[SlotKey, tuple[int, float]] = field(default_factory=dict)
+    read: int = -1  # the highest offset read
+    marked: int = -1  # at takeover, the mark written last (see the module's docstring)
+    late: bool = False  # a late contact's letter was sent since the last wait for the broker
 
 
 def slot_key(key: SlotKey) -> bytes:
@@ -51,6 +59,10 @@ def slot_key(key: SlotKey) -> bytes:
 
 def series_key(key: SeriesKey) -> bytes:
     return orjson.dumps(["series", *key])
+
+
+def mark_key(partition: int) -> bytes:
+    return orjson.dumps(["mark", partition])
 
 
 class ContactTracker:
@@ -74,6 +86,11 @@ class ContactTracker:
         if outcome == "counted":
             part.pending.setdefault((contact.customer, contact.queue, interval_of(contact.queued_at)),
                                     (offset, time.monotonic()))
+        part.read = max(part.read, offset)
+        if outcome == "late":
+            if offset <= part.marked:
+                return "duplicate"  # read before a takeover, and counted (or refused) then
+            part.late = True
         return outcome
 
     def on_rejected(self, partition: int) -> None:
@@ -93,10 +110,13 @@ class ContactTracker:
         slots, series, dropped, gone = part.engine.unsaved()
         if not (slots or series or dropped or gone):
             return 0
+        read = part.read  # the mark: every record through it is in these entries or dead-lettered
         if intervals or alerts:
             CONTACT_INTERVALS.inc(len(intervals))
             await self.publish([(i.queue.encode(), codec.dumps(i)) for i in intervals],
                                [(f"contact:{a.contract_id}:{a.queue}".encode(), codec.dumps(a)) for a in alerts])
+        if intervals or alerts or part.late:  # a late contact's letter is stored before the mark passes it
+            part.late = False
             if not await self._ownership.kept_through(self.stored):
                 return 0  # revoked meanwhile: the new owner counts the contacts again from the commits
         # Dumped now, not before the wait: contacts counted meanwhile are in the entries too (as
@@ -113,6 +133,7 @@ class ContactTracker:
             self.table.pop(slot_key(key), None)
         for skey in gone:
             self.table.pop(series_key(skey), None)
+        self.table[mark_key(partition)] = orjson.dumps({"p": partition, "until": until, "read": read})  # last
         for key in [*((i.customer, i.queue, micros(i.interval_start)) for i in intervals), *dropped]:
             now = part.engine.slots.get(key)
             if now is None or not now.dirty:  # else contacts came meanwhile: it waits for the next publication
@@ -133,7 +154,7 @@ class ContactTracker:
     def _take_over(self, partition: int) -> _Partition:
         """Rebuild a partition's engine from the table."""
         engine = ContactIntervals(self.policy, self.lateness, self.idle, self.keep)
-        slots, series, until = [], [], None
+        slots, series, until, marked = [], [], None, -1
         for raw_key, raw in self.table.items():
             entry = orjson.loads(raw)
             if entry["p"] != partition:
@@ -141,9 +162,11 @@ class ContactTracker:
             what, *key = orjson.loads(raw_key)
             if what == "slot":
                 slots.append(((key[0], key[1], key[2]), load_slot(entry)))
-            else:
+            elif what == "series":
                 series.append(((key[0], key[1], key[2], key[3], key[4]), load_series(entry)))
+            else:
+                marked = entry["read"]
             if entry["until"] is not None and (until is None or entry["until"] > until):
                 until = entry["until"]
         engine.restore(slots, series, until, self.wall())
-        return _Partition(engine)
+        return _Partition(engine, read=marked, marked=marked)

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from schemas.policy import parse_policy
+from streams.engine.instants import micros
 from streams.worker.contact_tracking import ContactTracker
 from tests.unit.streams.conftest import utc
 from tests.unit.streams.engine.test_contacts import POLICY, contact
@@ -62,7 +63,7 @@ def test_contacts_are_held_until_their_interval_is_published_and_written() -> No
     assert h.tracker.held(0)[0] == 0
     assert h.tick() == 2  # the interval and its breach
     assert h.journal == ["publish", "stored, held from 0"] and h.tracker.held(0) is None  # released after the write
-    assert {orjson.loads(k)[0] for k in h.table} == {"slot", "series"}
+    assert {orjson.loads(k)[0] for k in h.table} == {"slot", "series", "mark"}
     assert [(i["version"], i["channels"][0]["offered"]) for i in h.intervals] == [(1, 2)]
     assert [(a["measure"], a["type"]) for a in h.alerts] == [("service_level", "breached")]
 
@@ -113,7 +114,7 @@ def alerts_by_fact(alerts: list[dict]) -> set[tuple[str, str, str]]:
     return {(a["measure"], a["type"], a["interval_start"]) for a in alerts}
 
 
-@pytest.mark.parametrize("writes", [0, 1, 2, 3])  # that tick writes three series and a slot
+@pytest.mark.parametrize("writes", [0, 1, 2, 3, 4])  # that tick writes three series, a slot and the mark
 def test_a_kill_between_a_ticks_table_writes_publishes_no_recovery_twice(writes: int) -> None:
     # 10:00 misses its service level (1 of 2 within 20 s: a breach); 10:15 meets it (one
     # contact answered in 5 s: a recovery); 10:30 meets it too: nothing, the queue recovered.
@@ -140,3 +141,36 @@ def test_a_kill_between_a_ticks_table_writes_publishes_no_recovery_twice(writes:
     again.send(met_1030)
     again.tick()
     assert alerts_by_fact(first.alerts + again.alerts) == expected  # copies of a fact (same id) only
+
+
+def four_days_on(h: Harness) -> None:
+    """Two contacts on 5 December, then a tick: the watermark passes 4 December 10:00, so
+    1 December's 10:00 interval is no longer kept (CONTACT_KEEP_DAYS 3) and is forgotten."""
+    h.send(contact("d1", "2026-12-05 10:00:00", 5), contact("d2", "2026-12-05 10:01:00", 5))
+    h.wall = utc("2026-12-05 11:00")
+    h.tick()
+
+
+def test_a_contact_counted_then_forgotten_and_read_again_after_a_takeover_is_not_late() -> None:
+    first = Harness()
+    first.send(*TWO)  # offsets 0 and 1
+    first.tick()
+    four_days_on(first)  # offsets 2 and 3; the mark says 3
+    assert orjson.dumps(["slot", "acme", "support", micros(utc("2026-12-01 10:00"))]) not in first.table
+    again = Harness(first.table)  # the commit had not passed offset 1: read again
+    assert again.send(*TWO, offset=1) == ["duplicate", "duplicate"]
+    # read for the first time (after the mark): late, for the feed to dead-letter
+    assert again.send(contact("e", "2026-12-01 10:03:00", 5), offset=4) == ["late"]
+
+
+def test_a_late_contacts_letter_is_stored_before_the_mark_passes_it() -> None:
+    h = Harness()
+    h.send(*TWO)
+    h.tick()
+    four_days_on(h)
+    h.journal.clear()
+    # offset 4: late; offset 5: counted in 11:30, an interval still open, so nothing is published
+    assert h.send(contact("e", "2026-12-01 10:03:00", 5), contact("f", "2026-12-05 11:30:00", 5)) == ["late", "counted"]
+    assert h.tick() == 0
+    assert h.journal == ["stored, held from 5"]  # the letter sent beside offset 4 is stored...
+    assert orjson.loads(h.table[orjson.dumps(["mark", 0])])["read"] == 5  # ...before the mark covers it
