@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from schemas import codec
+from schemas.compact import compact
 from schemas.events import ContactEvent, ProbeEvent
 from schemas.policy import Policy
 from streams.engine.clocks import ClockEngine
@@ -21,6 +22,11 @@ from streams.engine.service_slo import ServiceEntry, ServiceSlo
 from streams.engine.slo import epoch_minute
 from streams.engine.slo_plan import SloPlan
 from streams.validate import AnyEvent
+
+
+def _kept(value: Any) -> bytes:
+    """A record's JSON as kept until the figures are read (compact.py)."""
+    return compact(codec.dumps(value))
 
 
 @dataclass
@@ -51,14 +57,14 @@ def simulate(policy: Policy, events: Sequence[AnyEvent], until: datetime,
         elif isinstance(event, ContactEvent):
             contacts.add(event, until)
         else:
-            out.lifecycle += [codec.dumps(o) for o in replay.feed(event)]
+            out.lifecycle += [_kept(o) for o in replay.feed(event)]
         if n % 10_000 == 0:
             progress(n)
-    out.lifecycle += [codec.dumps(o) for o in replay.advance(until)]
+    out.lifecycle += [_kept(o) for o in replay.advance(until)]
     for state in replay.entities():
         record = engine.snapshot_record(state)
         if record is not None:
-            out.statuses.append(codec.dumps(record))
+            out.statuses.append(_kept(record))
         out.deadlines.update(engine.deadlines(state))
     by_service: dict[str, list[Bucket]] = {}
     for bucket in buckets.close(until, caught_up=True):
@@ -68,10 +74,10 @@ def simulate(policy: Policy, events: Sequence[AnyEvent], until: datetime,
     for service, closed in sorted(by_service.items()):
         first = epoch_minute(closed[0].minute)
         minutes, alerts = slo.close(ServiceEntry(0, first, -1), service, closed, first, end)
-        out.minutes += [codec.dumps(m) for m in minutes]
-        out.lifecycle += [codec.dumps(a) for a in alerts]
+        out.minutes += [_kept(m) for m in minutes]
+        out.lifecycle += [_kept(a) for a in alerts]
     intervals, contact_alerts = contacts.close(until, caught_up=True)
-    out.contact_intervals += [codec.dumps(i) for i in intervals]
-    out.lifecycle += [codec.dumps(a) for a in contact_alerts]
+    out.contact_intervals += [_kept(i) for i in intervals]
+    out.lifecycle += [_kept(a) for a in contact_alerts]
     progress(len(events))
     return out

@@ -28,6 +28,7 @@ from typing import Awaitable, Callable, Sequence
 import orjson
 
 from schemas import codec
+from schemas.compact import compact
 from schemas.events import ContactEvent
 from schemas.policy import Policy
 from streams.engine.contacts import (Added, ContactIntervals, SeriesKey, SlotKey, dump_series, dump_slot, interval_of,
@@ -54,15 +55,15 @@ class _Partition:
 
 
 def slot_key(key: SlotKey) -> bytes:
-    return orjson.dumps(["slot", *key])
+    return compact(orjson.dumps(["slot", *key]))
 
 
 def series_key(key: SeriesKey) -> bytes:
-    return orjson.dumps(["series", *key])
+    return compact(orjson.dumps(["series", *key]))
 
 
 def mark_key(partition: int) -> bytes:
-    return orjson.dumps(["mark", partition])
+    return compact(orjson.dumps(["mark", partition]))
 
 
 class ContactTracker:
@@ -126,14 +127,14 @@ class ContactTracker:
         # be in its series; a slot still dirty is closed and judged again (same facts, same ids).
         until = part.engine.closed_until
         for skey, kept in series.items():
-            self.table[series_key(skey)] = orjson.dumps({"p": partition, "until": until, **dump_series(kept)})
+            self.table[series_key(skey)] = compact(orjson.dumps({"p": partition, "until": until, **dump_series(kept)}))
         for key, slot in slots.items():
-            self.table[slot_key(key)] = orjson.dumps({"p": partition, "until": until, **dump_slot(slot)})
+            self.table[slot_key(key)] = compact(orjson.dumps({"p": partition, "until": until, **dump_slot(slot)}))
         for key in dropped:
             self.table.pop(slot_key(key), None)
         for skey in gone:
             self.table.pop(series_key(skey), None)
-        self.table[mark_key(partition)] = orjson.dumps({"p": partition, "until": until, "read": read})  # last
+        self.table[mark_key(partition)] = compact(orjson.dumps({"p": partition, "until": until, "read": read}))  # last
         for key in [*((i.customer, i.queue, micros(i.interval_start)) for i in intervals), *dropped]:
             now = part.engine.slots.get(key)
             if now is None or not now.dirty:  # else contacts came meanwhile: it waits for the next publication

@@ -33,6 +33,7 @@ from typing import Any, Awaitable, Callable, Sequence
 import orjson
 
 from schemas import codec
+from schemas.compact import compact
 from schemas.events import IncidentEvent, TicketEvent
 from schemas.outputs import Lifecycle, LifecycleType, entity_key
 from streams.engine.clocks import ClockEngine, EntityState, published_until
@@ -60,7 +61,7 @@ _FIRED = b'["fired",'
 def fired_key(partition: int) -> bytes:
     """The table key of a partition's fired-through time: until when its ticks have published
     (and the broker stored) every warning and breach due. Entity keys are JSON arrays of three."""
-    return orjson.dumps(["fired", partition])
+    return compact(orjson.dumps(["fired", partition]))
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Entry:
     rows: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def dump(self) -> bytes:
-        return orjson.dumps([self.partition, state_to_json(self.state)])
+        return compact(orjson.dumps([self.partition, state_to_json(self.state)]))
 
     @classmethod
     def load(cls, data: bytes) -> "Entry":
