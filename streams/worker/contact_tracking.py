@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import orjson
 
@@ -54,16 +54,21 @@ class _Partition:
     late: bool = False  # a late contact's letter was sent since the last wait for the broker
 
 
+def _json(value: Any) -> bytes:
+    """A table key or value: JSON, kept at its length (compact.py)."""
+    return compact(orjson.dumps(value))
+
+
 def slot_key(key: SlotKey) -> bytes:
-    return compact(orjson.dumps(["slot", *key]))
+    return _json(["slot", *key])
 
 
 def series_key(key: SeriesKey) -> bytes:
-    return compact(orjson.dumps(["series", *key]))
+    return _json(["series", *key])
 
 
 def mark_key(partition: int) -> bytes:
-    return compact(orjson.dumps(["mark", partition]))
+    return _json(["mark", partition])
 
 
 class ContactTracker:
@@ -127,14 +132,14 @@ class ContactTracker:
         # be in its series; a slot still dirty is closed and judged again (same facts, same ids).
         until = part.engine.closed_until
         for skey, kept in series.items():
-            self.table[series_key(skey)] = compact(orjson.dumps({"p": partition, "until": until, **dump_series(kept)}))
+            self.table[series_key(skey)] = _json({"p": partition, "until": until, **dump_series(kept)})
         for key, slot in slots.items():
-            self.table[slot_key(key)] = compact(orjson.dumps({"p": partition, "until": until, **dump_slot(slot)}))
+            self.table[slot_key(key)] = _json({"p": partition, "until": until, **dump_slot(slot)})
         for key in dropped:
             self.table.pop(slot_key(key), None)
         for skey in gone:
             self.table.pop(series_key(skey), None)
-        self.table[mark_key(partition)] = compact(orjson.dumps({"p": partition, "until": until, "read": read}))  # last
+        self.table[mark_key(partition)] = _json({"p": partition, "until": until, "read": read})  # last
         for key in [*((i.customer, i.queue, micros(i.interval_start)) for i in intervals), *dropped]:
             now = part.engine.slots.get(key)
             if now is None or not now.dirty:  # else contacts came meanwhile: it waits for the next publication
