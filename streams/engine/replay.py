@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from schemas import codec
 from schemas.events import EVENT_MODELS, ContactEvent, IncidentEvent, ProbeEvent, TicketEvent, implied_kind
-from schemas.outputs import InstanceStatus, Lifecycle
+from schemas.outputs import InstanceStatus, Lifecycle, entity_key
 from streams.engine.clocks import ClockEngine, EntityState, entry
 from streams.engine.instants import micros, span
 from streams.engine.shelf import Shelf
@@ -112,12 +112,12 @@ class Replay:
                 if state.due is None and state.events[-1].at < before
                 and all(run.stopped_at is not None for run in state.runs.values())]
         if away:
-            self.shelf.put([(_shelf_key(key), dump_state(self.states.pop(key).replace(runs={}))) for key in away])
+            self.shelf.put([(entity_key(*key), dump_state(self.states.pop(key).replace(runs={}))) for key in away])
 
     def _state(self, key: Key) -> EntityState | None:
         state = self.states.get(key)
         if state is None and self.shelf.count:
-            data = self.shelf.take(_shelf_key(key))
+            data = self.shelf.take(entity_key(*key))
             if data is not None:
                 state = load_state(data)
         return state
@@ -135,10 +135,6 @@ class Replay:
             return []
         rows = [s for st in self.entities() for s in self.engine.status(st, self.watermark)]
         return sorted(rows, key=lambda s: s.instance_id)
-
-
-def _shelf_key(key: Key) -> bytes:
-    return orjson.dumps(key)  # JSON: one text per key, whatever characters ids hold
 
 
 def parse_lines(lines: Iterable[bytes], kind: str | None = None) -> Iterator[AnyEvent | BadLine]:
