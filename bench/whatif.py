@@ -30,6 +30,7 @@ from schemas.events import ProbeEvent  # noqa: E402
 from schemas.policy import parse_policy  # noqa: E402
 from streams.engine.clocks import ClockEngine  # noqa: E402
 from streams.engine.replay import Replay, parse_lines  # noqa: E402
+from streams.runtime import REPLAY_YOUNG, collect_less  # noqa: E402
 from streams.whatif.history import History  # noqa: E402
 from streams.whatif.run import whatif  # noqa: E402
 
@@ -75,6 +76,7 @@ def main() -> None:
     parse_s = time.process_time() - t0
     assert parsed == len(events)
     del lines
+    collect_less(REPLAY_YOUNG)  # as `slastream whatif` once it has read the history
 
     replay = Replay(ClockEngine(current))
     t0 = time.process_time()

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from rich.console import Console
 
 from schemas.errors import FAILED, INPUT_PROBLEMS, OK, RunFailed, UserError, open_file
-from streams.runtime import collect_less
+from streams.runtime import REPLAY_YOUNG, collect_less
 from streams.tools.rows_out import FORMATS
 
 console = Console(stderr=True)
@@ -244,6 +244,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     policy = _policy_file(args.policy, "--policy")
     source = sys.stdin.buffer if args.events == "-" else open_file(args.events, "rb", "events file")
     out = open_file(args.out, "wb", "--out file") if args.out else sys.stdout.buffer
+    collect_less(REPLAY_YOUNG)
     with source, out:
         counts = run(ClockEngine(policy), source, out, sys.stderr, args.final, args.kind)
     ignored = f", ignored {counts.ignored} probe results" if counts.ignored else ""
@@ -316,7 +317,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     if as_of is not None:  # a stopped pipeline's data ends before `until`: deadlines after it fire in the replay only
         span += f"; the database's data is as of {as_of:%Y-%m-%d %H:%M:%S} UTC (its latest event)"
     console.print(span)
-    collect_less()
+    collect_less(REPLAY_YOUNG)
     comparison, a, b = whatif(current, proposed, history, until, console, args.customer, args.contract)
     if args.format == "table":
         print_tables(rows_console(), comparison)
