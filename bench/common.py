@@ -10,7 +10,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import orjson
 from confluent_kafka import Consumer
@@ -38,7 +38,8 @@ def isolated_run(prefix: str, partitions: int = DEFAULT_PARTITIONS, policy: str 
     if policy is not None:
         (tmp / "policy.yaml").write_text(policy)
         env["SLA_POLICY_FILE"] = str(tmp / "policy.yaml")
-    settings = Settings(**{k.lower(): v for k, v in env.items()})
+    fields: dict[str, Any] = {k.lower(): v for k, v in env.items()}  # strings, parsed as from the environment
+    settings = Settings(**fields)
     create_topics(settings)
     atexit.register(delete_topics, settings, name)
     return env, settings, tmp
@@ -56,7 +57,7 @@ def raw_consume(settings: Settings, topics: list[str], n: int, decode: bool = Fa
     while len(seen) < n:
         batch = consumer.consume(1000, timeout=1.0)
         started = started or (time.perf_counter() if batch else None)
-        seen.extend((m.topic(), m.value()) for m in batch if not m.error())
+        seen.extend((m.topic() or "", m.value() or b"") for m in batch if not m.error())
         if decode:
             for m in batch:
                 orjson.loads(m.value() or b"null")

@@ -64,7 +64,7 @@ def contacts(n: int, queues: int, start: datetime, seed: int = 7) -> list[bytes]
         for i in range(per_queue):
             at += timedelta(seconds=rng.randint(5, 60))
             wait = timedelta(seconds=rng.choice([2, 5, 8, 12, 15, 25, 40]))
-            record = {"contact_id": f"q{q}-{i}", "source": "acd", "customer": "acme", "queue": f"queue-{q}",
+            record: dict[str, str | bool] = {"contact_id": f"q{q}-{i}", "source": "acd", "customer": "acme", "queue": f"queue-{q}",
                       "channel": rng.choice(["voice", "voice", "chat", "email"]), "queued_at": at.isoformat()}
             if rng.random() < 0.05:
                 record |= {"abandoned_at": (at + wait).isoformat(), "ended_at": (at + wait).isoformat()}

@@ -81,7 +81,8 @@ def results(services: int, minutes: int, per_service: int = 1) -> list[bytes]:
 
 def batched(values: list[bytes], size: int) -> list[bytes]:
     """Consecutive results of one service, `size` to a record (a JSON array)."""
-    out, run = [], []
+    out: list[bytes] = []
+    run: list[bytes] = []
     for value in values:
         if run and (len(run) == size or orjson.loads(run[0])["service"] != orjson.loads(value)["service"]):
             out.append(b"[" + b",".join(run) + b"]")

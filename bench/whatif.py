@@ -26,11 +26,12 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.clocks import POLICY, updates  # noqa: E402
-from schemas.events import ProbeEvent  # noqa: E402
+from schemas.events import IncidentEvent, ProbeEvent, TicketEvent  # noqa: E402
 from schemas.policy import parse_policy  # noqa: E402
 from streams.engine.clocks import ClockEngine  # noqa: E402
 from streams.engine.replay import Replay, parse_lines  # noqa: E402
 from streams.runtime import REPLAY_YOUNG, collect_less  # noqa: E402
+from streams.validate import AnyEvent  # noqa: E402
 from streams.whatif.history import History  # noqa: E402
 from streams.whatif.run import whatif  # noqa: E402
 
@@ -66,7 +67,8 @@ def main() -> None:
                             .replace("objective: 0.999", "objective: 0.9995"))
     tickets = list(updates(args.tickets, args.updates // args.tickets))
     first, last = tickets[0].occurred_at, tickets[-1].occurred_at  # probes over the same weeks
-    events = sorted([*tickets, *probes(args.probes, first, last - first)], key=lambda e: (e.occurred_at, e.event_id))
+    events: list[AnyEvent] = sorted([*tickets, *probes(args.probes, first, last - first)],
+                                    key=lambda e: (e.occurred_at, e.event_id))
     until = events[-1].occurred_at + timedelta(days=1)
     n_tickets = sum(1 for e in events if not isinstance(e, ProbeEvent))
 
@@ -81,7 +83,7 @@ def main() -> None:
     replay = Replay(ClockEngine(current))
     t0 = time.process_time()
     for e in events:
-        if not isinstance(e, ProbeEvent):
+        if isinstance(e, (TicketEvent, IncidentEvent)):
             replay.feed(e)
     engine_s = time.process_time() - t0
 
