@@ -8,10 +8,9 @@ from datetime import datetime
 from enum import Enum
 from typing import Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.compact import compact
+from schemas.compact import dumps_kept
 
 
 class LifecycleType(str, Enum):
@@ -131,7 +130,7 @@ def entity_key(kind: str, customer: str, entity_id: str) -> bytes:
     """A ticket's or incident's key in worker state and on the instances topic. Ids are
     scoped by customer (service desks of different customers number tickets alike); a JSON
     array, so that no pair of ids can spell another's key."""
-    return compact(orjson.dumps([kind, customer, entity_id]))
+    return dumps_kept([kind, customer, entity_id])
 
 
 Sli = Literal["availability", "latency"]

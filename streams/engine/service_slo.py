@@ -16,7 +16,7 @@ from typing import Any, Literal, Sequence
 
 import orjson
 
-from schemas.compact import compact
+from schemas.compact import dumps_kept
 from schemas.outputs import SloAlert, alert_id
 from streams.engine.probes import Bucket
 from streams.engine.slo import ErrorSeries, budget_remaining, epoch_minute, evaluate, minute_start
@@ -43,11 +43,11 @@ class ServiceEntry:
     data_firing: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def dump(self) -> bytes:
-        return compact(orjson.dumps([
+        return dumps_kept([
             self.partition, self.closed_until, self.offset, self.last_data,
             {k: s.to_json() for k, s in self.series.items()}, self.firing, self.silent, self.status_as_of,
             self.data_firing,
-        ]))
+        ])
 
     @classmethod
     def load(cls, data: bytes, fine: timedelta, horizon: timedelta) -> "ServiceEntry":

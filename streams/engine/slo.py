@@ -15,7 +15,7 @@ from typing import Any, Literal, Sequence
 
 import orjson
 
-from schemas.compact import compact
+from schemas.compact import dumps_kept
 from schemas.policy import BurnRateAlert
 
 HOUR = timedelta(hours=1)
@@ -243,7 +243,7 @@ class ErrorSeries:
         month-old series is some 11 kB of cells written with every closed minute; re-serialised
         each time it cost 150 µs, a snapshot is taken every SNAPSHOT_EVERY adds instead."""
         if self._snapshot is None or len(self._since) >= 3 * SNAPSHOT_EVERY:
-            self._snapshot = compact(orjson.dumps([*self.minutes.dense(), *self.hours.dense()]))
+            self._snapshot = dumps_kept([*self.minutes.dense(), *self.hours.dense()])
             self._since = []
         return [orjson.Fragment(self._snapshot), self._since]
 
@@ -255,7 +255,7 @@ class ErrorSeries:
         series = cls(fine, horizon)
         series.minutes = Ring.of(len(series.minutes.keys), m0, mt, mb)
         series.hours = Ring.of(len(series.hours.keys), h0, ht, hb)
-        series._snapshot = compact(orjson.dumps(snapshot))
+        series._snapshot = dumps_kept(snapshot)
         for i in range(0, len(since), 3):  # counted again, and kept as the adds since the snapshot
             series._count(*since[i:i + 3])
         return series

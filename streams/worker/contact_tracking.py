@@ -23,12 +23,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Sequence
 
 import orjson
 
 from schemas import codec
-from schemas.compact import compact
+from schemas.compact import dumps_kept
 from schemas.events import ContactEvent
 from schemas.policy import Policy
 from streams.engine.contacts import (Added, ContactIntervals, SeriesKey, SlotKey, dump_series, dump_slot, interval_of,
@@ -54,21 +54,16 @@ class _Partition:
     late: bool = False  # a late contact's letter was sent since the last wait for the broker
 
 
-def _json(value: Any) -> bytes:
-    """A table key or value: JSON, kept at its length (compact.py)."""
-    return compact(orjson.dumps(value))
-
-
 def slot_key(key: SlotKey) -> bytes:
-    return _json(["slot", *key])
+    return dumps_kept(["slot", *key])
 
 
 def series_key(key: SeriesKey) -> bytes:
-    return _json(["series", *key])
+    return dumps_kept(["series", *key])
 
 
 def mark_key(partition: int) -> bytes:
-    return _json(["mark", partition])
+    return dumps_kept(["mark", partition])
 
 
 class ContactTracker:
@@ -132,14 +127,14 @@ class ContactTracker:
         # be in its series; a slot still dirty is closed and judged again (same facts, same ids).
         until = part.engine.closed_until
         for skey, kept in series.items():
-            self.table[series_key(skey)] = _json({"p": partition, "until": until, **dump_series(kept)})
+            self.table[series_key(skey)] = dumps_kept({"p": partition, "until": until, **dump_series(kept)})
         for key, slot in slots.items():
-            self.table[slot_key(key)] = _json({"p": partition, "until": until, **dump_slot(slot)})
+            self.table[slot_key(key)] = dumps_kept({"p": partition, "until": until, **dump_slot(slot)})
         for key in dropped:
             self.table.pop(slot_key(key), None)
         for skey in gone:
             self.table.pop(series_key(skey), None)
-        self.table[mark_key(partition)] = _json({"p": partition, "until": until, "read": read})  # last
+        self.table[mark_key(partition)] = dumps_kept({"p": partition, "until": until, "read": read})  # last
         for key in [*((i.customer, i.queue, micros(i.interval_start)) for i in intervals), *dropped]:
             now = part.engine.slots.get(key)
             if now is None or not now.dirty:  # else contacts came meanwhile: it waits for the next publication

@@ -33,7 +33,7 @@ from typing import Any, Awaitable, Callable, Sequence
 import orjson
 
 from schemas import codec
-from schemas.compact import compact
+from schemas.compact import dumps_kept
 from schemas.events import IncidentEvent, TicketEvent
 from schemas.outputs import Lifecycle, LifecycleType, entity_key
 from streams.engine.clocks import ClockEngine, EntityState, published_until
@@ -61,7 +61,7 @@ _FIRED = b'["fired",'
 def fired_key(partition: int) -> bytes:
     """The table key of a partition's fired-through time: until when its ticks have published
     (and the broker stored) every warning and breach due. Entity keys are JSON arrays of three."""
-    return compact(orjson.dumps(["fired", partition]))
+    return dumps_kept(["fired", partition])
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Entry:
     rows: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def dump(self) -> bytes:
-        return compact(orjson.dumps([self.partition, state_to_json(self.state)]))
+        return dumps_kept([self.partition, state_to_json(self.state)])
 
     @classmethod
     def load(cls, data: bytes) -> "Entry":
@@ -343,7 +343,7 @@ class SlaTracker:
             self.tables[kind].pop(key, None)
             self._cache.pop((kind, key), None)
         for kind, through in staged.fired.items():
-            self.tables[kind][fired_key(partition)] = orjson.dumps(through)
+            self.tables[kind][fired_key(partition)] = dumps_kept(through)
             self._fired[(kind, partition)] = through
 
     def _statuses(self, entry: Entry) -> list[Record]:
