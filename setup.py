@@ -18,7 +18,8 @@ from setuptools.command.build_ext import build_ext
 
 # Whole group or nothing: the compiled modules call each other natively.
 ENGINE = ["streams/engine/instants.py", "streams/engine/calendar.py", "streams/engine/clocks.py",
-          "streams/engine/state_codec.py", "streams/engine/replay.py"]
+          "streams/engine/state_codec.py", "streams/engine/schedule.py",
+          "streams/engine/replay.py"]
 
 
 class EngineBuild(build_ext):

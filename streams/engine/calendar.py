@@ -14,7 +14,6 @@ day: the engine asks on every event of a running clock.)
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from datetime import date, datetime, timedelta, timezone
 from typing import Container
 from zoneinfo import ZoneInfo
@@ -129,12 +128,12 @@ class BusinessCalendar(Calendar):
                 raise ValueError(
                     f"calendar {self.name!r} has no open time within {_MAX_DAYS} days of {instant(start)}")
             self._compile(self._first_year, self._last_year + 1)  # later years: the open time before stays
-        i = bisect_left(self._upto, goal)  # the first interval by whose end the budget is used
+        i = _first_at_least(self._upto, goal)  # the first interval by whose end the budget is used
         return self._starts[i] + (goal - self._before[i])
 
     def _open_until(self, at: int) -> int:
         """Open time from the table's first instant to `at` (which the table covers)."""
-        i = bisect_right(self._starts, at) - 1
+        i = _first_above(self._starts, at) - 1
         if i < 0:
             return 0
         end = self._ends[i]
@@ -164,6 +163,32 @@ class BusinessCalendar(Calendar):
         self._first_year, self._last_year = first_year, last_year
         self._lo = micros(datetime(first_year, 1, 1, tzinfo=self.tz))
         self._hi = micros(datetime(last_year + 1, 1, 1, tzinfo=self.tz))
+
+
+def _first_above(values: list[int], x: int) -> int:
+    """The index of the first of the rising `values` above `x` (`bisect_right`). Searched here
+    rather than by `bisect`, which compares through Python's generic comparison: compiled, this
+    compares machine integers, and the two searches were a twentieth of replay's time."""
+    lo, hi = 0, len(values)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < values[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _first_at_least(values: list[int], x: int) -> int:
+    """The index of the first of the rising `values` at or above `x` (`bisect_left`)."""
+    lo, hi = 0, len(values)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if values[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 class _Closed:

@@ -14,7 +14,6 @@ outputs do not depend on it.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Iterable, Iterator
@@ -27,6 +26,7 @@ from schemas.events import EVENT_MODELS, ContactEvent, IncidentEvent, ProbeEvent
 from schemas.outputs import InstanceStatus, Lifecycle, entity_key
 from streams.engine.clocks import ClockEngine, EntityState, entry
 from streams.engine.instants import micros, span
+from streams.engine.schedule import Schedule
 from streams.engine.shelf import Shelf
 from streams.engine.state_codec import dump_state, load_state
 from streams.validate import AnyEvent, describe
@@ -53,8 +53,7 @@ class Replay:
     shelf: Shelf = field(default_factory=Shelf)
     watermark: datetime | None = None
     _now: int = -(2**63)  # the watermark in microseconds (instants.py), before any instant until the first event
-    _due: list[tuple[int, Key]] = field(default_factory=list)  # (due instant in microseconds, entity)
-    _scheduled: dict[Key, int] = field(default_factory=dict)
+    _schedule: Schedule[Key] = field(default_factory=Schedule)  # when entities are next due
     put_away_after: int = span(PUT_AWAY_AFTER)  # microseconds
     _swept: int | None = None  # the watermark at the last sweep (microseconds)
 
@@ -78,30 +77,17 @@ class Replay:
     def _moved(self, out: list[Lifecycle]) -> list[Lifecycle]:
         """`out` and what became due by the watermark; put away what stopped long before."""
         now = self._now
-        if self._due and self._due[0][0] <= now:
-            self._fire(now, out)
+        for other in self._schedule.pop_due(now):
+            state, more = self.engine.advance_us(self.states[other], now)  # one with a schedule is never away
+            self._store(other, state)
+            out += more
         if self._swept is None or now - self._swept >= self.put_away_after:
             self._sweep(now)
         return out
 
-    def _fire(self, now: int, out: list[Lifecycle]) -> None:
-        while self._due and self._due[0][0] <= now:
-            due, other = heapq.heappop(self._due)
-            if self._scheduled.get(other) != due:
-                continue  # superseded by a later schedule
-            del self._scheduled[other]
-            state, more = self.engine.advance_us(self.states[other], now)  # one with a schedule is never away
-            self._store(other, state)
-            out += more
-
     def _store(self, key: Key, state: EntityState) -> None:
         self.states[key] = state
-        due = state.due
-        if due is None:
-            self._scheduled.pop(key, None)  # nothing is due: a schedule left in the heap is void
-        elif self._scheduled.get(key) != due:
-            self._scheduled[key] = due
-            heapq.heappush(self._due, (due, key))
+        self._schedule.set(key, state.due)
 
     def _sweep(self, now: int) -> None:
         """Put away the entities whose every instance stopped over PUT_AWAY_AFTER ago (nothing

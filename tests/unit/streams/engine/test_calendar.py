@@ -1,8 +1,11 @@
 """Business time, worked out by hand on a wall calendar (Europe/Berlin: CET=UTC+1, CEST=UTC+2)."""
 
+from bisect import bisect_left, bisect_right
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streams.engine.calendar import AlwaysOpen
 from tests.unit.streams.conftest import utc
@@ -65,3 +68,11 @@ def test_24x7() -> None:
     always = AlwaysOpen()
     assert always.elapsed(utc("2026-03-28 23:00"), utc("2026-03-29 04:00")) == 5 * H
     assert always.add(utc("2026-03-28 23:00"), 5 * H) == utc("2026-03-29 04:00")
+
+
+@given(st.lists(st.integers(-5, 50), max_size=30).map(sorted), st.integers(-10, 60))
+def test_the_table_searches_find_what_bisect_finds(values: list[int], x: int) -> None:
+    from streams.engine.calendar import _first_above, _first_at_least
+
+    assert _first_above(values, x) == bisect_right(values, x)
+    assert _first_at_least(values, x) == bisect_left(values, x)
