@@ -166,11 +166,12 @@ class EntityState:
     because compiled code reads a dict natively and a Mapping through method calls (a sixth
     of replay time went into `.get`, `.items` and `.values`)."""
 
-    __slots__ = ("kind", "entity_id", "events", "ledgers", "due", "runs", "teams")
+    __slots__ = ("kind", "entity_id", "events", "ledgers", "due", "runs", "teams", "named")
 
     def __init__(self, kind: Kind, entity_id: str, events: tuple[Applied, ...] = (),
                  ledgers: dict[str, Ledger] | None = None, due: int | None = None, runs: dict[str, Run] | None = None,
-                 teams: tuple[tuple[int, str], ...] = ()) -> None:
+                 teams: tuple[tuple[int, str], ...] = (),
+                 named: tuple[tuple[_Plan, ...], tuple[str, ...]] | None = None) -> None:
         self.kind: Final = kind
         self.entity_id: Final = entity_id
         self.events: Final = events
@@ -178,6 +179,9 @@ class EntityState:
         self.due: Final = due  # when `advance` will next publish something (microseconds)
         self.runs: Final[dict[str, Run]] = {} if runs is None else runs  # per instance: the walk over `events`
         self.teams: Final = teams  # (`Applied` field, name) of every team in `events`, sorted (OLAs)
+        # The plans the engine last found for the entity and their instance ids (`_named`):
+        # derived, neither compared nor stored.
+        self.named: Final = named
 
     @property
     def next_due(self) -> datetime | None:
@@ -188,7 +192,7 @@ class EntityState:
                 ) -> "EntityState":
         """The state with other runs or teams."""
         return EntityState(self.kind, self.entity_id, self.events, self.ledgers, self.due,
-                           self.runs if runs is None else runs, self.teams if teams is None else teams)
+                           self.runs if runs is None else runs, self.teams if teams is None else teams, self.named)
 
     def _fields(self) -> tuple[object, ...]:
         return self.kind, self.entity_id, self.events, self.ledgers, self.due, self.runs, self.teams
@@ -255,12 +259,10 @@ class ClockEngine:
                 tuple(self._plan("ticket", ola, m, "", ola) for m in METRICS["ticket"])
             for ola in policy.doc.olas
         }
-        # Customers and services come from input, so the memo of their plans is bounded.
-        # Plans by (kind, customer, service) and by the teams of a ticket, remembered (a dict, not
-        # lru_cache: compiled code calls a cache as Python) and forgotten when full: both come
-        # from input, so they are bounded.
-        self._covering: dict[tuple[str, str, str], tuple[_Plan, ...]] = {}
-        self._teams_olas: dict[tuple[tuple[int, str], ...], tuple[_Plan, ...]] = {}
+        # Plans by (kind, customer, service, teams of a ticket), remembered (a dict, not lru_cache:
+        # compiled code calls a cache as Python) and forgotten when full: they come from input,
+        # so the memo is bounded. The same key gives the same tuple, which `_named` relies on.
+        self._covering: dict[tuple[str, str, str, tuple[tuple[int, str], ...]], tuple[_Plan, ...]] = {}
 
     def _plan(self, kind: Kind, section: TicketPolicy | IncidentPolicy | Ola, metric: Metric, contract_id: str,
               ola: Ola | None = None) -> _Plan:
@@ -442,8 +444,9 @@ class ClockEngine:
         events = state.events
         if not events:
             return
-        for plan in self._plans_for(state.kind, events[-1], state.teams):
-            instance = f"{state.kind}:{state.entity_id}:{plan.slot}:{plan.metric}"
+        plans, ids = self._named(state, events[-1])
+        for i, plan in enumerate(plans):
+            instance = ids[i]
             run = state.runs.get(instance)
             if run is None and _start(plan, events) is None:
                 continue
@@ -454,22 +457,23 @@ class ClockEngine:
         return tuple(plan for contract in self.policy.contracts_for(customer, service)
                      for plan in self._plans.get((contract.id, kind), ()))
 
-    def _plans_for(self, kind: Kind, last: Applied, teams: tuple[tuple[int, str], ...]) -> tuple[_Plan, ...]:
-        """The plans of an entity: its contracts', then the OLAs of every team that held it."""
-        key = (kind, last.customer, last.service)
+    def _named(self, state: EntityState, last: Applied) -> tuple[tuple[_Plan, ...], tuple[str, ...]]:
+        """The plans of an entity (its contracts', then the OLAs of every team that held it;
+        `last` its latest event) and the instance id each would have: `state.named` when the
+        plans are the same (building the ids on every event was a twentieth of replay)."""
+        kind, teams = state.kind, state.teams
+        key = (kind, last.customer, last.service, teams)
         plans = self._covering.get(key)
         if plans is None:
-            plans = _remember(self._covering, key, self._plans_of(kind, last.customer, last.service))
-        if not teams or not self._olas:
-            return plans
-        olas = self._teams_olas.get(teams)
-        if olas is None:
-            olas = _remember(self._teams_olas, teams, self._olas_of(teams))
-        return plans + olas
-
-    def _olas_of(self, teams: tuple[tuple[int, str], ...]) -> tuple[_Plan, ...]:
-        """The OLA plans of these teams (remembered in `_teams_olas`)."""
-        return tuple(p for team in teams for p in self._olas.get(team, ()))
+            plans = self._plans_of(kind, last.customer, last.service)
+            if teams:
+                plans += tuple(p for team in teams for p in self._olas.get(team, ()))
+            plans = _remember(self._covering, key, plans)
+        named = state.named
+        if named is not None and named[0] is plans:
+            return named
+        entity = state.entity_id
+        return plans, tuple([f"{kind}:{entity}:{plan.slot}:{plan.metric}" for plan in plans])
 
     @staticmethod
     def _walk(events: tuple[Applied, ...], plan: _Plan, run: Run | None) -> Run:
@@ -664,8 +668,10 @@ class ClockEngine:
         next_due: int | None = None
         walked: dict[str, Run] = {}
         last = events[-1]
-        for plan in self._plans_for(kind, last, state.teams):
-            instance = f"{kind}:{entity}:{plan.slot}:{plan.metric}"
+        named = self._named(state, last)
+        plans, ids = named
+        for i, plan in enumerate(plans):
+            instance = ids[i]
             run = runs.get(instance)
             if run is None:
                 if _start(plan, events) is None:
@@ -690,7 +696,7 @@ class ClockEngine:
                     changed = dict(ledgers)
                 changed[instance] = self._publish(state, last, plan, instance, run, facts, ledger, now, outputs)
         return EntityState(kind, entity, events, ledgers if changed is None else changed, next_due, walked,
-                           state.teams), outputs
+                           state.teams, named), outputs
 
 
 _NO_LEDGER = Ledger()
