@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Final
 
+from mypy_extensions import i64
+
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 SECOND: Final = 1_000_000
 _ONE: Final = timedelta(microseconds=1)
@@ -19,7 +21,9 @@ _DATES_KEPT: Final = 4096
 def micros(value: datetime) -> int:
     """Microseconds since the epoch of an aware datetime."""
     delta = value - EPOCH
-    return (delta.days * 86400 + delta.seconds) * SECOND + delta.microseconds
+    # In 64-bit integers: compiled, a product of an operand above 2**30 goes through Python's
+    # own multiplication (a third of this function's time, which replay spends on every event).
+    return i64(delta.days) * 86_400_000_000 + i64(delta.seconds) * 1_000_000 + i64(delta.microseconds)
 
 
 def instant(us: int) -> datetime:
