@@ -84,6 +84,10 @@ class BusinessCalendar(Calendar):
         self._ends: list[int] = []
         self._before: list[int] = []
         self._upto: list[int] = []
+        # Per day of the table (24 h from its first instant): the index of its first interval
+        # starting in or after that day. A search of the table was a twentieth of replay's time;
+        # from here an instant's interval is a step or two away.
+        self._days: list[int] = []
         self._first_year = self._last_year = 0
         self._lo = self._hi = 0
 
@@ -133,7 +137,11 @@ class BusinessCalendar(Calendar):
 
     def _open_until(self, at: int) -> int:
         """Open time from the table's first instant to `at` (which the table covers)."""
-        i = _first_above(self._starts, at) - 1
+        starts = self._starts
+        i, n = self._days[(at - self._lo) // _DAY], len(starts)
+        while i < n and starts[i] <= at:
+            i += 1
+        i -= 1  # the last interval starting at or before `at`
         if i < 0:
             return 0
         end = self._ends[i]
@@ -163,24 +171,17 @@ class BusinessCalendar(Calendar):
         self._first_year, self._last_year = first_year, last_year
         self._lo = micros(datetime(first_year, 1, 1, tzinfo=self.tz))
         self._hi = micros(datetime(last_year + 1, 1, 1, tzinfo=self.tz))
-
-
-def _first_above(values: list[int], x: int) -> int:
-    """The index of the first of the rising `values` above `x` (`bisect_right`). Searched here
-    rather than by `bisect`, which compares through Python's generic comparison: compiled, this
-    compares machine integers, and the two searches were a twentieth of replay's time."""
-    lo, hi = 0, len(values)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < values[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+        self._days, i = [], 0
+        for midnight in range(self._lo, self._hi + _DAY, _DAY):  # UTC: 24 h apart
+            while i < len(starts) and starts[i] < midnight:
+                i += 1
+            self._days.append(i)
 
 
 def _first_at_least(values: list[int], x: int) -> int:
-    """The index of the first of the rising `values` at or above `x` (`bisect_left`)."""
+    """The index of the first of the rising `values` at or above `x` (`bisect_left`). Searched
+    here rather than by `bisect`, which compares through Python's generic comparison: compiled,
+    this compares machine integers (a third of the time)."""
     lo, hi = 0, len(values)
     while lo < hi:
         mid = (lo + hi) // 2
