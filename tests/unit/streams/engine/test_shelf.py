@@ -35,3 +35,14 @@ def test_ids_that_a_separator_would_confuse_come_back_to_their_own_customer(poli
     replay.feed(ticket("r2", "2026-11-27 10:01", "open", tid="b\x1fc", customer="a"))
     back = replay.states[("ticket", "a", "b\x1fc")]
     assert [e.event_id for e in back.events] == ["e2", "r2", "s1"] and replay.shelf.count == 1
+
+
+def test_a_key_never_shelved_is_answered_without_asking_the_database() -> None:
+    shelf = Shelf()
+    shelf.put([(f"k{n}".encode(), b"s") for n in range(1000)])
+    assert shelf._db is not None
+    asked: list[str] = []
+    shelf._db.set_trace_callback(asked.append)
+    misses = [shelf.take(f"new{n}".encode()) for n in range(1000)]
+    assert misses == [None] * 1000 and len(asked) < 20  # a false "maybe" now and then
+    assert shelf.take(b"k7") == b"s" and len(asked) >= 1 and shelf.count == 999
