@@ -29,8 +29,10 @@ class Shelf:
             # Autocommit, no journal, no syncs: the file lives as long as the replay and is
             # never read by anyone else; a crash loses the replay anyway.
             self._db = sqlite3.connect("", isolation_level=None)
+            # A rowid table with the key indexed, not WITHOUT ROWID: states of a kilobyte or more
+            # in the key's B-tree made a put 3.6 times and a take twice as slow.
             self._db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; "
-                                   "CREATE TABLE shelf (key BLOB PRIMARY KEY, state BLOB NOT NULL) WITHOUT ROWID;")
+                                   "CREATE TABLE shelf (key BLOB PRIMARY KEY, state BLOB NOT NULL);")
         for key, _ in items:
             for bit in _bits(key):
                 self._filter[bit >> 3] |= 1 << (bit & 7)
