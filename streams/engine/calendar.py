@@ -85,8 +85,8 @@ class BusinessCalendar(Calendar):
         self._before: list[int] = []
         self._upto: list[int] = []
         # Per day of the table (24 h from its first instant): the index of its first interval
-        # starting in or after that day. A search of the table was a twentieth of replay's time;
-        # from here an instant's interval is a step or two away.
+        # starting in or after that day. Searching the table was a twentieth of replay's
+        # instructions; from here an instant's interval is a step or two away.
         self._days: list[int] = []
         self._first_year = self._last_year = 0
         self._lo = self._hi = 0
@@ -181,7 +181,7 @@ class BusinessCalendar(Calendar):
 def _first_at_least(values: list[int], x: int) -> int:
     """The index of the first of the rising `values` at or above `x` (`bisect_left`). Searched
     here rather than by `bisect`, which compares through Python's generic comparison: compiled,
-    this compares machine integers (a third of the time)."""
+    this compares machine integers."""
     lo, hi = 0, len(values)
     while lo < hi:
         mid = (lo + hi) // 2

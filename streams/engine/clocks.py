@@ -460,7 +460,8 @@ class ClockEngine:
     def _named(self, state: EntityState, last: Applied) -> tuple[tuple[_Plan, ...], tuple[str, ...]]:
         """The plans of an entity (its contracts', then the OLAs of every team that held it;
         `last` its latest event) and the instance id each would have: `state.named` when the
-        plans are the same (building the ids on every event was a twentieth of replay)."""
+        plans are the same (building and hashing the ids anew on every event was 3 % of replay's
+        instructions)."""
         kind, teams = state.kind, state.teams
         key = (kind, last.customer, last.service, teams)
         plans = self._covering.get(key)
