@@ -21,7 +21,7 @@ class Shelf:
     def __init__(self) -> None:
         self._db: sqlite3.Connection | None = None
         self.count = 0  # states on the shelf
-        self._filter = bytearray(_BITS // 8)
+        self._filter = bytearray()  # made with the database: most replays never put anything away
 
     def put(self, items: list[tuple[bytes, bytes]]) -> None:
         """Shelve (key, state) pairs whose keys are not on the shelf."""
@@ -29,6 +29,7 @@ class Shelf:
             # Autocommit, no journal, no syncs: the file lives as long as the replay and is
             # never read by anyone else; a crash loses the replay anyway.
             self._db = sqlite3.connect("", isolation_level=None)
+            self._filter = bytearray(_BITS // 8)
             # A rowid table with the key indexed, not WITHOUT ROWID: states of a kilobyte or more
             # in the key's B-tree made a put 3.6 times and a take twice as slow.
             self._db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; "
