@@ -31,6 +31,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable, Final, Iterable, Literal, NamedTuple, cast, final
 
+import orjson
+
+from schemas.compact import compact
 from schemas.events import IncidentEvent, TicketEvent
 from schemas.outputs import InstanceStatus, Lifecycle, LifecycleType
 from schemas.policy import IncidentPolicy, Ola, Policy, TicketPolicy
@@ -346,21 +349,24 @@ class ClockEngine:
         facts: every run of the same input writes the same row for the same version, however
         late it is computed; `as_of` is never before `started_at`.
         """
-        return [InstanceStatus(**row) for row in self._rows(state, self._as_of(state))]
+        as_of = self._as_of(state)
+        return [InstanceStatus(**self._row(state, plan, instance, run, as_of(state.ledgers.get(instance, _NO_LEDGER))))
+                for plan, instance, run in self._runs(state)]
 
-    def snapshot_record(self, state: EntityState, reuse: dict[str, dict[str, Any]] | None = None) -> dict[str, Any] | None:
-        """`snapshot` as an `EntityStatus` record for the instances topic, built as a plain dict
-        (the worker writes one per changed entity per tick: a pydantic model per instance was
-        a tenth of its time); None without instances. Its JSON is `EntityStatus`'s (tests).
+    def status_json(self, state: EntityState, reuse: dict[str, tuple[int, bytes]] | None = None) -> bytes | None:
+        """`snapshot` as the JSON of an `EntityStatus` record for the instances topic (the bytes
+        `schemas.codec.dumps` writes for it; tests hold it to that), built without a pydantic
+        model; None without instances.
 
-        `reuse`: rows of earlier records of the same entity by instance id, updated here. A row
-        is a function of its version (see `snapshot`), so one of the same version is taken as
-        it is: a deadline changes one instance of the entity, and the others' rows are not
-        derived again (they were a sixth of a paced worker's time)."""
+        `reuse`: each instance's row as last written (its version and JSON), updated here. A
+        row is a function of its version (see `snapshot`), so one of the same version is taken
+        as it is, neither derived nor serialised again: a deadline changes one instance of
+        the entity, and the worker writes a record per changed entity per tick."""
         rows = self._rows(state, self._as_of(state), reuse)
         if not rows:
             return None
-        return {"schema_version": 1, "kind": state.kind, "entity_id": state.entity_id, "instances": rows}
+        return b"".join((b'{"entity_id":', orjson.dumps(state.entity_id), b',"instances":[', b",".join(rows),
+                         b'],"kind":', orjson.dumps(state.kind), b',"schema_version":1}'))
 
     @staticmethod
     def _as_of(state: EntityState) -> Callable[[Ledger], int]:
@@ -370,43 +376,54 @@ class ClockEngine:
     def status(self, state: EntityState, now: datetime) -> list[InstanceStatus]:
         """Current status of every SLA instance of the entity."""
         at = micros(now)
-        return [InstanceStatus(**row) for row in self._rows(state, lambda ledger: at)]
+        return [InstanceStatus(**self._row(state, plan, instance, run, at))
+                for plan, instance, run in self._runs(state)]
 
     def _rows(self, state: EntityState, as_of: Callable[[Ledger], int],
-              reuse: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        """The fields of each instance's `InstanceStatus`, as of `as_of(its ledger)`; rows of
-        `reuse` (a row per instance id) that have the instance's version are taken as they are."""
+              reuse: dict[str, tuple[int, bytes]] | None = None) -> list[bytes]:
+        """The JSON of each instance's `InstanceStatus`, as of `as_of(its ledger)`; rows of
+        `reuse` that have the instance's version are taken as they are (kept rows are
+        compacted: orjson's bytes hold its whole buffer)."""
         out = []
         events = state.events
-        last = events[-1]
-        grouped = state.kind == "ticket" and any(e.group for e in events)
-        for plan, instance, run in self._runs(state):
-            ledger = state.ledgers.get(instance, _NO_LEDGER)
-            version = len(events) + ledger.version
+        plans, ids = self._named(state, events[-1])
+        for i, plan in enumerate(plans):
+            instance = ids[i]
+            version = _version(state, instance)
             if reuse is not None:
-                row = reuse.get(instance)
-                if row is not None and row["version"] == version:
-                    out.append(row)
+                kept = reuse.get(instance)
+                if kept is not None and kept[0] == version:
+                    out.append(kept[1])
                     continue
-            now = as_of(ledger)
-            d = self._finish(run, plan, now)
-            outcome = None
-            if d.state == "stopped":  # the latest outcome (a reopened instance has one per cycle)
-                outcome = next((f.type for f in sorted(d.facts.values(), key=lambda f: f.at, reverse=True)
-                                if f.type in ("met", "missed")), None)
-            row = {
-                "instance_id": instance, "version": version, "kind": state.kind,
-                "entity_id": state.entity_id, "contract_id": plan.contract_id, "customer": last.customer,
-                "service": last.service, "metric": plan.metric, "ola": plan.ola, "level": d.level, "state": d.state,
-                "started_at": instant(run.started), "stopped_at": _instant(run.stopped_at),
-                "target_s": _secs(d.target), "elapsed_s": d.elapsed / SECOND, "deadline": _instant(d.deadline),
-                "breached": "breached" in d.facts, "outcome": outcome, "as_of": instant(now),
-                "held_s": self._held(events, plan, now) if grouped and plan.ola is None else None,
-            }
+            run = state.runs.get(instance)
+            if run is None and _start(plan, events) is None:
+                continue
+            now = as_of(state.ledgers.get(instance, _NO_LEDGER))
+            row = compact(orjson.dumps(self._row(state, plan, instance, self._walk(events, plan, run), now), option=_JSON))
             out.append(row)
             if reuse is not None:
-                reuse[instance] = row
+                reuse[instance] = (version, row)
         return out
+
+    def _row(self, state: EntityState, plan: _Plan, instance: str, run: Run, now: int) -> dict[str, Any]:
+        """The fields of one instance's `InstanceStatus` as of `now`."""
+        events = state.events
+        last = events[-1]
+        d = self._finish(run, plan, now)
+        outcome = None
+        if d.state == "stopped":  # the latest outcome (a reopened instance has one per cycle)
+            outcome = next((f.type for f in sorted(d.facts.values(), key=lambda f: f.at, reverse=True)
+                            if f.type in ("met", "missed")), None)
+        grouped = state.kind == "ticket" and any(e.group for e in events)
+        return {
+            "instance_id": instance, "version": _version(state, instance),
+            "kind": state.kind, "entity_id": state.entity_id, "contract_id": plan.contract_id,
+            "customer": last.customer, "service": last.service, "metric": plan.metric, "ola": plan.ola,
+            "level": d.level, "state": d.state, "started_at": instant(run.started), "stopped_at": _instant(run.stopped_at),
+            "target_s": _secs(d.target), "elapsed_s": d.elapsed / SECOND, "deadline": _instant(d.deadline),
+            "breached": "breached" in d.facts, "outcome": outcome, "as_of": instant(now),
+            "held_s": self._held(events, plan, now) if grouped and plan.ola is None else None,
+        }
 
     def _held(self, events: tuple[Applied, ...], plan: _Plan, now: int) -> dict[str, float]:
         """An SLA instance's elapsed time as of `now`, split by the assignment group holding the
@@ -789,6 +806,14 @@ def _segment(facts: dict[str, Fact], calendar: Calendar, thresholds: tuple[Thres
         at = t0 if e0 >= needed else calendar.add_us(t0, needed - e0)
         if at < t1 or (inclusive and at == t1):
             facts[key] = _new(Fact, (key, type_, at, level, target, needed if needed > e0 else e0, fraction))
+
+
+_JSON: Final = orjson.OPT_UTC_Z | orjson.OPT_SORT_KEYS  # as schemas.codec.dumps
+
+
+def _version(state: EntityState, instance: str) -> int:
+    """An instance's row version: the entity's events and the instance's published facts."""
+    return len(state.events) + state.ledgers.get(instance, _NO_LEDGER).version
 
 
 def _secs(value: int | None) -> float | None:

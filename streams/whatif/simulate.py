@@ -62,9 +62,9 @@ def simulate(policy: Policy, events: Sequence[AnyEvent], until: datetime,
             progress(n)
     out.lifecycle += [_kept(o) for o in replay.advance(until)]
     for state in replay.entities():
-        record = engine.snapshot_record(state)
+        record = engine.status_json(state)
         if record is not None:
-            out.statuses.append(_kept(record))
+            out.statuses.append(record)  # joined from its parts: its own length
         out.deadlines.update(engine.deadlines(state))
     by_service: dict[str, list[Bucket]] = {}
     for bucket in buckets.close(until, caught_up=True):

@@ -28,7 +28,7 @@ import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Sequence
 
 import orjson
 
@@ -67,11 +67,11 @@ def fired_key(partition: int) -> bytes:
 @dataclass(frozen=True)
 class Entry:
     """A table value: the entity's partition (for re-indexing) and state; in memory also its
-    status rows last published, by instance id (`ClockEngine.snapshot_record`'s `reuse`)."""
+    status rows last published, by instance id (`ClockEngine.status_json`'s `reuse`)."""
 
     partition: int
     state: EntityState
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
+    rows: dict[str, tuple[int, bytes]] = field(default_factory=dict, compare=False, repr=False)
 
     def dump(self) -> bytes:
         return dumps_kept([self.partition, state_to_json(self.state)])
@@ -349,10 +349,10 @@ class SlaTracker:
     def _statuses(self, entry: Entry) -> list[Record]:
         """The entity's status record: all its instances in one (fewer sends than one each)."""
         state = entry.state
-        record = self.engine.snapshot_record(state, entry.rows)
+        record = self.engine.status_json(state, entry.rows)
         if record is None:
             return []
-        return [(entity_key(state.kind, state.events[-1].customer, state.entity_id), codec.dumps(record))]
+        return [(entity_key(state.kind, state.events[-1].customer, state.entity_id), record)]
 
     def _index(self, partition: int) -> None:
         """At the first event or tick of a partition after a takeover: index the due deadlines
