@@ -43,20 +43,36 @@ class Schedule(Generic[K]):
         else:
             keys.append(key)
 
-    def pop_due(self, now: int) -> list[K]:
+    def pop_due(self, now: int, most: int | None = None) -> list[K]:
         """The keys due at or before `now`, unscheduled: earliest first, those due at the same
-        instant in key order."""
+        instant in key order; at most `most` (the rest stay scheduled)."""
         out: list[K] = []
         instants, due = self._instants, self._due
-        while instants and instants[0] <= now:
+        while instants and instants[0] <= now and (most is None or len(out) < most):
             at = heapq.heappop(instants)
             current = [key for key in self._keys.pop(at) if due.get(key) == at]
             if len(current) > 1:
                 current = sorted(set(current))  # a key moved away and back is listed twice
+            if most is not None and len(out) + len(current) > most:
+                left = most - len(out)
+                self._keys[at] = current[left:]
+                heapq.heappush(instants, at)
+                current = current[:left]
             for key in current:
                 del due[key]
             out += current
         return out
+
+    def first(self) -> int | None:
+        """The earliest instant a key is due at (None: none is)."""
+        instants, due = self._instants, self._due
+        while instants:
+            at = instants[0]
+            if any(due.get(key) == at for key in self._keys[at]):
+                return at
+            heapq.heappop(instants)  # every key listed there moved since
+            del self._keys[at]
+        return None
 
     def __len__(self) -> int:
         return len(self._due)

@@ -2,57 +2,62 @@
 
 from __future__ import annotations
 
-import heapq
-from datetime import datetime
+from streams.engine.schedule import Schedule
 
 Key = tuple[str, bytes]  # (kind, entity key)
 
 
 class DueIndex:
-    """A heap of next-due instants per partition and kind, with lazy deletion of stale entries.
-
-    Kinds are kept apart because each fires by the clock of its own input topic.
-    """
+    """The instant (integer microseconds) each entity is next due, a schedule per partition
+    and kind: each kind fires by the clock of its own input topic. The schedules are the
+    engine's compiled ones (replay's too): a heap of (datetime, key) tuples here was 4 % of a
+    paced worker's samples."""
 
     def __init__(self) -> None:
-        self._heaps: dict[tuple[int, str], list[tuple[datetime, Key]]] = {}
-        self._due: dict[Key, tuple[int, datetime]] = {}
+        self._schedules: dict[tuple[int, str], Schedule[Key]] = {}
+        self._partition: dict[Key, int] = {}  # where each key is scheduled
         self.indexed: set[int] = set()
 
-    def set(self, partition: int, key: Key, due: datetime | None) -> None:
+    def set(self, partition: int, key: Key, due: int | None) -> None:
         """Record when `key` (on `partition`) is next due; None removes it."""
+        was = self._partition.get(key)
+        if was is not None and was != partition:
+            self._schedule(was, key[0]).set(key, None)
         if due is None:
-            self._due.pop(key, None)
+            if was is not None:
+                del self._partition[key]
+                self._schedule(was, key[0]).set(key, None)
             return
-        if self._due.get(key) == (partition, due):
-            return
-        self._due[key] = (partition, due)
-        heapq.heappush(self._heaps.setdefault((partition, key[0]), []), (due, key))
+        self._partition[key] = partition
+        self._schedule(partition, key[0]).set(key, due)
 
-    def pop_due(self, partition: int, kind: str, now: datetime, most: int | None = None) -> list[Key]:
+    def pop_due(self, partition: int, kind: str, now: int, most: int | None = None) -> list[Key]:
         """Keys of `kind` on `partition` due at or before `now`, earliest first, at most `most`,
         removed from the index."""
-        heap = self._heaps.get((partition, kind), [])
-        out: list[Key] = []
-        while heap and heap[0][0] <= now and (most is None or len(out) < most):
-            due, key = heapq.heappop(heap)
-            if self._due.get(key) == (partition, due):
-                del self._due[key]
-                out.append(key)
-        return out
+        schedule = self._schedules.get((partition, kind))
+        if schedule is None:
+            return []
+        keys = schedule.pop_due(now, most)
+        for key in keys:
+            del self._partition[key]
+        return keys
 
-    def first_due(self, partition: int, kind: str) -> datetime | None:
+    def first_due(self, partition: int, kind: str) -> int | None:
         """The earliest instant a key of `kind` on `partition` is due (None: none is)."""
-        heap = self._heaps.get((partition, kind), [])
-        while heap and self._due.get(heap[0][1]) != (partition, heap[0][0]):
-            heapq.heappop(heap)  # stale: rescheduled or removed since
-        return heap[0][0] if heap else None
+        schedule = self._schedules.get((partition, kind))
+        return None if schedule is None else schedule.first()
 
     def clear(self) -> None:
         """Forget everything (partitions may have moved)."""
-        self._heaps.clear()
-        self._due.clear()
+        self._schedules.clear()
+        self._partition.clear()
         self.indexed.clear()
 
     def __len__(self) -> int:
-        return len(self._due)
+        return len(self._partition)
+
+    def _schedule(self, partition: int, kind: str) -> Schedule[Key]:
+        schedule = self._schedules.get((partition, kind))
+        if schedule is None:
+            schedule = self._schedules[(partition, kind)] = Schedule()
+        return schedule

@@ -228,24 +228,24 @@ class SlaTracker:
             now = clock(source)
             if now is None:
                 continue
-            now = self._not_before(source, partition, now)
-            due = self.due.pop_due(partition, source, now, self.fire_at_most)
-            # Until when every fact due is fired: `now`, or just before the first entity left due.
+            at = micros(self._not_before(source, partition, now))
+            due = self.due.pop_due(partition, source, at, self.fire_at_most)
+            # Until when every fact due is fired: `at`, or just before the first entity left due.
             left = self.due.first_due(partition, source)
-            through = micros(now) if left is None or left > now else micros(left) - 1
-            if through < micros(now):
+            through = at if left is None or left > at else left - 1
+            if through < at:
                 self._behind.add(partition)
             for kind, key in due:
                 old = self._get(partition, kind, key)
                 if old is None:
                     continue
-                new, outputs = self.engine.advance(old.state, now)
+                new, outputs = self.engine.advance_us(old.state, at)
                 if outputs:
                     self._stage(kind, key, partition, Entry(partition, new, old.rows), outputs, by_time=True)
                     self._staging(partition).fired[kind] = through
                     published += len(outputs)
                 else:
-                    self.due.set(partition, (kind, key), new.next_due)
+                    self.due.set(partition, (kind, key), new.due)
         return published
 
     def forget(self) -> None:
@@ -329,7 +329,7 @@ class SlaTracker:
         elif (kind, key) not in staged.entries:
             staged.timed.add((kind, key))
         staged.entries[(kind, key)] = entry
-        self.due.set(partition, (kind, key), entry.state.next_due)
+        self.due.set(partition, (kind, key), entry.state.due)
 
     def _write(self, partition: int, staged: _Staged) -> None:
         """Write a tick's entries to the tables (their outputs are stored)."""
@@ -370,6 +370,6 @@ class SlaTracker:
                 entry = Entry.load(raw)
                 self._legacy_keys |= not key.startswith(b'["')  # entity_key's keys are JSON arrays
                 if entry.partition not in already:
-                    self.due.set(entry.partition, (kind, key), entry.state.next_due)
+                    self.due.set(entry.partition, (kind, key), entry.state.due)
                     self.due.indexed.add(entry.partition)
         self.due.indexed.add(partition)

@@ -39,21 +39,22 @@ def test_a_key_scheduled_again_is_due_only_at_its_last_instant() -> None:
 # A step: (key, instant or None) schedules, ("pop", now) pops.
 steps = st.lists(st.one_of(
     st.tuples(st.sampled_from("abcdef"), st.one_of(st.none(), st.integers(0, 40))),
-    st.tuples(st.just("pop"), st.integers(0, 40)),
+    st.tuples(st.just("pop"), st.integers(0, 40), st.one_of(st.none(), st.integers(1, 4))),
 ), max_size=60)
 
 
 @given(steps)
-def test_the_schedule_pops_what_a_sorted_dict_would(program: list[tuple[str, int | None]]) -> None:
+def test_the_schedule_pops_what_a_sorted_dict_would(program: list[tuple]) -> None:
+    """Pops (some of them bounded by `most`) and the first instant, against a dict sorted each time."""
     schedule: Schedule[str] = Schedule()
     reference: dict[str, int] = {}
-    for what, at in program:
+    for what, at, *most in program:
         if what == "pop":
             assert at is not None
-            due = sorted((t, k) for k, t in reference.items() if t <= at)
+            due = sorted((t, k) for k, t in reference.items() if t <= at)[:most[0]]
             for _, key in due:
                 del reference[key]
-            assert schedule.pop_due(at) == [key for _, key in due]
+            assert schedule.pop_due(at, most[0]) == [key for _, key in due]
         else:
             schedule.set(what, at)
             if at is None:
@@ -61,3 +62,4 @@ def test_the_schedule_pops_what_a_sorted_dict_would(program: list[tuple[str, int
             else:
                 reference[what] = at
         assert len(schedule) == len(reference)
+        assert schedule.first() == min(reference.values(), default=None)

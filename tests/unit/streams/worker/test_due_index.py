@@ -1,5 +1,11 @@
 from streams.worker.due_index import DueIndex
-from tests.unit.streams.conftest import utc
+from streams.engine.instants import micros
+from tests.unit.streams.conftest import utc as _utc
+
+
+def utc(text: str) -> int:
+    return micros(_utc(text))
+
 
 A, B, C = ("ticket", b"A"), ("ticket", b"B"), ("incident", b"C")
 
