@@ -20,16 +20,12 @@ class DueIndex:
 
     def set(self, partition: int, key: Key, due: int | None) -> None:
         """Record when `key` (on `partition`) is next due; None removes it."""
-        was = self._partition.get(key)
-        if was is not None and was != partition:
+        was = self._partition.pop(key, None)
+        if was is not None and (due is None or was != partition):
             self._schedule(was, key[0]).set(key, None)
-        if due is None:
-            if was is not None:
-                del self._partition[key]
-                self._schedule(was, key[0]).set(key, None)
-            return
-        self._partition[key] = partition
-        self._schedule(partition, key[0]).set(key, due)
+        if due is not None:
+            self._partition[key] = partition
+            self._schedule(partition, key[0]).set(key, due)
 
     def pop_due(self, partition: int, kind: str, now: int, most: int | None = None) -> list[Key]:
         """Keys of `kind` on `partition` due at or before `now`, earliest first, at most `most`,
