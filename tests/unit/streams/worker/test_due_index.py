@@ -51,3 +51,11 @@ def test_pop_due_takes_at_most_the_earliest_and_first_due_skips_stale_entries() 
     assert index.first_due(0, "ticket") == utc("2026-11-27 10:09")
     index.set(0, A, None)
     assert index.first_due(0, "ticket") is None and index.first_due(5, "incident") is None
+
+
+def test_a_key_scheduled_on_another_partition_leaves_the_first() -> None:
+    index = DueIndex()
+    index.set(0, A, utc("2026-11-27 10:00"))
+    index.set(1, A, utc("2026-11-27 10:05"))
+    assert index.pop_due(0, "ticket", utc("2026-11-27 11:00")) == [] and index.first_due(0, "ticket") is None
+    assert index.pop_due(1, "ticket", utc("2026-11-27 11:00")) == [A] and len(index) == 0
