@@ -385,21 +385,16 @@ class ClockEngine:
         `reuse` that have the instance's version are taken as they are (kept rows are
         compacted: orjson's bytes hold its whole buffer)."""
         out = []
-        events = state.events
-        plans, ids = self._named(state, events[-1])
-        for i, plan in enumerate(plans):
-            instance = ids[i]
+        for plan, instance, run in self._instances(state):
             version = _version(state, instance)
             if reuse is not None:
                 kept = reuse.get(instance)
                 if kept is not None and kept[0] == version:
                     out.append(kept[1])
                     continue
-            run = state.runs.get(instance)
-            if run is None and _start(plan, events) is None:
-                continue
             now = as_of(state.ledgers.get(instance, _NO_LEDGER))
-            row = compact(orjson.dumps(self._row(state, plan, instance, self._walk(events, plan, run), now), option=_JSON))
+            walked = self._walk(state.events, plan, run)
+            row = compact(orjson.dumps(self._row(state, plan, instance, walked, now), option=_JSON))
             out.append(row)
             if reuse is not None:
                 reuse[instance] = (version, row)
@@ -458,6 +453,11 @@ class ClockEngine:
 
     def _runs(self, state: EntityState) -> Iterable[tuple[_Plan, str, Run]]:
         """Each SLA and OLA instance of the entity with its clock walked over every event."""
+        for plan, instance, run in self._instances(state):
+            yield plan, instance, self._walk(state.events, plan, run)
+
+    def _instances(self, state: EntityState) -> Iterable[tuple[_Plan, str, Run | None]]:
+        """Each SLA and OLA instance of the entity with its run as kept (None: not walked yet)."""
         events = state.events
         if not events:
             return
@@ -467,7 +467,7 @@ class ClockEngine:
             run = state.runs.get(instance)
             if run is None and _start(plan, events) is None:
                 continue
-            yield plan, instance, self._walk(events, plan, run)
+            yield plan, instance, run
 
     def _plans_of(self, kind: Kind, customer: str, service: str) -> tuple[_Plan, ...]:
         """The (contract, metric) plans of a customer's service (remembered in `_covering`)."""

@@ -1,4 +1,5 @@
-"""When each entity is next due, and which are due by an instant: replay's deadlines.
+"""When each entity is next due, and which are due by an instant: the deadlines of replay
+and of the worker's ticks (streams/worker/due_index.py).
 
 A heap of the instants something is due at, each instant once, and beside it the keys
 scheduled for each instant. A heap of (instant, key) tuples is compared element by element
