@@ -38,7 +38,7 @@ from schemas.events import IncidentEvent, TicketEvent
 from schemas.outputs import InstanceStatus, Lifecycle, LifecycleType
 from schemas.policy import IncidentPolicy, Ola, Policy, TicketPolicy
 from streams.engine.calendar import Calendar, build_calendars
-from streams.engine.instants import SECOND, instant, iso, micros, span
+from streams.engine.instants import SECOND, instant, iso, micros, span, zulu
 
 Kind = Literal["ticket", "incident"]
 # Builds a NamedTuple from a tuple of all its fields in a third of the time its constructor
@@ -349,8 +349,9 @@ class ClockEngine:
         facts: every run of the same input writes the same row for the same version, however
         late it is computed; `as_of` is never before `started_at`.
         """
-        as_of = self._as_of(state)
-        return [InstanceStatus(**self._row(state, plan, instance, run, as_of(state.ledgers.get(instance, _NO_LEDGER))))
+        latest = state.events[-1].at
+        return [InstanceStatus(**self._row(state, plan, instance, run,
+                                           _as_of(latest, state.ledgers.get(instance, _NO_LEDGER))))
                 for plan, instance, run in self._runs(state)]
 
     def status_json(self, state: EntityState, reuse: dict[str, tuple[int, bytes]] | None = None) -> bytes | None:
@@ -362,16 +363,11 @@ class ClockEngine:
         row is a function of its version (see `snapshot`), so one of the same version is taken
         as it is, neither derived nor serialised again: a deadline changes one instance of
         the entity, and the worker writes a record per changed entity per tick."""
-        rows = self._rows(state, self._as_of(state), reuse)
+        rows = self._rows(state, reuse)
         if not rows:
             return None
         return b"".join((b'{"entity_id":', orjson.dumps(state.entity_id), b',"instances":[', b",".join(rows),
                          b'],"kind":', orjson.dumps(state.kind), b',"schema_version":1}'))
-
-    @staticmethod
-    def _as_of(state: EntityState) -> Callable[[Ledger], int]:
-        latest = state.events[-1].at
-        return lambda ledger: max([latest, *(p.at for p in ledger.facts.values())])
 
     def status(self, state: EntityState, now: datetime) -> list[InstanceStatus]:
         """Current status of every SLA instance of the entity."""
@@ -379,12 +375,12 @@ class ClockEngine:
         return [InstanceStatus(**self._row(state, plan, instance, run, at))
                 for plan, instance, run in self._runs(state)]
 
-    def _rows(self, state: EntityState, as_of: Callable[[Ledger], int],
-              reuse: dict[str, tuple[int, bytes]] | None = None) -> list[bytes]:
-        """The JSON of each instance's `InstanceStatus`, as of `as_of(its ledger)`; rows of
-        `reuse` that have the instance's version are taken as they are (kept rows are
-        compacted: orjson's bytes hold its whole buffer)."""
+    def _rows(self, state: EntityState, reuse: dict[str, tuple[int, bytes]] | None = None) -> list[bytes]:
+        """The JSON of each instance's `InstanceStatus` (as `snapshot` has it); rows of `reuse`
+        that have the instance's version are taken as they are (kept rows are compacted:
+        orjson's bytes hold its whole buffer)."""
         out = []
+        latest = state.events[-1].at if state.events else 0
         for plan, instance, run in self._instances(state):
             version = _version(state, instance)
             if reuse is not None:
@@ -392,16 +388,20 @@ class ClockEngine:
                 if kept is not None and kept[0] == version:
                     out.append(kept[1])
                     continue
-            now = as_of(state.ledgers.get(instance, _NO_LEDGER))
+            now = _as_of(latest, state.ledgers.get(instance, _NO_LEDGER))
             walked = self._walk(state.events, plan, run)
-            row = compact(orjson.dumps(self._row(state, plan, instance, walked, now), option=_JSON))
+            # Keys in name order and instants as text: orjson writes the model's sorted JSON
+            # without sorting or a datetime per instant (a third of a row's time).
+            row = compact(orjson.dumps(self._row(state, plan, instance, walked, now, zulu)))
             out.append(row)
             if reuse is not None:
                 reuse[instance] = (version, row)
         return out
 
-    def _row(self, state: EntityState, plan: _Plan, instance: str, run: Run, now: int) -> dict[str, Any]:
-        """The fields of one instance's `InstanceStatus` as of `now`."""
+    def _row(self, state: EntityState, plan: _Plan, instance: str, run: Run, now: int,
+             stamp: Callable[[int], datetime | str] = instant) -> dict[str, Any]:
+        """The fields of one instance's `InstanceStatus` as of `now`, in name order (their
+        sorted JSON); instants as `stamp` gives them (datetimes, or `zulu` text)."""
         events = state.events
         last = events[-1]
         d = self._finish(run, plan, now)
@@ -411,13 +411,14 @@ class ClockEngine:
                             if f.type in ("met", "missed")), None)
         grouped = state.kind == "ticket" and any(e.group for e in events)
         return {
-            "instance_id": instance, "version": _version(state, instance),
-            "kind": state.kind, "entity_id": state.entity_id, "contract_id": plan.contract_id,
-            "customer": last.customer, "service": last.service, "metric": plan.metric, "ola": plan.ola,
-            "level": d.level, "state": d.state, "started_at": instant(run.started), "stopped_at": _instant(run.stopped_at),
-            "target_s": _secs(d.target), "elapsed_s": d.elapsed / SECOND, "deadline": _instant(d.deadline),
-            "breached": "breached" in d.facts, "outcome": outcome, "as_of": instant(now),
+            "as_of": stamp(now), "breached": "breached" in d.facts, "contract_id": plan.contract_id,
+            "customer": last.customer, "deadline": None if d.deadline is None else stamp(d.deadline),
+            "elapsed_s": d.elapsed / SECOND, "entity_id": state.entity_id,
             "held_s": self._held(events, plan, now) if grouped and plan.ola is None else None,
+            "instance_id": instance, "kind": state.kind, "level": d.level, "metric": plan.metric, "ola": plan.ola,
+            "outcome": outcome, "service": last.service, "started_at": stamp(run.started), "state": d.state,
+            "stopped_at": None if run.stopped_at is None else stamp(run.stopped_at), "target_s": _secs(d.target),
+            "version": _version(state, instance),
         }
 
     def _held(self, events: tuple[Applied, ...], plan: _Plan, now: int) -> dict[str, float]:
@@ -808,7 +809,14 @@ def _segment(facts: dict[str, Fact], calendar: Calendar, thresholds: tuple[Thres
             facts[key] = _new(Fact, (key, type_, at, level, target, needed if needed > e0 else e0, fraction))
 
 
-_JSON: Final = orjson.OPT_UTC_Z | orjson.OPT_SORT_KEYS  # as schemas.codec.dumps
+def _as_of(latest: int, ledger: Ledger) -> int:
+    """A status row's instant: the entity's latest event (`latest`) or the instance's latest
+    published fact, whichever is later."""
+    at = latest
+    for published in ledger.facts.values():
+        if published.at > at:
+            at = published.at
+    return at
 
 
 def _version(state: EntityState, instance: str) -> int:
@@ -818,8 +826,4 @@ def _version(state: EntityState, instance: str) -> int:
 
 def _secs(value: int | None) -> float | None:
     return None if value is None else value / SECOND
-
-
-def _instant(value: int | None) -> datetime | None:
-    return None if value is None else instant(value)
 

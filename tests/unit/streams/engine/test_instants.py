@@ -1,13 +1,14 @@
-"""Instants as integer microseconds: the ISO text event ids are derived from."""
+"""Instants as integer microseconds: the ISO text event ids are derived from, and status rows carry."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.engine.instants import instant, iso, micros
+from streams.engine.instants import instant, iso, micros, zulu
 
 # From year 1 to 9999, whole seconds as often as not (isoformat leaves the fraction out then).
 INSTANTS = st.one_of(
@@ -20,6 +21,11 @@ INSTANTS = st.one_of(
 def test_iso_is_the_isoformat_of_the_instant(us: int) -> None:
     assert iso(us) == instant(us).isoformat()
     assert micros(instant(us)) == us
+
+
+@given(INSTANTS)
+def test_zulu_is_what_orjson_writes_for_the_instant(us: int) -> None:
+    assert orjson.dumps(zulu(us)) == orjson.dumps(instant(us), option=orjson.OPT_UTC_Z)
 
 
 def test_iso_of_known_instants() -> None:
