@@ -17,6 +17,7 @@ waits: under a steady load librdkafka's queue is seldom empty.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any, Callable, Sequence
 
 import faust
@@ -31,6 +32,23 @@ class OutputLost(RuntimeError):
     """The broker did not store an output within librdkafka's delivery timeout."""
 
 
+class _Generation:
+    """Records sent between two `stored()` calls: how many the broker has not yet stored. Its
+    `done` is their delivery callback (one bound method per generation, not a closure per record)."""
+
+    __slots__ = ("number", "left", "_failed")
+
+    def __init__(self, number: int, failed: Callable[[KafkaError, Message], None]) -> None:
+        self.number = number
+        self.left = 0
+        self._failed = failed
+
+    def done(self, error: KafkaError | None, msg: Message) -> None:
+        self.left -= 1
+        if error is not None:
+            self._failed(error, msg)
+
+
 class Outputs:
     """An idempotent librdkafka producer (acks=all, per key in order) with a wait for the broker."""
 
@@ -41,16 +59,20 @@ class Outputs:
                                    "queue.buffering.max.kbytes": 65536})
         self._lost: str | None = None
         self._types: dict[bytes, Any] = {}  # lifecycle type -> its labelled counter
-        # Records not yet stored, per generation (a `stored()` call closes one), oldest first.
-        self._generation = 0
-        self._unstored: dict[int, int] = {}
+        # Generations with records not yet stored, oldest first; the last takes new records
+        # (a `stored()` call closes it).
+        self._current = _Generation(0, self._failed)
+        self._open: deque[_Generation] = deque([self._current])
 
     def send(self, topic: str, records: Sequence[tuple[bytes | None, bytes]], lifecycle: bool = False,
              headers: dict[str, str | bytes | None] | None = None) -> None:
         """Queue records for `topic` (counted by topic, and on the breach topic by type); returns at once."""
         types: dict[bytes, int] = {}
+        generation = self._current
+        done = generation.done
         for key, value in records:
-            self._produce(topic, value, key, self._delivered, headers=headers)
+            self._produce(topic, value, key, done, headers=headers)
+            generation.left += 1  # after: a record produce() refused is not waited for
             if lifecycle:
                 type_ = _type_of(value)
                 types[type_] = types.get(type_, 0) + 1
@@ -64,29 +86,21 @@ class Outputs:
 
     def write(self, topic: str, partition: int, key: bytes, value: bytes, stored: Callable[[int], None]) -> None:
         """Queue one record for a given partition; `stored(offset)` is called once the broker has it."""
+        generation = self._current
+
         def delivered(error: KafkaError | None, msg: Message) -> None:
-            self._delivered(error, msg)
+            generation.done(error, msg)
             if error is None:
                 stored(msg.offset() or 0)
 
         self._produce(topic, value, key, delivered, partition=partition)
+        generation.left += 1
 
     def _produce(self, topic: str, value: bytes, key: bytes | None, delivered: Callable[[KafkaError | None, Message], None],
                  **kwargs: Any) -> None:
-        generation = self._generation
-        self._unstored[generation] = self._unstored.get(generation, 0) + 1
-
-        def done(error: KafkaError | None, msg: Message) -> None:
-            left = self._unstored[generation] - 1
-            if left:
-                self._unstored[generation] = left
-            else:
-                del self._unstored[generation]
-            delivered(error, msg)
-
         while True:
             try:
-                self._producer.produce(topic, value, key, on_delivery=done, **kwargs)
+                self._producer.produce(topic, value, key, on_delivery=delivered, **kwargs)
                 return
             except BufferError:  # librdkafka's queue is full: let it send
                 self._producer.poll(0.05)
@@ -94,12 +108,12 @@ class Outputs:
     async def stored(self) -> None:
         """Return once the broker has stored every record sent before this call (not those sent
         while it waits); OutputLost if one was not. Waits without blocking the event loop."""
-        upto = self._generation
-        self._generation += 1
+        upto = self._current.number
+        self._current = _Generation(upto + 1, self._failed)
+        self._open.append(self._current)
         while True:
             self._producer.flush(0)  # serves delivery reports and sends without waiting for linger.ms
-            oldest = next(iter(self._unstored), None)  # generations are added in increasing order
-            if oldest is None or oldest > upto:
+            if self._settled() > upto:
                 break
             await asyncio.sleep(0.002)
         if self._lost is not None:
@@ -107,12 +121,18 @@ class Outputs:
 
     def unstored(self) -> int:
         """Records sent and not yet stored (nor given up on)."""
-        return sum(self._unstored.values())
+        return sum(generation.left for generation in self._open)
 
-    def _delivered(self, error: KafkaError | None, msg: Message) -> None:
-        if error is not None:
-            SEND_FAILURES.labels(msg.topic() or "").inc()
-            self._lost = self._lost or f"{msg.topic()}: {error.str()}"
+    def _settled(self) -> int:
+        """The number of the oldest generation with a record not stored yet (the current one at
+        the least: it stays open)."""
+        while len(self._open) > 1 and not self._open[0].left:
+            self._open.popleft()
+        return self._open[0].number
+
+    def _failed(self, error: KafkaError, msg: Message) -> None:
+        SEND_FAILURES.labels(msg.topic() or "").inc()
+        self._lost = self._lost or f"{msg.topic()}: {error.str()}"
 
 
 def _type_of(record: bytes) -> bytes:
