@@ -229,6 +229,7 @@ def _trackers(
     tracker = SlaTracker(
         ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall, stored=outputs.stored,
         read=lambda kind, partition, key: direct[kind].get_in(partition, key),
+        write=lambda kind, partition, key, value: direct[kind].put_in(partition, key, value),
     )
     probes = ProbeTracker(
         SloPlan(policy), tables["probe"], publish_slo, clock.wall,

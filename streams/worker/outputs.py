@@ -170,13 +170,29 @@ class DirectTable(faust.Table):
         value = db_for(partition).get(key)
         return None if value is None else bytes(value)
 
+    def put_in(self, partition: int, key: bytes, value: bytes) -> None:
+        """Set `key` in the store of `partition` and write it to that changelog partition: what
+        setting it inside a stream event of `partition` does, without Faust's serializers, its
+        key index (a locked LRU) and two lookups of the current event (a third of the time of
+        a paced worker's entry writes)."""
+        db_for = getattr(self.data, "_db_for_partition", None)
+        if db_for is None:  # a store without a database per partition (memory://)
+            self[key] = value
+            return
+        self._changelog(partition, key, value)
+        self._sensor_on_set(self, key, value)
+        db_for(partition).put(key, value)
+
     def on_key_set(self, key: bytes, value: bytes) -> None:
         partition = self.partition_for_key(key)
         assert partition is not None  # tables are co-partitioned with their input (no partitioner)
+        self._changelog(partition, key, value)
+        self._sensor_on_set(self, key, value)
+
+    def _changelog(self, partition: int, key: bytes, value: bytes) -> None:
         tp = self._tps.get(partition)
         if tp is None:
             tp = self._tps[partition] = TP(self.changelog_topic.get_topic_name(), partition)
         # As Faust's own write does: the store remembers the changelog offset it holds data up
         # to, so that a restart on the same disk recovers only what came after.
         self._outputs.write(tp.topic, partition, key, value, lambda offset: self.data.set_persisted_offset(tp, offset))
-        self._sensor_on_set(self, key, value)

@@ -47,6 +47,7 @@ from streams.worker.types import Ack, Record, Table
 Publish = Callable[[Sequence[Record], Sequence[Record]], Awaitable[None]]  # breaches, statuses; does not wait
 Stored = Callable[[], Awaitable[None]]  # returns once the broker has stored everything published
 Read = Callable[[str, int, bytes], "bytes | None"]  # kind, partition, key -> the table value
+Write = Callable[[str, int, bytes, bytes], None]  # kind, partition, key, value
 
 
 # A tick advances at most this many entities of a kind on its partition, the earliest due first,
@@ -103,16 +104,18 @@ class SlaTracker:
     def __init__(
         self, engine: ClockEngine, tables: dict[str, Table], publish: Publish,
         wall: Callable[[], datetime], cached: int = 32_768, *, stored: Stored, read: Read | None = None,
-        fire_at_most: int = FIRE_AT_MOST,
+        write: Write | None = None, fire_at_most: int = FIRE_AT_MOST,
     ) -> None:
-        """`read`: how an entry is read from the table of its kind, given the partition of its
-        records; by default `tables[kind].get(key)`. `fire_at_most`: entities of a kind one tick
-        advances on a partition (FIRE_AT_MOST)."""
+        """`read` and `write`: how an entry is read from and written to the table of its kind,
+        given the partition of its records; by default `tables[kind].get(key)` and
+        `tables[kind][key] = value`. `fire_at_most`: entities of a kind one tick advances on a
+        partition (FIRE_AT_MOST)."""
         self.fire_at_most = fire_at_most
         self._behind: set[int] = set()  # partitions whose last tick left entities due
         self.engine = engine
         self.tables = tables
         self._read = read or (lambda kind, partition, key: tables[kind].get(key))
+        self._put = write or (lambda kind, partition, key, value: tables[kind].__setitem__(key, value))
         self.publish = publish
         self.stored = stored
         self.wall = wall
@@ -340,13 +343,13 @@ class SlaTracker:
         del self._writing[partition]
         for (kind, key), entry in staged.entries.items():
             if (kind, key) not in staged.timed:
-                self.tables[kind][key] = entry.dump()
+                self._put(kind, partition, key, entry.dump())
             self._keep(kind, key, entry)  # a newer change staged since is read first (`_get`)
         for kind, key in staged.moved:
             self.tables[kind].pop(key, None)
             self._cache.pop((kind, key), None)
         for kind, through in staged.fired.items():
-            self.tables[kind][fired_key(partition)] = dumps_kept(through)
+            self._put(kind, partition, fired_key(partition), dumps_kept(through))
             self._fired[(kind, partition)] = through
 
     def _statuses(self, entry: Entry) -> list[Record]:
