@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Callable, Final, Iterable, Literal, NamedTuple, cast, final
+from typing import Any, Final, Iterable, Literal, NamedTuple, cast, final
 
 import orjson
 
@@ -234,14 +234,22 @@ class _Plan:
     acts_stop: bool = False  # an OLA response: the team's first act (reply, status change) or hand-on stops it
 
 
-class _Derived(NamedTuple):
-    facts: dict[str, Fact]
-    state: Literal["running", "paused", "stopped"]
-    level: str
-    target: int | None
-    elapsed: int
-    deadline: int | None
-    next_due: int | None  # when facts next change by time alone (a threshold, or a fact ahead of `now`)
+@final
+class _Derived:
+    """An instance as of an instant (`ClockEngine._finish`). A compiled class, like `Run`: one
+    is built per status row and lifecycle check, and a NamedTuple is built through a call."""
+
+    __slots__ = ("facts", "state", "level", "target", "elapsed", "deadline", "next_due")
+
+    def __init__(self, facts: dict[str, Fact], state: Literal["running", "paused", "stopped"], level: str,
+                 target: int | None, elapsed: int, deadline: int | None, next_due: int | None) -> None:
+        self.facts: Final = facts
+        self.state: Final = state
+        self.level: Final = level
+        self.target: Final = target
+        self.elapsed: Final = elapsed
+        self.deadline: Final = deadline
+        self.next_due: Final = next_due  # when facts next change by time alone (a threshold, or a fact ahead of `now`)
 
 
 class ClockEngine:
@@ -392,16 +400,16 @@ class ClockEngine:
             walked = self._walk(state.events, plan, run)
             # Keys in name order and instants as text: orjson writes the model's sorted JSON
             # without sorting or a datetime per instant (a third of a row's time).
-            row = compact(orjson.dumps(self._row(state, plan, instance, walked, now, zulu)))
+            row = compact(orjson.dumps(self._row(state, plan, instance, walked, now, True)))
             out.append(row)
             if reuse is not None:
                 reuse[instance] = (version, row)
         return out
 
     def _row(self, state: EntityState, plan: _Plan, instance: str, run: Run, now: int,
-             stamp: Callable[[int], datetime | str] = instant) -> dict[str, Any]:
+             text: bool = False) -> dict[str, Any]:
         """The fields of one instance's `InstanceStatus` as of `now`, in name order (their
-        sorted JSON); instants as `stamp` gives them (datetimes, or `zulu` text)."""
+        sorted JSON); instants as datetimes, or with `text` as orjson writes them (`zulu`)."""
         events = state.events
         last = events[-1]
         d = self._finish(run, plan, now)
@@ -411,13 +419,13 @@ class ClockEngine:
                             if f.type in ("met", "missed")), None)
         grouped = state.kind == "ticket" and any(e.group for e in events)
         return {
-            "as_of": stamp(now), "breached": "breached" in d.facts, "contract_id": plan.contract_id,
-            "customer": last.customer, "deadline": None if d.deadline is None else stamp(d.deadline),
+            "as_of": _stamp(now, text), "breached": "breached" in d.facts, "contract_id": plan.contract_id,
+            "customer": last.customer, "deadline": None if d.deadline is None else _stamp(d.deadline, text),
             "elapsed_s": d.elapsed / SECOND, "entity_id": state.entity_id,
             "held_s": self._held(events, plan, now) if grouped and plan.ola is None else None,
             "instance_id": instance, "kind": state.kind, "level": d.level, "metric": plan.metric, "ola": plan.ola,
-            "outcome": outcome, "service": last.service, "started_at": stamp(run.started), "state": d.state,
-            "stopped_at": None if run.stopped_at is None else stamp(run.stopped_at), "target_s": _secs(d.target),
+            "outcome": outcome, "service": last.service, "started_at": _stamp(run.started, text), "state": d.state,
+            "stopped_at": None if run.stopped_at is None else _stamp(run.stopped_at, text), "target_s": _secs(d.target),
             "version": _version(state, instance),
         }
 
@@ -639,8 +647,7 @@ class ClockEngine:
             deadline = facts["breached"].at
         state: Literal["running", "paused", "stopped"] = (
             "stopped" if run.stopped_at is not None else ("running" if run.running else "paused"))
-        return _new(_Derived, (facts, state, run.level, target, elapsed, deadline,
-                               min((d for d in dues if d > now), default=None)))
+        return _Derived(facts, state, run.level, target, elapsed, deadline, min((d for d in dues if d > now), default=None))
 
     # -- reconciliation ---------------------------------------------------------------
 
@@ -817,6 +824,12 @@ def _as_of(latest: int, ledger: Ledger) -> int:
         if published.at > at:
             at = published.at
     return at
+
+
+def _stamp(us: int, text: bool) -> datetime | str:
+    """An instant of a status row: its datetime, or with `text` its JSON text (`zulu`); called
+    directly, not passed as a function (a compiled call rather than a Python one)."""
+    return zulu(us) if text else instant(us)
 
 
 def _version(state: EntityState, instance: str) -> int:
