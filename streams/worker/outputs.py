@@ -173,8 +173,8 @@ class DirectTable(faust.Table):
     def put_in(self, partition: int, key: bytes, value: bytes) -> None:
         """Set `key` in the store of `partition` and write it to that changelog partition: what
         setting it inside a stream event of `partition` does, without Faust's serializers, its
-        key index (a locked LRU) and two lookups of the current event (a third of the time of
-        a paced worker's entry writes)."""
+        key index (a locked LRU that only spares reads outside a stream event a search of every
+        partition's store) and two lookups of the current event."""
         db_for = getattr(self.data, "_db_for_partition", None)
         if db_for is None:  # a store without a database per partition (memory://)
             self[key] = value
