@@ -12,10 +12,11 @@ from mypy_extensions import i64
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 SECOND: Final = 1_000_000
 _ONE: Final = timedelta(microseconds=1)
-_DAY: Final = 86_400 * SECOND
 _TWO: Final = tuple(f"{i:02d}" for i in range(60))  # zero-padded hours, minutes, seconds
-_DATES: dict[int, str] = {}  # ISO dates by days since the epoch (iso)
+_DATES: dict[int, str] = {}  # ISO dates by days since the epoch (_clock)
 _DATES_KEPT: Final = 4096
+_SECONDS: dict[int, str] = {}  # "YYYY-MM-DDTHH:MM:SS" by seconds since the epoch (_clock)
+_SECONDS_KEPT: Final = 4096
 
 
 def micros(value: datetime) -> int:
@@ -45,17 +46,21 @@ def zulu(us: int) -> str:
 
 
 def _clock(us: int, zone: str) -> str:
-    """The ISO 8601 text of `us`, seconds' fraction only when there is one, then `zone`."""
-    day = us // _DAY  # // and % rather than divmod: compiled, they need no tuple
-    date = _DATES.get(day)
-    if date is None:
-        if len(_DATES) >= _DATES_KEPT:
-            _DATES.clear()
-        date = _DATES[day] = (EPOCH + timedelta(days=day)).date().isoformat()
-    rest = us % _DAY
-    secs, frac = rest // SECOND, rest % SECOND
-    clock = f"{date}T{_TWO[secs // 3600]}:{_TWO[secs // 60 % 60]}:{_TWO[secs % 60]}"
-    return f"{clock}.{str(frac + SECOND)[1:]}{zone}" if frac else f"{clock}{zone}"
+    """The ISO 8601 text of `us`, seconds' fraction only when there is one, then `zone`. The
+    text up to the seconds is kept per second: instants come in runs close together."""
+    secs, frac = us // SECOND, us % SECOND  # // and % rather than divmod: compiled, they need no tuple
+    text = _SECONDS.get(secs)
+    if text is None:
+        if len(_SECONDS) >= _SECONDS_KEPT:
+            _SECONDS.clear()
+        day, rest = secs // 86_400, secs % 86_400
+        date = _DATES.get(day)
+        if date is None:
+            if len(_DATES) >= _DATES_KEPT:
+                _DATES.clear()
+            date = _DATES[day] = (EPOCH + timedelta(days=day)).date().isoformat()
+        text = _SECONDS[secs] = f"{date}T{_TWO[rest // 3600]}:{_TWO[rest // 60 % 60]}:{_TWO[rest % 60]}"
+    return f"{text}.{str(frac + SECOND)[1:]}{zone}" if frac else text + zone
 
 
 def span(value: timedelta) -> int:
