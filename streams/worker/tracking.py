@@ -299,7 +299,7 @@ class SlaTracker:
         due = entry.state.due
         if through is None or due is None or due > through:
             return entry
-        state, _ = self.engine.advance(entry.state, instant(through))
+        state, _ = self.engine.advance_us(entry.state, through)
         return Entry(entry.partition, state)
 
     def _legacy(self, partition: int, event: TicketEvent | IncidentEvent) -> Entry | None:
