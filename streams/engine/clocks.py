@@ -29,9 +29,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Final, Iterable, Literal, NamedTuple, cast, final
+from typing import Any, Final, Iterable, Literal, final
 
 import orjson
+from mypy_extensions import mypyc_attr
 
 from schemas.compact import compact
 from schemas.events import IncidentEvent, TicketEvent
@@ -41,9 +42,6 @@ from streams.engine.calendar import Calendar, build_calendars
 from streams.engine.instants import SECOND, instant, iso, micros, span, zulu
 
 Kind = Literal["ticket", "incident"]
-# Builds a NamedTuple from a tuple of all its fields in a third of the time its constructor
-# takes (which goes through a generated lambda): used where one is built per event.
-_new: Final = tuple.__new__
 Metric = Literal["response", "resolution", "acknowledge", "resolve"]
 METRICS: dict[str, tuple[Metric, Metric]] = {"ticket": ("response", "resolution"), "incident": ("acknowledge", "resolve")}
 _TERMINAL = {"ticket": frozenset({"solved", "closed"}), "incident": frozenset({"resolved"})}
@@ -53,18 +51,42 @@ _STOPS: dict[Metric, frozenset[str]] = {  # statuses that stop each metric's clo
 }
 
 
-class Applied(NamedTuple):
-    """The part of an input event the engine needs (a NamedTuple: one is built per event)."""
+@final
+@mypyc_attr(acyclic=True)
+class Applied:
+    """The part of an input event the engine needs. The engine's state is made of compiled
+    classes that the cyclic collector does not track (`acyclic`: they never refer back to what
+    holds them, and nothing is written into them once built): a worker keeps tens of thousands
+    of states, and tracked, every state a change replaced was scanned again by each young
+    collection (docs/architecture.md, sixteenth round)."""
 
-    at: int  # microseconds since the epoch (instants.py)
-    event_id: str
-    status: str
-    level: str
-    reply: bool
-    customer: str
-    service: str
-    group: str = ""  # the ticket's assignment group after the event ("" none)
-    supplier: str = ""  # its supplier after the event ("" none)
+    __slots__ = ("at", "event_id", "status", "level", "reply", "customer", "service", "group", "supplier")
+
+    def __init__(self, at: int, event_id: str, status: str, level: str, reply: bool, customer: str, service: str,
+                 group: str = "", supplier: str = "") -> None:
+        self.at: Final = at  # microseconds since the epoch (instants.py)
+        self.event_id: Final = event_id
+        self.status: Final = status
+        self.level: Final = level
+        self.reply: Final = reply
+        self.customer: Final = customer
+        self.service: Final = service
+        self.group: Final = group  # the ticket's assignment group after the event ("" none)
+        self.supplier: Final = supplier  # its supplier after the event ("" none)
+
+    def team(self, field: int) -> str:
+        """The team the event names in `field` (_GROUP or _SUPPLIER)."""
+        return self.group if field == _GROUP else self.supplier
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.at, self.event_id, self.status, self.level, self.reply, self.customer, self.service, self.group,
+                self.supplier)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Applied) and self._fields() == other._fields()
+
+    def __repr__(self) -> str:
+        return f"Applied{self._fields()!r}"
 
 
 def entry(event: TicketEvent | IncidentEvent) -> tuple[Kind, str, Applied]:
@@ -75,61 +97,105 @@ def entry(event: TicketEvent | IncidentEvent) -> tuple[Kind, str, Applied]:
     # Enum members' `_value_` (a plain attribute) rather than `.value` (a descriptor call).
     status = fields["status"]._value_
     if isinstance(event, TicketEvent):
-        return "ticket", fields["ticket_id"], _new(Applied, (
+        return "ticket", fields["ticket_id"], Applied(
             micros(fields["occurred_at"]), fields["event_id"], status, fields["priority"]._value_,
             fields["public_reply"], fields["customer"], fields["service"], fields["assignment_group"] or "",
-            fields["supplier"] or ""))
-    return "incident", fields["incident_id"], _new(Applied, (
+            fields["supplier"] or "")
+    return "incident", fields["incident_id"], Applied(
         micros(fields["occurred_at"]), fields["event_id"], status, fields["severity"]._value_, False,
-        fields["customer"], fields["service"], "", ""))
+        fields["customer"], fields["service"])
 
 
-_GROUP, _SUPPLIER = Applied._fields.index("group"), Applied._fields.index("supplier")
+_GROUP: Final = 7  # team fields of `Applied` (`Applied.team`), as their place in its stored list (state_codec)
+_SUPPLIER: Final = 8
 _TEAM_FIELDS = {"group": _GROUP, "supplier": _SUPPLIER}
 
 
-class Fact(NamedTuple):
+@final
+@mypyc_attr(acyclic=True)
+class Fact:
     """A fact of an instance's walk. Times in microseconds; `type` a LifecycleType value."""
 
-    key: str  # what the fact is about: warning:<fraction>, breached, outcome:<cycle>
-    type: str
-    at: int
-    level: str
-    target: int | None
-    elapsed: int
-    threshold: float | None
+    __slots__ = ("key", "type", "at", "level", "target", "elapsed", "threshold")
 
+    def __init__(self, key: str, type: str, at: int, level: str, target: int | None, elapsed: int,
+                 threshold: float | None) -> None:
+        self.key: Final = key  # what the fact is about: warning:<fraction>, breached, outcome:<cycle>
+        self.type: Final = type
+        self.at: Final = at
+        self.level: Final = level
+        self.target: Final = target
+        self.elapsed: Final = elapsed
+        self.threshold: Final = threshold
 
-class Published(NamedTuple):
-    """A fact already on the breach topic: what it said (to detect change) and its event id."""
+    def _fields(self) -> tuple[object, ...]:
+        return self.key, self.type, self.at, self.level, self.target, self.elapsed, self.threshold
 
-    type: str
-    at: int
-    event_id: str
-    # What identifies the fact (its event id is derived from it): type and instant, as
-    # "type|ISO instant". Kept, not derived: every write of the entity's state holds it.
-    summary: str
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Fact) and self._fields() == other._fields()
 
-
-class Ledger(NamedTuple):
-    """What an instance published. (Ledgers, facts and events are NamedTuples, which build
-    several times faster than frozen dataclasses; `Run` and `EntityState`, built on every
-    event, are compiled classes: see `Run`.)"""
-
-    version: int = 0
-    facts: dict[str, Published] = {}
-    retracted: frozenset[str] = frozenset()  # ids corrections took back: a fact that holds again needs a new one
+    def __repr__(self) -> str:
+        return f"Fact{self._fields()!r}"
 
 
 @final
+@mypyc_attr(acyclic=True)
+class Published:
+    """A fact already on the breach topic: what it said (to detect change) and its event id."""
+
+    __slots__ = ("type", "at", "event_id", "summary")
+
+    def __init__(self, type: str, at: int, event_id: str, summary: str) -> None:
+        self.type: Final = type
+        self.at: Final = at
+        self.event_id: Final = event_id
+        # What identifies the fact (its event id is derived from it): type and instant, as
+        # "type|ISO instant". Kept, not derived: every write of the entity's state holds it.
+        self.summary: Final = summary
+
+    def _fields(self) -> tuple[object, ...]:
+        return self.type, self.at, self.event_id, self.summary
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Published) and self._fields() == other._fields()
+
+    def __repr__(self) -> str:
+        return f"Published{self._fields()!r}"
+
+
+@final
+@mypyc_attr(acyclic=True)
+class Ledger:
+    """What an instance published."""
+
+    __slots__ = ("version", "facts", "retracted")
+
+    def __init__(self, version: int = 0, facts: dict[str, Published] | None = None,
+                 retracted: frozenset[str] = frozenset()) -> None:
+        self.version: Final = version
+        self.facts: Final[dict[str, Published]] = {} if facts is None else facts
+        self.retracted: Final = retracted  # ids corrections took back: a fact that holds again needs a new one
+
+    def _fields(self) -> tuple[object, ...]:
+        return self.version, self.facts, self.retracted
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ledger) and self._fields() == other._fields()
+
+    def __repr__(self) -> str:
+        return f"Ledger{self._fields()!r}"
+
+
+@final
+@mypyc_attr(acyclic=True)
 class Run:
     """Where the walk over an entity's events left one instance's clock: an event that sorts
     after all of them continues from here instead of walking the whole history again.
     Times in microseconds.
 
-    A class with read-only (`Final`) attributes rather than a NamedTuple like the rest of the
-    state: two or three are built per event, and compiled, a class keeps its integers as
-    machine words where a tuple boxes each one (a run is built in a seventh of the time)."""
+    A compiled class with read-only (`Final`) attributes, like the rest of the state: two or
+    three are built per event, and a class keeps its integers as machine words where a tuple
+    boxes each one (a run is built in a seventh of a NamedTuple's time)."""
 
     __slots__ = ("n", "started", "prev", "elapsed", "level", "running", "stopped_at", "cycle", "facts", "due", "rolled")
 
@@ -162,6 +228,7 @@ class Run:
 
 
 @final
+@mypyc_attr(acyclic=True)
 class EntityState:
     """Everything the engine keeps for one ticket or incident: read-only attributes, like
     `Run` (one is built per event). Its dicts (and those of its runs and ledgers) are never
@@ -227,7 +294,7 @@ class _Plan:
     terminal: frozenset[str]
     thresholds: dict[str, tuple[Threshold, ...]]  # level -> thresholds, rising, ending with the breach
     fractions: tuple[tuple[float, str], ...]  # (fraction, fact key), rising, ending with (1.0, "breached")
-    # The clock runs only while the event's field at `team_at` (an `Applied` index; -1: always)
+    # The clock runs only while the event's team field `team_at` (`Applied.team`; -1: always)
     # is `team`: an OLA's team, or one group of an SLA's elapsed split (`_held`).
     team_at: int = -1
     team: str = ""
@@ -235,9 +302,10 @@ class _Plan:
 
 
 @final
+@mypyc_attr(acyclic=True)
 class _Derived:
     """An instance as of an instant (`ClockEngine._finish`). A compiled class, like `Run`: one
-    is built per status row and lifecycle check, and a NamedTuple is built through a call."""
+    is built per status row and lifecycle check."""
 
     __slots__ = ("facts", "state", "level", "target", "elapsed", "deadline", "next_due")
 
@@ -519,7 +587,7 @@ class ClockEngine:
                 # A team's clock that waits for the ticket to come back: an event of another team's
                 # (not a stop) moves only where the walk stands.
                 ev, before = events[-1], events[-2]
-                if ev[plan.team_at] != plan.team and before[plan.team_at] != plan.team and ev.status not in plan.stops:
+                if ev.team(plan.team_at) != plan.team and before.team(plan.team_at) != plan.team and ev.status not in plan.stops:
                     return Run(len(events), run.started, ev.at, run.elapsed, ev.level, False, None, run.cycle,
                                       run.facts, None, False)
         calendar, targets, levels = plan.calendar, plan.targets, plan.thresholds
@@ -543,10 +611,10 @@ class ClockEngine:
             ev = events[n]
             at = ev.at
             stops = ev.status in plan.stops or (ev.reply and plan.reply_stops)
-            held = team_at < 0 or ev[team_at] == team
+            held = team_at < 0 or ev.team(team_at) == team
             if plan.acts_stop and n and not stops:
                 before = events[n - 1]
-                if before[team_at] == team and (ev.reply or ev.status != before.status or not held):
+                if before.team(team_at) == team and (ev.reply or ev.status != before.status or not held):
                     stops = True  # the team acted (a reply, a status change) or handed the ticket on
             fired = False  # whether this step added facts
             if n:
@@ -568,9 +636,9 @@ class ClockEngine:
                     facts, own = dict(facts), True
                 stopped_at, fired = at, True
                 if target is not None and elapsed > target and "breached" not in facts:
-                    facts["breached"] = _new(Fact, ("breached", "breached", at, level, target, elapsed, None))  # re-targeted below elapsed
+                    facts["breached"] = Fact("breached", "breached", at, level, target, elapsed, None)  # re-targeted below elapsed
                 key = f"outcome:{cycle}"
-                facts[key] = _new(Fact, (key, "missed" if "breached" in facts else "met", at, level, target, elapsed, None))
+                facts[key] = Fact(key, "missed" if "breached" in facts else "met", at, level, target, elapsed, None)
             elif stopped_at is not None and plan.reopens and ev.status not in plan.terminal:
                 stopped_at, cycle = None, cycle + 1
             running = stopped_at is None and ev.status not in plan.pause and held
@@ -583,7 +651,7 @@ class ClockEngine:
                     if elapsed >= needed and key not in facts:
                         if not own:
                             facts, own = dict(facts), True
-                        facts[key] = _new(Fact, (key, type_, at, level, target, elapsed, fraction))
+                        facts[key] = Fact(key, type_, at, level, target, elapsed, fraction)
                 due = _next_threshold(facts, calendar, thresholds, prev, elapsed)
         return Run(len(events), run.started, prev, elapsed, level, running, stopped_at, cycle, facts, due, False)
 
@@ -681,8 +749,8 @@ class ClockEngine:
             version += 1
             outputs.append(_lifecycle(state, last, plan, instance, version, _TYPES[fact.type], instant(fact.at), fact.level,
                                       fact.target, fact.elapsed, fact.threshold, eid))
-            facts[fact.key] = _new(Published, (fact.type, fact.at, eid, summary))
-        return _new(Ledger, (version, facts, retracted))
+            facts[fact.key] = Published(fact.type, fact.at, eid, summary)
+        return Ledger(version, facts, retracted)
 
     def _reconcile(self, state: EntityState, now: int, events: tuple[Applied, ...],
                    runs: dict[str, Run]) -> tuple[EntityState, list[Lifecycle]]:
@@ -755,7 +823,7 @@ def published_until(state: EntityState) -> int | None:
 
 def teams_of(events: Iterable[Applied], teams: tuple[tuple[int, str], ...] = ()) -> tuple[tuple[int, str], ...]:
     """`teams` with those of `events` added (sorted, each once: any order of the same events gives the same)."""
-    new = {(i, cast(str, e[i])) for e in events for i in (_GROUP, _SUPPLIER) if e[i]}
+    new = {(i, e.team(i)) for e in events for i in (_GROUP, _SUPPLIER) if e.team(i)}
     return teams if new <= set(teams) else tuple(sorted(new.union(teams)))
 
 
@@ -774,7 +842,7 @@ def _start(plan: _Plan, events: tuple[Applied, ...]) -> int | None:
     start = 0
     if plan.ola is not None:
         team_at, team = plan.team_at, plan.team
-        start = next((i for i, e in enumerate(events) if e[team_at] == team), -1)
+        start = next((i for i, e in enumerate(events) if e.team(team_at) == team), -1)
         if start < 0:
             return None
     targets = plan.targets
@@ -813,7 +881,7 @@ def _segment(facts: dict[str, Fact], calendar: Calendar, thresholds: tuple[Thres
             continue  # already fired, or not reached in this segment (no need to locate it)
         at = t0 if e0 >= needed else calendar.add_us(t0, needed - e0)
         if at < t1 or (inclusive and at == t1):
-            facts[key] = _new(Fact, (key, type_, at, level, target, needed if needed > e0 else e0, fraction))
+            facts[key] = Fact(key, type_, at, level, target, needed if needed > e0 else e0, fraction)
 
 
 def _as_of(latest: int, ledger: Ledger) -> int:

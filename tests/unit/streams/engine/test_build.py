@@ -83,3 +83,53 @@ def test_the_compiled_and_the_python_engine_replay_the_same_bytes(tmp_path: Path
     assert {"warning", "breached", "met", "missed", "correction"} <= set(types)  # the history exercises them
     assert any('"ola":"group:' in line for line in compiled.stdout.splitlines())
     assert compiled.stdout == as_python.stdout
+
+
+@needs_compiled
+def test_the_compiled_engine_state_is_invisible_to_the_cyclic_collector() -> None:
+    """Compiled, the state's classes are `acyclic`: a worker keeps tens of thousands of states,
+    and tracked, every state a change replaced was scanned again by the next young collection.
+    What holds only them (the state's dicts, its events once a collection has seen them) is
+    not tracked either."""
+    check = """
+import gc
+from datetime import datetime, timezone
+from schemas.events import TicketEvent
+from schemas.policy import parse_policy
+from streams.engine.clocks import ClockEngine
+policy = parse_policy('''
+contracts:
+  - id: c
+    customer: acme
+    services: ["*"]
+    tickets: {warn_at: [0.5], targets: {P1: {response: 1h, resolution: 4h}}}
+''')
+engine = ClockEngine(policy)
+at = lambda h: datetime(2026, 11, 27, h, tzinfo=timezone.utc)
+state = None
+for n, (hour, status) in enumerate([(9, "new"), (11, "open"), (14, "solved")]):
+    event = TicketEvent(event_id=f"e{n}", occurred_at=at(hour), source="t", ticket_id="T", customer="acme",
+                        service="s", priority="P1", status=status)
+    state, _ = engine.apply(state, event, at(hour))
+gc.collect()
+ledger = next(iter(state.ledgers.values()))
+run = next(iter(state.runs.values()))
+parts = [state, state.events, state.events[0], state.ledgers, ledger, ledger.facts, state.runs, run, run.facts]
+assert ledger.facts and run.facts
+print([gc.is_tracked(p) for p in parts])
+"""
+    result = python(check, REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str([False] * 9)
+
+
+@needs_compiled
+def test_the_engine_as_python_makes_no_reference_cycles_either() -> None:
+    """The compiled state's classes are invisible to the collector, so a cycle through them
+    would leak unseen: the cycle test runs again with the engine as Python, where every class
+    is tracked and such a cycle is found."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "tests/unit/streams/engine/test_properties.py::test_the_engine_makes_no_reference_cycles"],
+        capture_output=True, text=True, cwd=REPO, timeout=300, env={**os.environ, "SLASTREAM_ENGINE": "python"})
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout + result.stderr
