@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     # A quarter second: a deadline waits for the next tick, so this is the floor of a breach's
     # delay; each tick costs about 1.7 ms of CPU (docs/architecture.md, fifteenth round).
     tick_interval_s: float = Field(default=0.25, gt=0)
+    # Ticket and incident states kept parsed in memory (about 4 kB each in RSS): a deadline or
+    # event of an entity not kept reads and parses its entry and catches it up. Enough for the
+    # open tickets of a large desk (docs/architecture.md, sixteenth round).
+    entry_cache: int = Field(default=65_536, ge=1)
     data_dir: Path = Path("var/worker")
     store: str = "rocksdb://"
     # RocksDB opens one database per table partition; Faust's defaults (2 GiB block cache,

@@ -227,8 +227,8 @@ def _trackers(
         outputs.send(settings.topic_slo_status, statuses)
 
     tracker = SlaTracker(
-        ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall, stored=outputs.stored,
-        read=lambda kind, partition, key: direct[kind].get_in(partition, key),
+        ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall, settings.entry_cache,
+        stored=outputs.stored, read=lambda kind, partition, key: direct[kind].get_in(partition, key),
         write=lambda kind, partition, key, value: direct[kind].put_in(partition, key, value),
     )
     probes = ProbeTracker(

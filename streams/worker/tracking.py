@@ -103,12 +103,12 @@ class SlaTracker:
 
     def __init__(
         self, engine: ClockEngine, tables: dict[str, Table], publish: Publish,
-        wall: Callable[[], datetime], cached: int = 32_768, *, stored: Stored, read: Read | None = None,
+        wall: Callable[[], datetime], cached: int = 65_536, *, stored: Stored, read: Read | None = None,
         write: Write | None = None, fire_at_most: int = FIRE_AT_MOST,
     ) -> None:
-        """`read` and `write`: how an entry is read from and written to the table of its kind,
-        given the partition of its records; by default `tables[kind].get(key)` and
-        `tables[kind][key] = value`. `fire_at_most`: entities of a kind one tick advances on a
+        """`cached`: entries kept parsed (ENTRY_CACHE). `read` and `write`: how an entry is read
+        from and written to the table of its kind, given the partition of its records; by
+        default `tables[kind].get(key)` and `tables[kind][key] = value`. `fire_at_most`: entities of a kind one tick advances on a
         partition (FIRE_AT_MOST)."""
         self.fire_at_most = fire_at_most
         self._behind: set[int] = set()  # partitions whose last tick left entities due
@@ -126,9 +126,9 @@ class SlaTracker:
         # The entries last read or written, parsed (most recently used last): an entity's next
         # event usually comes soon, and parsing its table value was a tenth of the worker's time.
         # Only this process writes the partitions it owns; a revoke empties it (forget). `cached`
-        # entries (about 3 kB each in memory): enough for the open tickets of a paced load whose
-        # every ticket a tick touches again within seconds (bench/tickets.py: 4,096 sent most
-        # deadlines to the store and the parser).
+        # entries (ENTRY_CACHE; about 4 kB each in RSS): a miss reads, parses and catches up the
+        # entry. Since the engine's state is invisible to the collector a larger cache no longer
+        # costs collections (sixteenth round).
         # An OrderedDict: a plain dict's oldest key is found by scanning past the slots of keys
         # deleted before it, and evicting that way was 3 % of a paced worker's loop.
         self._cache: OrderedDict[tuple[str, bytes], Entry] = OrderedDict()
