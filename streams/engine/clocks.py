@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Final, Iterable, Literal, final
+from typing import Any, Final, Iterable, Literal, cast, final
 
 import orjson
 from mypy_extensions import mypyc_attr
@@ -51,14 +51,30 @@ _STOPS: dict[Metric, frozenset[str]] = {  # statuses that stop each metric's clo
 }
 
 
-@final
 @mypyc_attr(acyclic=True)
-class Applied:
-    """The part of an input event the engine needs. The engine's state is made of compiled
-    classes that the cyclic collector does not track (`acyclic`: they never refer back to what
-    holds them, and nothing is written into them once built): a worker keeps tens of thousands
-    of states, and tracked, every state a change replaced was scanned again by each young
-    collection (docs/architecture.md, sixteenth round)."""
+class _Record:
+    """A part of the engine's state: compiled, read-only, compared and shown by its fields.
+    The state's classes are `acyclic`: the cyclic collector does not track them, as they never
+    refer back to what holds them and nothing is written into them once built. A worker keeps
+    tens of thousands of states, and tracked, every state a change replaced was scanned again
+    by each young collection (docs/architecture.md, sixteenth round)."""
+
+    __slots__ = ()
+
+    def _fields(self) -> tuple[object, ...]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._fields() == cast(_Record, other)._fields()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}{self._fields()!r}"
+
+
+@final
+@mypyc_attr(acyclic=True)  # each class says so itself (mypyc does not inherit it)
+class Applied(_Record):
+    """The part of an input event the engine needs."""
 
     __slots__ = ("at", "event_id", "status", "level", "reply", "customer", "service", "group", "supplier")
 
@@ -81,12 +97,6 @@ class Applied:
     def _fields(self) -> tuple[object, ...]:
         return (self.at, self.event_id, self.status, self.level, self.reply, self.customer, self.service, self.group,
                 self.supplier)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Applied) and self._fields() == other._fields()
-
-    def __repr__(self) -> str:
-        return f"Applied{self._fields()!r}"
 
 
 def entry(event: TicketEvent | IncidentEvent) -> tuple[Kind, str, Applied]:
@@ -113,7 +123,7 @@ _TEAM_FIELDS = {"group": _GROUP, "supplier": _SUPPLIER}
 
 @final
 @mypyc_attr(acyclic=True)
-class Fact:
+class Fact(_Record):
     """A fact of an instance's walk. Times in microseconds; `type` a LifecycleType value."""
 
     __slots__ = ("key", "type", "at", "level", "target", "elapsed", "threshold")
@@ -131,16 +141,10 @@ class Fact:
     def _fields(self) -> tuple[object, ...]:
         return self.key, self.type, self.at, self.level, self.target, self.elapsed, self.threshold
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Fact) and self._fields() == other._fields()
-
-    def __repr__(self) -> str:
-        return f"Fact{self._fields()!r}"
-
 
 @final
 @mypyc_attr(acyclic=True)
-class Published:
+class Published(_Record):
     """A fact already on the breach topic: what it said (to detect change) and its event id."""
 
     __slots__ = ("type", "at", "event_id", "summary")
@@ -156,16 +160,10 @@ class Published:
     def _fields(self) -> tuple[object, ...]:
         return self.type, self.at, self.event_id, self.summary
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Published) and self._fields() == other._fields()
-
-    def __repr__(self) -> str:
-        return f"Published{self._fields()!r}"
-
 
 @final
 @mypyc_attr(acyclic=True)
-class Ledger:
+class Ledger(_Record):
     """What an instance published."""
 
     __slots__ = ("version", "facts", "retracted")
@@ -179,16 +177,10 @@ class Ledger:
     def _fields(self) -> tuple[object, ...]:
         return self.version, self.facts, self.retracted
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Ledger) and self._fields() == other._fields()
-
-    def __repr__(self) -> str:
-        return f"Ledger{self._fields()!r}"
-
 
 @final
 @mypyc_attr(acyclic=True)
-class Run:
+class Run(_Record):
     """Where the walk over an entity's events left one instance's clock: an event that sorts
     after all of them continues from here instead of walking the whole history again.
     Times in microseconds.
@@ -220,16 +212,10 @@ class Run:
         return (self.n, self.started, self.prev, self.elapsed, self.level, self.running, self.stopped_at, self.cycle,
                 self.facts, self.due, self.rolled)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Run) and self._fields() == other._fields()
-
-    def __repr__(self) -> str:
-        return f"Run{self._fields()!r}"
-
 
 @final
 @mypyc_attr(acyclic=True)
-class EntityState:
+class EntityState(_Record):
     """Everything the engine keeps for one ticket or incident: read-only attributes, like
     `Run` (one is built per event). Its dicts (and those of its runs and ledgers) are never
     written once a state is built: a change copies them. They are typed `dict`, not `Mapping`,
@@ -266,12 +252,6 @@ class EntityState:
 
     def _fields(self) -> tuple[object, ...]:
         return self.kind, self.entity_id, self.events, self.ledgers, self.due, self.runs, self.teams
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, EntityState) and self._fields() == other._fields()
-
-    def __repr__(self) -> str:
-        return f"EntityState{self._fields()!r}"
 
 
 Threshold = tuple[int, str, str, "float | None"]  # needed time (µs), fact key, type, fraction (None: the breach)
