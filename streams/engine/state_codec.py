@@ -23,9 +23,8 @@ def state_to_json(state: EntityState) -> list[Any]:
     return [
         state.kind, state.entity_id,
         # An event's team fields only when it has a team: the layout of earlier versions otherwise.
-        [[e.at, e.event_id, e.status, e.level, e.reply, e.customer, e.service, e.group, e.supplier]
-         if e.group or e.supplier else [e.at, e.event_id, e.status, e.level, e.reply, e.customer, e.service]
-         for e in state.events],
+        [[e.at, e.event_id, e.status, e.level, e.reply, e.customer, e.service,
+          *((e.group, e.supplier) if e.group or e.supplier else ())] for e in state.events],
         {i: [lg.version, {k: [p.summary, p.event_id] for k, p in lg.facts.items()}, sorted(lg.retracted)]
          for i, lg in state.ledgers.items()},
         state.due,

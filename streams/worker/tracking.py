@@ -108,8 +108,8 @@ class SlaTracker:
     ) -> None:
         """`cached`: entries kept parsed (ENTRY_CACHE). `read` and `write`: how an entry is read
         from and written to the table of its kind, given the partition of its records; by
-        default `tables[kind].get(key)` and `tables[kind][key] = value`. `fire_at_most`: entities of a kind one tick advances on a
-        partition (FIRE_AT_MOST)."""
+        default `tables[kind].get(key)` and `tables[kind][key] = value`. `fire_at_most`:
+        entities of a kind one tick advances on a partition (FIRE_AT_MOST)."""
         self.fire_at_most = fire_at_most
         self._behind: set[int] = set()  # partitions whose last tick left entities due
         self.engine = engine
