@@ -296,7 +296,7 @@ def _ticks(app: faust.App, settings: Settings, tracker: SlaTracker, probes: Prob
                         await feed.own(partition)
                     await settle(partition)
                     await published.ready()
-                    await tracker.on_tick(partition, lambda kind: clock.now(kind, partition))
+                    await tracker.on_tick(partition, lambda kind: clock.now(kind, partition), wait=False)
                     if tracker.behind(partition):  # more deadlines due than one tick fires: the next at once
                         await ticks.send(value=b"", partition=partition)
                     await probes.on_tick(partition, clock.caught_up("probe", partition))

@@ -59,6 +59,13 @@ _DUE = (LifecycleType.warning, LifecycleType.breached)  # facts that fire at an 
 _FIRED = b'["fired",'
 
 
+def _raise_if_failed(task: asyncio.Future[None]) -> None:
+    """Raise what a finished task raised (a cancelled one: nothing, it was stopped with the worker)."""
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        raise error
+
+
 def fired_key(partition: int) -> bytes:
     """The table key of a partition's fired-through time: until when its ticks have published
     (and the broker stored) every warning and breach due. Entity keys are JSON arrays of three."""
@@ -137,6 +144,7 @@ class SlaTracker:
         # A tick's entries while the broker stores their outputs, before they are written.
         self._writing: dict[int, _Staged] = {}
         self._flushes: dict[int, asyncio.Lock] = {}  # one flush of a partition at a time
+        self._tails: dict[int, asyncio.Future[None]] = {}  # writes waiting for the broker (`on_tick(wait=False)`)
         self._ownership = Ownership()
         self._legacy_keys = False  # whether the last scan of the tables met an entry keyed by a bare id
         # (kind, partition) -> until when (µs) the partition's ticks have published every fact
@@ -172,22 +180,38 @@ class SlaTracker:
         staged = self._staged.get(partition)
         return 0 if staged is None else len(staged.acks)
 
-    async def on_tick(self, partition: int, clock: Callable[[str], datetime | None]) -> int:
-        """Advance every entity of `partition` whose next deadline has passed, then write what
-        changed since the last write and acknowledge its events. `clock(kind)` is the time of
-        that kind's input partition, None while it must hold (see partition_clock.py)."""
+    async def on_tick(self, partition: int, clock: Callable[[str], datetime | None], wait: bool = True) -> int:
+        """Advance every entity of `partition` whose next deadline has passed, publish what
+        changed since the last flush, then (once the broker has stored it) write the entries
+        and acknowledge their events. `clock(kind)` is the time of that kind's input
+        partition, None while it must hold (see partition_clock.py).
+
+        `wait=False` returns once published: the write waits for the broker in a task of its
+        own, so that the ticks of other partitions need not (the worker's tick agent). The
+        partition's next flush waits for it first, and a failure of it is raised by the next
+        tick of any partition."""
+        self._raise_failed()
         async with self._lock(partition):
             self._index(partition)
             published = await self._tick(partition, clock)
-        await self._flush(partition)
+        await self._flush(partition, wait)
         return published
 
-    async def _flush(self, partition: int) -> None:
+    async def settled(self) -> None:
+        """Return once every write started by `on_tick(wait=False)` is done (raising its failure)."""
+        if self._tails:
+            await asyncio.wait(list(self._tails.values()))
+        self._raise_failed()
+
+    async def _flush(self, partition: int, wait: bool) -> None:
         """Publish the lifecycle events and status records of the partition's staged changes,
-        wait until the broker has stored them, write the entries, then acknowledge the events
-        (the feed's commit waits for the entries). One flush of a partition at a time, so
-        entries are written in the order they were staged."""
+        then write the entries once the broker has stored them (`_settle`). One flush of a
+        partition at a time, so entries are written in the order they were staged."""
         async with self._flush_lock(partition):
+            tail = self._tails.pop(partition, None)
+            if tail is not None:  # the partition's last flush (usually done long since)
+                await asyncio.wait([tail])
+                _raise_if_failed(tail)
             async with self._lock(partition):
                 staged = self._staged.pop(partition, None)
                 if staged is None:
@@ -199,16 +223,30 @@ class SlaTracker:
                 wall = self.wall()
                 for at in staged.due:
                     DEADLINE_DELAY.observe(max((wall - at).total_seconds(), 0.0))
-            # Outside the entity lock: the partition's next events are applied while the broker
-            # stores (one wait per tick held the event reading about a tenth of the time).
-            # Every output and status row of these entries is stored before the entries.
-            if not await self._ownership.kept_through(self.stored):
-                return  # revoked meanwhile: the new owner applies the events again
-            self._write(partition, staged)
-            # The event feed commits acknowledged records only once the broker has stored
-            # everything sent before (these entries too): no wait here.
-            for ack in staged.acks:
-                await ack()
+            if wait:
+                await self._settle(partition, staged)
+            else:
+                self._tails[partition] = asyncio.ensure_future(self._settle(partition, staged))
+
+    async def _settle(self, partition: int, staged: _Staged) -> None:
+        """Once the broker has stored every output and status row published so far, write the
+        staged entries and acknowledge their events (the feed's commit waits for the entries)."""
+        # Outside the entity lock: the partition's next events are applied while the broker
+        # stores (one wait per tick held the event reading about a tenth of the time).
+        if not await self._ownership.kept_through(self.stored):
+            return  # revoked meanwhile: the new owner applies the events again
+        self._write(partition, staged)
+        # The event feed commits acknowledged records only once the broker has stored
+        # everything sent before (these entries too): no wait here.
+        for ack in staged.acks:
+            await ack()
+
+    def _raise_failed(self) -> None:
+        """Raise the failure of a write that waited on its own (`on_tick(wait=False)`)."""
+        for partition, tail in list(self._tails.items()):
+            if tail.done():
+                del self._tails[partition]
+                _raise_if_failed(tail)
 
     def _staging(self, partition: int) -> _Staged:
         staged = self._staged.get(partition)

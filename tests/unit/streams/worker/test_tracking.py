@@ -303,6 +303,57 @@ def test_an_entry_is_written_only_once_its_outputs_are_stored(policy) -> None:
     assert order == ["events", "stored", "entry", "ack", "ack"]  # events and statuses in one publish
 
 
+def test_a_tick_that_does_not_wait_publishes_at_once_and_writes_once_the_broker_has_stored(policy) -> None:
+    """The worker's tick agent: while one partition's outputs wait for the broker, other
+    partitions tick; the entry and acknowledgement still come only after the outputs are
+    stored, and the partition's next flush waits for its last."""
+    order: list[str] = []
+    broker = asyncio.Event()
+
+    class Rec(Recorder):
+        async def stored(self) -> None:
+            order.append("waiting")
+            await broker.wait()
+            order.append("stored")
+
+    async def ack() -> None:
+        order.append("ack")
+
+    async def scenario() -> None:
+        tables: dict[str, dict[bytes, bytes]] = {"ticket": {}, "incident": {}}
+        rec = Rec()
+        tracker = tracker_on(policy, tables, rec, Wall())
+        await tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"), ack)
+        await tracker.on_event(ticket("b", "2026-11-27 10:00", "new", tid="T2"), 1, 0, utc("2026-11-27 10:00"), ack)
+        await tracker.on_tick(0, lambda kind: None, wait=False)
+        assert rec.status_keys == [KEY["T1"]] and not tables["ticket"] and order == []  # published, not written
+        await tracker.on_tick(1, lambda kind: None, wait=False)  # not held by partition 0's wait
+        assert rec.status_keys == [KEY["T1"], KEY["T2"]] and not tables["ticket"]
+        await asyncio.sleep(0)
+        assert order == ["waiting", "waiting"]
+        broker.set()
+        await tracker.settled()
+        assert set(tables["ticket"]) == {KEY["T1"], KEY["T2"]}
+        assert order == ["waiting", "waiting", "stored", "ack", "stored", "ack"]
+
+    run(scenario())
+
+
+def test_a_write_that_failed_while_waiting_on_its_own_is_raised_by_the_next_tick(setup) -> None:
+    tracker, tables, rec, _ = setup
+
+    async def scenario() -> None:
+        await tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"), no_ack)
+        rec.lost = True
+        await tracker.on_tick(0, lambda kind: None, wait=False)  # returns: the wait is its own
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="not stored"):
+            await tracker.on_tick(1, lambda kind: None, wait=False)
+        assert not tables["ticket"]  # nothing written: the events are read and applied again
+
+    run(scenario())
+
+
 def test_a_crash_before_the_outputs_are_stored_leaves_the_old_entry_and_the_same_ids_come_again(setup, policy) -> None:
     tracker, tables, rec, wall = setup
     apply(tracker, ticket("a", "2026-11-27 10:00", "new"), 1, 0, utc("2026-11-27 10:00"))
