@@ -229,7 +229,8 @@ def _trackers(
     tracker = SlaTracker(
         ClockEngine(policy), {k: tables[k] for k in ("ticket", "incident")}, publish, clock.wall, settings.entry_cache,
         stored=outputs.stored, read=lambda kind, partition, key: direct[kind].get_in(partition, key),
-        write=lambda kind, partition, key, value: direct[kind].put_in(partition, key, value),
+        write=lambda kind, partition, key, value: (direct[kind].put_in(partition, key, value) if value is not None
+                                                   else direct[kind].pop_in(partition, key)),
     )
     probes = ProbeTracker(
         SloPlan(policy), tables["probe"], publish_slo, clock.wall,

@@ -84,8 +84,9 @@ class Outputs:
         PUBLISHED.labels(topic).inc(len(records))
         self._producer.poll(0)  # delivery reports of earlier sends
 
-    def write(self, topic: str, partition: int, key: bytes, value: bytes, stored: Callable[[int], None]) -> None:
-        """Queue one record for a given partition; `stored(offset)` is called once the broker has it."""
+    def write(self, topic: str, partition: int, key: bytes, value: bytes | None, stored: Callable[[int], None]) -> None:
+        """Queue one record (None: a tombstone) for a given partition; `stored(offset)` is called
+        once the broker has it."""
         generation = self._current
 
         def delivered(error: KafkaError | None, msg: Message) -> None:
@@ -96,7 +97,7 @@ class Outputs:
         self._produce(topic, value, key, delivered, partition=partition)
         generation.left += 1
 
-    def _produce(self, topic: str, value: bytes, key: bytes | None, delivered: Callable[[KafkaError | None, Message], None],
+    def _produce(self, topic: str, value: bytes | None, key: bytes | None, delivered: Callable[[KafkaError | None, Message], None],
                  **kwargs: Any) -> None:
         while True:
             try:
@@ -174,14 +175,26 @@ class DirectTable(faust.Table):
         """Set `key` in the store of `partition` and write it to that changelog partition: what
         setting it inside a stream event of `partition` does, without Faust's serializers, its
         key index (a locked LRU that only spares reads outside a stream event a search of every
-        partition's store) and two lookups of the current event."""
-        db_for = getattr(self.data, "_db_for_partition", None)
-        if db_for is None:  # a store without a database per partition (memory://)
-            self[key] = value
-            return
+        partition's store) and two lookups of the current event. Needs no stream event: the SLA
+        tracker writes once the broker has stored a tick's outputs, after the tick."""
         self._changelog(partition, key, value)
         self._sensor_on_set(self, key, value)
-        db_for(partition).put(key, value)
+        db_for = getattr(self.data, "_db_for_partition", None)
+        if db_for is None:  # a store without a database per partition (memory://)
+            self.data[key] = value
+        else:
+            db_for(partition).put(key, value)
+
+    def pop_in(self, partition: int, key: bytes) -> None:
+        """Remove `key` from the store of `partition` and write its tombstone to that changelog
+        partition (as `put_in` writes a value, outside a stream event too)."""
+        self._changelog(partition, key, None)
+        self._sensor_on_del(self, key)
+        db_for = getattr(self.data, "_db_for_partition", None)
+        if db_for is None:
+            self.data.pop(key, None)
+        else:
+            db_for(partition).delete(key)
 
     def on_key_set(self, key: bytes, value: bytes) -> None:
         partition = self.partition_for_key(key)
@@ -189,7 +202,7 @@ class DirectTable(faust.Table):
         self._changelog(partition, key, value)
         self._sensor_on_set(self, key, value)
 
-    def _changelog(self, partition: int, key: bytes, value: bytes) -> None:
+    def _changelog(self, partition: int, key: bytes, value: bytes | None) -> None:
         tp = self._tps.get(partition)
         if tp is None:
             tp = self._tps[partition] = TP(self.changelog_topic.get_topic_name(), partition)

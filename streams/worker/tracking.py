@@ -47,7 +47,7 @@ from streams.worker.types import Ack, Record, Table
 Publish = Callable[[Sequence[Record], Sequence[Record]], Awaitable[None]]  # breaches, statuses; does not wait
 Stored = Callable[[], Awaitable[None]]  # returns once the broker has stored everything published
 Read = Callable[[str, int, bytes], "bytes | None"]  # kind, partition, key -> the table value
-Write = Callable[[str, int, bytes, bytes], None]  # kind, partition, key, value
+Write = Callable[[str, int, bytes, "bytes | None"], None]  # kind, partition, key, value (None: remove the key)
 
 
 # A tick advances at most this many entities of a kind on its partition, the earliest due first,
@@ -64,6 +64,16 @@ def _raise_if_failed(task: asyncio.Future[None]) -> None:
     error = None if task.cancelled() else task.exception()
     if error is not None:
         raise error
+
+
+def _write_to(tables: dict[str, Table]) -> Write:
+    """`SlaTracker`'s default write: to the table of the kind, whatever the partition."""
+    def write(kind: str, partition: int, key: bytes, value: bytes | None) -> None:
+        if value is None:
+            tables[kind].pop(key, None)
+        else:
+            tables[kind][key] = value
+    return write
 
 
 def fired_key(partition: int) -> bytes:
@@ -114,15 +124,17 @@ class SlaTracker:
         write: Write | None = None, fire_at_most: int = FIRE_AT_MOST,
     ) -> None:
         """`cached`: entries kept parsed (ENTRY_CACHE). `read` and `write`: how an entry is read
-        from and written to the table of its kind, given the partition of its records; by
-        default `tables[kind].get(key)` and `tables[kind][key] = value`. `fire_at_most`:
+        from and written to (or, given None, removed from) the table of its kind, given the
+        partition of its records; by default `tables[kind].get(key)` and `tables[kind][key] =
+        value`. The worker's write needs no stream event (`DirectTable.put_in`): with
+        `on_tick(wait=False)` entries are written after the tick. `fire_at_most`:
         entities of a kind one tick advances on a partition (FIRE_AT_MOST)."""
         self.fire_at_most = fire_at_most
         self._behind: set[int] = set()  # partitions whose last tick left entities due
         self.engine = engine
         self.tables = tables
         self._read = read or (lambda kind, partition, key: tables[kind].get(key))
-        self._put = write or (lambda kind, partition, key, value: tables[kind].__setitem__(key, value))
+        self._put = write or _write_to(tables)
         self.publish = publish
         self.stored = stored
         self.wall = wall
@@ -384,7 +396,7 @@ class SlaTracker:
                 self._put(kind, partition, key, entry.dump())
             self._keep(kind, key, entry)  # a newer change staged since is read first (`_get`)
         for kind, key in staged.moved:
-            self.tables[kind].pop(key, None)
+            self._put(kind, partition, key, None)
             self._cache.pop((kind, key), None)
         for kind, through in staged.fired.items():
             self._put(kind, partition, fired_key(partition), dumps_kept(through))
