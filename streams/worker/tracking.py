@@ -52,9 +52,12 @@ Write = Callable[[str, int, bytes, "bytes | None"], None]  # kind, partition, ke
 
 # A tick advances at most this many entities of a kind on its partition, the earliest due first,
 # and asks for the next tick at once when more are due (`behind`): after an outage the clock
-# jumps and thousands may be due at once; bounded, one tick holds the loop for about a tenth of
-# a second (bench/ticks.py), and a worker killed meanwhile has little in flight.
-FIRE_AT_MOST = 500
+# jumps and thousands may be due at once; bounded, one tick holds the loop for about a seventh
+# of a second (bench/ticks.py), and a worker killed meanwhile has little in flight. Not less:
+# under a steady paced load a smaller bound leaves deadlines for a tick that comes round the
+# broker and the loop (500: p99 above 1 s in three of four runs at 3,900 events/s; seventeenth
+# round in docs/architecture.md).
+FIRE_AT_MOST = 1500
 _DUE = (LifecycleType.warning, LifecycleType.breached)  # facts that fire at an instant, not at an event
 _FIRED = b'["fired",'
 
