@@ -16,8 +16,16 @@ class Ownership:
         """Partitions were revoked (called by the tracker's `forget`)."""
         self._revokes += 1
 
+    def mark(self) -> int:
+        """Where the revocations stand now (for `kept_since`)."""
+        return self._revokes
+
+    def kept_since(self, mark: int) -> bool:
+        """True when no partition was revoked since `mark()` returned `mark`."""
+        return mark == self._revokes
+
     async def kept_through(self, wait: Callable[[], Awaitable[None]]) -> bool:
         """Await `wait()`; True when no partition was revoked meanwhile."""
-        before = self._revokes
+        before = self.mark()
         await wait()
-        return before == self._revokes
+        return self.kept_since(before)

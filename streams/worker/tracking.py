@@ -212,12 +212,6 @@ class SlaTracker:
         await self._flush(partition, wait)
         return published
 
-    async def settled(self) -> None:
-        """Return once every write started by `on_tick(wait=False)` is done (raising its failure)."""
-        if self._tails:
-            await asyncio.wait(list(self._tails.values()))
-        self._raise_failed()
-
     async def _flush(self, partition: int, wait: bool) -> None:
         """Publish the lifecycle events and status records of the partition's staged changes,
         then write the entries once the broker has stored them (`_settle`). One flush of a
@@ -238,17 +232,21 @@ class SlaTracker:
                 wall = self.wall()
                 for at in staged.due:
                     DEADLINE_DELAY.observe(max((wall - at).total_seconds(), 0.0))
+            # Marked now, not when the task starts: a revoke in between must stop the write too.
+            settle = self._settle(partition, staged, self._ownership.mark())
             if wait:
-                await self._settle(partition, staged)
+                await settle
             else:
-                self._tails[partition] = asyncio.ensure_future(self._settle(partition, staged))
+                self._tails[partition] = asyncio.ensure_future(settle)
 
-    async def _settle(self, partition: int, staged: _Staged) -> None:
+    async def _settle(self, partition: int, staged: _Staged, mark: int) -> None:
         """Once the broker has stored every output and status row published so far, write the
-        staged entries and acknowledge their events (the feed's commit waits for the entries)."""
+        staged entries and acknowledge their events (the feed's commit waits for the entries);
+        nothing if a partition was revoked since `mark` (`Ownership.mark`)."""
         # Outside the entity lock: the partition's next events are applied while the broker
         # stores (one wait per tick held the event reading about a tenth of the time).
-        if not await self._ownership.kept_through(self.stored):
+        await self.stored()
+        if not self._ownership.kept_since(mark):
             return  # revoked meanwhile: the new owner applies the events again
         self._write(partition, staged)
         # The event feed commits acknowledged records only once the broker has stored

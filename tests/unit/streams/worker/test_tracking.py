@@ -332,9 +332,29 @@ def test_a_tick_that_does_not_wait_publishes_at_once_and_writes_once_the_broker_
         await asyncio.sleep(0)
         assert order == ["waiting", "waiting"]
         broker.set()
-        await tracker.settled()
+        for partition in (0, 1):  # each partition's next flush waits for its last first
+            await tracker.on_tick(partition, lambda kind: None, wait=False)
         assert set(tables["ticket"]) == {KEY["T1"], KEY["T2"]}
         assert order == ["waiting", "waiting", "stored", "ack", "stored", "ack"]
+
+    run(scenario())
+
+
+def test_a_revoke_right_after_a_tick_that_does_not_wait_stops_its_write(setup) -> None:
+    """The partitions may go before the write's task has even started: it writes nothing and
+    acknowledges nothing (the new owner applies the events again)."""
+    tracker, tables, rec, _ = setup
+    acked: list[int] = []
+
+    async def ack() -> None:
+        acked.append(1)
+
+    async def scenario() -> None:
+        await tracker.on_event(ticket("a", "2026-11-27 10:00", "new"), 0, 0, utc("2026-11-27 10:00"), ack)
+        await tracker.on_tick(0, lambda kind: None, wait=False)
+        tracker.forget()  # before the task's first step
+        await tracker.on_tick(0, lambda kind: None, wait=False)  # waits for that task; raises its failure
+        assert rec.status_keys == [KEY["T1"]] and not tables["ticket"] and not acked
 
     run(scenario())
 
