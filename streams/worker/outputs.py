@@ -165,10 +165,10 @@ class DirectTable(faust.Table):
         so its entry) are. Outside a stream event Faust's own lookup of a key it has not seen
         asks every partition's store (with 6 partitions 7 % of a paced worker's active time,
         most events being new tickets)."""
-        db_for = getattr(self.data, "_db_for_partition", None)
-        if db_for is None:  # a store without a database per partition (memory://)
+        db = self._db(partition)
+        if db is None:
             return self.get(key)
-        value = db_for(partition).get(key)
+        value = db.get(key)
         return None if value is None else bytes(value)
 
     def put_in(self, partition: int, key: bytes, value: bytes) -> None:
@@ -179,22 +179,27 @@ class DirectTable(faust.Table):
         tracker writes once the broker has stored a tick's outputs, after the tick."""
         self._changelog(partition, key, value)
         self._sensor_on_set(self, key, value)
-        db_for = getattr(self.data, "_db_for_partition", None)
-        if db_for is None:  # a store without a database per partition (memory://)
+        db = self._db(partition)
+        if db is None:
             self.data[key] = value
         else:
-            db_for(partition).put(key, value)
+            db.put(key, value)
 
     def pop_in(self, partition: int, key: bytes) -> None:
         """Remove `key` from the store of `partition` and write its tombstone to that changelog
         partition (as `put_in` writes a value, outside a stream event too)."""
         self._changelog(partition, key, None)
         self._sensor_on_del(self, key)
-        db_for = getattr(self.data, "_db_for_partition", None)
-        if db_for is None:
+        db = self._db(partition)
+        if db is None:
             self.data.pop(key, None)
         else:
-            db_for(partition).delete(key)
+            db.delete(key)
+
+    def _db(self, partition: int) -> Any:
+        """The store's database of `partition`; None for a store with one for every partition (memory://)."""
+        db_for = getattr(self.data, "_db_for_partition", None)
+        return None if db_for is None else db_for(partition)
 
     def on_key_set(self, key: bytes, value: bytes) -> None:
         partition = self.partition_for_key(key)
